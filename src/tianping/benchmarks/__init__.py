@@ -1,0 +1,1 @@
+"""Benchmarks: declared as YAML data, compiled into typed ``Benchmark`` objects."""

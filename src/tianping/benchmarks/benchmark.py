@@ -1,0 +1,202 @@
+"""A compiled benchmark: samples from files, prompts from templates, scores from extractors.
+
+``Benchmark`` is what the engine works with. It is built from a validated ``BenchmarkDef`` and a
+data directory; nothing is read until ``load`` is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from tianping.benchmarks.definition import BenchmarkDef, DatasetDef
+from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
+from tianping.benchmarks.loaders import LOADERS, LoadedDataset, load_dataset
+from tianping.benchmarks.scorers import EXTRACTORS, METRICS
+from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def _compile(template: str, source: str, where: str) -> jinja2.Template:
+    try:
+        return _ENV.from_string(template)
+    except jinja2.TemplateSyntaxError as exc:
+        message = f"{source}: field '{where}': template error line {exc.lineno}: {exc.message}"
+        raise BenchmarkDefinitionError(message) from None
+
+
+def _require_known(source: str, where: str, kind: str, name: str, table: Mapping[str, object]) -> None:
+    if name not in table:
+        known = ", ".join(sorted(table))
+        raise BenchmarkDefinitionError(f"{source}: field '{where}': unknown {kind} '{name}' (known: {known})")
+
+
+def _render(template: jinja2.Template, sample: Sample, where: str) -> str:
+    try:
+        return template.render({**sample.fields, "target": sample.target})
+    except jinja2.UndefinedError as exc:
+        raise DatasetError(
+            f"sample {sample.id} ({sample.meta.get('file')}:{sample.meta.get('line')}): template '{where}': {exc}"
+        ) from None
+
+
+def _checksum(files: Sequence[Path], root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(set(files)):
+        rel = path.relative_to(root) if path.is_relative_to(root) else path
+        digest.update(str(rel).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _round_robin(samples: Sequence[Sample], key: str, limit: int) -> list[Sample]:
+    """The first ``limit`` samples taken across groups in turn, so a small limit still spans subjects."""
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        groups[str(sample.meta.get(key, ""))].append(sample)
+    ordered: list[Sample] = []
+    depth = 0
+    while len(ordered) < limit:
+        row = [g[depth] for g in groups.values() if depth < len(g)]
+        if not row:
+            break
+        ordered.extend(row)
+        depth += 1
+    return ordered[:limit]
+
+
+@dataclass
+class Benchmark:
+    definition: BenchmarkDef
+    source: str
+    data_dir: Path
+    samples: tuple[Sample, ...] = ()
+    checksum: str | None = None
+    _shots: dict[str, list[Sample]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        d, src = self.definition, self.source
+        _require_known(src, "scoring.extractor", "extractor", d.scoring.extractor, EXTRACTORS)
+        _require_known(src, "scoring.metric", "metric", d.scoring.metric, METRICS)
+        for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
+            if ds is not None:
+                _require_known(src, f"{where}.loader", "loader", ds.loader, LOADERS)
+        if d.fewshot.k > 0 and d.fewshot.dataset is None:
+            raise BenchmarkDefinitionError(f"{src}: field 'fewshot.dataset': required when fewshot.k > 0")
+        p = d.prompt
+        self._question = _compile(p.question, src, "prompt.question")
+        self._answer = _compile(p.answer, src, "prompt.answer")
+        self._instruction = _compile(p.instruction, src, "prompt.instruction") if p.instruction else None
+        self._system = p.system
+        self._extract = EXTRACTORS[d.scoring.extractor]
+        self._metric = METRICS[d.scoring.metric]
+        self._params = GenerationParams(
+            temperature=d.generation.temperature,
+            top_p=d.generation.top_p,
+            max_tokens=d.generation.max_tokens,
+            stop=tuple(d.generation.stop),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def version(self) -> str:
+        return self.definition.version
+
+    @property
+    def breakdowns(self) -> list[str]:
+        return self.definition.scoring.breakdowns
+
+    @property
+    def generation(self) -> GenerationParams:
+        return self._params
+
+    def _read(self, ds: DatasetDef) -> LoadedDataset:
+        return load_dataset(ds.loader, self.data_dir / ds.path, ds.options)
+
+    def load(self, limit: int | None = None) -> Benchmark:
+        """Read the data (and shot pool); ``limit`` keeps the first N, spread across subjects."""
+        main = self._read(self.definition.dataset)
+        files = list(main.files)
+        samples = list(main.samples)
+        if limit is not None and limit < len(samples):
+            key = "subject" if any("subject" in s.meta for s in samples) else ""
+            samples = _round_robin(samples, key, limit) if key else samples[:limit]
+        fs = self.definition.fewshot
+        if fs.k > 0 and fs.dataset is not None:
+            pool = self._read(fs.dataset)
+            files.extend(pool.files)
+            self._shots = self._pick_shots(pool.samples)
+        self.samples = tuple(samples)
+        self.checksum = _checksum(files, self.data_dir)
+        return self
+
+    def _pick_shots(self, pool: Sequence[Sample]) -> dict[str, list[Sample]]:
+        fs = self.definition.fewshot
+        groups: dict[str, list[Sample]] = defaultdict(list)
+        for shot in pool:
+            groups[str(shot.meta.get(fs.match, "")) if fs.match else ""].append(shot)
+        chosen = {}
+        for group, candidates in groups.items():
+            if fs.sampler == "random":
+                candidates = random.Random(fs.seed).sample(candidates, min(fs.k, len(candidates)))
+            chosen[group] = candidates[: fs.k]
+            if len(chosen[group]) < fs.k:
+                raise DatasetError(f"few-shot pool for '{group or self.name}' has {len(candidates)} rows, need {fs.k}")
+        return chosen
+
+    def shots_for(self, sample: Sample) -> list[Sample]:
+        fs = self.definition.fewshot
+        if fs.k == 0:
+            return []
+        group = str(sample.meta.get(fs.match, "")) if fs.match else ""
+        if group not in self._shots:
+            raise DatasetError(f"sample {sample.id}: no few-shot rows for {fs.match} '{group}'")
+        return self._shots[group]
+
+    def build_request(self, sample: Sample, model_id: str, params: GenerationParams) -> Request:
+        p = self.definition.prompt
+        shots = self.shots_for(sample)
+        question = _render(self._question, sample, "prompt.question")
+        instruction = _render(self._instruction, sample, "prompt.instruction") if self._instruction else None
+        shot_pairs = [
+            (_render(self._question, s, "prompt.question"), _render(self._answer, s, "prompt.answer")) for s in shots
+        ]
+        if p.format == "completion" or self.definition.fewshot.style == "inline":
+            parts = [instruction] if instruction else []
+            parts.extend(q + a for q, a in shot_pairs)
+            parts.append(question)
+            text = p.separator.join(parts)
+            if p.format == "completion":
+                return Request(model=model_id, prompt=text, params=params)
+            turns = [Message("user", text)]
+        else:
+            turns = []
+            for q, a in shot_pairs:
+                turns.append(Message("user", q))
+                turns.append(Message("assistant", a.strip()))
+            turns.append(Message("user", question))
+            if instruction:
+                turns[0] = Message("user", instruction + p.separator + turns[0].content)
+        if self._system:
+            turns.insert(0, Message("system", self._system))
+        return Request(model=model_id, messages=tuple(turns), params=params)
+
+    def score(self, sample: Sample, response: Response) -> Score:
+        """Score the first completion; incomplete reasoning is not a wrong answer."""
+        first = response.first
+        if first.incomplete:
+            return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")
+        extracted = self._extract(first.text, sample)
+        if extracted is None:
+            return Score(value=0.0, extracted=None, extraction_failed=True, reason="no answer found in output")
+        return Score(value=self._metric(extracted, sample.target), extracted=extracted)

@@ -1,0 +1,138 @@
+"""The schema of a benchmark definition file and its validation.
+
+A definition is data: which files to read, how to turn a row into a prompt, how to pull the answer
+out of the output and how to score it. ``load_definitions`` reads a YAML file into validated
+``BenchmarkDef`` objects (one per variant) and reports errors as ``file: field: problem``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tianping.benchmarks.errors import BenchmarkDefinitionError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetDef(_Strict):
+    loader: str
+    """A registered loader name (see ``tianping.benchmarks.loaders``)."""
+    path: str
+    """A file or directory, relative to the data directory."""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class FewshotDef(_Strict):
+    k: int = Field(0, ge=0, le=64)
+    dataset: DatasetDef | None = None
+    match: str | None = None
+    """Take shots only from rows whose ``meta[match]`` equals the question's (e.g. ``subject``)."""
+    sampler: Literal["first", "random"] = "first"
+    seed: int = 1234
+    style: Literal["multiturn", "inline"] = "multiturn"
+    """Chat prompts: shots as user/assistant turns, or all inside the first user message."""
+
+
+class PromptDef(_Strict):
+    format: Literal["chat", "completion"] = "chat"
+    system: str | None = None
+    instruction: str | None = None
+    """Text placed once before the first question (Jinja2; sees the first sample's fields)."""
+    question: str
+    """Jinja2 template of one question, from a sample's fields."""
+    answer: str = "{{ target }}"
+    """Jinja2 template of a shot's answer."""
+    separator: str = "\n\n"
+
+
+class GenerationDef(_Strict):
+    temperature: float | None = 0.0
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+
+class ScoringDef(_Strict):
+    extractor: str
+    metric: str = "exact_match"
+    breakdowns: list[str] = Field(default_factory=list)
+    """``meta`` keys to report separate scores for (e.g. ``category``, ``subject``)."""
+
+
+class BenchmarkDef(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    version: str
+    description: str = ""
+    dataset: DatasetDef
+    fewshot: FewshotDef = Field(default_factory=FewshotDef)
+    prompt: PromptDef
+    generation: GenerationDef = Field(default_factory=GenerationDef)
+    scoring: ScoringDef
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        problems.append(f"{source}: field '{where}': {err['msg']}")
+    return "\n".join(problems)
+
+
+def parse_definitions(raw: Any, source: str) -> list[BenchmarkDef]:
+    """Validate one parsed YAML document; ``variants`` expand into further definitions."""
+    if not isinstance(raw, dict):
+        raise BenchmarkDefinitionError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = dict(raw)
+    variants = raw.pop("variants", None) or {}
+    if not isinstance(variants, dict):
+        raise BenchmarkDefinitionError(f"{source}: field 'variants': expected a mapping of name -> overrides")
+    documents = [(source, raw)]
+    for name, override in variants.items():
+        if not isinstance(override, dict):
+            raise BenchmarkDefinitionError(f"{source}: field 'variants.{name}': expected a mapping of overrides")
+        merged = _deep_merge(raw, override)
+        merged["name"] = name
+        documents.append((f"{source} (variant {name})", merged))
+    out = []
+    for where, doc in documents:
+        try:
+            out.append(BenchmarkDef.model_validate(doc))
+        except ValidationError as exc:
+            raise BenchmarkDefinitionError(_format_validation_error(where, exc)) from None
+    return out
+
+
+def load_definitions(path: Path) -> list[BenchmarkDef]:
+    """Read a YAML definition file; errors name the file and the line or field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BenchmarkDefinitionError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise BenchmarkDefinitionError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_definitions(raw, str(path))

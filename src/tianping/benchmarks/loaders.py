@@ -1,0 +1,221 @@
+"""Dataset loaders: read benchmark files in their upstream layouts into ``Sample`` records.
+
+Each loader is registered by name so that definition files can refer to it. A malformed row raises
+``DatasetError`` naming the file and line; a row is never skipped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tianping.benchmarks.errors import DatasetError
+from tianping.core import Sample
+from tianping.scoring.extract import normalize_number
+
+LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    samples: tuple[Sample, ...]
+    files: tuple[Path, ...]
+    """Every file read, for the checksum recorded with a run."""
+
+
+Loader = Callable[[Path, dict[str, Any]], LoadedDataset]
+LOADERS: dict[str, Loader] = {}
+
+
+def register_loader(name: str) -> Callable[[Loader], Loader]:
+    def wrap(fn: Loader) -> Loader:
+        LOADERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{line_no}: not valid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
+            yield line_no, row
+
+
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+@register_loader("gsm8k_jsonl")
+def load_gsm8k(path: Path, options: dict[str, Any]) -> LoadedDataset:
+    """GSM8K rows ``{"question", "answer"}`` whose answer ends in ``#### N``.
+
+    Fields: ``question``, ``rationale`` (the worked solution without calculator annotations) and
+    ``answer`` (the normalised final number, also the target).
+    """
+    samples = []
+    for line_no, row in _iter_jsonl(path):
+        for key in ("question", "answer"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise DatasetError(f"{path}:{line_no}: field '{key}' is missing or empty")
+        solution, sep, final = row["answer"].rpartition("####")
+        target = normalize_number(final.strip()) if sep else None
+        if target is None:
+            raise DatasetError(f"{path}:{line_no}: field 'answer' does not end in '#### <number>'")
+        rationale = _CALCULATOR.sub("", solution).strip()
+        samples.append(
+            Sample(
+                id=str(len(samples)),
+                fields={"question": row["question"].strip(), "rationale": rationale, "answer": target},
+                target=target,
+                meta={"file": path.name, "line": line_no},
+            )
+        )
+    return LoadedDataset(tuple(samples), (path,))
+
+
+@cache
+def bundled_json(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("tianping.benchmarks").joinpath("data", name).read_text("utf-8"))
+
+
+def _subject_table(directory: Path, options: dict[str, Any]) -> tuple[dict[str, dict[str, str]], Path | None]:
+    """subject -> {"name", "category"} from a bundled file or a C-Eval style mapping in the data dir."""
+    if "categories" in options:
+        table = bundled_json(options["categories"])["subjects"]
+        return {
+            s: {"name": v["name"], "name_zh": v.get("name_zh", v["name"]), "category": v["category"]}
+            for s, v in table.items()
+        }, None
+    if "subject_mapping" in options:
+        mapping_path = directory.parent / options["subject_mapping"]
+        try:
+            raw = json.loads(mapping_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{mapping_path}: cannot read subject mapping: {exc}") from None
+        return {s: {"name": v[0], "name_zh": v[1], "category": v[2]} for s, v in raw.items()}, mapping_path
+    return {}, None
+
+
+def _answer_letter(value: str, path: Path, line: int) -> str:
+    value = value.strip()
+    if value.upper() in LETTERS and len(value) == 1:
+        return value.upper()
+    if value.isdigit() and int(value) < len(LETTERS):
+        return LETTERS[int(value)]
+    raise DatasetError(f"{path}:{line}: answer {value!r} is not one of A-D or 0-3")
+
+
+def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]:
+    """One subject file in any of the MMLU / CMMLU / C-Eval layouts (header or not, int or letter)."""
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle)
+        rows, starts = [], []
+        previous_end = 0
+        try:
+            for row in reader:
+                rows.append(row)
+                starts.append(previous_end + 1)  # a quoted cell may span several physical lines
+                previous_end = reader.line_num
+        except csv.Error as exc:
+            raise DatasetError(f"{path}:{previous_end + 1}: malformed CSV: {exc}") from None
+    if not rows:
+        raise DatasetError(f"{path}: empty file")
+    header = [h.strip().lower() for h in rows[0]]
+    if "question" in header:
+        q_col = header.index("question")
+        if all(letter.lower() in header for letter in LETTERS):
+            choice_cols = [header.index(letter.lower()) for letter in LETTERS]
+        elif all(f"choice{i}" in header for i in range(4)):
+            choice_cols = [header.index(f"choice{i}") for i in range(4)]
+        else:
+            raise DatasetError(f"{path}:1: header has no A-D or choice0-3 columns: {rows[0]}")
+        if "answer" not in header:
+            raise DatasetError(f"{path}:1: header has no 'answer' column: {rows[0]}")
+        a_col = header.index("answer")
+        extra = {name: i for i, name in enumerate(header) if name == "explanation"}
+        body, body_starts = rows[1:], starts[1:]
+    else:  # hendrycks' data.tar layout: question, four choices, letter answer
+        q_col, choice_cols, a_col, extra = 0, [1, 2, 3, 4], 5, {}
+        body, body_starts = rows, starts
+    width = max([q_col, a_col, *choice_cols]) + 1
+    samples = []
+    for offset, (row, line) in enumerate(zip(body, body_starts, strict=True)):
+        if len(row) < width:
+            raise DatasetError(f"{path}:{line}: expected at least {width} columns, got {len(row)}")
+        question = row[q_col].strip()
+        if not question:
+            raise DatasetError(f"{path}:{line}: empty question")
+        choices = [row[c].strip() for c in choice_cols]
+        fields: dict[str, Any] = {
+            "question": question,
+            "choices": choices,
+            "subject": subject,
+            "subject_name": info.get("name", subject.replace("_", " ")),
+            "subject_name_zh": info.get("name_zh", info.get("name", subject)),
+            **{LETTERS[i]: choices[i] for i in range(4)},
+            **{name: row[i].strip() for name, i in extra.items() if i < len(row)},
+        }
+        target = _answer_letter(row[a_col], path, line)
+        samples.append(
+            Sample(
+                id=f"{subject}/{offset}",
+                fields=fields,
+                target=target,
+                meta={"subject": subject, "category": info.get("category", "unknown"), "file": path.name, "line": line},
+            )
+        )
+    return samples
+
+
+@register_loader("mc_csv")
+def load_multiple_choice(path: Path, options: dict[str, Any]) -> LoadedDataset:
+    """A directory of per-subject CSV files of 4-way multiple choice questions.
+
+    Options: ``suffix`` stripped from file names to get the subject (``_test``); ``categories`` (a
+    bundled subject table) or ``subject_mapping`` (a C-Eval style JSON beside the directory).
+    """
+    if not path.is_dir():
+        raise DatasetError(f"{path}: expected a directory of per-subject CSV files")
+    suffix = options.get("suffix", "")
+    table, mapping_file = _subject_table(path, options)
+    files = sorted(path.glob("*.csv"))
+    if not files:
+        raise DatasetError(f"{path}: no .csv files")
+    samples: list[Sample] = []
+    for file in files:
+        subject = file.stem.removesuffix(suffix)
+        if table and subject not in table:
+            raise DatasetError(f"{file}: subject '{subject}' has no category in the subject table")
+        samples.extend(_read_mc_csv(file, subject, table.get(subject, {})))
+    read = tuple(files) + ((mapping_file,) if mapping_file else ())
+    return LoadedDataset(tuple(samples), read)
+
+
+def load_dataset(loader: str, path: Path, options: dict[str, Any]) -> LoadedDataset:
+    if loader not in LOADERS:
+        raise DatasetError(f"unknown dataset loader '{loader}' (known: {', '.join(sorted(LOADERS))})")
+    if not path.exists():
+        raise DatasetError(f"{path}: not found (set --data-dir or TIANPING_DATA_DIR to the datasets folder)")
+    return LOADERS[loader](path, options)

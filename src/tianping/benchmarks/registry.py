@@ -1,0 +1,42 @@
+"""Find benchmark definitions: the bundled ones by name, or a user's YAML file by path."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from tianping.benchmarks.benchmark import Benchmark
+from tianping.benchmarks.definition import BenchmarkDef, load_definitions, parse_definitions
+from tianping.benchmarks.errors import UnknownBenchmark
+
+
+@cache
+def builtin_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
+    import yaml
+
+    found: dict[str, tuple[BenchmarkDef, str]] = {}
+    for entry in sorted(resources.files("tianping.benchmarks").joinpath("defs").iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        source = f"tianping/benchmarks/defs/{entry.name}"
+        for definition in parse_definitions(yaml.safe_load(entry.read_text("utf-8")), source):
+            found[definition.name] = (definition, source)
+    return found
+
+
+def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
+    """A bundled benchmark by name, or every definition in a YAML file given by path."""
+    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+        path = Path(name_or_path)
+        return [(d, str(path)) for d in load_definitions(path)]
+    known = builtin_definitions()
+    if name_or_path not in known:
+        raise UnknownBenchmark(
+            f"unknown benchmark '{name_or_path}'; known: {', '.join(sorted(known))} (or a path to a .yaml file)"
+        )
+    return [known[name_or_path]]
+
+
+def build(name_or_path: str, data_dir: Path) -> list[Benchmark]:
+    return [Benchmark(definition=d, source=src, data_dir=data_dir) for d, src in resolve(name_or_path)]

@@ -1,0 +1,415 @@
+"""The ``tianping`` command line. A thin layer: each command parses flags and calls the library.
+
+Heavy modules are imported inside the commands that use them, so that ``tianping run`` sends its
+first request quickly and ``tianping runs`` does not load an HTTP client.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tianping import __version__
+
+app = typer.Typer(
+    name="tianping",
+    help="tianping (天平): evaluate large language models and the services that serve them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+ResultsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--results-dir", help="Where the result database lives [env TIANPING_RESULTS_DIR, default ./results]."
+    ),
+]
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def _open_store(results_dir: Path | None):  # -> Store (lazy import keeps start-up light)
+    from tianping.spec import default_results_dir
+    from tianping.store import Store
+
+    return Store.open(results_dir or default_results_dir())
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"tianping {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    pass
+
+
+def _summary(store: Any, run_id: str, wall_s: float) -> dict[str, Any]:
+    from tianping.report.collect import metric_rows
+
+    return {
+        "run_id": run_id,
+        "wall_s": round(wall_s, 3),
+        "results": [
+            {
+                "model": m.model,
+                "benchmark": m.benchmark,
+                "metric": m.metric,
+                "score": m.score,
+                "n": m.n,
+                "ci_low": m.ci_low,
+                "ci_high": m.ci_high,
+                "extraction_failures": m.extraction_failures,
+                "incomplete": m.incomplete,
+                "errors": m.errors,
+            }
+            for m in metric_rows(store, run_id)
+        ],
+    }
+
+
+def _print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
+    from tianping.report.collect import breakdown_rows, metric_rows, run_info
+
+    info = run_info(store, run_id)
+    table = Table(title=f"run {run_id} ({info.status})", title_justify="left")
+    for col in ("model", "benchmark", "metric"):
+        table.add_column(col)
+    for col in ("score %", "95% CI", "N", "extract fail", "incomplete", "errors"):
+        table.add_column(col, justify="right")
+    for m in metric_rows(store, run_id):
+        table.add_row(
+            m.model,
+            m.benchmark,
+            m.metric,
+            _pct(m.score),
+            _ci(m.ci_low, m.ci_high),
+            str(m.n),
+            str(m.extraction_failures),
+            str(m.incomplete),
+            str(m.errors),
+        )
+    out.print(table)
+    if breakdowns:
+        rows = [b for b in breakdown_rows(store, run_id) if b.group_kind == "category"]
+        if rows:
+            sub = Table(title="by category", title_justify="left")
+            for col in ("model", "benchmark", "category"):
+                sub.add_column(col)
+            for col in ("score %", "95% CI", "N"):
+                sub.add_column(col, justify="right")
+            for b in rows:
+                sub.add_row(b.model, b.benchmark, b.group, _pct(b.score), _ci(b.ci_low, b.ci_high), str(b.n))
+            out.print(sub)
+
+
+def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None) -> None:
+    """Run (or resume) and exit with a code that says how it ended."""
+    from tianping.engine.runner import Runner
+    from tianping.progress import RichProgress
+
+    progress = RichProgress(console)
+    runner = Runner(spec, store, run_id, progress)
+    console.print(f"run [bold]{run_id}[/] -> {store.url}", highlight=False)
+    try:
+        result = _run_async(runner.execute())
+    except KeyboardInterrupt:
+        progress.stop()
+        raise _fail(
+            f"interrupted; answers so far are stored. Resume with: tianping resume {run_id}", EXIT_INTERRUPTED
+        ) from None
+    finally:
+        progress.stop()
+    if summary_json is not None:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(_summary(store, run_id, result.wall_s), indent=2, ensure_ascii=False))
+    if result.status == "failed":
+        raise _fail(
+            f"{result.message}\nanswers so far are stored; after fixing the cause: tianping resume {run_id}",
+            EXIT_FAILED,
+        )
+    _print_scores(store, run_id)
+    console.print(
+        f"{result.sent} requests sent, {result.from_cache} answered from cache, wall {result.wall_s:.1f} s",
+        highlight=False,
+    )
+    if result.status == "incomplete":
+        raise _fail(f"{result.message}\nresume to retry the failed samples: tianping resume {run_id}", EXIT_INCOMPLETE)
+
+
+def _run_async(coro: Any) -> Any:
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional (not on Windows)
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+@app.command()
+def run(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model as 'openai/<name>'; repeat for several.")],
+    benchmark: Annotated[
+        list[str], typer.Option("--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat.")
+    ],
+    base_url: Annotated[str | None, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most N samples per benchmark (spread over subjects).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Requests in flight per model.")] = 32,
+    run_id: Annotated[str | None, typer.Option(help="Name the run; the id of a dead run resumes it.")] = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the machine-readable summary here.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Datasets folder [env TIANPING_DATA_DIR].")] = None,
+    results_dir: ResultsDir = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Send every request even if answered before.")] = False,
+    temperature: Annotated[float | None, typer.Option(help="Override the benchmark's temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling top_p.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override the benchmark's max_tokens.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed sent to the server.")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence; repeat for several.")] = None,
+    n: Annotated[int | None, typer.Option(help="Completions per request (the first is scored).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors.")] = 6,
+    rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Use streaming responses.")] = False,
+) -> None:
+    """Evaluate models on benchmarks; every answer is stored as it arrives."""
+    from pydantic import ValidationError
+
+    from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
+    from tianping.engine.runner import start_run
+    from tianping.spec import GenerationOverrides, ModelSpec, RunSpec, default_data_dir
+
+    data = data_dir or default_data_dir()
+    if data is None:
+        raise _fail("no data directory: pass --data-dir or set TIANPING_DATA_DIR to the datasets folder")
+    try:
+        spec = RunSpec(
+            models=[
+                ModelSpec(
+                    id=m,
+                    base_url=base_url,
+                    api_key_env=api_key_env,
+                    concurrency=concurrency,
+                    timeout_s=timeout,
+                    max_retries=max_retries,
+                    rpm=rpm,
+                    stream=stream,
+                )
+                for m in model
+            ],
+            benchmarks=benchmark,
+            limit=limit,
+            data_dir=str(data.resolve()),
+            generation=GenerationOverrides(
+                temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None, n=n
+            ),
+            use_cache=not no_cache,
+        )
+    except ValidationError as exc:
+        raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    # validate definitions before a run is registered, so a typo leaves no empty run behind
+    from tianping.engine.runner import load_benchmarks
+
+    try:
+        load_benchmarks(spec)
+    except (BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
+        raise _fail(str(exc)) from None
+    for m in spec.models:
+        if m.backend == "openai" and not m.base_url:
+            raise _fail(f"model {m.id}: --base-url is required for OpenAI-compatible endpoints")
+    store = _open_store(results_dir)
+    if run_id is not None and (existing := store.get_run(run_id)) is not None:
+        if existing["spec"] != spec.model_dump(mode="json"):
+            raise _fail(f"run {run_id} exists with a different spec; continue it with: tianping resume {run_id}")
+        console.print(f"resuming run {run_id}")
+    run_id = start_run(store, spec, run_id)
+    _execute(store, spec, run_id, summary_json)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to finish.")],
+    results_dir: ResultsDir = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the machine-readable summary here.")] = None,
+) -> None:
+    """Finish a run that died or failed: send only the requests that have no stored answer."""
+    from tianping.spec import RunSpec
+
+    store = _open_store(results_dir)
+    stored = store.get_run(run_id)
+    if stored is None:
+        raise _fail(f"no run '{run_id}' in {store.url}")
+    _execute(store, RunSpec.model_validate(stored["spec"]), run_id, summary_json)
+
+
+@app.command()
+def runs(results_dir: ResultsDir = None) -> None:
+    """List runs, newest first."""
+    store = _open_store(results_dir)
+    table = Table()
+    for col in ("run id", "status", "started", "wall s", "models", "benchmarks"):
+        table.add_column(col)
+    for r in store.list_runs():
+        spec = r["spec"]
+        table.add_row(
+            r["run_id"],
+            r["status"],
+            r["started_at"][:19],
+            f"{r['wall_s']:.1f}" if r["wall_s"] else "",
+            ", ".join(m["id"] for m in spec.get("models", [])),
+            ", ".join(spec.get("benchmarks", [])),
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run to show.")],
+    results_dir: ResultsDir = None,
+) -> None:
+    """Print a run's score table with intervals and the per-category breakdown."""
+    from tianping.report.collect import RunNotFound
+
+    store = _open_store(results_dir)
+    try:
+        _print_scores(store, run_id, breakdowns=True)
+    except RunNotFound as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="The run to report.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
+    results_dir: ResultsDir = None,
+) -> None:
+    """Write one self-contained HTML report: scores, breakdowns and every sample."""
+    from tianping.report.collect import RunNotFound, breakdown_rows, metric_rows, run_info, sample_rows
+    from tianping.report.html import render_html
+    from tianping.spec import default_results_dir
+
+    store = _open_store(results_dir)
+    try:
+        info = run_info(store, run_id)
+    except RunNotFound as exc:
+        raise _fail(str(exc)) from None
+    html = render_html(info, metric_rows(store, run_id), breakdown_rows(store, run_id), sample_rows(store, run_id))
+    path = output or (results_dir or default_results_dir()) / f"{run_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="The run to export.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSONL file [default: standard output].")
+    ] = None,
+    results_dir: ResultsDir = None,
+) -> None:
+    """Write every sample of a run as JSON Lines (prompt, output, reasoning, answer, score, usage)."""
+    store = _open_store(results_dir)
+    if store.get_run(run_id) is None:
+        raise _fail(f"no run '{run_id}' in {store.url}")
+    handle = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        for row in store.sample_rows(run_id):
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            handle.close()
+            out.print(f"wrote {output}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="Baseline run.")],
+    run_b: Annotated[str, typer.Argument(help="Run compared with the baseline.")],
+    results_dir: ResultsDir = None,
+) -> None:
+    """Paired difference (B - A) per benchmark on the samples both runs scored, with a paired test."""
+    from tianping.report.compare import compare_runs
+
+    store = _open_store(results_dir)
+    for rid in (run_a, run_b):
+        if store.get_run(rid) is None:
+            raise _fail(f"no run '{rid}' in {store.url}")
+    try:
+        rows = compare_runs(store, run_a, run_b)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if not rows:
+        raise _fail(f"runs {run_a} and {run_b} share no scored samples")
+    table = Table(title=f"{run_b} − {run_a}", title_justify="left")
+    for col in ("benchmark", "model A", "model B"):
+        table.add_column(col)
+    for col in ("N", "A %", "B %", "B−A pts", "95% CI", "p", "test", "B better", "A better"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        c = r.result
+        table.add_row(
+            r.benchmark,
+            r.model_a,
+            r.model_b,
+            str(c.n),
+            _pct(c.mean_a),
+            _pct(c.mean_b),
+            f"{100 * c.diff:+.1f}",
+            _ci(c.ci_low, c.ci_high),
+            f"{c.p_value:.3g}",
+            c.test,
+            str(c.b_better),
+            str(c.a_better),
+        )
+    out.print(table)
+
+
+@app.command("benchmarks")
+def list_benchmarks() -> None:
+    """List the bundled benchmarks."""
+    from tianping.benchmarks.registry import builtin_definitions
+
+    table = Table()
+    table.add_column("name")
+    table.add_column("version")
+    table.add_column("description")
+    for name, (definition, _) in sorted(builtin_definitions().items()):
+        table.add_row(name, definition.version, definition.description)
+    out.print(table)
+
+
+def main() -> None:
+    app()

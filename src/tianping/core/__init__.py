@@ -1,0 +1,13 @@
+"""Plain data types shared by every part of tianping. Imports nothing else of tianping."""
+
+from tianping.core.types import (
+    Completion,
+    GenerationParams,
+    Message,
+    Request,
+    Response,
+    Sample,
+    Score,
+)
+
+__all__ = ["Completion", "GenerationParams", "Message", "Request", "Response", "Sample", "Score"]

@@ -1,0 +1,148 @@
+"""The records that flow through an evaluation: Sample -> Request -> Response -> Score.
+
+They are frozen dataclasses with JSON-friendly fields so that they can be hashed, stored and
+re-read without a schema of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One item of a benchmark: its inputs, its reference answer and where it came from."""
+
+    id: str
+    """Stable within a benchmark (e.g. ``"abstract_algebra/17"``); the unit of resume and pairing."""
+    fields: dict[str, Any]
+    """Values the prompt template can use (question, choices, ...)."""
+    target: str
+    """The reference answer in the form the extractor produces (``"18"``, ``"B"``)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Grouping keys for breakdowns (subject, category) and provenance (file, line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    temperature: float | None = 0.0
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+
+    def to_payload(self) -> dict[str, Any]:
+        """The OpenAI-style request fields these parameters set; unset ones are left out."""
+        out: dict[str, Any] = {}
+        for name in ("temperature", "top_p", "max_tokens", "seed"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.stop:
+            out["stop"] = list(self.stop)
+        if self.n != 1:
+            out["n"] = self.n
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What is sent to a model. ``key`` is the content address used by the journal and the cache."""
+
+    model: str
+    messages: tuple[Message, ...] | None = None
+    prompt: str | None = None
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+    @property
+    def kind(self) -> Literal["chat", "completion"]:
+        return "chat" if self.messages is not None else "completion"
+
+    def payload(self) -> dict[str, Any]:
+        """The content of the request without the model id, as hashed and stored."""
+        body: dict[str, Any] = {}
+        if self.messages is not None:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
+        else:
+            body["prompt"] = self.prompt
+        body.update(self.params.to_payload())
+        return body
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(
+            {"model": self.model, "payload": self.payload()},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One generated choice, with the reasoning kept apart from the answer."""
+
+    text: str
+    """The answer part only: reasoning fields and ``<think>`` blocks removed."""
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    incomplete: bool = False
+    """True when the model's thinking never ended (no answer part exists to extract from)."""
+    raw: str | None = None
+    """The content exactly as the server sent it, when it differs from ``text``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A successful answer from a backend. Failures are raised as ``tianping.models.errors`` types."""
+
+    completions: tuple[Completion, ...]
+    latency_s: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    attempts: int = 1
+
+    @property
+    def first(self) -> Completion:
+        return self.completions[0]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Response:
+        data = json.loads(text)
+        data["completions"] = tuple(Completion(**c) for c in data["completions"])
+        return cls(**data)
+
+
+ScoreStatus = Literal["scored", "incomplete", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The verdict of a scorer on one sample.
+
+    ``value`` is None unless ``status == "scored"``: incomplete reasoning and transport errors are
+    not wrong answers and are counted apart.
+    """
+
+    value: float | None
+    status: ScoreStatus = "scored"
+    extracted: str | None = None
+    extraction_failed: bool = False
+    reason: str | None = None

@@ -1,0 +1,1 @@
+"""Planning and executing runs: models x benchmarks x samples, journalled in the store."""

@@ -1,0 +1,247 @@
+"""Execute a run: send every unanswered request once, score it, commit it, then aggregate.
+
+The journal is the ``samples`` table: a sample with a stored answer is never sent again in the same
+run, so a run killed at any point resumes by sending only what is missing. Identical requests are
+answered from the ``responses`` cache across runs unless the spec turns the cache off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from tianping import __version__
+from tianping.benchmarks import registry
+from tianping.benchmarks.benchmark import Benchmark
+from tianping.core import Request, Response, Sample, Score
+from tianping.engine.aggregate import aggregate
+from tianping.engine.backends import create_backend
+from tianping.models.base import ModelBackend
+from tianping.models.errors import ConnectError, ModelError
+from tianping.spec import ModelSpec, RunSpec
+from tianping.store import Store
+from tianping.store.store import now_iso
+
+
+class FatalRunError(RuntimeError):
+    """The run cannot go on (bad key, unknown model, unreachable endpoint, changed data)."""
+
+
+class ProgressSink(Protocol):
+    def start(self, total: int, done: int) -> None: ...
+
+    def advance(self, score: Score) -> None: ...
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    wall_s: float
+    sent: int = 0
+    from_cache: int = 0
+    errors: int = 0
+    message: str | None = None
+
+
+@dataclass
+class _ModelState:
+    spec: ModelSpec
+    backend: ModelBackend
+    cached_keys: set[str]
+    successes: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def load_benchmarks(spec: RunSpec) -> list[Benchmark]:
+    benchmarks: list[Benchmark] = []
+    for name in spec.benchmarks:
+        for bench in registry.build(name, Path(spec.data_dir)):
+            benchmarks.append(bench.load(spec.limit))
+    names = [b.name for b in benchmarks]
+    duplicated = {n for n in names if names.count(n) > 1}
+    if duplicated:
+        raise FatalRunError(f"benchmark named more than once: {', '.join(sorted(duplicated))}")
+    return benchmarks
+
+
+class Runner:
+    def __init__(self, spec: RunSpec, store: Store, run_id: str, progress: ProgressSink | None = None):
+        self.spec = spec
+        self.store = store
+        self.run_id = run_id
+        self.progress = progress
+        self.result = RunResult(run_id=run_id, status="running", wall_s=0.0)
+
+    def _check_same_data(self, benchmarks: list[Benchmark]) -> None:
+        """A resumed run must see the data it started with, or its samples would not be comparable."""
+        stored = (self.store.get_run(self.run_id) or {}).get("dataset_checksums") or {}
+        for bench in benchmarks:
+            before = stored.get(bench.name)
+            if before is not None and before != bench.checksum:
+                raise FatalRunError(
+                    f"dataset of '{bench.name}' changed since run {self.run_id} started "
+                    f"(checksum {before[:12]} -> {bench.checksum[:12]}); start a new run instead"
+                )
+
+    async def execute(self) -> RunResult:
+        started = time.perf_counter()
+        try:
+            await self._execute()
+        except FatalRunError as exc:
+            self.result.status, self.result.message = "failed", str(exc)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self.result.status, self.result.message = "interrupted", "interrupted; resume to finish"
+            self._finish(started)
+            raise
+        self._finish(started)
+        return self.result
+
+    def _finish(self, started: float) -> None:
+        self.result.wall_s = time.perf_counter() - started
+        self.store.update_run(
+            self.run_id,
+            status=self.result.status,
+            finished_at=now_iso(),
+            wall_s=self.result.wall_s,
+            message=self.result.message,
+        )
+
+    async def _execute(self) -> None:
+        benchmarks = load_benchmarks(self.spec)
+        self._check_same_data(benchmarks)
+        self.store.update_run(
+            self.run_id,
+            benchmark_versions={b.name: b.version for b in benchmarks},
+            dataset_checksums={b.name: b.checksum for b in benchmarks},
+        )
+        pending: dict[str, list[tuple[Benchmark, Sample]]] = {}
+        total = done = 0
+        for model in self.spec.models:
+            todo = []
+            for bench in benchmarks:
+                answered = self.store.answered_ids(self.run_id, model.id, bench.name)
+                total += len(bench.samples)
+                done += sum(1 for s in bench.samples if s.id in answered)
+                todo.extend((bench, s) for s in bench.samples if s.id not in answered)
+            pending[model.id] = todo
+        if self.progress:
+            self.progress.start(total, done)
+        states = []
+        try:
+            for model in self.spec.models:
+                cached = self.store.cached_keys(model.id) if self.spec.use_cache else set()
+                states.append(_ModelState(model, create_backend(model), cached))
+            async with asyncio.TaskGroup() as group:
+                for state in states:
+                    group.create_task(self._drive_model(state, pending[state.spec.id]))
+        except BaseExceptionGroup as group:
+            fatal = _first_fatal(group)
+            if fatal is None:
+                raise
+            raise fatal from None
+        finally:
+            for state in states:
+                await state.backend.aclose()
+        breakdowns = {b.name: b.breakdowns for b in benchmarks}
+        self.store.write_aggregates(self.run_id, aggregate(self.store.sample_rows(self.run_id), breakdowns))
+        errors = sum(len(s.failures) for s in states)
+        self.result.errors = errors
+        if errors:
+            self.result.status = "incomplete"
+            self.result.message = f"{errors} samples failed after retries (first: {states_first_error(states)})"
+        else:
+            self.result.status = "completed"
+
+    async def _drive_model(self, state: _ModelState, work: list[tuple[Benchmark, Sample]]) -> None:
+        items: Iterator[tuple[Benchmark, Sample]] = iter(work)
+
+        async def worker() -> None:
+            for bench, sample in items:  # a shared iterator: each item goes to exactly one worker
+                await self._one(state, bench, sample)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(state.spec.concurrency, max(1, len(work)))):
+                group.create_task(worker())
+
+    async def _one(self, state: _ModelState, bench: Benchmark, sample: Sample) -> None:
+        params = self.spec.generation.apply(bench.generation)
+        request: Request = bench.build_request(sample, state.spec.id, params)
+        response: Response | None = None
+        from_cache = False
+        if request.key in state.cached_keys:
+            response = self.store.cached_response(request.key)
+            from_cache = response is not None
+        if response is None:
+            try:
+                response = await state.backend.generate(request)
+            except ModelError as exc:
+                self._fail(state, bench, sample, request, exc)
+                return
+            state.successes += 1
+            self.result.sent += 1
+        else:
+            self.result.from_cache += 1
+        score = bench.score(sample, response)
+        self.store.record(
+            run_id=self.run_id,
+            benchmark=bench.name,
+            sample=sample,
+            request=request,
+            response=response,
+            score=score,
+            from_cache=from_cache,
+        )
+        if self.progress:
+            self.progress.advance(score)
+
+    def _fail(self, state: _ModelState, bench: Benchmark, sample: Sample, request: Request, exc: ModelError) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if exc.fatal or (isinstance(exc, ConnectError) and state.successes == 0):
+            raise FatalRunError(f"model {state.spec.id}: {message}")
+        state.failures.append(message)
+        score = Score(value=None, status="error", reason=message)
+        self.store.record(
+            run_id=self.run_id,
+            benchmark=bench.name,
+            sample=sample,
+            request=request,
+            response=None,
+            score=score,
+            error=message,
+        )
+        if self.progress:
+            self.progress.advance(score)
+
+
+def _first_fatal(group: BaseExceptionGroup) -> FatalRunError | None:
+    """The first FatalRunError in a (possibly nested) group raised by the worker task groups."""
+    for exc in group.exceptions:
+        if isinstance(exc, FatalRunError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (found := _first_fatal(exc)) is not None:
+            return found
+    return None
+
+
+def states_first_error(states: list[_ModelState]) -> str:
+    return next((s.failures[0] for s in states if s.failures), "")
+
+
+def new_run_id() -> str:
+    import secrets
+
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def start_run(store: Store, spec: RunSpec, run_id: str | None = None) -> str:
+    """Register a new run (or return an existing one to resume, if ``run_id`` names it)."""
+    if run_id is not None and store.get_run(run_id) is not None:
+        return run_id
+    run_id = run_id or new_run_id()
+    store.create_run(run_id, spec.model_dump(mode="json"), __version__)
+    return run_id

@@ -1,0 +1,1 @@
+"""Model backends: one file per backend behind the ``ModelBackend`` protocol."""

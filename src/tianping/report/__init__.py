@@ -1,0 +1,1 @@
+"""Reports: the rich score table for terminals and the self-contained HTML file."""

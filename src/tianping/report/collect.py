@@ -1,0 +1,93 @@
+"""Read a run out of the store into the records renderers take."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
+from tianping.store import Store
+
+
+class RunNotFound(LookupError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def run_info(store: Store, run_id: str) -> RunInfo:
+    run = store.get_run(run_id)
+    if run is None:
+        known = [r["run_id"] for r in store.list_runs()[:5]]
+        hint = f"; recent runs: {', '.join(known)}" if known else ""
+        raise RunNotFound(f"no run '{run_id}' in {store.url}{hint}")
+    return RunInfo(
+        run_id=run["run_id"],
+        status=run["status"],
+        started_at=run["started_at"],
+        finished_at=run["finished_at"],
+        tianping_version=run["tianping_version"],
+        spec=run["spec"],
+        benchmark_versions=run["benchmark_versions"],
+        dataset_checksums=run["dataset_checksums"],
+    )
+
+
+def metric_rows(store: Store, run_id: str) -> list[MetricRow]:
+    return [
+        MetricRow(
+            model=a["model"],
+            benchmark=a["benchmark"],
+            metric=a["metric"],
+            score=a["score"],
+            n=a["n"],
+            ci_low=a["ci_low"],
+            ci_high=a["ci_high"],
+            extraction_failures=a["extraction_failures"],
+            incomplete=a["incomplete"],
+            errors=a["errors"],
+        )
+        for a in store.aggregates(run_id)
+        if a["group_kind"] == "all"
+    ]
+
+
+def breakdown_rows(store: Store, run_id: str) -> list[BreakdownRow]:
+    return [
+        BreakdownRow(
+            model=a["model"],
+            benchmark=a["benchmark"],
+            group_kind=a["group_kind"],
+            group=a["group_name"],
+            score=a["score"],
+            n=a["n"],
+            ci_low=a["ci_low"],
+            ci_high=a["ci_high"],
+        )
+        for a in store.aggregates(run_id)
+        if a["group_kind"] != "all"
+    ]
+
+
+def prompt_text(payload: dict[str, Any]) -> str:
+    """A request as readable text: chat turns with their roles, or the completion prompt."""
+    if "messages" in payload:
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in payload["messages"])
+    return str(payload.get("prompt", ""))
+
+
+def sample_rows(store: Store, run_id: str) -> Iterator[SampleRow]:
+    for row in store.sample_rows(run_id):
+        yield SampleRow(
+            model=row["model"],
+            benchmark=row["benchmark"],
+            sample_id=row["sample_id"],
+            prompt=prompt_text(row["prompt"]),
+            output=row["output"],
+            reasoning=row["reasoning"],
+            extracted=row["extracted"],
+            target=row["target"],
+            score=row["score"],
+            status=row["status"],
+            error=row["error"],
+            latency_s=row["latency_s"],
+        )

@@ -1,0 +1,66 @@
+"""Paired comparison of two runs: the same samples, scored in both, benchmark by benchmark."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from tianping.scoring.stats import PairedComparison, paired_compare
+from tianping.store import Store
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    benchmark: str
+    model_a: str
+    model_b: str
+    result: PairedComparison
+    only_a: int
+    """Samples scored in run A but not in run B (left out of the pairing)."""
+    only_b: int
+
+
+def _scores(store: Store, run_id: str) -> dict[tuple[str, str], dict[str, float]]:
+    """(model, benchmark) -> sample id -> score, for scored samples only."""
+    out: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for row in store.sample_rows(run_id):
+        if row["status"] == "scored":
+            out[(row["model"], row["benchmark"])][row["sample_id"]] = row["score"]
+    return out
+
+
+def compare_runs(store: Store, run_a: str, run_b: str) -> list[ComparisonRow]:
+    """Pair by model and benchmark when both runs evaluated the same models, else by benchmark alone
+    (one model per run: the usual "model A against model B" question)."""
+    a, b = _scores(store, run_a), _scores(store, run_b)
+    models_a = {m for m, _ in a}
+    models_b = {m for m, _ in b}
+    pairs: list[tuple[tuple[str, str], tuple[str, str]]] = []
+    if models_a == models_b:
+        pairs = [(key, key) for key in sorted(a) if key in b]
+    elif len(models_a) == 1 and len(models_b) == 1:
+        (ma,), (mb,) = models_a, models_b
+        pairs = [((ma, bench), (mb, bench)) for _, bench in sorted(a) if (mb, bench) in b]
+    else:
+        raise ValueError(
+            f"runs {run_a} and {run_b} evaluated different sets of models "
+            f"({sorted(models_a)} vs {sorted(models_b)}); compare runs of one model each, or of the same models"
+        )
+    rows = []
+    for key_a, key_b in pairs:
+        sa, sb = a[key_a], b[key_b]
+        common = sorted(set(sa) & set(sb))
+        if not common:
+            continue
+        result = paired_compare([sa[i] for i in common], [sb[i] for i in common])
+        rows.append(
+            ComparisonRow(
+                benchmark=key_a[1],
+                model_a=key_a[0],
+                model_b=key_b[0],
+                result=result,
+                only_a=len(sa) - len(common),
+                only_b=len(sb) - len(common),
+            )
+        )
+    return rows

@@ -1,0 +1,1 @@
+"""Scoring: turning model responses into extracted answers and scores."""

@@ -1,0 +1,697 @@
+"""Answer extraction: the final number of a math response and the chosen letter of a multiple-choice one.
+
+A benchmark score is only as good as the extractor behind it: a model that computed 18 but wrote
+"She makes **$18.00** a day." must not be marked wrong because it did not end with ``#### 18``.
+These functions are pure (stdlib only, no state) so that a stored response can be re-scored at any
+time and give the same result.
+
+Relation to lm-evaluation-harness (``lm_eval/tasks/gsm8k/gsm8k.yaml``), whose two GSM8K filters are
+
+* ``strict-match``: regex ``#### (\\-?[0-9\\.\\,]+)``, first match, then ``,`` ``$`` and a trailing
+  ``.`` are ignored when compared with the gold string;
+* ``flexible-extract``: the *last* match of ``(-?[$0-9.,]{2,})|(-?[0-9]+)`` anywhere in the text.
+
+Where we deliberately differ, and why (we want a more robust, still predictable extractor):
+
+* ``####`` is honoured first and, like strict-match, its *first* occurrence wins (what follows it is
+  usually a hallucinated next few-shot question).  We also accept ``####42``, ``#### $42`` and
+  ``#### **42**``, which strict-match rejects, and skip markdown headings such as ``#### Step 1``
+  or ``#### 1. Eggs``, which strict-match would wrongly take as the answer.
+* Numbers are compared by value, not as strings: ``18.00`` == ``18``, ``1,234`` == ``1234``,
+  ``0.50`` == ``.5``.  lm-eval would count ``18.00`` against gold ``18`` as wrong.
+* Before falling back to "the last number" we look for explicit answer statements (``The answer
+  is``, ``Answer:``, ``答案是``, ``\\boxed{}``, a bold number in the final line); flexible-extract
+  has no notion of them and so returns e.g. a verification step written after the answer.
+* Our fallback tokeniser knows decimals, thousands separators, fractions, percentages and
+  currency, strips calculator annotations ``<<a*b=c>>``, ``(step 3)``-style references and list
+  numbering, and prefers the result after ``=`` in the last sentence.  flexible-extract's regex
+  happily returns ``3.`` from ``step 3.`` or ``,`` -only fragments.
+
+Numeric conventions the caller must know (see :func:`normalize_number`): percent signs, currency and
+units are dropped (``50%`` -> ``50``); fractions are exact: a value with a terminating decimal
+expansion is written as a decimal (``3/4`` -> ``0.75``), any other as a reduced ``p/q``
+(``2/6`` -> ``1/3``).  Every rational number therefore has exactly one canonical string, so string
+equality of normalised answers equals numeric equality.  Number words ("eighteen", "十八"),
+spaces as thousands separators (``1 234``) and a decimal comma (``3,5``) are not understood.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from fractions import Fraction
+from functools import lru_cache
+
+__all__ = ["extract_choice", "extract_final_number", "normalize_number", "numbers_equal"]
+
+# --------------------------------------------------------------------------------------------------
+# Text preparation shared by both extractors
+# --------------------------------------------------------------------------------------------------
+
+# Characters that NFKC would turn into something misleading, mapped first: "3½" must become the
+# mixed number "3 1/2" (NFKC gives "31⁄2"), "10²" must not become "102", and a full-width comma
+# between digits is a Chinese list separator, not a thousands separator.
+_VULGAR = {
+    "½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5",
+    "⅗": "3/5", "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8",
+}  # fmt: skip
+_PRE_NFKC = str.maketrans(
+    {
+        **{k: " " + v for k, v in _VULGAR.items()},
+        **{sup: "^" + str(i) for i, sup in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")},
+        "，": ", ",
+        "\u2212": "-",  # MINUS SIGN
+        "\u2044": "/",  # FRACTION SLASH
+    }
+)
+
+
+def _prep(text: str) -> str:
+    """NFKC-normalise so full-width digits, letters and punctuation (４２, Ｂ, ：, （）) look ASCII."""
+    return unicodedata.normalize("NFKC", text.translate(_PRE_NFKC))
+
+
+def _boxed_spans(text: str) -> list[tuple[int, str]]:
+    """(start, content) of every ``\\boxed{...}`` / ``\\fbox{...}``, braces balanced (``\\frac{1}{2}``)."""
+    spans = []
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            spans.append((m.start(), text[m.end() : i - 1]))
+    return spans
+
+
+_NUM_ATOM = r"[0-9]+(?:\.[0-9]+)?"
+_LATEX_SUBS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\\[dt]?frac\s*\{\s*(-?[0-9.,]+)\s*\}\s*\{\s*(-?[0-9.,]+)\s*\}"), r"\1/\2"),
+    (re.compile(r"\\[dt]?frac\s*([0-9])\s*([0-9])"), r"\1/\2"),
+    (re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}"), r" \1 "),
+    (re.compile(r"\\(?:boxed|fbox)\b"), " "),
+    (re.compile(r"\\(?:left|right|displaystyle)\b"), ""),
+    (re.compile(r"\\(?:times|cdot|ast)\b"), " × "),
+    (re.compile(r"\\div\b"), " ÷ "),
+    (re.compile(r"\\(?:approx|sim)\b"), " ≈ "),
+    (re.compile(r"\\%"), "%"),
+    (re.compile(r"\{,\}"), ","),
+    (re.compile(r"(?<=[0-9])\\,(?=[0-9]{3}(?![0-9]))"), ","),
+    (re.compile(r"\\[,;:! ]|\\q?quad\b"), " "),
+    (re.compile(r"\^\{([^{}]*)\}"), r"^\1"),
+    (re.compile(r"\\[()\[\]]"), " "),
+    (re.compile(r"\\\$"), "$"),
+    (re.compile(r"<<[^<>]*>>"), ""),  # GSM8K calculator annotations: 9*2=<<9*2=18>>18
+]
+
+
+def _delatex(text: str) -> str:
+    """Reduce the LaTeX and markup that models wrap around numbers to plain text."""
+    for pattern, repl in _LATEX_SUBS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------------
+
+# One number token in running text.  The sign is only a sign when it is not subtraction ("16-3"),
+# digits glued to letters ("x2", "H2O", "m^2") are not quantities, and ordinals ("3rd") are marked
+# so that the fallback can pass over labels like "in the 3rd round" (but still read "7-1=6th place").
+_TOKEN = re.compile(
+    r"""
+    (?P<neg>(?<![A-Za-z0-9_)\]}])-)?
+    (?:(?P<cur>[$¥£€]\s?)(?P<neg2>-)?)?
+    (?<![A-Za-z0-9_.^/])
+    (?P<body>
+        [0-9]+(?:\.[0-9]+)?/[0-9]+(?:\.[0-9]+)?(?![0-9/])     # fraction 3/4 (a date 3/4/2023 is not)
+      | [0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?              # 1,234,567.89
+      | [0-9]+(?:\.[0-9]+)?                                 # 42, 3.50
+      | \.[0-9]+                                            # .5
+    )(?![0-9])
+    (?P<ord>(?:st|nd|rd|th)\b)?
+    (?P<pct>\s?%)?
+    """,
+    re.VERBOSE,
+)
+
+
+class _Tok:
+    """A number found in text: where it is and its exact value."""
+
+    __slots__ = ("start", "end", "value", "ordinal")
+
+    def __init__(self, start: int, end: int, value: Fraction, ordinal: bool = False) -> None:
+        self.start, self.end, self.value, self.ordinal = start, end, value, ordinal
+
+
+def _body_value(body: str) -> Fraction | None:
+    try:
+        if "/" in body:
+            num, den = body.split("/")
+            den_v = Fraction(den)
+            return None if den_v == 0 else Fraction(num) / den_v
+        return Fraction(body.replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _tokens(text: str) -> list[_Tok]:
+    """All numbers of ``text`` in order; "2 1/2" (whole number + proper fraction) is merged into 2.5."""
+    toks: list[_Tok] = []
+    for m in _TOKEN.finditer(text):
+        value = _body_value(m.group("body"))
+        if value is None:
+            continue
+        if m.group("neg") or m.group("neg2"):
+            value = -value
+        prev = toks[-1] if toks else None
+        if (
+            prev is not None
+            and "/" in m.group("body")
+            and not (m.group("neg") or m.group("cur"))
+            and text[prev.end : m.start()] == " "
+            and prev.value.denominator == 1
+            and 0 < value < 1
+            and not text[prev.start : prev.end].endswith("%")
+        ):
+            sign = -1 if prev.value < 0 else 1
+            toks[-1] = _Tok(prev.start, m.end(), prev.value + sign * value)
+            continue
+        toks.append(_Tok(m.start(), m.end(), value, bool(m.group("ord"))))
+    return toks
+
+
+def _canonical(value: Fraction) -> str:
+    """The one string for a rational: a plain decimal when it terminates, else reduced ``p/q``."""
+    den = value.denominator
+    rest, twos, fives = den, 0, 0
+    while rest % 2 == 0:
+        rest, twos = rest // 2, twos + 1
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest != 1:
+        return f"{value.numerator}/{den}"
+    places = max(twos, fives)
+    sign = "-" if value < 0 else ""
+    scaled = str(abs(value.numerator) * 10**places // den)
+    if places == 0:
+        return sign + scaled
+    scaled = scaled.rjust(places + 1, "0")
+    whole, frac = scaled[:-places], scaled[-places:].rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else sign + whole
+
+
+_FULL_NUMBER = re.compile(
+    r"""
+    ^(?P<sign>[-+])?\s*
+    (?:US\$|USD|RMB|CNY|[$¥£€])?\s*
+    (?P<sign2>[-+])?\s*
+    (?:
+        (?P<mixed>[0-9]+)\s+(?P<mnum>[0-9]+)/(?P<mden>[0-9]+)
+      | (?P<sci>[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]{1,4})
+      | (?P<body>[0-9]+(?:\.[0-9]+)?/[0-9]+(?:\.[0-9]+)?|[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?|[0-9]+\.?[0-9]*|\.[0-9]+)
+    )
+    (?P<rest>[^0-9]*)$
+    """,
+    re.VERBOSE,
+)
+_WRAPPERS = [("**", "**"), ("__", "__"), ("*", "*"), ("`", "`"), ("$", "$"), ("(", ")"), ("[", "]"),
+             ("{", "}"), ('"', '"'), ("“", "”"), ("'", "'")]  # fmt: skip
+
+
+def _number_value(text: str) -> Fraction | None:
+    """The value of a string that *is* one number (with currency, units, markup around it)."""
+    boxed = _boxed_spans(text)
+    if boxed:
+        text = boxed[-1][1]
+    s = text.strip()
+    changed = True
+    while changed and s:
+        changed = False
+        for left, right in _WRAPPERS:
+            if len(s) > len(left) + len(right) - 1 and s.startswith(left) and s.endswith(right):
+                s, changed = s[len(left) : len(s) - len(right)].strip(), True
+        s2 = s.rstrip(".,;:!?。、 ")
+        if s2 != s:
+            s, changed = s2, True
+    s = _delatex(s).strip()
+    m = _FULL_NUMBER.match(s)
+    if not m:
+        return None
+    # ``rest`` (units, punctuation: "dollars", "元", "%") holds no digit, so "1,23", "3.5.1" and
+    # "3 and 5" are not single numbers.
+    try:
+        if m.group("mixed") is not None:
+            num, den = int(m.group("mnum")), int(m.group("mden"))
+            if den == 0 or num >= den:
+                return None
+            value = int(m.group("mixed")) + Fraction(num, den)
+        elif m.group("sci") is not None:
+            value = Fraction(m.group("sci"))
+        else:
+            body = m.group("body").rstrip(".")
+            parsed = _body_value(body)
+            if parsed is None:
+                return None
+            value = parsed
+    except (ValueError, ZeroDivisionError):
+        return None
+    if "-" in (m.group("sign"), m.group("sign2")):
+        value = -value
+    return value
+
+
+def normalize_number(text: str) -> str | None:
+    """Canonical string of a number, so that answers written differently compare equal as strings.
+
+    Accepts one number with the decoration models put around it: ``$``/``¥``/``€``/``£``, thousands
+    commas (``1,234,567``), a trailing period or unit (``42.``, ``42 dollars``, ``18元``), ``%``,
+    markdown/LaTeX wrappers (``**42**``, ``$42$``, ``\\boxed{42}``, ``\\frac{3}{4}``), ``.5``,
+    fractions ``a/b``, mixed numbers ``2 1/2`` and scientific notation ``1.5e3``.  Returns None for
+    anything else, including text with two numbers or leading words ("about 5", "x = 5").
+
+    Output: ``'1,234'`` -> ``'1234'``, ``'18.00'`` -> ``'18'``, ``'-0.50'`` -> ``'-0.5'``,
+    ``'$42'`` -> ``'42'``, ``'50%'`` -> ``'50'``, ``'3/4'`` -> ``'0.75'``, ``'2/6'`` -> ``'1/3'``,
+    ``'-0'`` -> ``'0'``.  Fractions stay exact: decimal when the expansion terminates, reduced
+    ``p/q`` otherwise, so each value has exactly one canonical string.
+    """
+    if not isinstance(text, str):
+        return None
+    value = _number_value(_prep(text))
+    return None if value is None else _canonical(value)
+
+
+def numbers_equal(a: str, b: str) -> bool:
+    """Numeric equality of two answers, exact (Fraction based): no float rounding to hide errors.
+
+    Inputs are normalised first, so raw strings work too (``'1,234.0'`` equals ``'1234'``,
+    ``'0.75'`` equals ``'3/4'``); ``'1/3'`` does not equal ``'0.333'``.  None or a non-number on
+    either side is never equal to anything.
+    """
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    va, vb = _number_value(_prep(a)), _number_value(_prep(b))
+    return va is not None and vb is not None and va == vb
+
+
+# Decoration that may stand between an answer marker and its number ("Answer: **$ 18**").
+_LEAD_DECOR = re.compile(r"(?:[\s*_`:=(\[{\"'“”‘’~≈#$]|approximately|approx\.?|about|roughly|around|约|大约)*", re.I)
+# A sentence ends at a newline, CJK/!?/; punctuation, or a period that is not a decimal point.
+_SENTENCE_END = re.compile(r"[\n。！？!?;；]|\.(?![0-9])")
+
+
+def _strict_value(fragment: str) -> Fraction | None:
+    """The number a fragment *starts* with (after decoration), or None when words come first."""
+    fragment = _delatex(fragment)
+    toks = _tokens(fragment)
+    if not toks or not _LEAD_DECOR.fullmatch(fragment[: toks[0].start]):
+        return None
+    return toks[0].value
+
+
+def _window(text: str, start: int) -> str:
+    """The rest of the sentence that begins at ``start`` (skipping blank lines and markup first)."""
+    lead = re.compile(r"[\s*_:#>]*").match(text, start)
+    begin = lead.end() if lead else start
+    m = _SENTENCE_END.search(text, begin, begin + 300)
+    return text[begin : m.start() if m else min(len(text), begin + 300)]
+
+
+def _lenient_value(window: str) -> Fraction | None:
+    """The answer in a sentence that follows "the answer is": the result after ``=`` if there is one,
+    else its first number ("the answer is 18 dollars, 9 per trip" -> 18)."""
+    if re.match(r"\s*(?:not\b|n't\b|不是)", window):
+        return None
+    window = _delatex(window)
+    toks = _tokens(window)
+    if not toks:
+        return None
+    eq = max(window.rfind("="), window.rfind("≈"))
+    after = [t for t in toks if t.start > eq] if eq >= 0 else []
+    return (after or toks)[0].value
+
+
+def _lenient_boxed(content: str) -> Fraction | None:
+    value = _number_value(content)
+    if value is None and re.search(r"[=:]", content):
+        value = _number_value(re.split(r"[=:]", content)[-1])
+    if value is None:
+        value = _lenient_value(content)
+    return value
+
+
+# Explicit answer statements.  "strict" ones (a colon, a heading) need the number right after them,
+# because "Answer: Janet's ducks lay 16 eggs..." opens a whole explanation; "lenient" ones ("the
+# answer is ...") take the first number of their sentence.
+_ANSWER_STRICT = re.compile(
+    r"(?i:\b(?:final\s+)?answer\b[\s*_]*(?:\([^()\n]{0,30}\))?[\s*_]*[:=])"
+    r"|(?i:\bfinal\s+answer\b)"
+    r"|答案\s*[:=]"
+    r"|(?<![问題题解])答\s*[:=]"
+)
+_ANSWER_LENIENT = re.compile(
+    r"(?i:\b(?:final\s+)?answer[\s*_]*(?:is|would\s+be|should\s+be|will\s+be|must\s+be)\b\s*:?)"
+    r"|(?:最终)?答案\s*(?:应该是|应当是|应该为|应为|应是|就是|是|为|為)\s*[:]?"
+)
+_BOLD = re.compile(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__")
+
+# Fallback noise: step labels and references, footnote markers, ordered-list numbering.
+_NOISE: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\([^()\n]*?\b(?:steps?|eqs?|eqn|equations?|lines?|notes?|footnotes?|parts?)\.?\s*[0-9]+[^()\n]*\)",
+                re.I), " "),
+    (re.compile(r"\b(?:steps?|eqs?\.?|eqn|equations?|lines?|footnotes?|parts?|cases?|questions?|problems?)"
+                r"\s*#?[0-9]+(?:\.[0-9]+)?", re.I), " "),
+    (re.compile(r"第\s*[0-9]+\s*[步题问]"), " "),
+    (re.compile(r"\[\^?[0-9]+\]"), " "),
+    (re.compile(r"(?m)^[ \t>#*-]*[0-9]{1,2}[.)、][ \t]+(?=\S)"), " "),
+]  # fmt: skip
+_CONCLUSION = re.compile(
+    r"(?i:\b(?:so|thus|therefore|hence|total|totals|totaling|altogether|overall|finally|in\s+all)\b)"
+    r"|所以|因此|总共|一共|共计|合计|总计|故"
+)
+_OPERATOR = re.compile(r"\s*[-+*/×÷xX]\s*")
+
+
+def _last(toks: list[_Tok]) -> _Tok:
+    """The last token that is not an ordinal label ("the 3rd round"), else the last one."""
+    plain = [t for t in toks if not t.ordinal]
+    return (plain or toks)[-1]
+
+
+def _sentence_value(sentence: str) -> Fraction | None:
+    """The answer of the last sentence that mentions numbers (see the module docstring)."""
+    toks = _tokens(sentence)
+    if not toks:
+        return None
+    eq = max(sentence.rfind("="), sentence.rfind("≈"))
+    after = [t for t in toks if t.start > eq] if eq >= 0 else []
+    if not after:
+        return _last(toks).value
+    before = [t for t in toks if t.end <= eq]
+    first = after[0]
+    if len(after) > 1 and _OPERATOR.fullmatch(sentence[first.end : after[1].start]):
+        # "18 = 9 * 2": the right side is an expression, so the result is what stands left of '='.
+        return _last(before or toks).value
+    later = after[1:]
+    if later and _CONCLUSION.search(sentence, first.end, later[-1].start):
+        # "9 * 2 = 18 and 3 * 2 = 6, so 24 in total" -> the concluded 24, not the 6.
+        return _last(later).value
+    # "So she makes 9 * 2 = 18 dollars per day for 7 days" -> 18: trailing numbers are qualifiers.
+    return first.value
+
+
+def _fallback_value(text: str) -> Fraction | None:
+    text = _delatex(text)
+    for pattern, repl in _NOISE:
+        text = pattern.sub(repl, text)
+    pieces = _SENTENCE_END.split(text)
+    for piece in reversed(pieces):
+        value = _sentence_value(piece)
+        if value is not None:
+            return value
+    return None
+
+
+def _gsm8k_marker_value(text: str) -> Fraction | None:
+    for m in re.finditer(r"####", text):
+        rest = text[m.end() : m.end() + 200].split("\n", 1)[0]
+        # A markdown heading "#### 1. Eggs" or "#### Step 1" is not the GSM8K answer marker.
+        if re.match(r"\s*[0-9]{1,2}[.)]\s+[^\s0-9]", rest):
+            continue
+        value = _strict_value(rest)
+        if value is not None:
+            return value
+    return None
+
+
+def extract_final_number(text: str) -> str | None:
+    """The final numeric answer of a math word-problem response (GSM8K), normalised, or None.
+
+    Priority, highest first (the first rule that yields a number decides):
+
+    1. the GSM8K marker ``#### 18`` (first occurrence; also how gold answers are read);
+    2. the *last* explicit answer statement: ``\\boxed{...}`` (nested braces and ``\\frac`` ok),
+       ``The (final) answer is ...``, ``Answer: ...``, ``答案是/为 ...``, ``答案：``, ``答：``, or a
+       bold number in the last line that has digits (``So she makes **$18** a day.``);
+    3. the last sentence that contains a number: the result after its last ``=``, unless a
+       conclusion word ("so", "in total", "所以"...) introduces a later number; without ``=``, the
+       last number.  Step references ``(step 3)``, list numbering, ordinals and calculator
+       annotations ``<<9*2=18>>`` are ignored.
+
+    The result is in :func:`normalize_number` form (``'18'``, ``'0.5'``, ``'1/3'``).
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None
+    t = _prep(text)
+
+    value = _gsm8k_marker_value(t)
+    if value is not None:
+        return _canonical(value)
+
+    candidates: list[tuple[int, Fraction]] = []
+    for start, content in _boxed_spans(t):
+        v = _lenient_boxed(content)
+        if v is not None:
+            candidates.append((start, v))
+    for m in _ANSWER_STRICT.finditer(t):
+        v = _strict_value(_window(t, m.end()))
+        if v is not None:
+            candidates.append((m.start(), v))
+    for m in _ANSWER_LENIENT.finditer(t):
+        v = _lenient_value(_window(t, m.end()))
+        if v is not None:
+            candidates.append((m.start(), v))
+    lines = [(m.start(), m.group()) for m in re.finditer(r"[^\n]*[0-9][^\n]*", t)]
+    if lines:
+        offset, last_line = lines[-1]
+        for m in _BOLD.finditer(last_line):
+            content = m.group(1) or m.group(2)
+            v = _number_value(content)
+            if v is None and re.search(r"[:=]", content):
+                v = _number_value(re.split(r"[:=]", content)[-1])
+            if v is not None:
+                candidates.append((offset + m.start(), v))
+    if candidates:
+        return _canonical(max(candidates, key=lambda c: c[0])[1])
+
+    value = _fallback_value(t)
+    return None if value is None else _canonical(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Multiple choice
+# --------------------------------------------------------------------------------------------------
+
+_ADVERB = r"(?:(?:therefore|thus|clearly|definitely|probably|likely|most\s+likely|indeed|actually)\s*,?\s+)?"
+_QUALIFIED = r"(?:correct|right|best|final|proper|most\s+appropriate|appropriate|true)"
+# (regex, kind, may be followed by an option's text instead of its letter)
+_LEAD_PHRASES: list[tuple[re.Pattern[str], str, bool]] = [
+    (re.compile(rf"(?i:\b(?:{_QUALIFIED}\s+(?:answer|option|choice)|answer)s?[\s*_]*"
+                rf"(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=)\s*:?[\s*_]*{_ADVERB}"
+                rf"(?:(?:option|choice|letter)\b\s*)?)"), "is", True),
+    (re.compile(rf"(?i:\b(?:{_QUALIFIED}\s+)?answer(?:\s+(?:choice|option))?[\s*_]*[:=][\s*_]*"
+                rf"(?:(?:option|choice)\b\s*)?)"), "colon", True),
+    (re.compile(r"(?i:\b(?:i(?:'d|\s+would|\s+will|\s+should)?\s+)?(?:choose|pick|select|go\s+with)\s+"
+                r"(?:(?:option|choice|answer)\b\s*)?)"), "choose", True),
+    (re.compile(r"(?i:\b(?:it'?s|it\s+is|that'?s|that\s+is|so|thus|therefore|hence)\s*,?\s+"
+                r"(?:(?:option|choice)\b\s*)?)"), "weak", False),
+    (re.compile(r"(?:最终)?答案\s*[】\]]?\s*(?:应该|应当|应|可能|只能|就|才)?\s*(?:是|为|為|选|選)?\s*[:=]?\s*(?:选项)?"),
+     "zh", True),
+    (re.compile(r"(?<!不)(?<!不应)(?<!不能)(?:选择|选|選)(?!项)\s*(?:答案|选项)?\s*"), "zh", False),
+    (re.compile(r"正确(?:的)?(?:选项|答案)?\s*(?:应该|应)?\s*(?:是|为|為|:)\s*:?\s*(?:选项)?"), "zh", True),
+    (re.compile(r"(?:应该|应|所以|因此|故|即)\s*(?:是|为|為)\s*(?:选项)?"), "zh", False),
+]  # fmt: skip
+# Letter followed by a verdict: "B is correct", "(B) is the right answer", "B is the answer", "B项正确".
+_TRAIL_VERDICT = re.compile(
+    r"(?i:\s*(?:is|would\s+be|seems)\s+(?:the\s+)?(?:correct|right|best|most\s+appropriate|answer)\b)"
+    r"|\s*(?:选项|项)?\s*(?:是|为)?\s*(?:正确|对(?![于应比待])|符合题意)(?!吗|与否)"
+)
+_WEAK_REJECT = re.compile(
+    r"(?i:\s*(?:is|was|are|were|and|or|has|had|would|could|can|cannot|can't|seems|looks|does|doesn't|"
+    r"isn't|wasn't|not|nor|vs\.?|versus)\b)|\s*[,，、]\s*[A-Z](?![A-Za-z0-9])|\s*(?:和|与|或|都|也|不|错)"
+)
+_WORD_AFTER = re.compile(r"\s+[a-z]")
+# "The answer is not A." / "It could be A or B." end in a letter that is not a choice.
+_NEGATED_TAIL = re.compile(
+    r"(?i:(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\bor|\band|\bnor|\bvs\.?|\bversus)\s*[(\[]?\s*$)"
+    r"|(?:不是|不选|除了|排除|或|和|还是|与)\s*[(\[]?\s*$"
+)
+
+
+@lru_cache(maxsize=64)
+def _letter_regexes(letters: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Regexes for one set of option letters (cached: the set rarely changes within a benchmark)."""
+    cls = "[" + "".join(re.escape(c) for c in letters) + "]"
+    wrapped = re.compile(
+        rf"\s*(?P<open>[(\[【{{<「『]\s*)?(?P<b1>\*\*|__|\*)?\s*(?P<L>{cls})(?![A-Za-z0-9])"
+        rf"(?:\s*(?P<b2>\*\*|__|\*))?(?:\s*(?P<close>[)\]】}}>」』]))?"
+    )
+    bold = re.compile(rf"\*\*\s*[(\[]?\s*(?P<L>{cls})(?![A-Za-z0-9])\s*[)\]]?\s*(?:[.:、)]\s*[^*\n]*)?\*\*")
+    boxed = re.compile(rf"\\boxed\s*\{{\s*(?:\\text(?:bf)?\s*\{{\s*)?\(?\s*(?P<L>{cls})(?![A-Za-z0-9])")
+    marker = re.compile(
+        rf"^\s*(?:\*\*|__)?\s*(?:[(\[【]\s*(?P<L1>{cls})\s*[)\]】]|(?P<L2>{cls})(?=\s*(?:\*\*|__)?\s*"
+        rf"(?:[.:、)]|$)))"
+    )
+    return wrapped, bold, boxed, marker
+
+
+def _norm_text(s: str) -> str:
+    return " ".join(_prep(s).casefold().split()).strip(" .。")
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def _find_text(haystack: str, needle: str) -> list[tuple[int, int]]:
+    """Occurrences of an option's text, not inside a longer word ("4" not in "14", "cat" not in "catch")."""
+    spans, i = [], haystack.find(needle)
+    while i >= 0:
+        j = i + len(needle)
+        before_ok = not (_is_word_char(needle[0]) and i > 0 and _is_word_char(haystack[i - 1]))
+        after_ok = not (_is_word_char(needle[-1]) and j < len(haystack) and _is_word_char(haystack[j]))
+        if before_ok and after_ok:
+            spans.append((i, j))
+        i = haystack.find(needle, i + 1)
+    return spans
+
+
+def _choice_at(text: str, pos: int, norm_choices: list[str]) -> int | None:
+    """Index of the option whose text starts at ``pos`` ("The answer is London."), longest first."""
+    rest = _norm_text(text[pos : pos + 400].lstrip(" *_:\"'“‘([【"))
+    best, best_len = None, 0
+    for i, c in enumerate(norm_choices):
+        if c and rest.startswith(c) and len(c) > best_len:
+            j = len(c)
+            if j < len(rest) and _is_word_char(c[-1]) and _is_word_char(rest[j]):
+                continue
+            best, best_len = i, len(c)
+    return best
+
+
+def _unique_choice_text(text: str, norm_choices: list[str]) -> int | None:
+    """The one option whose text the response mentions; None when none or several do."""
+    hay = _norm_text(text)
+    found: dict[int, list[tuple[int, int]]] = {}
+    for i, c in enumerate(norm_choices):
+        if c:
+            spans = _find_text(hay, c)
+            if spans:
+                found[i] = spans
+    # An option mentioned only inside a longer option's mention ("London" in "London, UK") is not
+    # a separate mention.
+    keep = [
+        i
+        for i, spans in found.items()
+        if any(
+            not any(j != i and a <= s and e <= b and (b - a) > (e - s) for j, o in found.items() for a, b in o)
+            for s, e in spans
+        )
+    ]
+    return keep[0] if len(keep) == 1 else None
+
+
+def extract_choice(text: str, choices: Sequence[str], letters: str = "ABCD") -> str | None:
+    """The chosen option letter in a multiple-choice response (English or Chinese), or None.
+
+    Valid letters are ``letters[:len(choices)]`` (all of ``letters`` when ``choices`` is empty);
+    ``letters`` must be upper case.  Tiers, highest first; within tier 1 the *last* statement wins
+    ("The answer is A. Wait, no: the answer is C." -> C):
+
+    1. explicit statements: ``The answer is (B)``, ``Answer: B``, ``the correct option is B``,
+       ``I choose B``, ``B is correct``, ``So, B.``, ``\\boxed{B}``, ``答案是 B``, ``答案：B``,
+       ``答案为B``, ``正确答案是（B）``, ``选B``, ``选择 B 项``, ``B项正确``, ``所以是B``; an answer
+       statement may also name the option's text ("The answer is London.");
+    2. a bold letter ``**B**`` / ``**B. London**``, if only one letter is bold;
+    3. the whole response is one letter (``B``, ``(b)``: only here may it be lower case), the first
+       line starts with a marker (``B.``, ``B)``, ``B：``, ``(B)``, ``（B）``) unless the response
+       recites several options, or the last line is a lone letter;
+    4. the last line ends with a standalone letter ("..., so I pick C." / "Therefore C");
+    5. exactly one option's text appears ("The capital is London." -> B); several -> None;
+    6. exactly one distinct parenthesised letter ``(C)`` appears anywhere.
+
+    A letter is only a letter when it stands alone: "A" as an article ("A good answer would be C")
+    and letters inside words never count, and a bare "A"/"I" followed by a lower-case word after
+    "Answer:" is read as English.  Refusals and answers without a choice give None.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None
+    valid = letters[: len(choices)] if choices else letters
+    if not valid:
+        return None
+    t = _prep(text)
+    wrapped, bold, boxed, marker = _letter_regexes(valid)
+    norm_choices = [_norm_text(c) if isinstance(c, str) else "" for c in choices]
+
+    # Tier 1: explicit statements, last one wins.
+    found: list[tuple[int, str]] = []
+    for phrase, kind, text_ok in _LEAD_PHRASES:
+        for m in phrase.finditer(t):
+            lm = wrapped.match(t, m.end())
+            if lm:
+                bare = not (lm.group("open") or lm.group("b1") or lm.group("b2") or lm.group("close"))
+                letter = lm.group("L")
+                after = t[lm.end() :]
+                if kind == "colon" and bare and letter in "AI" and _WORD_AFTER.match(after):
+                    pass  # "Answer: A careful look shows ..." - an article, not option A
+                elif kind == "weak" and (
+                    _WEAK_REJECT.match(after) or (bare and letter in "AI" and _WORD_AFTER.match(after))
+                ):
+                    pass  # "So B is wrong", "so A and B are out": not a choice of B
+                else:
+                    found.append((lm.start("L"), letter))
+                    continue
+            if text_ok and norm_choices:
+                idx = _choice_at(t, m.end(), norm_choices)
+                if idx is not None and idx < len(valid):
+                    found.append((m.end(), valid[idx]))
+    for lm in wrapped.finditer(t):
+        start = lm.start("L")
+        if start > 0 and _is_word_char(t[start - 1]):
+            continue
+        if _TRAIL_VERDICT.match(t, lm.end()):
+            found.append((start, lm.group("L")))
+    for bm in boxed.finditer(t):
+        found.append((bm.start("L"), bm.group("L")))
+    if found:
+        return max(found)[1]
+
+    # Tier 2: bold letters, if they agree.
+    bolds = {bm.group("L") for bm in bold.finditer(t)}
+    if len(bolds) == 1:
+        return bolds.pop()
+
+    # Tier 3: the response is just a letter, or opens / closes with one.
+    lone = re.fullmatch(r"[\s*_\"'`(\[【<]*([A-Za-z])[\s*_\"'`)\]】>.:。!]*", t)
+    if lone and lone.group(1).upper() in valid:
+        return lone.group(1).upper()
+    lines = [ln for ln in t.splitlines() if ln.strip()]
+    openers = {m.group("L1") or m.group("L2") for ln in lines if (m := marker.match(ln))}
+    if len(openers) == 1:
+        mk = marker.match(lines[0])
+        if mk:
+            return mk.group("L1") or mk.group("L2")
+    last_lone = re.fullmatch(r"[\s*_\"'`(\[【]*([A-Z])[\s*_\"'`)\]】.:。!]*", lines[-1])
+    if last_lone and last_lone.group(1) in valid:
+        return last_lone.group(1)
+
+    # Tier 4: the last line ends in a standalone letter.
+    tail = re.search(r"(?:^|[\s,，:：])[(\[]?([A-Z])[)\]]?\s*[.。!]?\s*$", lines[-1])
+    if tail and tail.group(1) in valid and not _NEGATED_TAIL.search(lines[-1][: tail.start(1)]):
+        return tail.group(1)
+
+    # Tier 5: the option's own text.
+    if norm_choices:
+        idx = _unique_choice_text(t, norm_choices)
+        if idx is not None and idx < len(valid):
+            return valid[idx]
+
+    # Tier 6: a single distinct parenthesised letter.
+    cls = "".join(re.escape(c) for c in valid)
+    paren = {m.group(1) for m in re.finditer(rf"[(（]\s*([{cls}])\s*[)）]", t)}
+    if len(paren) == 1:
+        return paren.pop()
+    return None

@@ -1,0 +1,23 @@
+"""Shared fixtures: where the benchmark data lives, and a fresh results directory per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parent
+sys.path.insert(0, str(TESTS_DIR))  # so tests can import fake_openai
+
+DATA_DIR = Path(os.environ.get("TIANPING_DATA_DIR") or REPO.parent / "shared" / "datasets").resolve()
+os.environ.setdefault("TIANPING_DATA_DIR", str(DATA_DIR))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "gsm8k").is_dir():
+        pytest.fail(f"benchmark data not found at {DATA_DIR}; set TIANPING_DATA_DIR")
+    return DATA_DIR

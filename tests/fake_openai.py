@@ -1,0 +1,571 @@
+"""A local fake OpenAI-compatible server for tests and benchmark scripts.
+
+Serves ``/v1/chat/completions`` and ``/v1/completions`` (streaming and not) on 127.0.0.1 only, with
+deterministic answers, failures and reasoning output, and counts what it received.
+
+In a test::
+
+    async with FakeOpenAIServer(latency_s=0.01) as server:   # same event loop
+        backend = OpenAIChatBackend(model="m", base_url=server.base_url)
+
+    with running_server(error_rate=0.05) as server:          # own thread and loop (sync tests, subprocesses)
+        ...
+
+From a shell (serves until killed; prints the base URL on its first line)::
+
+    python tests/fake_openai.py --port 0 --latency 0.05 --error-rate 0.05 --oracle
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+FAIL_MODES = ("non_json", "error_in_200", "truncated_stream", "error_in_stream")
+"""Named fail modes; a fail mode may also be an HTTP status as a string ("401", "404", "429", "500", ...)."""
+
+REASONING_MODES = (
+    None,
+    "field",
+    "reasoning_field",
+    "think_tag",
+    "leading_close",
+    "unterminated",
+    "field_length",
+)
+
+
+def request_key(body: dict[str, Any]) -> str:
+    """Hash of a request body without its stream flags: the same sample streamed or not has one key."""
+    core = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    canonical = json.dumps(core, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _unit(*parts: Any) -> float:
+    """A deterministic number in [0, 1) from its inputs."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The last user message of a chat body, or the prompt of a completion body."""
+    messages = body.get("messages")
+    if messages:
+        for message in reversed(messages):
+            if message.get("role") == "user":
+                content = message.get("content")
+                if isinstance(content, list):
+                    return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+                return content or ""
+        return ""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        return str(prompt[-1]) if prompt else ""
+    return prompt or ""
+
+
+def echo_answer(body: dict[str, Any]) -> str:
+    """The default answer: a deterministic echo of the (start of the) last user message."""
+    text = " ".join(last_user_text(body).split())
+    return "You said: " + text[:200]
+
+
+# -- oracle --------------------------------------------------------------------------------------------------
+
+_GSM8K: dict[str, str] | None = None
+_GSM8K_LOCK = threading.Lock()
+_OPTION_RE = re.compile(r"^\s*\(?([A-J])[.)]\s*\S", re.MULTILINE)
+_QUESTION_PREFIX = re.compile(r"^(question|problem|q)\s*[:：]\s*", re.IGNORECASE)
+
+
+def _gsm8k() -> dict[str, str]:
+    """GSM8K test questions -> gold number, loaded once."""
+    global _GSM8K
+    with _GSM8K_LOCK:
+        if _GSM8K is None:
+            root = Path(os.environ.get("TIANPING_DATA_DIR") or "/work/shared/datasets")
+            table: dict[str, str] = {}
+            path = root / "gsm8k" / "test.jsonl"
+            if path.exists():
+                with path.open(encoding="utf-8") as f:
+                    for line in f:
+                        if line.strip():
+                            row = json.loads(line)
+                            gold = row["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
+                            table[row["question"].strip()] = gold
+            _GSM8K = table
+        return _GSM8K
+
+
+def _find_gsm8k(text: str, table: dict[str, str]) -> tuple[str, str] | None:
+    # Fast path: a line of the prompt is the question (optionally after "Question:").
+    for line in reversed(text.splitlines()):
+        line = _QUESTION_PREFIX.sub("", line.strip())
+        if line in table:
+            return line, table[line]
+    # Slow path: the question appears anywhere; the last one in the text wins (few-shot examples come first).
+    best: tuple[int, str] | None = None
+    for question in table:
+        at = text.rfind(question)
+        if at != -1 and (best is None or at > best[0]):
+            best = (at, question)
+    return (best[1], table[best[1]]) if best else None
+
+
+def _wrong(gold: str, h: float) -> str:
+    try:
+        value = float(gold)
+    except ValueError:
+        return gold + "0"
+    wrong = value + 1 + int(h * 9)
+    return str(int(wrong)) if wrong == int(wrong) else str(wrong)
+
+
+def oracle_answer_fn(accuracy: float = 0.7, seed: int = 0) -> Callable[[dict[str, Any]], str]:
+    """An answer_fn that knows GSM8K's gold answers and is right on a hash-chosen ``accuracy`` fraction.
+
+    Multiple-choice prompts (option lines ``A.`` / ``A)`` / ``(A)``) get a hash-chosen letter. Anything else
+    gets the echo answer. The GSM8K file is read on first use from ``$TIANPING_DATA_DIR/gsm8k/test.jsonl``
+    (default ``/work/shared/datasets``).
+    """
+    cache: dict[str, str] = {}
+
+    def answer(body: dict[str, Any]) -> str:
+        text = last_user_text(body)
+        if text in cache:
+            return cache[text]
+        found = _find_gsm8k(text, _gsm8k())
+        if found is not None:
+            question, gold = found
+            h = _unit(seed, "gsm8k", question)
+            value = gold if h < accuracy else _wrong(gold, _unit(seed, "wrong", question))
+            out = f"Working through it step by step gives {value}. The answer is {value}."
+        else:
+            letters = sorted(set(_OPTION_RE.findall(text)))
+            if len(letters) >= 2 and letters[0] == "A":
+                letter = letters[int(_unit(seed, "mc", text) * len(letters))]
+                out = f"Considering each option in turn, the best choice is {letter}. The answer is {letter}"
+            else:
+                out = echo_answer(body)
+        if len(cache) < 100_000:
+            cache[text] = out
+        return out
+
+    return answer
+
+
+# -- server --------------------------------------------------------------------------------------------------
+
+
+def _words(text: str | None) -> int:
+    return len(text.split()) if text else 0
+
+
+def _split(text: str, parts: int) -> list[str]:
+    """Split text into about ``parts`` pieces that join back to it exactly."""
+    if not text:
+        return []
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+class FakeOpenAIServer:
+    """A deterministic OpenAI-compatible server; see the module docstring.
+
+    Failures: ``error_rate`` fails a hash-chosen fraction of attempts (chosen from ``seed``, the request key
+    and how many times that key was seen, so a retry can succeed) with a status from ``error_statuses``.
+    ``fail_mode`` fails every request (or only each key's first ``fail_first`` attempts) in a given way.
+    Counters: ``requests_total``, ``requests_by_key`` (every request), ``answers_by_key`` (successful
+    answers), ``in_flight`` / ``max_in_flight``, ``arrivals`` (monotonic times), ``last_body``,
+    ``last_headers``.
+    """
+
+    def __init__(
+        self,
+        *,
+        answer_fn: Callable[[dict[str, Any]], str] | None = None,
+        latency_s: float = 0.0,
+        error_rate: float = 0.0,
+        error_statuses: tuple[int, ...] = (429, 500),
+        seed: int = 0,
+        retry_after: float | None = None,
+        reasoning: str | None = None,
+        fail_mode: str | None = None,
+        fail_first: int | None = None,
+        stream_chunks: int = 4,
+        keepalive: bool = False,
+        api_key: str | None = None,
+        port: int = 0,
+    ):
+        if reasoning not in REASONING_MODES:
+            raise ValueError(f"reasoning must be one of {REASONING_MODES}")
+        if fail_mode is not None and fail_mode not in FAIL_MODES and not fail_mode.isdigit():
+            raise ValueError(f"fail_mode must be one of {FAIL_MODES} or an HTTP status")
+        self.answer_fn = answer_fn or echo_answer
+        self.latency_s = latency_s
+        self.error_rate = error_rate
+        self.error_statuses = tuple(error_statuses)
+        self.seed = seed
+        self.retry_after = retry_after
+        self.reasoning = reasoning
+        self.fail_mode = fail_mode
+        self.fail_first = fail_first
+        self.stream_chunks = stream_chunks
+        self.keepalive = keepalive
+        self.api_key = api_key
+        self.port = port
+        self.base_url = ""
+        self.requests_total = 0
+        self.requests_by_key: Counter[str] = Counter()
+        self.answers_by_key: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.arrivals: deque[float] = deque(maxlen=100_000)
+        self.last_body: dict[str, Any] | None = None
+        self.last_headers: dict[str, str] = {}
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenAIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def reset_counters(self) -> None:
+        self.requests_total = 0
+        self.requests_by_key.clear()
+        self.answers_by_key.clear()
+        self.max_in_flight = self.in_flight
+        self.arrivals.clear()
+
+    # -- handlers ------------------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, chat=True)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, chat=False)
+
+    async def _handle(self, request: web.Request, chat: bool) -> web.StreamResponse:
+        self.requests_total += 1
+        self.arrivals.append(time.monotonic())
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+        try:
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return _error(400, "request body is not JSON")
+            self.last_body = body
+            self.last_headers = dict(request.headers)
+            key = request_key(body)
+            attempt = self.requests_by_key[key]
+            self.requests_by_key[key] = attempt + 1
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+
+            if self.api_key is not None:
+                auth = request.headers.get("Authorization", "")
+                if auth != f"Bearer {self.api_key}":
+                    given = auth.removeprefix("Bearer ")
+                    return _error(401, f"Incorrect API key provided: {given}", "invalid_api_key")
+
+            mode = self.fail_mode
+            if mode is not None and (self.fail_first is None or attempt < self.fail_first):
+                if mode.isdigit():
+                    return self._status(int(mode))
+                if mode == "non_json":
+                    return web.Response(
+                        status=200, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+                    )
+                if mode == "error_in_200":
+                    return web.json_response(
+                        {
+                            "error": {
+                                "message": "The server had an error while processing your request",
+                                "type": "server_error",
+                            }
+                        }
+                    )
+                # truncated_stream / error_in_stream are applied below, while answering
+            else:
+                mode = None
+            if self.error_rate and _unit(self.seed, key, attempt) < self.error_rate:
+                h = _unit(self.seed, "status", key, attempt)
+                return self._status(self.error_statuses[int(h * len(self.error_statuses))])
+
+            stream = bool(body.get("stream"))
+            if stream:
+                response = await self._stream(request, body, chat, mode)
+            elif mode in ("truncated_stream", "error_in_stream"):
+                response = web.Response(
+                    status=200,
+                    text='{"id": "cmpl-1", "choices": [{"index": 0, "mes',
+                    content_type="application/json",
+                )
+            else:
+                response = web.json_response(self._answer(body, chat))
+            if mode is None:
+                self.answers_by_key[key] += 1
+            return response
+        finally:
+            self.in_flight -= 1
+
+    def _status(self, status: int) -> web.Response:
+        messages = {
+            401: ("Incorrect API key provided", "invalid_api_key"),
+            403: ("You are not allowed to use this model", "permission_denied"),
+            404: ("The model does not exist", "model_not_found"),
+            400: ("Invalid request: bad parameter", "invalid_request_error"),
+            429: ("Rate limit reached, please retry", "rate_limit_exceeded"),
+        }
+        message, code = messages.get(status, (f"Simulated server failure {status}", "server_error"))
+        headers = {}
+        if self.retry_after is not None and status in (429, 503):
+            headers["Retry-After"] = f"{self.retry_after:g}"
+        return _error(status, message, code, headers)
+
+    # -- answers -------------------------------------------------------------------------------------------
+
+    def _parts(self, body: dict[str, Any]) -> tuple[str, str | None, str, str]:
+        """(content, reasoning for a separate field, field name, finish_reason) for one choice."""
+        answer = self.answer_fn(body)
+        thought = "Let me think about this carefully. First I read the question, then I check each step."
+        mode = self.reasoning
+        if mode == "field":
+            return answer, thought, "reasoning_content", "stop"
+        if mode == "reasoning_field":
+            return answer, thought, "reasoning", "stop"
+        if mode == "field_length":
+            return "", thought + " Still thinking", "reasoning_content", "length"
+        if mode == "think_tag":
+            return f"<think>\n{thought}\n</think>\n\n{answer}", None, "", "stop"
+        if mode == "leading_close":
+            return f"{thought}\n</think>\n\n{answer}", None, "", "stop"
+        if mode == "unterminated":
+            return f"<think>\n{thought} Still thinking and thinking", None, "", "length"
+        return answer, None, "", "stop"
+
+    def _usage(self, body: dict[str, Any], content: str, thought: str | None, n: int) -> dict[str, Any]:
+        prompt = sum(_words(m.get("content")) for m in body.get("messages") or ()) + _words(
+            body.get("prompt") if isinstance(body.get("prompt"), str) else None
+        )
+        completion = n * (_words(content) + _words(thought))
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if thought or self.reasoning in ("think_tag", "leading_close", "unterminated"):
+            usage["completion_tokens_details"] = {"reasoning_tokens": n * _words(thought or content)}
+        return usage
+
+    def _answer(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
+        n = int(body.get("n") or 1)
+        content, thought, field, finish = self._parts(body)
+        choices = []
+        for i in range(n):
+            if chat:
+                message: dict[str, Any] = {"role": "assistant", "content": content}
+                if thought is not None:
+                    message[field] = thought
+                choices.append({"index": i, "message": message, "finish_reason": finish})
+            else:
+                choice: dict[str, Any] = {"index": i, "text": content, "finish_reason": finish}
+                if thought is not None:
+                    choice[field] = thought
+                choices.append(choice)
+        return {
+            "id": "cmpl-fake",
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": choices,
+            "usage": self._usage(body, content, thought, n),
+        }
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], chat: bool, mode: str | None
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        n = int(body.get("n") or 1)
+        content, thought, field, finish = self._parts(body)
+        base = {
+            "id": "cmpl-fake",
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+        }
+
+        def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            return b"data: " + json.dumps({**base, "choices": choices, **extra}).encode() + b"\n\n"
+
+        def piece(
+            i: int,
+            text: str | None = None,
+            reasoning: str | None = None,
+            finish_reason: str | None = None,
+            role: bool = False,
+        ) -> dict[str, Any]:
+            if chat:
+                delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
+                if text is not None:
+                    delta["content"] = text
+                if reasoning is not None:
+                    delta[field] = reasoning
+                return {"index": i, "delta": delta, "finish_reason": finish_reason}
+            out: dict[str, Any] = {"index": i, "text": text or "", "finish_reason": finish_reason}
+            if reasoning is not None:
+                out[field] = reasoning
+            return out
+
+        if chat:
+            await resp.write(event([piece(i, role=True) for i in range(n)]))
+        if self.keepalive:
+            await resp.write(b": ping\n\n")
+        for part in _split(thought or "", self.stream_chunks):
+            await resp.write(event([piece(i, reasoning=part) for i in range(n)]))
+        for k, part in enumerate(_split(content, self.stream_chunks)):
+            await resp.write(event([piece(i, text=part) for i in range(n)]))
+            if self.keepalive:
+                await resp.write(b": ping\n\n")
+            if k == 0 and mode == "truncated_stream":
+                await resp.write_eof()
+                return resp
+            if k == 0 and mode == "error_in_stream":
+                await resp.write(
+                    b'data: {"error": {"message": "Internal error while generating", '
+                    b'"type": "server_error", "code": 500}}\n\n'
+                )
+                await resp.write_eof()
+                return resp
+        await resp.write(event([piece(i, finish_reason=finish) for i in range(n)]))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await resp.write(event([], usage=self._usage(body, content, thought, n)))
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def _error(
+    status: int, message: str, code: str = "error", headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": code, "code": code}}, status=status, headers=headers
+    )
+
+
+@contextlib.contextmanager
+def running_server(**opts: Any) -> Iterator[FakeOpenAIServer]:
+    """Run a ``FakeOpenAIServer(**opts)`` in a background thread with its own event loop."""
+    server = FakeOpenAIServer(**opts)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds of delay per request")
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--error-statuses", default="429,500")
+    parser.add_argument("--retry-after", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reasoning", default=None, choices=[m for m in REASONING_MODES if m])
+    parser.add_argument("--fail-mode", default=None)
+    parser.add_argument("--fail-first", type=int, default=None)
+    parser.add_argument("--keepalive", action="store_true", help="send ': ping' comments in streams")
+    parser.add_argument("--api-key", default=None, help="require this bearer key")
+    parser.add_argument("--oracle", action="store_true", help="answer GSM8K / multiple choice prompts")
+    parser.add_argument("--accuracy", type=float, default=0.7, help="oracle accuracy on GSM8K")
+    parser.add_argument("--no-uvloop", action="store_true")
+    args = parser.parse_args(argv)
+
+    server = FakeOpenAIServer(
+        answer_fn=oracle_answer_fn(args.accuracy, args.seed) if args.oracle else None,
+        latency_s=args.latency,
+        error_rate=args.error_rate,
+        error_statuses=tuple(int(s) for s in args.error_statuses.split(",") if s),
+        seed=args.seed,
+        retry_after=args.retry_after,
+        reasoning=args.reasoning,
+        fail_mode=args.fail_mode,
+        fail_first=args.fail_first,
+        keepalive=args.keepalive,
+        api_key=args.api_key,
+        port=args.port,
+    )
+
+    async def serve() -> None:
+        url = await server.start()
+        print(url, flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    runner: Any = asyncio.run
+    if not args.no_uvloop:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(serve())
+
+
+if __name__ == "__main__":
+    main()

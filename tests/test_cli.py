@@ -1,0 +1,151 @@
+"""The command line: the machine-readable contract, the commands around a run, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+from engine_helpers import cli
+from fake_openai import oracle_answer_fn, running_server
+
+
+def run_args(base_url: str, results, *extra: str) -> list[str]:
+    return ["run", "--model", "openai/fake", "--base-url", base_url, "--results-dir", str(results), *extra]
+
+
+def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir):
+    summary = tmp_path / "summary.json"
+    with running_server(answer_fn=oracle_answer_fn()) as server:
+        done = cli(
+            *run_args(
+                server.base_url,
+                tmp_path,
+                "--benchmark",
+                "gsm8k",
+                "--benchmark",
+                "ceval",
+                "--limit",
+                "30",
+                "--concurrency",
+                "4",
+                "--run-id",
+                "r1",
+                "--summary-json",
+                str(summary),
+            )
+        )
+        assert done.returncode == 0, done.stderr
+        other = cli(
+            *run_args(
+                server.base_url,
+                tmp_path,
+                "--benchmark",
+                "gsm8k",
+                "--limit",
+                "30",
+                "--run-id",
+                "r2",
+                "--temperature",
+                "0.5",
+            )
+        )
+        assert other.returncode == 0, other.stderr
+    data = json.loads(summary.read_text())
+    assert data["run_id"] == "r1" and data["wall_s"] > 0
+    assert {r["benchmark"] for r in data["results"]} == {"gsm8k", "ceval"}
+    for r in data["results"]:
+        assert {"model", "benchmark", "metric", "score", "n", "ci_low", "ci_high", "extraction_failures"} <= set(r)
+        assert r["model"] == "openai/fake" and r["n"] == 30
+        assert 0 <= r["ci_low"] <= r["score"] <= r["ci_high"] <= 1
+
+    listing = cli("runs", "--results-dir", str(tmp_path))
+    assert "r1" in listing.stdout and "r2" in listing.stdout
+    shown = cli("show", "r1", "--results-dir", str(tmp_path))
+    assert shown.returncode == 0 and "gsm8k" in shown.stdout and "by category" in shown.stdout
+
+    exported = cli("export", "r1", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r1.jsonl"))
+    assert exported.returncode == 0
+    lines = [json.loads(x) for x in (tmp_path / "r1.jsonl").read_text().splitlines()]
+    assert len(lines) == 60 and {"prompt", "output", "extracted", "score", "latency_s"} <= set(lines[0])
+
+    report = cli("report", "r1", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r1.html"))
+    assert report.returncode == 0, report.stderr
+    assert "<html" in (tmp_path / "r1.html").read_text()
+
+    compared = cli("compare", "r1", "r2", "--results-dir", str(tmp_path))
+    assert compared.returncode == 0, compared.stderr
+    assert "gsm8k" in compared.stdout and "mcnemar" in compared.stdout
+
+
+def test_unknown_benchmark_exits_2_and_registers_no_run(tmp_path, data_dir):
+    result = cli(*run_args("http://127.0.0.1:9/v1", tmp_path, "--benchmark", "gsm9k"))
+    assert result.returncode == 2 and "unknown benchmark 'gsm9k'" in result.stderr
+    assert "gsm9k" not in cli("runs", "--results-dir", str(tmp_path)).stdout
+
+
+def test_malformed_data_row_names_file_and_line(tmp_path):
+    bad = tmp_path / "data" / "gsm8k"
+    bad.mkdir(parents=True)
+    (bad / "test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n{oops\n')
+    result = cli(
+        *run_args("http://127.0.0.1:9/v1", tmp_path, "--benchmark", "gsm8k", "--data-dir", str(tmp_path / "data"))
+    )
+    assert result.returncode == 2 and "test.jsonl:2: not valid JSON" in result.stderr
+
+
+def test_unreachable_endpoint_fails_clearly(tmp_path, data_dir):
+    result = cli(
+        *run_args(
+            "http://127.0.0.1:9/v1",
+            tmp_path,
+            "--benchmark",
+            "gsm8k",
+            "--limit",
+            "3",
+            "--max-retries",
+            "1",
+            "--run-id",
+            "dead",
+        )
+    )
+    assert result.returncode == 3
+    assert "ConnectError" in result.stderr and "tianping resume dead" in result.stderr
+
+
+def test_401_exits_3_and_never_prints_the_key(tmp_path, data_dir):
+    with running_server(fail_mode="401") as server:
+        result = cli(
+            *run_args(server.base_url, tmp_path, "--benchmark", "gsm8k", "--limit", "3"),
+            env={"OPENAI_API_KEY": "sk-topsecret-123"},
+        )
+    assert result.returncode == 3 and "401" in result.stderr
+    assert "sk-topsecret-123" not in result.stderr + result.stdout
+
+
+def test_error_inside_http_200_is_reported_and_resumable(tmp_path, data_dir):
+    with running_server(answer_fn=oracle_answer_fn(), fail_mode="error_in_200") as server:
+        failed = cli(
+            *run_args(
+                server.base_url,
+                tmp_path,
+                "--benchmark",
+                "gsm8k",
+                "--limit",
+                "4",
+                "--max-retries",
+                "0",
+                "--run-id",
+                "e200",
+            )
+        )
+        assert failed.returncode == 1 and "resume" in failed.stderr
+        server.fail_mode = None
+        resumed = cli("resume", "e200", "--results-dir", str(tmp_path))
+        assert resumed.returncode == 0, resumed.stderr
+
+
+def test_run_id_of_an_existing_run_with_another_spec_is_refused(tmp_path, data_dir):
+    with running_server(answer_fn=oracle_answer_fn()) as server:
+        first = cli(*run_args(server.base_url, tmp_path, "--benchmark", "gsm8k", "--limit", "3", "--run-id", "x"))
+        assert first.returncode == 0, first.stderr
+        clash = cli(*run_args(server.base_url, tmp_path, "--benchmark", "gsm8k", "--limit", "4", "--run-id", "x"))
+    assert clash.returncode == 2 and "tianping resume x" in clash.stderr

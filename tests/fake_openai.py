@@ -86,19 +86,55 @@ def echo_answer(body: dict[str, Any]) -> str:
 
 # -- oracle --------------------------------------------------------------------------------------------------
 
-_GSM8K: dict[str, str] | None = None
+_HEAD_WORDS = 4
+
+
+class _Gsm8k:
+    """GSM8K test questions -> gold number, with an index on each question's first words."""
+
+    def __init__(self, rows: list[tuple[str, str]]):
+        self.gold = {q: g for q, g in rows}
+        self.normal = {q: " ".join(q.split()) for q in self.gold}
+        self.by_head: dict[tuple[str, ...], list[str]] = {}
+        for q in self.gold:
+            self.by_head.setdefault(tuple(q.split()[:_HEAD_WORDS]), []).append(q)
+        self.head_lengths = sorted({len(head) for head in self.by_head}, reverse=True)
+
+    def find(self, text: str) -> tuple[str, str] | None:
+        """The GSM8K question in ``text`` (the last one, as few-shot examples come first) and its gold."""
+        # Fast path: a line of the prompt is the question (optionally after "Question:").
+        for line in reversed(text.splitlines()):
+            line = _QUESTION_PREFIX.sub("", line.strip())
+            if line in self.gold:
+                return line, self.gold[line]
+        # Anywhere in the text: look up each run of words that could start a question, then verify.
+        words = text.split()
+        if not words:
+            return None
+        normal_text = " ".join(words)
+        best: tuple[int, str] | None = None
+        for i in range(len(words)):
+            for k in self.head_lengths:
+                for q in self.by_head.get(tuple(words[i : i + k]), ()):
+                    at = normal_text.rfind(self.normal[q])
+                    if at != -1 and (best is None or at > best[0]):
+                        best = (at, q)
+        return (best[1], self.gold[best[1]]) if best else None
+
+
+_GSM8K: _Gsm8k | None = None
 _GSM8K_LOCK = threading.Lock()
 _OPTION_RE = re.compile(r"^\s*\(?([A-J])[.)]\s*\S", re.MULTILINE)
 _QUESTION_PREFIX = re.compile(r"^(question|problem|q)\s*[:：]\s*", re.IGNORECASE)
 
 
-def _gsm8k() -> dict[str, str]:
-    """GSM8K test questions -> gold number, loaded once."""
+def _gsm8k() -> _Gsm8k:
+    """The GSM8K test set, loaded once from ``$TIANPING_DATA_DIR`` (empty when the file is missing)."""
     global _GSM8K
     with _GSM8K_LOCK:
         if _GSM8K is None:
             root = Path(os.environ.get("TIANPING_DATA_DIR") or "/work/shared/datasets")
-            table: dict[str, str] = {}
+            rows: list[tuple[str, str]] = []
             path = root / "gsm8k" / "test.jsonl"
             if path.exists():
                 with path.open(encoding="utf-8") as f:
@@ -106,24 +142,9 @@ def _gsm8k() -> dict[str, str]:
                         if line.strip():
                             row = json.loads(line)
                             gold = row["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
-                            table[row["question"].strip()] = gold
-            _GSM8K = table
+                            rows.append((row["question"].strip(), gold))
+            _GSM8K = _Gsm8k(rows)
         return _GSM8K
-
-
-def _find_gsm8k(text: str, table: dict[str, str]) -> tuple[str, str] | None:
-    # Fast path: a line of the prompt is the question (optionally after "Question:").
-    for line in reversed(text.splitlines()):
-        line = _QUESTION_PREFIX.sub("", line.strip())
-        if line in table:
-            return line, table[line]
-    # Slow path: the question appears anywhere; the last one in the text wins (few-shot examples come first).
-    best: tuple[int, str] | None = None
-    for question in table:
-        at = text.rfind(question)
-        if at != -1 and (best is None or at > best[0]):
-            best = (at, question)
-    return (best[1], table[best[1]]) if best else None
 
 
 def _wrong(gold: str, h: float) -> str:
@@ -148,7 +169,7 @@ def oracle_answer_fn(accuracy: float = 0.7, seed: int = 0) -> Callable[[dict[str
         text = last_user_text(body)
         if text in cache:
             return cache[text]
-        found = _find_gsm8k(text, _gsm8k())
+        found = _gsm8k().find(text)
         if found is not None:
             question, gold = found
             h = _unit(seed, "gsm8k", question)
@@ -190,8 +211,9 @@ class FakeOpenAIServer:
     and how many times that key was seen, so a retry can succeed) with a status from ``error_statuses``.
     ``fail_mode`` fails every request (or only each key's first ``fail_first`` attempts) in a given way.
     Counters: ``requests_total``, ``requests_by_key`` (every request), ``answers_by_key`` (successful
-    answers), ``in_flight`` / ``max_in_flight``, ``arrivals`` (monotonic times), ``last_body``,
-    ``last_headers``.
+    answers), ``in_flight`` / ``max_in_flight``, ``arrivals`` / ``first_arrival`` / ``last_arrival``
+    (``time.monotonic()``, comparable across processes on Linux), ``last_body``, ``last_headers``;
+    ``stats()`` sums them up, also served at ``GET /fake/stats``; ``POST /fake/reset`` zeroes them.
     """
 
     def __init__(
@@ -235,6 +257,8 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.arrivals: deque[float] = deque(maxlen=100_000)
+        self.first_arrival: float | None = None
+        self.last_arrival: float | None = None
         self.last_body: dict[str, Any] | None = None
         self.last_headers: dict[str, str] = {}
         self._runner: web.AppRunner | None = None
@@ -246,6 +270,8 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/fake/stats", self._stats)
+        app.router.add_post("/fake/reset", self._reset)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
@@ -272,8 +298,30 @@ class FakeOpenAIServer:
         self.answers_by_key.clear()
         self.max_in_flight = self.in_flight
         self.arrivals.clear()
+        self.first_arrival = self.last_arrival = None
+
+    def stats(self) -> dict[str, Any]:
+        """The counters as JSON-friendly values (also served at ``GET /fake/stats``; times are monotonic)."""
+        return {
+            "requests_total": self.requests_total,
+            "answers_total": sum(self.answers_by_key.values()),
+            "distinct_keys": len(self.requests_by_key),
+            "max_requests_per_key": max(self.requests_by_key.values(), default=0),
+            "max_answers_per_key": max(self.answers_by_key.values(), default=0),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "first_arrival": self.first_arrival,
+            "last_arrival": self.last_arrival,
+        }
 
     # -- handlers ------------------------------------------------------------------------------------------
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.reset_counters()
+        return web.json_response({"ok": True})
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
@@ -286,7 +334,11 @@ class FakeOpenAIServer:
 
     async def _handle(self, request: web.Request, chat: bool) -> web.StreamResponse:
         self.requests_total += 1
-        self.arrivals.append(time.monotonic())
+        now = time.monotonic()
+        self.arrivals.append(now)
+        if self.first_arrival is None:
+            self.first_arrival = now
+        self.last_arrival = now
         self.in_flight += 1
         if self.in_flight > self.max_in_flight:
             self.max_in_flight = self.in_flight
@@ -490,9 +542,7 @@ class FakeOpenAIServer:
         return resp
 
 
-def _error(
-    status: int, message: str, code: str = "error", headers: dict[str, str] | None = None
-) -> web.Response:
+def _error(status: int, message: str, code: str = "error", headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
         {"error": {"message": message, "type": code, "code": code}}, status=status, headers=headers
     )

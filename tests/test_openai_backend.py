@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
 import time
 import traceback
+import urllib.request
 from email.utils import formatdate
 from pathlib import Path
 
@@ -127,9 +129,7 @@ def test_extra_body_is_sent():
     ],
 )
 def test_reasoning_modes(mode, incomplete, stream):
-    resp, _, _ = run(
-        one({"reasoning": mode, "answer_fn": lambda b: "The answer is 9."}, chat(), stream=stream)
-    )
+    resp, _, _ = run(one({"reasoning": mode, "answer_fn": lambda b: "The answer is 9."}, chat(), stream=stream))
     c = resp.first
     assert c.incomplete is incomplete
     assert c.reasoning and c.reasoning.startswith("Let me think about this carefully.")
@@ -427,6 +427,13 @@ def test_cli_serves_until_killed():
                 await backend.aclose()
 
         assert run(go()).first.text == "You said: hello"
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/fake/stats", timeout=5) as resp:
+            stats = json.load(resp)
+        assert stats["requests_total"] == 1 and stats["answers_total"] == 1 and stats["first_arrival"] > 0
+        reset = urllib.request.Request(url.removesuffix("/v1") + "/fake/reset", method="POST", data=b"")
+        urllib.request.urlopen(reset, timeout=5).close()
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/fake/stats", timeout=5) as resp:
+            assert json.load(resp)["requests_total"] == 0
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -438,8 +445,6 @@ GSM8K = Path("/work/shared/datasets/gsm8k/test.jsonl")
 
 @pytest.mark.skipif(not GSM8K.exists(), reason="GSM8K test file not available")
 def test_oracle_answers():
-    import json
-
     rows = [json.loads(line) for line in GSM8K.read_text(encoding="utf-8").splitlines()[:40]]
     right = oracle_answer_fn(accuracy=1.0)
     wrong = oracle_answer_fn(accuracy=0.0)
@@ -461,3 +466,22 @@ def test_oracle_answers():
     mc = {"messages": [{"role": "user", "content": "Which is a prime?\nA. 4\nB. 6\nC. 7\nD. 9\nAnswer:"}]}
     out = right(mc)
     assert out[-1] in "ABCD" and out == right(mc) and out.startswith("Considering")
+
+
+def test_invalid_base_url_rejected_at_construction():
+    with pytest.raises(ValueError, match="base_url"):
+        OpenAIChatBackend(model="m", base_url="127.0.0.1:8000/v1")
+
+
+def test_backend_reusable_after_aclose_on_a_new_event_loop():
+    with running_server() as server:
+        backend = make(server)
+
+        async def go(text):
+            try:
+                return (await backend.generate(chat(text))).first.text
+            finally:
+                await backend.aclose()
+
+        assert run(go("one")) == "You said: one"
+        assert run(go("two")) == "You said: two"  # a second asyncio.run: a fresh session on the new loop

@@ -131,13 +131,13 @@ def _print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
             out.print(sub)
 
 
-def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None) -> None:
+def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benchmarks: Any = None) -> None:
     """Run (or resume) and exit with a code that says how it ended."""
     from tianping.engine.runner import Runner
     from tianping.progress import RichProgress
 
     progress = RichProgress(console)
-    runner = Runner(spec, store, run_id, progress)
+    runner = Runner(spec, store, run_id, progress, benchmarks)
     console.print(f"run [bold]{run_id}[/] -> {store.url}", highlight=False)
     try:
         result = _run_async(runner.execute())
@@ -243,7 +243,7 @@ def run(
     from tianping.engine.runner import load_benchmarks
 
     try:
-        load_benchmarks(spec)
+        benchmarks = load_benchmarks(spec)
     except (BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
         raise _fail(str(exc)) from None
     for m in spec.models:
@@ -255,7 +255,7 @@ def run(
             raise _fail(f"run {run_id} exists with a different spec; continue it with: tianping resume {run_id}")
         console.print(f"resuming run {run_id}")
     run_id = start_run(store, spec, run_id)
-    _execute(store, spec, run_id, summary_json)
+    _execute(store, spec, run_id, summary_json, benchmarks)
 
 
 @app.command()

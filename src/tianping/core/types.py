@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -59,7 +59,7 @@ class GenerationParams:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What is sent to a model. ``key`` is the content address used by the journal and the cache."""
+    """What is sent to a model."""
 
     model: str
     messages: tuple[Message, ...] | None = None
@@ -80,15 +80,19 @@ class Request:
         body.update(self.params.to_payload())
         return body
 
-    @property
-    def key(self) -> str:
+    key: str = field(init=False, repr=False, compare=False, default="")
+    """SHA-256 of the model id and the payload: the content address used by the journal and the cache."""
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("a Request has either messages (chat) or a prompt (completion)")
         canonical = json.dumps(
             {"model": self.model, "payload": self.payload()},
             sort_keys=True,
             ensure_ascii=False,
             separators=(",", ":"),
         )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        object.__setattr__(self, "key", hashlib.sha256(canonical.encode("utf-8")).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,28 @@ class Response:
         return self.completions[0]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        # by hand: dataclasses.asdict deep-copies, and this runs once per answer on the hot path
+        completions = [
+            {
+                "text": c.text,
+                "reasoning": c.reasoning,
+                "finish_reason": c.finish_reason,
+                "incomplete": c.incomplete,
+                "raw": c.raw,
+            }
+            for c in self.completions
+        ]
+        return json.dumps(
+            {
+                "completions": completions,
+                "latency_s": self.latency_s,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "reasoning_tokens": self.reasoning_tokens,
+                "attempts": self.attempts,
+            },
+            ensure_ascii=False,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Response:

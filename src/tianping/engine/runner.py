@@ -17,8 +17,8 @@ from typing import Protocol
 from tianping import __version__
 from tianping.benchmarks import registry
 from tianping.benchmarks.benchmark import Benchmark
+from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
 from tianping.core import Request, Response, Sample, Score
-from tianping.engine.aggregate import aggregate
 from tianping.engine.backends import create_backend
 from tianping.models.base import ModelBackend
 from tianping.models.errors import ConnectError, ModelError
@@ -70,8 +70,17 @@ def load_benchmarks(spec: RunSpec) -> list[Benchmark]:
 
 
 class Runner:
-    def __init__(self, spec: RunSpec, store: Store, run_id: str, progress: ProgressSink | None = None):
+    def __init__(
+        self,
+        spec: RunSpec,
+        store: Store,
+        run_id: str,
+        progress: ProgressSink | None = None,
+        benchmarks: list[Benchmark] | None = None,
+    ):
+        """``benchmarks``: already loaded from ``spec`` (the CLI loads them to validate before a run exists)."""
         self.spec = spec
+        self._benchmarks = benchmarks
         self.store = store
         self.run_id = run_id
         self.progress = progress
@@ -92,7 +101,7 @@ class Runner:
         started = time.perf_counter()
         try:
             await self._execute()
-        except FatalRunError as exc:
+        except (FatalRunError, BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
             self.result.status, self.result.message = "failed", str(exc)
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.result.status, self.result.message = "interrupted", "interrupted; resume to finish"
@@ -112,7 +121,7 @@ class Runner:
         )
 
     async def _execute(self) -> None:
-        benchmarks = load_benchmarks(self.spec)
+        benchmarks = self._benchmarks if self._benchmarks is not None else load_benchmarks(self.spec)
         self._check_same_data(benchmarks)
         self.store.update_run(
             self.run_id,
@@ -147,6 +156,8 @@ class Runner:
         finally:
             for state in states:
                 await state.backend.aclose()
+        from tianping.engine.aggregate import aggregate  # numpy/scipy: needed only once answers are in
+
         breakdowns = {b.name: b.breakdowns for b in benchmarks}
         self.store.write_aggregates(self.run_id, aggregate(self.store.sample_rows(self.run_id), breakdowns))
         errors = sum(len(s.failures) for s in states)

@@ -194,6 +194,14 @@ class OpenAIChatBackend:
         self.model = model
         self.model_id = f"openai/{model}"
         root = base_url.rstrip("/")
+        try:
+            parsed = URL(root)
+        except (ValueError, TypeError):
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(
+                f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {_display_url(root)!r}"
+            )
         self.base_url = root
         self._chat_url = root + "/chat/completions"
         self._completions_url = root + "/completions"
@@ -212,6 +220,7 @@ class OpenAIChatBackend:
         self._limiter = _RateLimiter(rpm) if rpm else None
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return (
@@ -236,6 +245,7 @@ class OpenAIChatBackend:
             raise_for_status=False,
         )
         self._sem = asyncio.Semaphore(self.concurrency)
+        self._loop = asyncio.get_running_loop()
         return self._session
 
     async def aclose(self) -> None:
@@ -266,7 +276,8 @@ class OpenAIChatBackend:
             url, chat = self._completions_url, False
 
         session = self._session
-        if session is None or session.closed:
+        if session is None or session.closed or self._loop is not asyncio.get_running_loop():
+            # First use, after aclose(), or used from another event loop (the old session cannot serve it).
             session = self._open()
         sem = self._sem
         assert sem is not None
@@ -298,14 +309,10 @@ class OpenAIChatBackend:
                 cap = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
                 delay = _jitter.uniform(0.0, cap)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s: attempt %d failed (%s); retrying in %.2fs", self.model_id, attempt, error, delay
-                )
+                logger.debug("%s: attempt %d failed (%s); retrying in %.2fs", self.model_id, attempt, error, delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(
-        self, session: aiohttp.ClientSession, url: str, body: bytes, chat: bool
-    ) -> dict[str, Any]:
+    async def _attempt(self, session: aiohttp.ClientSession, url: str, body: bytes, chat: bool) -> dict[str, Any]:
         """One HTTP exchange; returns the response object (streams are assembled into one)."""
         try:
             async with session.post(url, data=body) as resp:
@@ -317,18 +324,16 @@ class OpenAIChatBackend:
         except ModelError:
             raise
         except TimeoutError:
-            raise RequestTimeout(
-                f"no complete answer within {self.timeout_s:g}s from {self._where(chat)}"
-            ) from None
+            raise RequestTimeout(f"no complete answer within {self.timeout_s:g}s from {self._where(chat)}") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ConnectError(
-                f"cannot reach {self._where(chat)}: {type(exc).__name__}: {self._scrub(str(exc))}"
+                f"connection to {self._where(chat)} failed: {type(exc).__name__}: {self._scrub(str(exc))}"
             ) from None
         try:
             data = json.loads(raw)
         except ValueError:
             raise ServerError(
-                f"non-JSON body (HTTP 200, content-type {resp.content_type!r}) from {self._where(chat)}: "
+                f"non-JSON body (HTTP {resp.status}, content-type {resp.content_type!r}) from {self._where(chat)}: "
                 f"{self._scrub(raw[:_ERROR_SNIPPET].decode('utf-8', errors='replace'))!r}",
                 status=200,
             ) from None
@@ -336,8 +341,7 @@ class OpenAIChatBackend:
             raise ServerError(f"unexpected JSON body (not an object) from {self._where(chat)}", status=200)
         if data.get("error"):
             raise ServerError(
-                f"error object in HTTP 200 from {self._where(chat)}: "
-                f"{self._scrub(_message_of(data)[:_ERROR_SNIPPET])}",
+                f"error object in HTTP 200 from {self._where(chat)}: {self._scrub(_message_of(data)[:_ERROR_SNIPPET])}",
                 status=200,
             )
         return data

@@ -22,9 +22,7 @@ OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
 
 
-def split_reasoning(
-    content: str | None, reasoning_field: str | None, finish_reason: str | None
-) -> Completion:
+def split_reasoning(content: str | None, reasoning_field: str | None, finish_reason: str | None) -> Completion:
     """Split one choice into its answer and reasoning; see the module docstring."""
     # Fast path: no inline tags, the common case for plain models and for servers with a reasoning parser.
     if content is None or "think>" not in content:

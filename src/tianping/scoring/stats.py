@@ -25,8 +25,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 __all__ = [
     "Estimate",
@@ -123,6 +126,8 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
 
 
 def _as_float_array(values: Sequence[float], name: str) -> np.ndarray:
+    import numpy as np
+
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a flat sequence of numbers, got shape {arr.shape}")
@@ -132,6 +137,8 @@ def _as_float_array(values: Sequence[float], name: str) -> np.ndarray:
 
 
 def _is_binary(arr: np.ndarray) -> bool:
+    import numpy as np
+
     return bool(np.all((arr == 0.0) | (arr == 1.0)))
 
 
@@ -145,6 +152,14 @@ def proportion(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     Raises:
         ValueError: if a value is NaN, infinite or outside [0, 1].
     """
+    values = list(values)
+    if values and all(v == 0 or v == 1 for v in values):
+        # right/wrong scores, the common case: no numpy, which the CLI would otherwise import just for this
+        successes = float(sum(values))
+        low, high = wilson_interval(successes, len(values), confidence)
+        return Estimate(value=successes / len(values), n=len(values), ci_low=low, ci_high=high, method="wilson")
+    import numpy as np
+
     arr = _as_float_array(values, "values")
     n = int(arr.size)
     if n == 0:
@@ -161,6 +176,8 @@ def proportion(values: Sequence[float], confidence: float = 0.95) -> Estimate:
 
 def _bootstrap_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Means of ``resamples`` with-replacement resamples of ``arr``, computed in bounded blocks."""
+    import numpy as np
+
     n = arr.size
     block = max(1, _BOOTSTRAP_BLOCK_CELLS // n)
     out = np.empty(resamples, dtype=float)
@@ -172,6 +189,8 @@ def _bootstrap_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) 
 
 
 def _percentile_interval(samples: np.ndarray, point: float, confidence: float) -> tuple[float, float]:
+    import numpy as np
+
     alpha = 1.0 - confidence
     low, high = np.quantile(samples, [alpha / 2.0, 1.0 - alpha / 2.0])
     # The point estimate is reported next to its interval, so it must lie inside it. A
@@ -180,9 +199,7 @@ def _percentile_interval(samples: np.ndarray, point: float, confidence: float) -
     return (min(float(low), point), max(float(high), point))
 
 
-def bootstrap_mean(
-    values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
-) -> Estimate:
+def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
     """Mean with a percentile-bootstrap interval; deterministic for a given ``seed``.
 
     Used for scores that are not 0/1 (partial credit, similarity metrics), where no simple
@@ -195,6 +212,8 @@ def bootstrap_mean(
         ValueError: if a value is NaN or infinite, ``resamples < 1``, or ``confidence`` is not
             in (0, 1).
     """
+    import numpy as np
+
     _z(confidence)
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
@@ -211,9 +230,7 @@ def bootstrap_mean(
     return Estimate(value=mean, n=n, ci_low=low, ci_high=high, method="bootstrap")
 
 
-def newcombe_paired_interval(
-    n11: int, n12: int, n21: int, n22: int, confidence: float = 0.95
-) -> tuple[float, float]:
+def newcombe_paired_interval(n11: int, n12: int, n21: int, n22: int, confidence: float = 0.95) -> tuple[float, float]:
     """Newcombe's hybrid score interval (method 10) for a difference of paired proportions.
 
     The 2x2 table classifies each of ``n`` items twice (first and second classification):
@@ -271,10 +288,10 @@ def newcombe_paired_interval(
 
 def _pair_up(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
     """Align two per-item score lists, keeping items scored in both (None/NaN = not scored)."""
+    import numpy as np
+
     if len(a) != len(b):
-        raise ValueError(
-            f"paired comparison needs one score per item in both runs: got {len(a)} and {len(b)} values"
-        )
+        raise ValueError(f"paired comparison needs one score per item in both runs: got {len(a)} and {len(b)} values")
     xa = np.array([np.nan if v is None else v for v in a], dtype=float)
     xb = np.array([np.nan if v is None else v for v in b], dtype=float)
     if np.any(np.isinf(xa)) or np.any(np.isinf(xb)):
@@ -283,9 +300,7 @@ def _pair_up(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[np.n
     return xa[keep], xb[keep]
 
 
-def paired_compare(
-    a: Sequence[float | None], b: Sequence[float | None], confidence: float = 0.95
-) -> PairedComparison:
+def paired_compare(a: Sequence[float | None], b: Sequence[float | None], confidence: float = 0.95) -> PairedComparison:
     """Compare run B with run A item by item; ``diff = mean_b - mean_a``.
 
     ``a[i]`` and ``b[i]`` must be the same item. An item missing (``None`` or NaN) in either run
@@ -313,6 +328,8 @@ def paired_compare(
         ValueError: if the sequences differ in length, contain infinite values, or no item is
             scored in both runs.
     """
+    import numpy as np
+
     _z(confidence)
     xa, xb = _pair_up(a, b)
     n = int(xa.size)

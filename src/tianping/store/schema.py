@@ -1,79 +1,134 @@
-"""Tables of the result store (SQLAlchemy Core, so the same schema serves SQLite and PostgreSQL)."""
+"""Tables of the result store, as SQLite DDL.
+
+The store talks to SQLite through the standard library: importing an ORM would cost more start-up
+time than a whole small evaluation spends sending requests, and the per-answer write sits on the
+hot path (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
+SCHEMA_VERSION = 1
 
-metadata = MetaData()
+DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    wall_s REAL,
+    tianping_version TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    benchmark_versions_json TEXT NOT NULL DEFAULT '{}',
+    dataset_checksums_json TEXT NOT NULL DEFAULT '{}',
+    message TEXT
+);
 
-runs = Table(
-    "runs",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("started_at", String(32), nullable=False),
-    Column("finished_at", String(32)),
-    Column("wall_s", Float),
-    Column("tianping_version", String(32), nullable=False),
-    Column("spec_json", Text, nullable=False),
-    Column("benchmark_versions_json", Text, nullable=False, default="{}"),
-    Column("dataset_checksums_json", Text, nullable=False, default="{}"),
-    Column("message", Text),
+-- The cache: one answer per content address, shared by every run.
+CREATE TABLE IF NOT EXISTS responses (
+    request_key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    response_json TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_by_model ON responses (model);
+
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    request_key TEXT NOT NULL,
+    prompt_json TEXT NOT NULL,
+    target TEXT NOT NULL,
+    meta_json TEXT NOT NULL,
+    output TEXT,
+    reasoning TEXT,
+    finish_reason TEXT,
+    extracted TEXT,
+    score REAL,
+    status TEXT NOT NULL,
+    extraction_failed INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    error TEXT,
+    latency_s REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    attempts INTEGER,
+    from_cache INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, model, benchmark, sample_id)
+);
+
+CREATE TABLE IF NOT EXISTS aggregates (
+    run_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    group_kind TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    score REAL,
+    n INTEGER NOT NULL,
+    ci_low REAL,
+    ci_high REAL,
+    extraction_failures INTEGER NOT NULL DEFAULT 0,
+    incomplete INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, model, benchmark, metric, group_kind, group_name)
+);
+"""
+
+SAMPLE_COLUMNS = (
+    "run_id",
+    "model",
+    "benchmark",
+    "sample_id",
+    "request_key",
+    "prompt_json",
+    "target",
+    "meta_json",
+    "output",
+    "reasoning",
+    "finish_reason",
+    "extracted",
+    "score",
+    "status",
+    "extraction_failed",
+    "reason",
+    "error",
+    "latency_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "attempts",
+    "from_cache",
+    "created_at",
+)
+SAMPLE_KEY = ("run_id", "model", "benchmark", "sample_id")
+
+# Only an errored row is ever replaced: an answered sample is never rewritten, so none counts twice.
+UPSERT_SAMPLE = (
+    f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES ({', '.join(':' + c for c in SAMPLE_COLUMNS)}) "
+    f"ON CONFLICT ({', '.join(SAMPLE_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SAMPLE_COLUMNS if c not in SAMPLE_KEY)
+    + " WHERE samples.status = 'error'"
 )
 
-# The cache: one answer per content address, shared by every run.
-responses = Table(
-    "responses",
-    metadata,
-    Column("request_key", String(64), primary_key=True),
-    Column("model", String(200), nullable=False),
-    Column("response_json", Text, nullable=False),
-    Column("created_at", String(32), nullable=False),
+AGGREGATE_COLUMNS = (
+    "run_id",
+    "model",
+    "benchmark",
+    "metric",
+    "group_kind",
+    "group_name",
+    "score",
+    "n",
+    "ci_low",
+    "ci_high",
+    "extraction_failures",
+    "incomplete",
+    "errors",
 )
-
-samples = Table(
-    "samples",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("benchmark", String(100), primary_key=True),
-    Column("sample_id", String(200), primary_key=True),
-    Column("request_key", String(64), nullable=False),
-    Column("prompt_json", Text, nullable=False),
-    Column("target", Text, nullable=False),
-    Column("meta_json", Text, nullable=False),
-    Column("output", Text),
-    Column("reasoning", Text),
-    Column("finish_reason", String(32)),
-    Column("extracted", Text),
-    Column("score", Float),
-    Column("status", String(16), nullable=False),
-    Column("extraction_failed", Boolean, nullable=False, default=False),
-    Column("reason", Text),
-    Column("error", Text),
-    Column("latency_s", Float),
-    Column("prompt_tokens", Integer),
-    Column("completion_tokens", Integer),
-    Column("reasoning_tokens", Integer),
-    Column("attempts", Integer),
-    Column("from_cache", Boolean, nullable=False, default=False),
-    Column("created_at", String(32), nullable=False),
-)
-
-aggregates = Table(
-    "aggregates",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("benchmark", String(100), primary_key=True),
-    Column("metric", String(64), primary_key=True),
-    Column("group_kind", String(64), primary_key=True),
-    Column("group_name", String(200), primary_key=True),
-    Column("score", Float),
-    Column("n", Integer, nullable=False),
-    Column("ci_low", Float),
-    Column("ci_high", Float),
-    Column("extraction_failures", Integer, nullable=False, default=0),
-    Column("incomplete", Integer, nullable=False, default=0),
-    Column("errors", Integer, nullable=False, default=0),
+INSERT_AGGREGATE = (
+    f"INSERT INTO aggregates ({', '.join(AGGREGATE_COLUMNS)}) VALUES ({', '.join(':' + c for c in AGGREGATE_COLUMNS)})"
 )

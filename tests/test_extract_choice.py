@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tianping.scoring.extract import extract_choice
@@ -29,10 +31,26 @@ CHOICE_CASES: list[tuple[str, str, list[str], str]] = [
     ("zh-marker-colon", "B：伦敦是英国的首都。", CAPITALS, "B"),
     ("zh-fullwidth-paren-alone", "（B）", CAPITALS, "B"),
     ("zh-option-text-only", "中国的首都是北京。", CITIES_ZH, "A"),
+    ("zh-bracket-answer", "【答案】B【解析】伦敦是英国的首都。", CAPITALS, "B"),
+    ("zh-option-b-is-correct", "选项B是正确的。", CAPITALS, "B"),
+    ("zh-only-c-fits", "只有C符合题意。", CAPITALS, "C"),
+    ("zh-answer-xuan", "故本题答案选C。", CAPITALS, "C"),
+    ("zh-answer-colon-newline", "答案：\n\nC", CAPITALS, "C"),
+    ("zh-all-wrong-but-d", "A、B、C都错误，D正确", CAPITALS, "D"),
     # English explicit statements.
-    ("en-answer-is-paren", "Let's think step by step. London is the capital of the UK. The answer is (B)", CAPITALS, "B"),
+    (
+        "en-answer-is-paren",
+        "Let's think step by step. London is the capital of the UK. The answer is (B)",
+        CAPITALS,
+        "B",
+    ),
     ("en-answer-colon", "Answer: B", CAPITALS, "B"),
-    ("en-answer-colon-next-line", "The capital of the United Kingdom is London.\n\nAnswer:\nB", CAPITALS, "B"),
+    (
+        "en-answer-colon-next-line",
+        "The capital of the United Kingdom is London.\n\nAnswer:\nB",
+        CAPITALS,
+        "B",
+    ),
     ("en-article-then-answer", "A good answer would be C", CAPITALS, "C"),
     ("en-lowercase-article", "I think it is a tricky one. The answer is D", CAPITALS, "D"),
     ("en-last-statement-wins", "The answer is A. Wait, let me reconsider. The answer is C.", CAPITALS, "C"),
@@ -53,14 +71,35 @@ CHOICE_CASES: list[tuple[str, str, list[str], str]] = [
     ("en-answer-colon-paren-text", "Answer: (A) Paris", CAPITALS, "A"),
     ("en-answer-colon-a-period", "Answer: A. Paris", CAPITALS, "A"),
     ("en-answer-is-a-because", "The answer is A because Paris is the capital of France.", CAPITALS, "A"),
-    ("en-reasoning-model", "Okay, so the question asks for the UK capital. That's London.\n\nThe answer is B.", CAPITALS, "B"),
+    ("en-letter-is-the-answer", "B is the answer.", CAPITALS, "B"),
+    ("en-paren-is-correct", "Among the choices, (B) is correct.", CAPITALS, "B"),
+    (
+        "en-analyses-each-option-then-answers",
+        "Let's analyze each option:\n\nA. Paris - capital of France, not the UK.\n"
+        "B. London - capital of the UK.\nC. Berlin - capital of Germany.\n"
+        "D. Madrid - capital of Spain.\n\nTherefore, the correct answer is B.",
+        CAPITALS,
+        "B",
+    ),
+    ("en-markdown-heading", "## Answer\nC", CAPITALS, "C"),
+    (
+        "en-reasoning-model",
+        "Okay, so the question asks for the UK capital. That's London.\n\nThe answer is B.",
+        CAPITALS,
+        "B",
+    ),
     # Format-only answers.
     ("bold-letter", "**B**", CAPITALS, "B"),
     ("bold-letter-in-text", "London is the capital of the UK, so I pick **B** here.", CAPITALS, "B"),
     ("paren", "(B)", CAPITALS, "B"),
     ("letter-dot", "B.", CAPITALS, "B"),
     ("letter-paren", "B)", CAPITALS, "B"),
-    ("marker-with-text", "C) Berlin\n\nBerlin has been the capital of Germany since reunification.", CAPITALS, "C"),
+    (
+        "marker-with-text",
+        "C) Berlin\n\nBerlin has been the capital of Germany since reunification.",
+        CAPITALS,
+        "C",
+    ),
     ("lone-letter", "B", CAPITALS, "B"),
     ("lone-lowercase", "b", CAPITALS, "B"),
     ("lone-lowercase-paren", "(d)", CAPITALS, "D"),
@@ -68,7 +107,12 @@ CHOICE_CASES: list[tuple[str, str, list[str], str]] = [
     ("lone-letter-last-line", "Let me think. The UK capital is London.\n\nB", CAPITALS, "B"),
     ("ends-with-letter", "Considering all four cities, I'd say C", CAPITALS, "C"),
     ("option-text", "The capital is London.", CAPITALS, "B"),
-    ("unique-paren-letter", "Hmm, London (B) is the only city in the United Kingdom here, isn't it?", CAPITALS, "B"),
+    (
+        "unique-paren-letter",
+        "Hmm, London (B) is the only city in the United Kingdom here, isn't it?",
+        CAPITALS,
+        "B",
+    ),
     ("option-text-longest-wins", "It is London, UK.", ["London", "London, UK", "Paris", "Rome"], "B"),
     # More letters than ABCD, and the pronoun "I" as a letter.
     ("five-letters", "The answer is E.", ["1", "2", "3", "4", "5"], "E"),
@@ -90,6 +134,9 @@ NONE_CASES: list[tuple[str, str, list[str]]] = [
     ("lowercase-not-lone", "Answer: b", CAPITALS),
     ("article-only", "A tricky question indeed.", CAPITALS),
     ("none-of-the-above", "None of the above options is correct.", CAPITALS),
+    ("bold-letters-disagree", "**A**: wrong\n**B**: wrong\n**C**: plausible\n**D**: wrong", CAPITALS),
+    ("mentions-two-letters", "The question asks about A and B.", CAPITALS),
+    ("zh-no-choice", "只有一个选项符合题意，但我不确定是哪一个。", CAPITALS),
     ("numbers-in-reasoning", "There are 3 apples and 5 oranges, so the answer is 8.", NUMBERS),
 ]
 
@@ -117,3 +164,24 @@ def test_valid_letters_follow_the_number_of_choices() -> None:
 
 def test_non_str_input() -> None:
     assert extract_choice(None, CAPITALS) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " " * 50_000 + "x",
+        "*" * 50_000,
+        "the answer is" + " " * 50_000 + "x",
+        "答案" + " " * 50_000 + "x",
+        "**B." + " " * 50_000,
+        "B" + " " * 50_000 + "is",
+        "\\boxed{" * 10_000,
+        "(" * 50_000,
+    ],
+    ids=["spaces", "stars", "answer-spaces", "zh-spaces", "open-bold", "trail-spaces", "boxes", "parens"],
+)
+def test_pathological_input_stays_fast(text: str) -> None:
+    """Responses are untrusted: no regex may backtrack its way into quadratic (or worse) time."""
+    start = time.perf_counter()
+    extract_choice(text, CAPITALS)
+    assert time.perf_counter() - start < 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -45,20 +46,33 @@ NUMBER_CASES: list[tuple[str, str, str]] = [
     ("chinese-answer-is", "小明先有 20 个苹果，吃掉 5 个，又买了 27 个。\n20 - 5 + 27 = 42\n答案是 42", "42"),
     ("chinese-answer-colon", "每天卖出 9 个鸡蛋，每个 2 美元。\n答案：18", "18"),
     ("chinese-answer-is-wei-yuan", "所以一共需要 1,234 元。\n答案为 1,234 元。", "1234"),
-    ("chinese-short-answer-colon", "解：16 - 3 - 4 = 9（个），9 × 2 = 18（美元）\n答：她每天能赚 18 美元。", "18"),
+    (
+        "chinese-short-answer-colon",
+        "解：16 - 3 - 4 = 9（个），9 × 2 = 18（美元）\n答：她每天能赚 18 美元。",
+        "18",
+    ),
     ("boxed", r"Janet sells 9 eggs at \$2 each, so she makes $9 \times 2 = \boxed{18}$ dollars.", "18"),
     ("boxed-nested-frac", r"The probability is therefore \(\boxed{\frac{1}{2}}\).", "0.5"),
     ("boxed-thousands", r"Total cost: $1000 + 234 = 1234$.\n\nFinal answer: $\boxed{1,234}$", "1234"),
-    ("boxed-last-wins", r"First guess \boxed{20}. Wait, she eats 3, so it is 16 - 3 - 4 = 9 and \boxed{18}.", "18"),
+    (
+        "boxed-last-wins",
+        r"First guess \boxed{20}. Wait, she eats 3, so it is 16 - 3 - 4 = 9 and \boxed{18}.",
+        "18",
+    ),
     ("boxed-with-unit-text", r"So she makes \boxed{18 \text{ dollars}} per day.", "18"),
     ("boxed-equation", r"Solving gives \boxed{x = 5}.", "5"),
     ("boxed-dollar-escaped", r"She makes \boxed{\$18} every day.", "18"),
     ("boxed-non-terminating-fraction", r"Each friend gets \(\boxed{\dfrac{2}{6}}\) of the pizza.", "1/3"),
     ("answer-is-then-boxed", r"The answer is: $\boxed{42}$", "42"),
-    ("bold-number-in-final-line", "Eggs left: 16 - 3 - 4 = 9.\nMoney: 9 * 2 = 18.\n\nSo she makes **$18** every day.", "18"),
+    (
+        "bold-number-in-final-line",
+        "Eggs left: 16 - 3 - 4 = 9.\nMoney: 9 * 2 = 18.\n\nSo she makes **$18** every day.",
+        "18",
+    ),
     (
         "markdown-final-answer-heading",
-        "### Step 1: Eggs left\n16 - 3 - 4 = 9\n\n### Step 2: Revenue\n9 × $2 = $18\n\n### Final Answer\n**18**",
+        "### Step 1: Eggs left\n16 - 3 - 4 = 9\n\n"
+        "### Step 2: Revenue\n9 × $2 = $18\n\n### Final Answer\n**18**",
         "18",
     ),
     (
@@ -81,6 +95,17 @@ NUMBER_CASES: list[tuple[str, str, str]] = [
         "Answer: Janet's ducks lay 16 eggs. She uses 7, sells 9 for $2 each, earning $18.",
         "18",
     ),
+    (
+        "answer-first-then-explanation",
+        "Answer: 18\n\nExplanation: she sells 16 - 3 - 4 = 9 eggs at $2 each.",
+        "18",
+    ),
+    (
+        "answer-colon-opening-with-working",
+        "Answer: 16 - 3 - 4 = 9 eggs are sold. 9 * 2 = 18, so she makes $18 a day.",
+        "18",
+    ),
+    ("answer-colon-final-equation", "Eggs left: 9.\nAnswer: 9 * 2 = 18", "18"),
     ("fullwidth-digits", "答案是４２。", "42"),
     ("yen", "所以总价是 3 × 14 = 42 元。\n答案是¥42", "42"),
     # 3. Fallback: the last sentence that has numbers.
@@ -106,7 +131,11 @@ NUMBER_CASES: list[tuple[str, str, str]] = [
     ("ordinal-noise", "He scored 42 points in the 3rd round.", "42"),
     ("ordinal-as-result", "She finished the race 7-1=<<7-1=6>>6th place", "6"),
     ("footnote-noise", "She makes $18 a day [1].", "18"),
-    ("calculator-annotation", "It takes 2/2=<<2/2=1>>1 bolt of white fiber\nSo the total is 2+1=<<2+1=3>>3", "3"),
+    (
+        "calculator-annotation",
+        "It takes 2/2=<<2/2=1>>1 bolt of white fiber\nSo the total is 2+1=<<2+1=3>>3",
+        "3",
+    ),
     (
         "numbered-list-line",
         "Let's solve it step by step:\n1. Eggs left: 16 - 3 - 4 = 9\n2. Revenue: 9 * $2 = $18\n3. Done",
@@ -129,7 +158,9 @@ NONE_CASES: list[tuple[str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in NUMBER_CASES], ids=[c[0] for c in NUMBER_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in NUMBER_CASES], ids=[c[0] for c in NUMBER_CASES]
+)
 def test_extract_final_number(text: str, expected: str) -> None:
     assert extract_final_number(text) == expected
 
@@ -314,3 +345,24 @@ def test_strict_marker_agrees_with_lm_eval(text: str) -> None:
 def test_deliberate_differences_from_lm_eval_strict(text: str, ours: str) -> None:
     assert extract_final_number(text) == ours
     assert lm_eval_strict(text) != ours
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " " * 50_000 + "x",
+        "*" * 50_000,
+        "#### " * 20_000,
+        "\\boxed{" * 10_000,
+        "1," * 25_000,
+        "answer" + " " * 50_000 + ":",
+        "$" + " " * 50_000 + "x",
+    ],
+    ids=["spaces", "stars", "markers", "boxes", "commas", "answer-spaces", "dollar-spaces"],
+)
+def test_pathological_input_stays_fast(text: str) -> None:
+    """Responses are untrusted: no regex may backtrack its way into quadratic (or worse) time."""
+    start = time.perf_counter()
+    extract_final_number(text)
+    normalize_number(text)
+    assert time.perf_counter() - start < 1.0

@@ -24,9 +24,7 @@ def _samples(data_file: str, n: int) -> list[Sample]:
                 continue
             row = json.loads(line)
             target = row["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
-            samples.append(
-                Sample(input=f"Question: {row['question']}\nAnswer:", target=target, id=len(samples) + 1)
-            )
+            samples.append(Sample(input=f"Question: {row['question']}\nAnswer:", target=target, id=len(samples) + 1))
     if len(samples) < n:
         raise ValueError(f"{data_file} has only {len(samples)} items, {n} asked for")
     return samples

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
+if not out.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
+    out = Console(width=160)
 
 EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -100,11 +103,11 @@ def _print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
     from tianping.report.collect import breakdown_rows, metric_rows, run_info
 
     info = run_info(store, run_id)
-    table = Table(title=f"run {run_id} ({info.status})", title_justify="left")
+    table = Table(title=f"run {run_id} ({info.status})", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("model", "benchmark", "metric"):
-        table.add_column(col)
-    for col in ("score %", "95% CI", "N", "extract fail", "incomplete", "errors"):
-        table.add_column(col, justify="right")
+        table.add_column(col, overflow="fold")
+    for col in ("score %", "95% CI", "N", "no answer", "incompl.", "errors"):
+        table.add_column(col, justify="right", no_wrap=True)
     for m in metric_rows(store, run_id):
         table.add_row(
             m.model,
@@ -121,7 +124,7 @@ def _print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
     if breakdowns:
         rows = [b for b in breakdown_rows(store, run_id) if b.group_kind == "category"]
         if rows:
-            sub = Table(title="by category", title_justify="left")
+            sub = Table(title="by category", title_justify="left", box=box.SIMPLE_HEAD)
             for col in ("model", "benchmark", "category"):
                 sub.add_column(col)
             for col in ("score %", "95% CI", "N"):

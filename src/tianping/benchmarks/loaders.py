@@ -76,7 +76,9 @@ def load_gsm8k(path: Path, options: dict[str, Any]) -> LoadedDataset:
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise DatasetError(f"{path}:{line_no}: field '{key}' is missing or empty")
         solution, sep, final = row["answer"].rpartition("####")
-        target = normalize_number(final.strip()) if sep else None
+        final = final.strip()
+        # nearly every gold answer is a plain integer; the full normaliser is for the rest
+        target = (final if final.isdigit() else normalize_number(final)) if sep else None
         if target is None:
             raise DatasetError(f"{path}:{line_no}: field 'answer' does not end in '#### <number>'")
         rationale = _CALCULATOR.sub("", solution).strip()

@@ -15,12 +15,13 @@ from tianping.benchmarks.errors import UnknownBenchmark
 def builtin_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
     import yaml
 
+    _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is present
     found: dict[str, tuple[BenchmarkDef, str]] = {}
     for entry in sorted(resources.files("tianping.benchmarks").joinpath("defs").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
         source = f"tianping/benchmarks/defs/{entry.name}"
-        for definition in parse_definitions(yaml.safe_load(entry.read_text("utf-8")), source):
+        for definition in parse_definitions(yaml.load(entry.read_text("utf-8"), Loader=_LOADER), source):
             found[definition.name] = (definition, source)
     return found
 

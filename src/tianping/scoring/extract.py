@@ -25,7 +25,7 @@ Where we deliberately differ, and why (we want a more robust, still predictable 
 * Our fallback tokeniser knows decimals, thousands separators, fractions, percentages and
   currency, strips calculator annotations ``<<a*b=c>>``, ``(step 3)``-style references and list
   numbering, and prefers the result after ``=`` in the last sentence.  flexible-extract's regex
-  happily returns ``3.`` from ``step 3.`` or ``,`` -only fragments.
+  happily returns ``3.`` from "see step 3." or a punctuation-only fragment such as ``..``.
 
 Numeric conventions the caller must know (see :func:`normalize_number`): percent signs, currency and
 units are dropped (``50%`` -> ``50``); fractions are exact: a value with a terminating decimal
@@ -42,6 +42,7 @@ import unicodedata
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
+from itertools import islice
 
 __all__ = ["extract_choice", "extract_final_number", "normalize_number", "numbers_equal"]
 
@@ -74,18 +75,20 @@ def _prep(text: str) -> str:
 
 def _boxed_spans(text: str) -> list[tuple[int, str]]:
     """(start, content) of every ``\\boxed{...}`` / ``\\fbox{...}``, braces balanced (``\\frac{1}{2}``)."""
-    spans = []
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            spans.append((m.start(), text[m.end() : i - 1]))
-    return spans
+    opens = [(m.start(), m.end()) for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
+    if not opens:
+        return []
+    # Match all braces in one pass (a stack), so unclosed boxes cannot make this quadratic.
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            closing[stack.pop()] = m.start()
+    return [(start, text[end : closing[end - 1]]) for start, end in opens if end - 1 in closing]
 
 
-_NUM_ATOM = r"[0-9]+(?:\.[0-9]+)?"
 _LATEX_SUBS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\\[dt]?frac\s*\{\s*(-?[0-9.,]+)\s*\}\s*\{\s*(-?[0-9.,]+)\s*\}"), r"\1/\2"),
     (re.compile(r"\\[dt]?frac\s*([0-9])\s*([0-9])"), r"\1/\2"),
@@ -206,13 +209,18 @@ def _canonical(value: Fraction) -> str:
 
 _FULL_NUMBER = re.compile(
     r"""
-    ^(?P<sign>[-+])?\s*
-    (?:US\$|USD|RMB|CNY|[$¥£€])?\s*
-    (?P<sign2>[-+])?\s*
+    ^(?:(?P<sign>[-+])\s*)?
+    (?:(?:US\$|USD|RMB|CNY|[$¥£€])\s*)?
+    (?:(?P<sign2>[-+])\s*)?
     (?:
         (?P<mixed>[0-9]+)\s+(?P<mnum>[0-9]+)/(?P<mden>[0-9]+)
       | (?P<sci>[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]{1,4})
-      | (?P<body>[0-9]+(?:\.[0-9]+)?/[0-9]+(?:\.[0-9]+)?|[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?|[0-9]+\.?[0-9]*|\.[0-9]+)
+      | (?P<body>
+            [0-9]+(?:\.[0-9]+)?/[0-9]+(?:\.[0-9]+)?
+          | [0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?
+          | [0-9]+\.?[0-9]*
+          | \.[0-9]+
+        )
     )
     (?P<rest>[^0-9]*)$
     """,
@@ -298,7 +306,9 @@ def numbers_equal(a: str, b: str) -> bool:
 
 
 # Decoration that may stand between an answer marker and its number ("Answer: **$ 18**").
-_LEAD_DECOR = re.compile(r"(?:[\s*_`:=(\[{\"'“”‘’~≈#$]|approximately|approx\.?|about|roughly|around|约|大约)*", re.I)
+_LEAD_DECOR = re.compile(
+    r"(?:[\s*_`:=(\[{\"'“”‘’~≈#$]|approximately|approx\.?|about|roughly|around|约|大约)*", re.I
+)
 # A sentence ends at a newline, CJK/!?/; punctuation, or a period that is not a decimal point.
 _SENTENCE_END = re.compile(r"[\n。！？!?;；]|\.(?![0-9])")
 
@@ -312,12 +322,30 @@ def _strict_value(fragment: str) -> Fraction | None:
     return toks[0].value
 
 
-def _window(text: str, start: int) -> str:
-    """The rest of the sentence that begins at ``start`` (skipping blank lines and markup first)."""
+def _window_end(text: str, start: int) -> tuple[int, int]:
+    """Bounds of the rest of the sentence that begins at ``start`` (skipping blank lines and markup)."""
     lead = re.compile(r"[\s*_:#>]*").match(text, start)
     begin = lead.end() if lead else start
     m = _SENTENCE_END.search(text, begin, begin + 300)
-    return text[begin : m.start() if m else min(len(text), begin + 300)]
+    return begin, m.start() if m else min(len(text), begin + 300)
+
+
+def _window(text: str, start: int) -> str:
+    begin, end = _window_end(text, start)
+    return text[begin:end]
+
+
+def _strict_answer(text: str, start: int) -> Fraction | None:
+    """The answer after "Answer:" / "答案：": a number right there.  "Answer: 16 - 3 - 4 = 9 eggs." is
+    the first line of the working rather than the answer, unless nothing numeric follows it."""
+    begin, end = _window_end(text, start)
+    window = text[begin:end]
+    value = _strict_value(window)
+    if value is None or "=" not in window:
+        return value
+    if _HAS_DIGIT.search(text, end):
+        return None
+    return _lenient_value(window)
 
 
 def _lenient_value(window: str) -> Fraction | None:
@@ -347,15 +375,16 @@ def _lenient_boxed(content: str) -> Fraction | None:
 # because "Answer: Janet's ducks lay 16 eggs..." opens a whole explanation; "lenient" ones ("the
 # answer is ...") take the first number of their sentence.
 _ANSWER_STRICT = re.compile(
-    r"(?i:\b(?:final\s+)?answer\b[\s*_]*(?:\([^()\n]{0,30}\))?[\s*_]*[:=])"
+    r"(?i:\b(?:final\s+)?answer\b[\s*_]*(?:\([^()\n]{0,30}\)[\s*_]*)?[:=])"
     r"|(?i:\bfinal\s+answer\b)"
     r"|答案\s*[:=]"
     r"|(?<![问題题解])答\s*[:=]"
 )
 _ANSWER_LENIENT = re.compile(
-    r"(?i:\b(?:final\s+)?answer[\s*_]*(?:is|would\s+be|should\s+be|will\s+be|must\s+be)\b\s*:?)"
-    r"|(?:最终)?答案\s*(?:应该是|应当是|应该为|应为|应是|就是|是|为|為)\s*[:]?"
+    r"(?i:\b(?:final\s+)?answer[\s*_]*(?:is|would\s+be|should\s+be|will\s+be|must\s+be)\b(?:\s*:)?)"
+    r"|(?:最终)?答案\s*(?:应该是|应当是|应该为|应为|应是|就是|是|为|為)(?:\s*:)?"
 )
+_HAS_DIGIT = re.compile(r"[0-9]")
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__")
 
 # Fallback noise: step labels and references, footnote markers, ordered-list numbering.
@@ -416,7 +445,8 @@ def _fallback_value(text: str) -> Fraction | None:
 
 
 def _gsm8k_marker_value(text: str) -> Fraction | None:
-    for m in re.finditer(r"####", text):
+    # At most 100 markers are tried, so that a pathological response cannot make this slow.
+    for m in islice(re.finditer(r"####", text), 100):
         rest = text[m.end() : m.end() + 200].split("\n", 1)[0]
         # A markdown heading "#### 1. Eggs" or "#### Step 1" is not the GSM8K answer marker.
         if re.match(r"\s*[0-9]{1,2}[.)]\s+[^\s0-9]", rest):
@@ -435,7 +465,9 @@ def extract_final_number(text: str) -> str | None:
     1. the GSM8K marker ``#### 18`` (first occurrence; also how gold answers are read);
     2. the *last* explicit answer statement: ``\\boxed{...}`` (nested braces and ``\\frac`` ok),
        ``The (final) answer is ...``, ``Answer: ...``, ``答案是/为 ...``, ``答案：``, ``答：``, or a
-       bold number in the last line that has digits (``So she makes **$18** a day.``);
+       bold number in the last line that has digits (``So she makes **$18** a day.``).  After a
+       colon the number must come first ("Answer: Janet has 16 eggs..." opens an explanation and
+       is ignored), and "Answer: 16 - 3 - 4 = 9. ..." counts only when nothing numeric follows;
     3. the last sentence that contains a number: the result after its last ``=``, unless a
        conclusion word ("so", "in total", "所以"...) introduces a later number; without ``=``, the
        last number.  Step references ``(step 3)``, list numbering, ordinals and calculator
@@ -457,16 +489,18 @@ def extract_final_number(text: str) -> str | None:
         if v is not None:
             candidates.append((start, v))
     for m in _ANSWER_STRICT.finditer(t):
-        v = _strict_value(_window(t, m.end()))
+        v = _strict_answer(t, m.end())
         if v is not None:
             candidates.append((m.start(), v))
     for m in _ANSWER_LENIENT.finditer(t):
         v = _lenient_value(_window(t, m.end()))
         if v is not None:
             candidates.append((m.start(), v))
-    lines = [(m.start(), m.group()) for m in re.finditer(r"[^\n]*[0-9][^\n]*", t)]
-    if lines:
-        offset, last_line = lines[-1]
+    offset, last_line = 0, ""
+    for m in re.finditer(r"[^\n]+", t):
+        if _HAS_DIGIT.search(m.group()):
+            offset, last_line = m.start(), m.group()
+    if last_line:
         for m in _BOLD.finditer(last_line):
             content = m.group(1) or m.group(2)
             v = _number_value(content)
@@ -485,29 +519,33 @@ def extract_final_number(text: str) -> str | None:
 # Multiple choice
 # --------------------------------------------------------------------------------------------------
 
-_ADVERB = r"(?:(?:therefore|thus|clearly|definitely|probably|likely|most\s+likely|indeed|actually)\s*,?\s+)?"
+_ADVERB = (
+    r"(?:(?:therefore|thus|clearly|definitely|probably|likely|most\s+likely|indeed|actually)(?:\s*,)?\s+)?"
+)
 _QUALIFIED = r"(?:correct|right|best|final|proper|most\s+appropriate|appropriate|true)"
 # (regex, kind, may be followed by an option's text instead of its letter)
 _LEAD_PHRASES: list[tuple[re.Pattern[str], str, bool]] = [
     (re.compile(rf"(?i:\b(?:{_QUALIFIED}\s+(?:answer|option|choice)|answer)s?[\s*_]*"
-                rf"(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=)\s*:?[\s*_]*{_ADVERB}"
+                rf"(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=)(?:\s*:)?[\s*_]*{_ADVERB}"
                 rf"(?:(?:option|choice|letter)\b\s*)?)"), "is", True),
     (re.compile(rf"(?i:\b(?:{_QUALIFIED}\s+)?answer(?:\s+(?:choice|option))?[\s*_]*[:=][\s*_]*"
                 rf"(?:(?:option|choice)\b\s*)?)"), "colon", True),
     (re.compile(r"(?i:\b(?:i(?:'d|\s+would|\s+will|\s+should)?\s+)?(?:choose|pick|select|go\s+with)\s+"
                 r"(?:(?:option|choice|answer)\b\s*)?)"), "choose", True),
-    (re.compile(r"(?i:\b(?:it'?s|it\s+is|that'?s|that\s+is|so|thus|therefore|hence)\s*,?\s+"
+    (re.compile(r"(?i:\b(?:it'?s|it\s+is|that'?s|that\s+is|so|thus|therefore|hence)(?:\s*,)?\s+"
                 r"(?:(?:option|choice)\b\s*)?)"), "weak", False),
-    (re.compile(r"(?:最终)?答案\s*[】\]]?\s*(?:应该|应当|应|可能|只能|就|才)?\s*(?:是|为|為|选|選)?\s*[:=]?\s*(?:选项)?"),
+    (re.compile(r"(?:最终)?答案(?:\s*[】\]])?(?:\s*(?:应该|应当|应|可能|只能|就|才))?(?:\s*(?:是|为|為|选|選))?"
+                r"(?:\s*[:=])?(?:\s*选项)?"),
      "zh", True),
-    (re.compile(r"(?<!不)(?<!不应)(?<!不能)(?:选择|选|選)(?!项)\s*(?:答案|选项)?\s*"), "zh", False),
-    (re.compile(r"正确(?:的)?(?:选项|答案)?\s*(?:应该|应)?\s*(?:是|为|為|:)\s*:?\s*(?:选项)?"), "zh", True),
-    (re.compile(r"(?:应该|应|所以|因此|故|即)\s*(?:是|为|為)\s*(?:选项)?"), "zh", False),
+    (re.compile(r"(?<!不)(?<!不应)(?<!不能)(?:选择|选|選)(?!项)(?:\s*(?:答案|选项))?"), "zh", False),
+    (re.compile(r"正确的?(?:选项|答案)?(?:\s*(?:应该|应))?\s*(?:是|为|為|:)(?:\s*:)?(?:\s*选项)?"),
+     "zh", True),
+    (re.compile(r"(?:应该|应|所以|因此|故|即)\s*(?:是|为|為)(?:\s*选项)?"), "zh", False),
 ]  # fmt: skip
 # Letter followed by a verdict: "B is correct", "(B) is the right answer", "B is the answer", "B项正确".
 _TRAIL_VERDICT = re.compile(
     r"(?i:\s*(?:is|would\s+be|seems)\s+(?:the\s+)?(?:correct|right|best|most\s+appropriate|answer)\b)"
-    r"|\s*(?:选项|项)?\s*(?:是|为)?\s*(?:正确|对(?![于应比待])|符合题意)(?!吗|与否)"
+    r"|(?:\s*(?:选项|项))?(?:\s*(?:是|为))?\s*(?:正确|对(?![于应比待])|符合题意)(?!吗|与否)"
 )
 _WEAK_REJECT = re.compile(
     r"(?i:\s*(?:is|was|are|were|and|or|has|had|would|could|can|cannot|can't|seems|looks|does|doesn't|"
@@ -516,26 +554,35 @@ _WEAK_REJECT = re.compile(
 _WORD_AFTER = re.compile(r"\s+[a-z]")
 # "The answer is not A." / "It could be A or B." end in a letter that is not a choice.
 _NEGATED_TAIL = re.compile(
-    r"(?i:(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\bor|\band|\bnor|\bvs\.?|\bversus)\s*[(\[]?\s*$)"
-    r"|(?:不是|不选|除了|排除|或|和|还是|与)\s*[(\[]?\s*$"
+    r"(?i:(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\bor|\band|\bnor|\bvs\.?|\bversus)(?:\s*[(\[])?\s*$)"
+    r"|(?:不是|不选|除了|排除|或|和|还是|与)(?:\s*[(\[])?\s*$"
 )
 
 
 @lru_cache(maxsize=64)
-def _letter_regexes(letters: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """Regexes for one set of option letters (cached: the set rarely changes within a benchmark)."""
+def _letter_regexes(letters: str) -> tuple[re.Pattern[str], ...]:
+    """Regexes for one set of option letters (cached: the set rarely changes within a benchmark).
+
+    Written so that no two ``\\s*`` can share a run of spaces: that keeps them linear on long
+    whitespace or markup runs instead of cubic.
+    """
     cls = "[" + "".join(re.escape(c) for c in letters) + "]"
     wrapped = re.compile(
-        rf"\s*(?P<open>[(\[【{{<「『]\s*)?(?P<b1>\*\*|__|\*)?\s*(?P<L>{cls})(?![A-Za-z0-9])"
+        rf"\s*(?:(?P<open>[(\[【{{<「『])\s*)?(?:(?P<b1>\*\*|__|\*)\s*)?(?P<L>{cls})(?![A-Za-z0-9])"
         rf"(?:\s*(?P<b2>\*\*|__|\*))?(?:\s*(?P<close>[)\]】}}>」』]))?"
     )
-    bold = re.compile(rf"\*\*\s*[(\[]?\s*(?P<L>{cls})(?![A-Za-z0-9])\s*[)\]]?\s*(?:[.:、)]\s*[^*\n]*)?\*\*")
-    boxed = re.compile(rf"\\boxed\s*\{{\s*(?:\\text(?:bf)?\s*\{{\s*)?\(?\s*(?P<L>{cls})(?![A-Za-z0-9])")
-    marker = re.compile(
-        rf"^\s*(?:\*\*|__)?\s*(?:[(\[【]\s*(?P<L1>{cls})\s*[)\]】]|(?P<L2>{cls})(?=\s*(?:\*\*|__)?\s*"
-        rf"(?:[.:、)]|$)))"
+    standalone = re.compile(
+        rf"(?<![A-Za-z0-9])(?P<L>{cls})(?![A-Za-z0-9])(?:\s*(?:\*\*|__|\*))?(?:\s*[)\]】}}>」』])?"
     )
-    return wrapped, bold, boxed, marker
+    bold = re.compile(
+        rf"\*\*\s*(?:[(\[]\s*)?(?P<L>{cls})(?![A-Za-z0-9])(?:\s*[)\]])?(?:\s*[.:、)][^*\n]*|\s*)\*\*"
+    )
+    boxed = re.compile(rf"\\boxed\s*\{{\s*(?:\\text(?:bf)?\s*\{{\s*)?(?:\(\s*)?(?P<L>{cls})(?![A-Za-z0-9])")
+    marker = re.compile(
+        rf"^\s*(?:(?:\*\*|__)\s*)?(?:[(\[【]\s*(?P<L1>{cls})\s*[)\]】]"
+        rf"|(?P<L2>{cls})(?=\s*(?:(?:\*\*|__)\s*)?(?:[.:、)]|$)))"
+    )
+    return wrapped, standalone, bold, boxed, marker
 
 
 def _norm_text(s: str) -> str:
@@ -561,7 +608,7 @@ def _find_text(haystack: str, needle: str) -> list[tuple[int, int]]:
 
 def _choice_at(text: str, pos: int, norm_choices: list[str]) -> int | None:
     """Index of the option whose text starts at ``pos`` ("The answer is London."), longest first."""
-    rest = _norm_text(text[pos : pos + 400].lstrip(" *_:\"'“‘([【"))
+    rest = " ".join(text[pos : pos + 200].lstrip(" *_:\"'“‘([【").casefold().split())  # text is prepped
     best, best_len = None, 0
     for i, c in enumerate(norm_choices):
         if c and rest.startswith(c) and len(c) > best_len:
@@ -587,7 +634,9 @@ def _unique_choice_text(text: str, norm_choices: list[str]) -> int | None:
         i
         for i, spans in found.items()
         if any(
-            not any(j != i and a <= s and e <= b and (b - a) > (e - s) for j, o in found.items() for a, b in o)
+            not any(
+                j != i and a <= s and e <= b and (b - a) > (e - s) for j, o in found.items() for a, b in o
+            )
             for s, e in spans
         )
     ]
@@ -623,7 +672,7 @@ def extract_choice(text: str, choices: Sequence[str], letters: str = "ABCD") -> 
     if not valid:
         return None
     t = _prep(text)
-    wrapped, bold, boxed, marker = _letter_regexes(valid)
+    wrapped, standalone, bold, boxed, marker = _letter_regexes(valid)
     norm_choices = [_norm_text(c) if isinstance(c, str) else "" for c in choices]
 
     # Tier 1: explicit statements, last one wins.
@@ -648,12 +697,9 @@ def extract_choice(text: str, choices: Sequence[str], letters: str = "ABCD") -> 
                 idx = _choice_at(t, m.end(), norm_choices)
                 if idx is not None and idx < len(valid):
                     found.append((m.end(), valid[idx]))
-    for lm in wrapped.finditer(t):
-        start = lm.start("L")
-        if start > 0 and _is_word_char(t[start - 1]):
-            continue
+    for lm in standalone.finditer(t):
         if _TRAIL_VERDICT.match(t, lm.end()):
-            found.append((start, lm.group("L")))
+            found.append((lm.start("L"), lm.group("L")))
     for bm in boxed.finditer(t):
         found.append((bm.start("L"), bm.group("L")))
     if found:
@@ -679,7 +725,7 @@ def extract_choice(text: str, choices: Sequence[str], letters: str = "ABCD") -> 
         return last_lone.group(1)
 
     # Tier 4: the last line ends in a standalone letter.
-    tail = re.search(r"(?:^|[\s,，:：])[(\[]?([A-Z])[)\]]?\s*[.。!]?\s*$", lines[-1])
+    tail = re.search(r"(?:^|[\s,，:：])[(\[]?([A-Z])[)\]]?(?:\s*[.。!])?\s*$", lines[-1])
     if tail and tail.group(1) in valid and not _NEGATED_TAIL.search(lines[-1][: tail.start(1)]):
         return tail.group(1)
 

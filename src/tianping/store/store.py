@@ -7,6 +7,7 @@ loses nothing it had recorded; the samples table's primary key makes each sample
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -17,10 +18,15 @@ from tianping.core import Request, Response, Sample, Score
 from tianping.store.schema import DDL, INSERT_AGGREGATE, SCHEMA_VERSION, UPSERT_SAMPLE
 
 DB_FILENAME = "tianping.sqlite"
+_DIGITS = re.compile(r"(\d+)")
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
 
 
 class StoreError(RuntimeError):
@@ -162,9 +168,9 @@ class Store:
         return _Transaction(self._db)
 
     def sample_rows(self, run_id: str) -> Iterator[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM samples WHERE run_id = ? ORDER BY model, benchmark, sample_id", (run_id,)
-        )
+        """Every sample of a run, by model, benchmark and then sample id in natural order (2 before 10)."""
+        rows = self._db.execute("SELECT * FROM samples WHERE run_id = ?", (run_id,)).fetchall()
+        rows.sort(key=lambda r: (r["model"], r["benchmark"], _natural_key(r["sample_id"])))
         for row in rows:
             out = dict(row)
             out["prompt"] = json.loads(out.pop("prompt_json"))

@@ -12,7 +12,8 @@ It also reads, from the server's own clock, how long after its start ``tianping 
 request, and (``--mmlu-rss``) the peak RSS of a full MMLU run. Results are printed as a Markdown
 table for docs/benchmarks.md and written as JSON.
 
-    python benchmarks/bench_api_overhead.py --latency 0.05 --concurrency 1,8,32,128,256 --sizes 200,1319
+    python benchmarks/bench_api_overhead.py --latency 0.5 --points 1:20,8:200,32:200,32:1319,128:1319,256:200,256:1319 \
+        --repeats 2 --peers-venv /work/peers-venv --mmlu-rss
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ def gsm8k_bodies(n: int, model: str) -> list[dict]:
     (bench,) = build("gsm8k", data_dir())
     bench.load(n)
     return [
-        {**bench.build_request(s, f"openai/{model}", bench.generation).payload(), "model": model}
-        for s in bench.samples
+        {**bench.build_request(s, f"openai/{model}", bench.generation).payload(), "model": model} for s in bench.samples
     ]
 
 
@@ -87,9 +87,27 @@ def run_tianping(base_url: str, n: int, c: int, workdir: Path) -> tuple[float, f
     results = workdir / f"tp-{n}-{c}-{time.monotonic_ns()}"
     reset_stats(base_url)
     wall, started = timed(
-        [sys.executable, "-m", "tianping", "run", "--model", "openai/fake", "--base-url", base_url,
-         "--benchmark", "gsm8k", "--limit", str(n), "--concurrency", str(c), "--no-cache",
-         "--data-dir", str(data_dir()), "--results-dir", str(results)],
+        [
+            sys.executable,
+            "-m",
+            "tianping",
+            "run",
+            "--model",
+            "openai/fake",
+            "--base-url",
+            base_url,
+            "--benchmark",
+            "gsm8k",
+            "--limit",
+            str(n),
+            "--concurrency",
+            str(c),
+            "--no-cache",
+            "--data-dir",
+            str(data_dir()),
+            "--results-dir",
+            str(results),
+        ],
     )
     stats = server_stats(base_url)
     if stats["requests_total"] != n:
@@ -103,11 +121,29 @@ def mmlu_peak_rss(base_url: str, workdir: Path) -> tuple[float, float]:
 
     A fresh Python parent runs tianping as its only child, so RUSAGE_CHILDREN is tianping's own peak.
     """
-    cmd = [sys.executable, "-m", "tianping", "run", "--model", "openai/fake", "--base-url", base_url,
-           "--benchmark", "mmlu", "--concurrency", "256", "--no-cache", "--data-dir", str(data_dir()),
-           "--results-dir", str(workdir / "mmlu")]
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "tianping",
+        "run",
+        "--model",
+        "openai/fake",
+        "--base-url",
+        base_url,
+        "--benchmark",
+        "mmlu",
+        "--concurrency",
+        "256",
+        "--no-cache",
+        "--data-dir",
+        str(data_dir()),
+        "--results-dir",
+        str(workdir / "mmlu"),
+    ]
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     started = time.monotonic()
     out = subprocess.run([sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True)
     wall = time.monotonic() - started
@@ -117,70 +153,92 @@ def mmlu_peak_rss(base_url: str, workdir: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", default="1,8,32,128,256")
-    parser.add_argument("--sizes", default="200,1319")
-    parser.add_argument("--max-ideal-s", type=float, default=30.0, help="skip points whose floor exceeds this")
+    parser.add_argument(
+        "--points", default="1:20,8:200,32:200,32:1319,128:1319,256:200,256:1319", help="CONCURRENCY:N,..."
+    )
     parser.add_argument("--repeats", type=int, default=1, help="best of K for each tool")
     parser.add_argument("--peers-venv", type=Path, default=None, help="virtualenv with lm-eval and inspect-ai")
     parser.add_argument("--mmlu-rss", action="store_true", help="also measure a full MMLU run's peak RSS")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    sizes = [int(x) for x in args.sizes.split(",")]
-    levels = [int(x) for x in args.concurrency.split(",")]
+    points = [tuple(int(v) for v in p.split(":")) for p in args.points.split(",")]
     server, base_url = start_server(args.latency)
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
             work = Path(tmp)
             bodies_file = work / "bodies.json"
-            bodies_file.write_text(json.dumps(gsm8k_bodies(max(sizes), "fake")), encoding="utf-8")
+            bodies_file.write_text(json.dumps(gsm8k_bodies(max(n for _, n in points), "fake")), encoding="utf-8")
             peers = None
             if args.peers_venv:
                 from peers import Peers
 
                 peers = Peers(args.peers_venv, base_url, data_dir(), work)
-            for n in sizes:
-                for c in levels:
-                    ideal = math.ceil(n / c) * args.latency
-                    if ideal > args.max_ideal_s:
-                        continue
-                    raw = min(
-                        timed([sys.executable, str(REPO / "benchmarks" / "raw_client.py"), "--base-url", base_url,
-                               "--requests", str(bodies_file), "--n", str(n), "--concurrency", str(c)])[0]
-                        for _ in range(args.repeats)
-                    )
-                    tp_runs = [run_tianping(base_url, n, c, work) for _ in range(args.repeats)]
-                    tp, first = min(tp_runs)
-                    row = {"n": n, "concurrency": c, "ideal_s": ideal, "raw_s": raw, "tianping_s": tp,
-                           "tianping_over_raw": tp / raw, "first_request_s": first}
-                    if peers is not None:
-                        for name, wall in peers.time_all(n, c).items():
-                            row[f"{name}_s"] = wall
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+            for c, n in points:
+                ideal = math.ceil(n / c) * args.latency
+                raw_cmd = [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "raw_client.py"),
+                    "--base-url",
+                    base_url,
+                    "--requests",
+                    str(bodies_file),
+                    "--n",
+                    str(n),
+                    "--concurrency",
+                    str(c),
+                ]
+                raw = min(timed(raw_cmd)[0] for _ in range(args.repeats))
+                tp, first = min(run_tianping(base_url, n, c, work) for _ in range(args.repeats))
+                row = {
+                    "n": n,
+                    "concurrency": c,
+                    "ideal_s": ideal,
+                    "raw_s": raw,
+                    "tianping_s": tp,
+                    "tianping_over_raw": tp / raw,
+                    "first_request_s": first,
+                }
+                if peers is not None:
+                    for name, wall in peers.time_all(n, c).items():
+                        row[f"{name}_s"] = wall
+                rows.append(row)
+                print(json.dumps(row), flush=True)
             rss = mmlu_peak_rss(base_url, work) if args.mmlu_rss else None
     finally:
         server.terminate()
         server.wait()
 
-    peer_names = sorted({k[:-2] for r in rows for k in r if k.endswith("_s")} - {"ideal", "raw", "tianping",
-                                                                               "first_request"})
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"fake server latency {args.latency * 1000:.0f} ms per request\n")
+    peer_names = sorted(
+        {k[:-2] for r in rows for k in r if k.endswith("_s")} - {"ideal", "raw", "tianping", "first_request"}
+    )
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"fake server latency {args.latency * 1000:.0f} ms per request\n"
+    )
     head = ["N", "C", "floor s", "raw s", "tianping s", "tianping/raw", "first request s"]
     head += [f"{p} s" for p in peer_names] + [f"{p}/tianping" for p in peer_names]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        cells = [r["n"], r["concurrency"], f"{r['ideal_s']:.2f}", f"{r['raw_s']:.2f}", f"{r['tianping_s']:.2f}",
-                 f"{r['tianping_over_raw']:.3f}", f"{r['first_request_s']:.2f}"]
+        cells = [
+            r["n"],
+            r["concurrency"],
+            f"{r['ideal_s']:.2f}",
+            f"{r['raw_s']:.2f}",
+            f"{r['tianping_s']:.2f}",
+            f"{r['tianping_over_raw']:.3f}",
+            f"{r['first_request_s']:.2f}",
+        ]
         cells += [f"{r[p + '_s']:.2f}" if p + "_s" in r else "" for p in peer_names]
         cells += [f"{r[p + '_s'] / r['tianping_s']:.2f}" if p + "_s" in r else "" for p in peer_names]
         print("| " + " | ".join(str(x) for x in cells) + " |")
     if rss:
-        print(f"\nfull MMLU (14,042 samples, C=256, latency {args.latency * 1000:.0f} ms): "
-              f"peak RSS {rss[0]:.0f} MB, wall {rss[1]:.1f} s")
+        print(
+            f"\nfull MMLU (14,042 samples, C=256, latency {args.latency * 1000:.0f} ms): "
+            f"peak RSS {rss[0]:.0f} MB, wall {rss[1]:.1f} s"
+        )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "mmlu_peak_rss_mb": rss[0] if rss else None}, indent=2))
 

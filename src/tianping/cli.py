@@ -7,6 +7,7 @@ first request quickly and ``tianping runs`` does not load an HTTP client.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ out = Console()
 if not out.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
     out = Console(width=160)
 
+_OPEN_STORES: list[Any] = []  # closed by main() before it exits
 EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 ResultsDir = Annotated[
@@ -49,7 +51,9 @@ def _open_store(results_dir: Path | None):  # -> Store (lazy import keeps start-
     from tianping.spec import default_results_dir
     from tianping.store import Store
 
-    return Store.open(results_dir or default_results_dir())
+    store = Store.open(results_dir or default_results_dir())
+    _OPEN_STORES.append(store)
+    return store
 
 
 def _pct(value: float | None) -> str:
@@ -415,4 +419,18 @@ def list_benchmarks() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    finally:
+        for store in _OPEN_STORES:
+            store.close()
+    # Everything is committed and closed by now; skip the interpreter's module-by-module teardown,
+    # which costs more than a tenth of a second with aiohttp, pydantic and rich loaded.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

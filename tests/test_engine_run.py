@@ -91,3 +91,32 @@ def test_401_stops_the_run_and_keeps_nothing_secret(tmp_path, data_dir, monkeypa
     assert result.status == "failed" and "AuthError" in result.message
     assert "sk-very-secret-value" not in result.message
     assert b"sk-very-secret-value" not in (tmp_path / "tianping.sqlite").read_bytes()
+
+
+COMPLETION_BENCH = """
+name: gsm8k_base
+version: "1"
+dataset: {loader: gsm8k_jsonl, path: gsm8k/test.jsonl}
+fewshot:
+  k: 2
+  dataset: {loader: gsm8k_jsonl, path: gsm8k/train.jsonl}
+prompt:
+  format: completion
+  question: "Question: {{ question }}\\nAnswer:"
+  answer: " {{ rationale }} The answer is {{ answer }}."
+generation: {max_tokens: 256, stop: ["Question:"]}
+scoring: {extractor: final_number, metric: numeric_match}
+"""
+
+
+def test_a_completion_format_benchmark_uses_the_completions_endpoint(tmp_path, data_dir):
+    path = tmp_path / "gsm8k_base.yaml"
+    path.write_text(COMPLETION_BENCH, encoding="utf-8")
+    with running_server(answer_fn=oracle_answer_fn(accuracy=1.0)) as server:
+        store = Store.open(tmp_path)
+        result = run_engine(store, make_spec(server.base_url, data_dir, [str(path)], limit=5))
+        body = server.last_body
+    assert result.status == "completed"
+    assert "messages" not in body and body["prompt"].count("Question:") == 3 and body["stop"] == ["Question:"]
+    assert body["prompt"].endswith("Answer:")
+    assert [r["score"] for r in store.sample_rows(result.run_id)] == [1.0] * 5

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tianping import __version__
@@ -43,7 +44,7 @@ ResultsDir = Annotated[
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -149,7 +150,6 @@ def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benc
     try:
         result = _run_async(runner.execute())
     except KeyboardInterrupt:
-        progress.stop()
         raise _fail(
             f"interrupted; answers so far are stored. Resume with: tianping resume {run_id}", EXIT_INTERRUPTED
         ) from None
@@ -433,4 +433,6 @@ def main() -> None:
     # which costs more than a tenth of a second with aiohttp, pydantic and rich loaded.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    if sys.gettrace() is None and sys.getprofile() is None:  # let coverage and profilers write their data
+        os._exit(code)
+    sys.exit(code)

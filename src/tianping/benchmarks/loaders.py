@@ -18,7 +18,6 @@ from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
 from tianping.core import Sample
-from tianping.scoring.extract import normalize_number
 
 LETTERS = "ABCD"
 
@@ -78,7 +77,12 @@ def load_gsm8k(path: Path, options: dict[str, Any]) -> LoadedDataset:
         solution, sep, final = row["answer"].rpartition("####")
         final = final.strip()
         # nearly every gold answer is a plain integer; the full normaliser is for the rest
-        target = (final if final.isdigit() else normalize_number(final)) if sep else None
+        if sep and not final.isdigit():
+            from tianping.scoring.extract import normalize_number
+
+            target = normalize_number(final)
+        else:
+            target = final if sep else None
         if target is None:
             raise DatasetError(f"{path}:{line_no}: field 'answer' does not end in '#### <number>'")
         rationale = _CALCULATOR.sub("", solution).strip()

@@ -70,29 +70,32 @@ class Request:
     def kind(self) -> Literal["chat", "completion"]:
         return "chat" if self.messages is not None else "completion"
 
-    def payload(self) -> dict[str, Any]:
-        """The content of the request without the model id, as hashed and stored."""
+    key: str = field(init=False, repr=False, compare=False, default="")
+    """SHA-256 of the model id and the payload: the content address used by the journal and the cache."""
+    payload_json: str = field(init=False, repr=False, compare=False, default="")
+    """The payload as JSON, as stored with the sample."""
+    _payload: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("a Request has either messages (chat) or a prompt (completion)")
         body: dict[str, Any] = {}
         if self.messages is not None:
             body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
         else:
             body["prompt"] = self.prompt
         body.update(self.params.to_payload())
-        return body
-
-    key: str = field(init=False, repr=False, compare=False, default="")
-    """SHA-256 of the model id and the payload: the content address used by the journal and the cache."""
-
-    def __post_init__(self) -> None:
-        if (self.messages is None) == (self.prompt is None):
-            raise ValueError("a Request has either messages (chat) or a prompt (completion)")
         canonical = json.dumps(
-            {"model": self.model, "payload": self.payload()},
-            sort_keys=True,
-            ensure_ascii=False,
-            separators=(",", ":"),
+            {"model": self.model, "payload": body}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
+        # computed once: the key, the stored prompt and the body sent all derive from the same payload
+        object.__setattr__(self, "_payload", body)
+        object.__setattr__(self, "payload_json", json.dumps(body, ensure_ascii=False))
         object.__setattr__(self, "key", hashlib.sha256(canonical.encode("utf-8")).hexdigest())
+
+    def payload(self) -> dict[str, Any]:
+        """The content of the request without the model id (a fresh dict the caller may extend)."""
+        return dict(self._payload)
 
 
 @dataclass(frozen=True, slots=True)

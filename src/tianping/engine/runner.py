@@ -110,7 +110,15 @@ class Runner:
         self._finish(started)
         return self.result
 
+    def _aggregate(self) -> None:
+        """Aggregates of whatever is stored, so that even a run that stopped early shows its partial scores."""
+        from tianping.engine.aggregate import aggregate  # numpy/scipy: needed only once answers are in
+
+        breakdowns = {b.name: b.breakdowns for b in self._benchmarks or []}
+        self.store.write_aggregates(self.run_id, aggregate(self.store.sample_rows(self.run_id), breakdowns))
+
     def _finish(self, started: float) -> None:
+        self._aggregate()
         self.result.wall_s = time.perf_counter() - started
         self.store.update_run(
             self.run_id,
@@ -121,7 +129,9 @@ class Runner:
         )
 
     async def _execute(self) -> None:
-        benchmarks = self._benchmarks if self._benchmarks is not None else load_benchmarks(self.spec)
+        if self._benchmarks is None:
+            self._benchmarks = load_benchmarks(self.spec)
+        benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
         self.store.update_run(
             self.run_id,
@@ -156,15 +166,11 @@ class Runner:
         finally:
             for state in states:
                 await state.backend.aclose()
-        from tianping.engine.aggregate import aggregate  # numpy/scipy: needed only once answers are in
-
-        breakdowns = {b.name: b.breakdowns for b in benchmarks}
-        self.store.write_aggregates(self.run_id, aggregate(self.store.sample_rows(self.run_id), breakdowns))
         errors = sum(len(s.failures) for s in states)
         self.result.errors = errors
         if errors:
             self.result.status = "incomplete"
-            self.result.message = f"{errors} samples failed after retries (first: {states_first_error(states)})"
+            self.result.message = f"{errors} samples failed after retries (first: {_first_error(states)})"
         else:
             self.result.status = "completed"
 
@@ -239,7 +245,7 @@ def _first_fatal(group: BaseExceptionGroup) -> FatalRunError | None:
     return None
 
 
-def states_first_error(states: list[_ModelState]) -> str:
+def _first_error(states: list[_ModelState]) -> str:
     return next((s.failures[0] for s in states if s.failures), "")
 
 

@@ -135,7 +135,7 @@ class Store:
             "benchmark": benchmark,
             "sample_id": sample.id,
             "request_key": request.key,
-            "prompt_json": json.dumps(request.payload(), ensure_ascii=False),
+            "prompt_json": request.payload_json,
             "target": sample.target,
             "meta_json": json.dumps(sample.meta, ensure_ascii=False),
             "output": first.text if first else None,

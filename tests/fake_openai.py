@@ -133,7 +133,7 @@ def _gsm8k() -> _Gsm8k:
     global _GSM8K
     with _GSM8K_LOCK:
         if _GSM8K is None:
-            root = Path(os.environ.get("TIANPING_DATA_DIR") or "/work/shared/datasets")
+            root = Path(os.environ.get("TIANPING_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
             rows: list[tuple[str, str]] = []
             path = root / "gsm8k" / "test.jsonl"
             if path.exists():
@@ -161,7 +161,7 @@ def oracle_answer_fn(accuracy: float = 0.7, seed: int = 0) -> Callable[[dict[str
 
     Multiple-choice prompts (option lines ``A.`` / ``A)`` / ``(A)``) get a hash-chosen letter. Anything else
     gets the echo answer. The GSM8K file is read on first use from ``$TIANPING_DATA_DIR/gsm8k/test.jsonl``
-    (default ``/work/shared/datasets``).
+    (default ``../shared/datasets`` beside the repository).
     """
     cache: dict[str, str] = {}
 

@@ -133,7 +133,8 @@ def _gsm8k() -> _Gsm8k:
     global _GSM8K
     with _GSM8K_LOCK:
         if _GSM8K is None:
-            root = Path(os.environ.get("TIANPING_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+            beside_repo = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+            root = Path(os.environ.get("TIANPING_DATA_DIR") or beside_repo)
             rows: list[tuple[str, str]] = []
             path = root / "gsm8k" / "test.jsonl"
             if path.exists():

@@ -83,32 +83,16 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     return wall, started
 
 
+def tianping_cmd(base_url: str, benchmark: str, concurrency: int, results: Path, limit: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "tianping", "run", "--model", "openai/fake", "--base-url", base_url]
+    cmd += ["--benchmark", benchmark, "--concurrency", str(concurrency), "--no-cache"]
+    cmd += ["--data-dir", str(data_dir()), "--results-dir", str(results)]
+    return cmd + (["--limit", str(limit)] if limit else [])
+
+
 def run_tianping(base_url: str, n: int, c: int, workdir: Path) -> tuple[float, float]:
-    results = workdir / f"tp-{n}-{c}-{time.monotonic_ns()}"
     reset_stats(base_url)
-    wall, started = timed(
-        [
-            sys.executable,
-            "-m",
-            "tianping",
-            "run",
-            "--model",
-            "openai/fake",
-            "--base-url",
-            base_url,
-            "--benchmark",
-            "gsm8k",
-            "--limit",
-            str(n),
-            "--concurrency",
-            str(c),
-            "--no-cache",
-            "--data-dir",
-            str(data_dir()),
-            "--results-dir",
-            str(results),
-        ],
-    )
+    wall, started = timed(tianping_cmd(base_url, "gsm8k", c, workdir / f"tp-{n}-{c}-{time.monotonic_ns()}", n))
     stats = server_stats(base_url)
     if stats["requests_total"] != n:
         raise SystemExit(f"tianping sent {stats['requests_total']} requests, expected {n}")
@@ -121,25 +105,7 @@ def mmlu_peak_rss(base_url: str, workdir: Path) -> tuple[float, float]:
 
     A fresh Python parent runs tianping as its only child, so RUSAGE_CHILDREN is tianping's own peak.
     """
-    cmd = [
-        sys.executable,
-        "-m",
-        "tianping",
-        "run",
-        "--model",
-        "openai/fake",
-        "--base-url",
-        base_url,
-        "--benchmark",
-        "mmlu",
-        "--concurrency",
-        "256",
-        "--no-cache",
-        "--data-dir",
-        str(data_dir()),
-        "--results-dir",
-        str(workdir / "mmlu"),
-    ]
+    cmd = tianping_cmd(base_url, "mmlu", 256, workdir / "mmlu")
     probe = (
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"

@@ -203,18 +203,7 @@ class Runner:
             self.result.sent += 1
         else:
             self.result.from_cache += 1
-        score = bench.score(sample, response)
-        self.store.record(
-            run_id=self.run_id,
-            benchmark=bench.name,
-            sample=sample,
-            request=request,
-            response=response,
-            score=score,
-            from_cache=from_cache,
-        )
-        if self.progress:
-            self.progress.advance(score)
+        self._conclude(bench, sample, request, response, bench.score(sample, response), from_cache=from_cache)
 
     def _fail(self, state: _ModelState, bench: Benchmark, sample: Sample, request: Request, exc: ModelError) -> None:
         message = f"{type(exc).__name__}: {exc}"
@@ -222,14 +211,29 @@ class Runner:
             raise FatalRunError(f"model {state.spec.id}: {message}")
         state.failures.append(message)
         score = Score(value=None, status="error", reason=message)
+        self._conclude(bench, sample, request, None, score, error=message)
+
+    def _conclude(
+        self,
+        bench: Benchmark,
+        sample: Sample,
+        request: Request,
+        response: Response | None,
+        score: Score,
+        *,
+        error: str | None = None,
+        from_cache: bool = False,
+    ) -> None:
+        """Commit one sample's outcome, then show it: what the progress bar counts is already stored."""
         self.store.record(
             run_id=self.run_id,
             benchmark=bench.name,
             sample=sample,
             request=request,
-            response=None,
+            response=response,
             score=score,
-            error=message,
+            error=error,
+            from_cache=from_cache,
         )
         if self.progress:
             self.progress.advance(score)

@@ -350,18 +350,29 @@ def paired_compare(a: Sequence[float | None], b: Sequence[float | None], confide
         neither = n - both - discordant
         # First classification = b, second = a, so the interval is for p_b - p_a = diff.
         low, high = newcombe_paired_interval(both, b_better, a_better, neither, confidence)
-        return PairedComparison(
-            n=n,
-            mean_a=mean_a,
-            mean_b=mean_b,
-            diff=diff,
-            ci_low=low,
-            ci_high=high,
-            p_value=min(1.0, p_value),
-            test="mcnemar-exact",
-            b_better=b_better,
-            a_better=a_better,
-        )
+        test = "mcnemar-exact"
+    else:
+        low, high, p_value = _paired_continuous(xa, xb, diff, b_better, a_better, confidence)
+        test = "paired-t"
+    return PairedComparison(
+        n=n,
+        mean_a=mean_a,
+        mean_b=mean_b,
+        diff=diff,
+        ci_low=low,
+        ci_high=high,
+        p_value=min(1.0, p_value),
+        test=test,
+        b_better=b_better,
+        a_better=a_better,
+    )
+
+
+def _paired_continuous(
+    xa: np.ndarray, xb: np.ndarray, diff: float, b_better: int, a_better: int, confidence: float
+) -> tuple[float, float, float]:
+    """Interval and p-value of a mean paired difference of scores that are not all 0/1."""
+    import numpy as np
 
     d = xb - xa
     spread = float(np.ptp(d))
@@ -380,15 +391,4 @@ def paired_compare(a: Sequence[float | None], b: Sequence[float | None], confide
         p_value = float(ttest_rel(xb, xa).pvalue)
         means = _bootstrap_means(d, 2000, np.random.default_rng(0))
         low, high = _percentile_interval(means, diff, confidence)
-    return PairedComparison(
-        n=n,
-        mean_a=mean_a,
-        mean_b=mean_b,
-        diff=diff,
-        ci_low=low,
-        ci_high=high,
-        p_value=min(1.0, p_value),
-        test="paired-t",
-        b_better=b_better,
-        a_better=a_better,
-    )
+    return low, high, p_value

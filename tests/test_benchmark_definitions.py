@@ -59,6 +59,9 @@ def test_unknown_benchmark_lists_the_known_ones():
         (lambda t: t.replace("{{ question }}", "{{ question"), r"field 'prompt.question': template error"),
         (lambda t: t + "fewshot: {k: 3}\n", r"field 'fewshot.dataset'"),
         (lambda t: t + "fewshot: {k: -1}\n", r"field 'fewshot.k'"),
+        (lambda t: t.replace("metric: numeric_match", "metric: numeric_match, scorer: ifeval"), r"field 'scoring'"),
+        (lambda t: t.replace("extractor: final_number, ", ""), r"field 'scoring'.*either"),
+        (lambda t: t.replace("extractor: final_number, metric: numeric_match", "scorer: nope"), r"unknown scorer"),
     ],
 )
 def test_a_bad_definition_names_file_and_field(tmp_path, data_dir, edit, expected):

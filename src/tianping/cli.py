@@ -210,6 +210,10 @@ def run(
     max_retries: Annotated[int, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors.")] = 6,
     rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Use streaming responses.")] = False,
+    unsafe_exec: Annotated[
+        bool,
+        typer.Option("--unsafe-exec", help="Run model-written code even where no sandbox isolation is available."),
+    ] = False,
 ) -> None:
     """Evaluate models on benchmarks; every answer is stored as it arrives."""
     from pydantic import ValidationError
@@ -243,6 +247,7 @@ def run(
                 temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None, n=n
             ),
             use_cache=not no_cache,
+            unsafe_exec=unsafe_exec,
         )
     except ValidationError as exc:
         raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None

@@ -78,6 +78,8 @@ class RunSpec(BaseModel):
     data_dir: str
     generation: GenerationOverrides = Field(default_factory=GenerationOverrides)
     use_cache: bool = True
+    unsafe_exec: bool = False
+    """Run model-written code without an isolation mechanism (only with rlimits and timeouts)."""
 
 
 def default_data_dir() -> Path | None:

@@ -7,18 +7,30 @@ data directory; nothing is read until ``load`` is called.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from tianping.benchmarks.definition import BenchmarkDef, DatasetDef
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
-from tianping.benchmarks.loaders import LOADERS, LoadedDataset, load_dataset
-from tianping.benchmarks.scorers import EXTRACTORS, METRICS
+from tianping.benchmarks.loaders import LAZY_LOADERS, LOADERS, LoadedDataset, load_dataset, resolve_loader
+from tianping.benchmarks.scorers import (
+    EXTRACTORS,
+    LAZY,
+    METRICS,
+    SCORERS,
+    Extractor,
+    Metric,
+    Scorer,
+    ScoringContext,
+    resolve,
+)
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -32,10 +44,12 @@ def _compile(template: str, source: str, where: str) -> jinja2.Template:
         raise BenchmarkDefinitionError(message) from None
 
 
-def _require_known(source: str, where: str, kind: str, name: str, table: Mapping[str, object]) -> None:
-    if name not in table:
-        known = ", ".join(sorted(table))
+def _require_known(source: str, where: str, kind: str, name: str | None, table: Mapping[str, Any]) -> Any:
+    found = resolve(table, name) if name is not None else None
+    if found is None:
+        known = ", ".join(sorted({*table, *(n for n, m in LAZY.items())}))
         raise BenchmarkDefinitionError(f"{source}: field '{where}': unknown {kind} '{name}' (known: {known})")
+    return found
 
 
 def _render(template: jinja2.Template, sample: Sample, where: str) -> str:
@@ -83,11 +97,20 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         d, src = self.definition, self.source
-        _require_known(src, "scoring.extractor", "extractor", d.scoring.extractor, EXTRACTORS)
-        _require_known(src, "scoring.metric", "metric", d.scoring.metric, METRICS)
+        self._extract: Extractor | None = None
+        self._metric: Metric | None = None
+        self._scorer: Scorer | None = None
+        if d.scoring.scorer is not None:
+            self._scorer = _require_known(src, "scoring.scorer", "scorer", d.scoring.scorer, SCORERS)
+        else:
+            self._extract = _require_known(src, "scoring.extractor", "extractor", d.scoring.extractor, EXTRACTORS)
+            self._metric = _require_known(src, "scoring.metric", "metric", d.scoring.metric, METRICS)
         for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
-            if ds is not None:
-                _require_known(src, f"{where}.loader", "loader", ds.loader, LOADERS)
+            if ds is not None and resolve_loader(ds.loader) is None:
+                known = ", ".join(sorted({*LOADERS, *LAZY_LOADERS}))
+                raise BenchmarkDefinitionError(
+                    f"{src}: field '{where}.loader': unknown loader '{ds.loader}' (known: {known})"
+                )
         if d.fewshot.k > 0 and d.fewshot.dataset is None:
             raise BenchmarkDefinitionError(f"{src}: field 'fewshot.dataset': required when fewshot.k > 0")
         p = d.prompt
@@ -95,13 +118,12 @@ class Benchmark:
         self._answer = _compile(p.answer, src, "prompt.answer")
         self._instruction = _compile(p.instruction, src, "prompt.instruction") if p.instruction else None
         self._system = p.system
-        self._extract = EXTRACTORS[d.scoring.extractor]
-        self._metric = METRICS[d.scoring.metric]
         self._params = GenerationParams(
             temperature=d.generation.temperature,
             top_p=d.generation.top_p,
             max_tokens=d.generation.max_tokens,
             stop=tuple(d.generation.stop),
+            n=d.generation.n,
         )
 
     @property
@@ -191,8 +213,25 @@ class Benchmark:
             turns.insert(0, Message("system", self._system))
         return Request(model=model_id, messages=tuple(turns), params=params)
 
+    @property
+    def metric_name(self) -> str:
+        return self.definition.scoring.metric_name
+
+    @property
+    def needs_sandbox(self) -> bool:
+        return self.definition.scoring.sandbox
+
+    async def ascore(self, sample: Sample, response: Response, context: ScoringContext) -> Score:
+        """Score a response with the benchmark's scorer, or its extractor and metric."""
+        if self._scorer is None:
+            return self.score(sample, response)
+        result = self._scorer(sample, response, context)
+        return await result if inspect.isawaitable(result) else result
+
     def score(self, sample: Sample, response: Response) -> Score:
         """Score the first completion; incomplete reasoning is not a wrong answer."""
+        if self._extract is None or self._metric is None:
+            raise TypeError(f"benchmark {self.name} scores with scorer '{self.definition.scoring.scorer}': use ascore")
         first = response.first
         if first.incomplete:
             return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")

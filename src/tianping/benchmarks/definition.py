@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tianping.benchmarks.errors import BenchmarkDefinitionError
 
@@ -56,13 +56,27 @@ class GenerationDef(_Strict):
     top_p: float | None = None
     max_tokens: int | None = None
     stop: list[str] = Field(default_factory=list)
+    n: int = Field(1, ge=1, le=200)
+    """Completions per request (pass@k needs n >= k)."""
 
 
 class ScoringDef(_Strict):
-    extractor: str
+    extractor: str | None = None
     metric: str = "exact_match"
+    scorer: str | None = None
+    """A whole-sample scorer instead of extractor + metric (code execution, IFEval, pass@k)."""
+    metric_name: str = "accuracy"
+    """The name under which the per-sample value is reported (``pass@1``, ``prompt_strict``)."""
+    sandbox: bool = False
+    """The scorer runs model-written code, so the run needs the code sandbox."""
     breakdowns: list[str] = Field(default_factory=list)
     """``meta`` keys to report separate scores for (e.g. ``category``, ``subject``)."""
+
+    @model_validator(mode="after")
+    def _one_way_to_score(self) -> ScoringDef:
+        if (self.extractor is None) == (self.scorer is None):
+            raise ValueError("give either 'extractor' (with 'metric') or 'scorer', not both or neither")
+        return self
 
 
 class BenchmarkDef(_Strict):

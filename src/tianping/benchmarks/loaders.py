@@ -7,6 +7,7 @@ Each loader is registered by name so that definition files can refer to it. A ma
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -31,6 +32,21 @@ class LoadedDataset:
 
 Loader = Callable[[Path, dict[str, Any]], LoadedDataset]
 LOADERS: dict[str, Loader] = {}
+# loader name -> module that registers it when imported (kept out of start-up until a run needs it)
+LAZY_LOADERS: dict[str, str] = {
+    "humaneval_jsonl_gz": "tianping.benchmarks.code",
+    "mbpp_jsonl": "tianping.benchmarks.code",
+    "mbpp_sanitized_json": "tianping.benchmarks.code",
+    "ifeval_jsonl": "tianping.benchmarks.ifeval",
+    "bbh_json": "tianping.benchmarks.reasoning",
+    "arc_jsonl": "tianping.benchmarks.reasoning",
+}
+
+
+def resolve_loader(name: str) -> Loader | None:
+    if name not in LOADERS and name in LAZY_LOADERS:
+        importlib.import_module(LAZY_LOADERS[name])
+    return LOADERS.get(name)
 
 
 def register_loader(name: str) -> Callable[[Loader], Loader]:
@@ -220,8 +236,9 @@ def load_multiple_choice(path: Path, options: dict[str, Any]) -> LoadedDataset:
 
 
 def load_dataset(loader: str, path: Path, options: dict[str, Any]) -> LoadedDataset:
-    if loader not in LOADERS:
-        raise DatasetError(f"unknown dataset loader '{loader}' (known: {', '.join(sorted(LOADERS))})")
+    fn = resolve_loader(loader)
+    if fn is None:
+        raise DatasetError(f"unknown dataset loader '{loader}' (known: {', '.join(sorted({*LOADERS, *LAZY_LOADERS}))})")
     if not path.exists():
         raise DatasetError(f"{path}: not found (set --data-dir or TIANPING_DATA_DIR to the datasets folder)")
-    return LOADERS[loader](path, options)
+    return fn(path, options)

@@ -1,31 +1,101 @@
-"""Answer extractors and metrics that definition files name in their ``scoring`` section.
+"""Answer extractors, metrics and whole-sample scorers that definition files name in ``scoring``.
 
-The extraction module is imported on first use: it is only needed once answers arrive, so its
-import overlaps the wait for the first responses instead of delaying the first request.
+- an *extractor* pulls the answer out of the first completion's text; a *metric* compares it with
+  the target (``scoring.extractor`` + ``scoring.metric``);
+- a *scorer* replaces both when a sample needs more than one string comparison: all completions
+  (pass@k), code execution, several metrics at once (``scoring.scorer``). It may be async.
+
+Families of benchmarks register theirs in their own modules; ``LAZY`` names the module that
+registers a name, imported on first use, so that start-up loads only what a run needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from tianping.core import Sample
+from tianping.core import Response, Sample, Score
 
 Extractor = Callable[[str, Sample], str | None]
 Metric = Callable[[str, str], float]
 
 
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a scorer may need beyond the sample and response (the code sandbox, options)."""
+
+    sandbox: Any = None
+    options: dict[str, Any] | None = None
+
+
+Scorer = Callable[[Sample, Response, ScoringContext], Score | Awaitable[Score]]
+
+EXTRACTORS: dict[str, Extractor] = {}
+METRICS: dict[str, Metric] = {}
+SCORERS: dict[str, Scorer] = {}
+
+# name -> module that registers it when imported
+LAZY: dict[str, str] = {
+    "code_exec": "tianping.benchmarks.code",
+    "ifeval": "tianping.benchmarks.ifeval",
+    "bbh_answer": "tianping.benchmarks.reasoning",
+    "bbh_match": "tianping.benchmarks.reasoning",
+    "arc_choice": "tianping.benchmarks.reasoning",
+}
+
+
+def register_extractor(name: str) -> Callable[[Extractor], Extractor]:
+    def wrap(fn: Extractor) -> Extractor:
+        EXTRACTORS[name] = fn
+        return fn
+
+    return wrap
+
+
+def register_metric(name: str) -> Callable[[Metric], Metric]:
+    def wrap(fn: Metric) -> Metric:
+        METRICS[name] = fn
+        return fn
+
+    return wrap
+
+
+def register_scorer(name: str) -> Callable[[Scorer], Scorer]:
+    def wrap(fn: Scorer) -> Scorer:
+        SCORERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def resolve(table: dict[str, Any], name: str) -> Any | None:
+    """``table[name]``, importing the module that registers it first if needed; None if unknown."""
+    if name not in table and name in LAZY:
+        importlib.import_module(LAZY[name])
+    return table.get(name)
+
+
+# The extraction module is imported on first use: it is only needed once answers arrive, so its
+# import overlaps the wait for the first responses instead of delaying the first request.
+
+
+@register_extractor("final_number")
 def _final_number(text: str, sample: Sample) -> str | None:
     from tianping.scoring.extract import extract_final_number
 
     return extract_final_number(text)
 
 
+@register_extractor("choice")
 def _choice(text: str, sample: Sample) -> str | None:
     from tianping.scoring.extract import extract_choice
 
     return extract_choice(text, sample.fields["choices"])
 
 
+@register_metric("numeric_match")
 def _numeric_match(extracted: str, target: str) -> float:
     if extracted == target:  # both normalised already: the common case needs no arithmetic
         return 1.0
@@ -34,9 +104,6 @@ def _numeric_match(extracted: str, target: str) -> float:
     return float(numbers_equal(extracted, target))
 
 
+@register_metric("exact_match")
 def _exact_match(extracted: str, target: str) -> float:
     return float(extracted.strip() == target.strip())
-
-
-EXTRACTORS: dict[str, Extractor] = {"final_number": _final_number, "choice": _choice}
-METRICS: dict[str, Metric] = {"numeric_match": _numeric_match, "exact_match": _exact_match}

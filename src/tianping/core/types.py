@@ -174,3 +174,8 @@ class Score:
     extracted: str | None = None
     extraction_failed: bool = False
     reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Further per-sample metrics in [0, 1] besides ``value`` (e.g. ``pass@5``, ``inst_loose``)."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Weight of a metric of ``metrics`` in its mean over samples (default 1): IFEval's instruction-level
+    accuracy weights each prompt's fraction by its number of instructions, making the mean a ratio of sums."""

@@ -18,6 +18,7 @@ from tianping import __version__
 from tianping.benchmarks import registry
 from tianping.benchmarks.benchmark import Benchmark
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
+from tianping.benchmarks.scorers import ScoringContext
 from tianping.core import Request, Response, Sample, Score
 from tianping.engine.backends import create_backend
 from tianping.models.base import ModelBackend
@@ -81,6 +82,7 @@ class Runner:
         """``benchmarks``: already loaded from ``spec`` (the CLI loads them to validate before a run exists)."""
         self.spec = spec
         self._benchmarks = benchmarks
+        self._context = ScoringContext()
         self.store = store
         self.run_id = run_id
         self.progress = progress
@@ -114,8 +116,11 @@ class Runner:
         """Aggregates of whatever is stored, so that even a run that stopped early shows its partial scores."""
         from tianping.engine.aggregate import aggregate  # numpy/scipy: needed only once answers are in
 
-        breakdowns = {b.name: b.breakdowns for b in self._benchmarks or []}
-        self.store.write_aggregates(self.run_id, aggregate(self.store.sample_rows(self.run_id), breakdowns))
+        benchmarks = self._benchmarks or []
+        breakdowns = {b.name: b.breakdowns for b in benchmarks}
+        metric_names = {b.name: b.metric_name for b in benchmarks}
+        rows = self.store.sample_rows(self.run_id)
+        self.store.write_aggregates(self.run_id, aggregate(rows, breakdowns, metric_names))
 
     def _finish(self, started: float) -> None:
         self._aggregate()
@@ -133,6 +138,7 @@ class Runner:
             self._benchmarks = load_benchmarks(self.spec)
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
+        self._context = ScoringContext(sandbox=self._make_sandbox(benchmarks))
         self.store.update_run(
             self.run_id,
             benchmark_versions={b.name: b.version for b in benchmarks},
@@ -174,6 +180,17 @@ class Runner:
         else:
             self.result.status = "completed"
 
+    def _make_sandbox(self, benchmarks: list[Benchmark]) -> object | None:
+        """The code sandbox, when a benchmark runs model-written code; refused before any request is sent."""
+        if not any(b.needs_sandbox for b in benchmarks):
+            return None
+        from tianping.scoring.sandbox import Sandbox, SandboxUnavailable
+
+        try:
+            return Sandbox(allow_unsafe=self.spec.unsafe_exec)
+        except SandboxUnavailable as exc:
+            raise FatalRunError(str(exc)) from None
+
     async def _drive_model(self, state: _ModelState, work: list[tuple[Benchmark, Sample]]) -> None:
         items: Iterator[tuple[Benchmark, Sample]] = iter(work)
 
@@ -203,7 +220,8 @@ class Runner:
             self.result.sent += 1
         else:
             self.result.from_cache += 1
-        self._conclude(bench, sample, request, response, bench.score(sample, response), from_cache=from_cache)
+        score = await bench.ascore(sample, response, self._context)
+        self._conclude(bench, sample, request, response, score, from_cache=from_cache)
 
     def _fail(self, state: _ModelState, bench: Benchmark, sample: Sample, request: Request, exc: ModelError) -> None:
         message = f"{type(exc).__name__}: {exc}"

@@ -392,3 +392,39 @@ def _paired_continuous(
         means = _bootstrap_means(d, 2000, np.random.default_rng(0))
         low, high = _percentile_interval(means, diff, confidence)
     return low, high, p_value
+
+
+def weighted_mean(
+    values: Sequence[float],
+    weights: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Estimate:
+    """A ratio of sums, sum(w * v) / sum(w), with a bootstrap interval that resamples items.
+
+    Used where an item carries several units of a metric, e.g. IFEval's instruction-level
+    accuracy: each prompt contributes the fraction of its instructions followed, weighted by how
+    many it has. Resampling prompts (not instructions) keeps instructions of one prompt together,
+    as they are not independent.
+    """
+    import numpy as np
+
+    v = _as_float_array(values, "values")
+    w = _as_float_array(weights, "weights")
+    if v.size != w.size:
+        raise ValueError(f"weighted_mean() needs as many weights as values, got {w.size} and {v.size}")
+    if np.any(w < 0):
+        raise ValueError("weighted_mean() needs non-negative weights")
+    total = float(w.sum())
+    if v.size == 0 or total == 0:
+        _z(confidence)
+        return Estimate(value=None, n=int(v.size), ci_low=None, ci_high=None, method="weighted-bootstrap")
+    point = float((w * v).sum() / total)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, size=(resamples, v.size))
+    ws = w[idx]
+    sums = ws.sum(axis=1)
+    ratios = np.where(sums > 0, (ws * v[idx]).sum(axis=1) / np.where(sums > 0, sums, 1), point)
+    low, high = _percentile_interval(ratios, point, confidence)
+    return Estimate(value=point, n=int(v.size), ci_low=low, ci_high=high, method="weighted-bootstrap")

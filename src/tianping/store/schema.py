@@ -7,7 +7,7 @@ hot path (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS samples (
     attempts INTEGER,
     from_cache INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
+    metrics_json TEXT,
     PRIMARY KEY (run_id, model, benchmark, sample_id)
 );
 
@@ -104,6 +105,11 @@ SAMPLE_COLUMNS = (
     "from_cache",
     "created_at",
 )
+# Applied in order to a database whose user_version is the key's predecessor.
+MIGRATIONS = {
+    2: "ALTER TABLE samples ADD COLUMN metrics_json TEXT",  # per-sample metrics beyond the score
+}
+
 SAMPLE_KEY = ("run_id", "model", "benchmark", "sample_id")
 
 # Only an errored row is ever replaced: an answered sample is never rewritten, so none counts twice.

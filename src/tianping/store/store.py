@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.core import Request, Response, Sample, Score
-from tianping.store.schema import DDL, INSERT_AGGREGATE, SCHEMA_VERSION, UPSERT_SAMPLE
+from tianping.store.schema import DDL, INSERT_AGGREGATE, MIGRATIONS, SCHEMA_VERSION, UPSERT_SAMPLE
 
 DB_FILENAME = "tianping.sqlite"
 _DIGITS = re.compile(r"(\d+)")
@@ -50,6 +50,10 @@ class Store:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path}: written by a newer tianping (schema {version} > {SCHEMA_VERSION})")
+        has_tables = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'samples'").fetchone()
+        if has_tables and version < SCHEMA_VERSION:
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                self._db.execute(MIGRATIONS[step])
         self._db.executescript(DDL)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -154,6 +158,9 @@ class Store:
             "attempts": response.attempts if response else None,
             "from_cache": int(from_cache),
             "created_at": stamp,
+            "metrics_json": (
+                json.dumps({"values": score.metrics, "weights": score.weights}) if score.metrics else None
+            ),
         }
         with self._transaction():
             if response is not None and not from_cache:
@@ -175,6 +182,9 @@ class Store:
             out = dict(row)
             out["prompt"] = json.loads(out.pop("prompt_json"))
             out["meta"] = json.loads(out.pop("meta_json"))
+            extra = json.loads(out.pop("metrics_json") or "{}")
+            out["metrics"] = extra.get("values", {})
+            out["metric_weights"] = extra.get("weights", {})
             out["extraction_failed"] = bool(out["extraction_failed"])
             out["from_cache"] = bool(out["from_cache"])
             yield out

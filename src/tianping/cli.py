@@ -35,6 +35,10 @@ if not out.is_terminal:  # piped or logged: do not squeeze tables into 80 column
 _OPEN_STORES: list[Any] = []  # closed by main() before it exits
 EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
+IndicatorsFile = Annotated[
+    Path | None,
+    typer.Option("--indicators", help="Indicator tree YAML: dimension -> capability -> benchmarks [default: bundled]."),
+]
 ResultsDir = Annotated[
     Path | None,
     typer.Option(
@@ -137,6 +141,33 @@ def _print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
             for b in rows:
                 sub.add_row(b.model, b.benchmark, b.group, _pct(b.score), _ci(b.ci_low, b.ci_high), str(b.n))
             out.print(sub)
+
+
+def _indicator_reports(store: Any, run_id: str, indicators: Path | None) -> list[Any]:
+    from tianping.indicators import default_tree, load_tree, rollup
+    from tianping.report.collect import metric_rows
+
+    tree = load_tree(indicators) if indicators else default_tree()
+    return [r for r in rollup(tree, metric_rows(store, run_id)) if r.composite.score is not None]
+
+
+def _print_indicators(reports: list[Any]) -> None:
+    for report in reports:
+        table = Table(
+            title=f"indicator system {report.tree} v{report.tree_version}: {report.model}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        table.add_column("dimension")
+        table.add_column("score %", justify="right")
+        table.add_column("95% CI", justify="right", no_wrap=True)
+        table.add_column("measured by", overflow="fold")
+        c = report.composite
+        table.add_row("[bold]composite[/]", _pct(c.score), _ci(c.ci_low, c.ci_high), ", ".join(c.measured_by))
+        for d in report.dimensions:
+            note = ", ".join(d.measured_by) if d.measured_by else ("not measured" if d.capabilities else "declared")
+            table.add_row(escape(d.name), _pct(d.score), _ci(d.ci_low, d.ci_high), escape(note))
+        out.print(table)
 
 
 def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benchmarks: Any = None) -> None:
@@ -310,14 +341,17 @@ def runs(results_dir: ResultsDir = None) -> None:
 def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
     results_dir: ResultsDir = None,
+    indicators: IndicatorsFile = None,
 ) -> None:
-    """Print a run's score table with intervals and the per-category breakdown."""
+    """Print a run's score table with intervals, the per-category breakdown and the indicator roll-up."""
+    from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound
 
     store = _open_store(results_dir)
     try:
         _print_scores(store, run_id, breakdowns=True)
-    except RunNotFound as exc:
+        _print_indicators(_indicator_reports(store, run_id, indicators))
+    except (RunNotFound, IndicatorTreeError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -326,8 +360,10 @@ def report(
     run_id: Annotated[str, typer.Argument(help="The run to report.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
     results_dir: ResultsDir = None,
+    indicators: IndicatorsFile = None,
 ) -> None:
-    """Write one self-contained HTML report: scores, breakdowns and every sample."""
+    """Write one self-contained HTML report: scores, breakdowns, the indicator roll-up and every sample."""
+    from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound, breakdown_rows, metric_rows, run_info, sample_rows
     from tianping.report.html import render_html
     from tianping.spec import default_results_dir
@@ -335,9 +371,12 @@ def report(
     store = _open_store(results_dir)
     try:
         info = run_info(store, run_id)
-    except RunNotFound as exc:
+        rolled_up = _indicator_reports(store, run_id, indicators)
+    except (RunNotFound, IndicatorTreeError) as exc:
         raise _fail(str(exc)) from None
-    html = render_html(info, metric_rows(store, run_id), breakdown_rows(store, run_id), sample_rows(store, run_id))
+    html = render_html(
+        info, metric_rows(store, run_id), breakdown_rows(store, run_id), sample_rows(store, run_id), rolled_up
+    )
     path = output or (results_dir or default_results_dir()) / f"{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")

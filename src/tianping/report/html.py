@@ -34,7 +34,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
+from tianping.indicators.rollup import IndicatorReport
 from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
+from tianping.report.radar import radar_view
 
 __all__ = ["OUTCOMES", "PROMPT_SEPARATOR", "render_html", "sample_outcome", "samples_payload"]
 
@@ -278,8 +280,13 @@ def render_html(
     metrics: Sequence[MetricRow],
     breakdowns: Sequence[BreakdownRow],
     samples: Iterable[SampleRow],
+    indicators: Sequence[IndicatorReport] = (),
 ) -> str:
-    """The report as one self-contained HTML document (write it with ``encoding="utf-8"``)."""
+    """The report as one self-contained HTML document (write it with ``encoding="utf-8"``).
+
+    ``indicators``: the run rolled up the indicator tree, one report per model (a dimension table and
+    a radar chart); left out when empty.
+    """
     payload = samples_payload(samples)
     template = _environment().get_template("report.html.j2")
     html = template.render(
@@ -292,6 +299,10 @@ def render_html(
         sample_count=len(payload["rows"]),
         samples_json=_json_for_script(payload),
         outcomes=OUTCOMES,
+        indicators=[r for r in indicators if r.composite.score is not None],
+        radar=radar_view([r for r in indicators if r.composite.score is not None]),
+        pct=lambda v: "—" if v is None else f"{100 * v:.1f}",
+        ci=lambda node: "—" if node.ci_low is None else f"[{100 * node.ci_low:.1f}, {100 * node.ci_high:.1f}]",
     )
     # A lone surrogate (from undecodable bytes upstream) cannot be written as UTF-8; the JSON has
     # them escaped already, so only text rendered by Jinja can still hold one.

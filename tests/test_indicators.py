@@ -1,0 +1,127 @@
+"""The indicator system: the bundled tree, a user's tree, the roll-up and its display."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine_helpers import cli
+from tianping.indicators import IndicatorTreeError, default_tree, load_tree, rollup
+from tianping.indicators.tree import parse_tree
+from tianping.report.data import MetricRow
+from tianping.store import Store
+
+Z = 1.959963984540054
+
+
+def metric(benchmark: str, score: float, half: float, name: str = "accuracy", model: str = "m") -> MetricRow:
+    return MetricRow(model, benchmark, name, score, 1000, score - half, score + half)
+
+
+def test_bundled_tree_declares_the_first_dimensions():
+    tree = default_tree()
+    ids = [d.id for d in tree.dimensions]
+    assert ids[:6] == ["knowledge", "reasoning", "mathematics", "code", "instruction_following", "chinese"]
+    declared = {d.id for d in tree.dimensions if not d.capabilities}
+    assert declared == {"safety", "agents"}
+
+
+def test_rollup_weights_variants_and_intervals():
+    rows = [
+        metric("mmlu_5shot", 0.6, 0.03),
+        metric("cmmlu", 0.5, 0.03),
+        metric("ceval", 0.7, 0.05),
+        metric("gsm8k", 0.8, 0.02),
+    ]
+    (report,) = rollup(default_tree(), rows)
+    dims = {d.id: d for d in report.dimensions}
+    # knowledge = mean(world (mmlu variant), chinese (mean of cmmlu and ceval))
+    assert dims["knowledge"].score == pytest.approx(0.5 * 0.6 + 0.5 * (0.5 + 0.7) / 2)
+    assert dims["knowledge"].measured_by == ("ceval:accuracy", "cmmlu:accuracy", "mmlu_5shot:accuracy")
+    assert dims["mathematics"].ci_low == pytest.approx(0.78) and dims["mathematics"].ci_high == pytest.approx(0.82)
+    assert dims["reasoning"].score is None and "bbh:accuracy" in dims["reasoning"].missing
+    # composite = mean of the three measured dimensions; cmmlu appears in two of them and its
+    # coefficients are added before squaring, not treated as two independent measurements
+    knowledge, maths, chinese = dims["knowledge"].score, dims["mathematics"].score, dims["chinese"].score
+    assert report.composite.score == pytest.approx((knowledge + maths + chinese) / 3)
+    coef = {"mmlu": 0.5 / 3, "cmmlu": (0.25 + 0.5) / 3, "ceval": (0.25 + 0.5) / 3, "gsm8k": 1 / 3}
+    se = {"mmlu": 0.03 / Z, "cmmlu": 0.03 / Z, "ceval": 0.05 / Z, "gsm8k": 0.02 / Z}
+    half = Z * math.sqrt(sum((coef[k] * se[k]) ** 2 for k in coef))
+    assert report.composite.ci_high - report.composite.score == pytest.approx(half)
+
+
+def test_a_users_tree_with_its_own_weights(tmp_path):
+    path = tmp_path / "tree.yaml"
+    path.write_text(
+        "name: mine\nversion: 2\ndimensions:\n"
+        "  - id: maths\n    name: Maths\n    weight: 3\n"
+        "    capabilities: [{id: gsm, name: GSM, benchmarks: [{benchmark: gsm8k}]}]\n"
+        "  - id: know\n    name: Knowledge\n"
+        "    capabilities: [{id: mmlu, name: MMLU, benchmarks: [{benchmark: mmlu}]}]\n",
+        encoding="utf-8",
+    )
+    (report,) = rollup(load_tree(path), [metric("gsm8k", 0.8, 0.02), metric("mmlu", 0.4, 0.02)])
+    assert report.tree == "mine" and report.tree_version == "2"
+    assert report.composite.score == pytest.approx((3 * 0.8 + 0.4) / 4)
+
+
+@pytest.mark.parametrize(
+    ("tree", "field"),
+    [
+        ({"name": "t", "version": "1", "dimensions": []}, "dimensions"),
+        ({"name": "t", "version": "1", "dimensions": [{"id": "A B", "name": "x"}]}, "dimensions.0.id"),
+        ({"name": "t", "version": "1", "dimensions": [{"id": "a", "name": "x", "weight": -1}]}, "dimensions.0.weight"),
+        (
+            {
+                "name": "t",
+                "version": "1",
+                "dimensions": [
+                    {"id": "a", "name": "x", "capabilities": [{"id": "c", "name": "c", "benchmarks": [{"weight": 1}]}]}
+                ],
+            },
+            "dimensions.0.capabilities.0.benchmarks.0.benchmark",
+        ),
+        ({"name": "t", "dimensions": [{"id": "a", "name": "x"}]}, "version"),
+    ],
+)
+def test_an_invalid_tree_names_the_field(tree, field):
+    with pytest.raises(IndicatorTreeError, match=f"mine.yaml: field '{field}'"):
+        parse_tree(tree, "mine.yaml")
+
+
+def test_show_and_report_roll_up_a_run_and_reject_a_bad_tree(tmp_path):
+    store = Store.open(tmp_path)
+    store.create_run("r", {"models": [{"id": "openai/m"}], "benchmarks": ["gsm8k", "mmlu", "cmmlu"]}, "0")
+    store.write_aggregates(
+        "r",
+        [
+            {
+                "model": "openai/m",
+                "benchmark": b,
+                "metric": "accuracy",
+                "group_kind": "all",
+                "group_name": "",
+                "score": s,
+                "n": 100,
+                "ci_low": s - 0.05,
+                "ci_high": s + 0.05,
+                "extraction_failures": 0,
+                "incomplete": 0,
+                "errors": 0,
+            }
+            for b, s in (("gsm8k", 0.7), ("mmlu", 0.5), ("cmmlu", 0.4))
+        ],
+    )
+    store.update_run("r", status="completed")
+    shown = cli("show", "r", "--results-dir", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert "indicator system tianping-default" in shown.stdout and "Mathematics" in shown.stdout
+    report = cli("report", "r", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert 'id="indicators"' in html and "radar-series" in html
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nversion: 1\ndimensions: [{id: a}]\n")
+    refused = cli("show", "r", "--results-dir", str(tmp_path), "--indicators", str(bad))
+    assert refused.returncode == 2 and "field 'dimensions.0.name'" in refused.stderr

@@ -404,6 +404,9 @@ _CONCLUSION = re.compile(
 _OPERATOR = re.compile(r"\s*[-+*/×÷xX]\s*")
 
 
+_MAX_SENTENCE = 2000
+
+
 def _last(toks: list[_Tok]) -> _Tok:
     """The last token that is not an ordinal label ("the 3rd round"), else the last one."""
     plain = [t for t in toks if not t.ordinal]
@@ -412,7 +415,8 @@ def _last(toks: list[_Tok]) -> _Tok:
 
 def _sentence_value(sentence: str) -> Fraction | None:
     """The answer of the last sentence that mentions numbers (see the module docstring)."""
-    toks = _tokens(sentence)
+    # an answer sentence is short; an unbroken flood of digits and commas must not cost a Fraction each
+    toks = _tokens(sentence[-_MAX_SENTENCE:])
     if not toks:
         return None
     eq = max(sentence.rfind("="), sentence.rfind("≈"))

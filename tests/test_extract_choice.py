@@ -18,6 +18,8 @@ CHOICE_CASES: list[tuple[str, str, list[str], str]] = [
     ("zh-answer-is", "根据题意，英国的首都是伦敦。答案是 B", CAPITALS, "B"),
     ("zh-answer-colon", "答案：B", CAPITALS, "B"),
     ("zh-answer-wei", "经过分析，答案为B。", CAPITALS, "B"),
+    ("zh-letter-then-full-stop", "D。税务机关必须依法征税，因此D项表述不正确。", CAPITALS, "D"),
+    ("zh-bold-letter-full-stop", "**C。** 其余选项都不符合题意。", CAPITALS, "C"),
     ("zh-correct-answer-paren", "A项错误，C项与题意不符，D项无关。正确答案是（B）。", CAPITALS, "B"),
     ("zh-xuan", "本题考查首都知识，故选B。", CAPITALS, "B"),
     ("zh-xuanze-xiang", "综合以上分析，应选择 B 项。", CAPITALS, "B"),

@@ -579,12 +579,12 @@ def _letter_regexes(letters: str) -> tuple[re.Pattern[str], ...]:
         rf"(?<![A-Za-z0-9])(?P<L>{cls})(?![A-Za-z0-9])(?:\s*(?:\*\*|__|\*))?(?:\s*[)\]】}}>」』])?"
     )
     bold = re.compile(
-        rf"\*\*\s*(?:[(\[]\s*)?(?P<L>{cls})(?![A-Za-z0-9])(?:\s*[)\]])?(?:\s*[.:、)][^*\n]*|\s*)\*\*"
+        rf"\*\*\s*(?:[(\[]\s*)?(?P<L>{cls})(?![A-Za-z0-9])(?:\s*[)\]])?(?:\s*[.:、。)][^*\n]*|\s*)\*\*"
     )
     boxed = re.compile(rf"\\boxed\s*\{{\s*(?:\\text(?:bf)?\s*\{{\s*)?(?:\(\s*)?(?P<L>{cls})(?![A-Za-z0-9])")
     marker = re.compile(
         rf"^\s*(?:(?:\*\*|__)\s*)?(?:[(\[【]\s*(?P<L1>{cls})\s*[)\]】]"
-        rf"|(?P<L2>{cls})(?=\s*(?:(?:\*\*|__)\s*)?(?:[.:、)]|$)))"
+        rf"|(?P<L2>{cls})(?=\s*(?:(?:\*\*|__)\s*)?(?:[.:、。)]|$)))"
     )
     return wrapped, standalone, bold, boxed, marker
 

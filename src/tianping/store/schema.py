@@ -104,6 +104,7 @@ SAMPLE_COLUMNS = (
     "attempts",
     "from_cache",
     "created_at",
+    "metrics_json",
 )
 # Applied in order to a database whose user_version is the key's predecessor.
 MIGRATIONS = {

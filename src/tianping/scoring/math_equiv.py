@@ -1,0 +1,808 @@
+"""Mathematical answer equivalence for benchmarks whose answers are expressions (MATH, AIME, OlympiadBench, ...).
+
+Two functions:
+
+* :func:`extract_math_answer` pulls the final answer expression out of a response: the last ``\\boxed{...}``
+  (or ``\\fbox{...}``, ``\\boxed 5``), else the last "The (final) answer is ..." / "Answer: ..." / "答案是 ..."
+  statement, else the last ``$...$`` / ``$$...$$`` / ``\\(...\\)`` / ``\\[...\\]`` span.  Pure regex, stdlib only.
+* :func:`math_equal` decides whether a prediction (a whole response or an extracted expression) equals a gold
+  answer mathematically.  The heavy lifting is done by Hugging Face's `math-verify
+  <https://github.com/huggingface/math-verify>`_ (LaTeX parsing via latex2sympy2-extended + SymPy comparison:
+  fractions vs decimals, ``\\left(\\right)``, units, ``x \\in [2, 5)``, sets, intervals, matrices, relations,
+  symbolic simplification).  This module adds only what it lacks, see "Semantics" below.
+
+Installing
+    ``math-verify[antlr4_13_2]>=0.9,<0.10`` (the extra pins the ANTLR runtime, ``antlr4-python3-runtime==4.13.2``,
+    whose generated parser latex2sympy2-extended ships; without a matching runtime LaTeX cannot be parsed).
+    Neither math-verify nor SymPy is imported by this module at import time (they take ~1 s to import): the
+    comparison runs in worker processes that import them.
+
+Reading the two strings (both sides alike)
+    An explicit answer wins: the last boxed one, else the last answer statement (as in
+    :func:`extract_math_answer`).  Without one, a string that reads as an expression (``x \\in [2, 5)``,
+    ``$1,234$``, ``5 cm``) is parsed whole; running prose ("We compute $2+3$ and get $5$.") is left to
+    math-verify's own extraction, which takes the last math span or number and also joins "$x=2$ or $x=3$".
+    Before parsing we normalise what math-verify does not: ``\\text{5 cm}``, ``1\\,234``, trailing full
+    stops, "percent", unit words after a number ("5 dollars"), ``a \\approx b`` (keeps ``b``), ``1e3``,
+    plain-text mixed numbers ("2 1/2"), and a few Unicode symbols (π, √, °, ∞, ≤ ...).
+
+Semantics (decisions on top of math-verify, all covered by ``tests/test_math_equiv.py``)
+    * Percentages: ``p\\%`` equals both ``p`` and ``p/100`` (``10\\%`` = ``10`` = ``0.1``; ``12.5\\%`` = ``12.5``
+      = ``1/8``).  Datasets write percentage answers both ways and a model that says "10%" for gold "10" (or
+      "0.1") has the right answer.  Two percentages are compared as they are: ``10\\%`` != ``0.1\\%``.
+      (math-verify alone accepts ``10\\%`` = ``10`` but not ``12.5\\%`` = ``12.5``; we make it consistent.)
+    * Decimals vs exact values: math-verify compares a decimal with an exact value after rounding both to 6
+      decimal places (``0.333333`` = ``1/3``).  In addition we accept a decimal that is the correct rounding, at
+      the precision it is written, of an exact value that has no finite decimal expansion (irrational, or a
+      rational such as 1/3), provided it has at least 4 significant digits: ``6.2832`` = ``2\\pi``, ``3.1416``
+      = ``3.142`` = ``\\pi``, ``0.3333`` = ``1/3``; but ``3.14`` != ``\\pi``, ``6.28`` != ``2\\pi`` and
+      ``0.13`` != ``1/8`` (1/8 = 0.125 exactly, so no rounding is allowed).  Only scalar answers get this.
+    * Units and decorations are ignored: ``5 \\text{ cm}``, ``\\text{5 cm}``, ``\\$5``, ``30^\\circ`` = ``30``
+      (degrees are not converted: ``30^\\circ`` != ``\\pi/6``), thousands separators ``1,234`` / ``1\\,234``
+      / ``1{,}234``, a trailing full stop (``18.``), ``\\dfrac``/``\\tfrac``.
+    * Order matters for tuples, points and matrices (``(1, 2)`` != ``(2, 1)``), not for sets
+      (``\\{1,2\\}`` = ``\\{2,1\\}``); an interval equals the same interval written as a relation
+      (``x \\ge 3`` = ``[3, \\infty)``), endpoints must match in openness (``[2,5)`` != ``[2,5]``).
+    * Strings that are identical after normalisation are equal without parsing; anything that cannot be
+      parsed on either side (gibberish, empty) is not equal.  No input raises.
+
+Timeout mechanism (why not math-verify's own)
+    math-verify bounds its work with ``signal.alarm``: that only works in the main thread (elsewhere it raises
+    ``ValueError``), it would replace the caller's ``SIGALRM`` handler (and an event loop's), it has
+    whole-second resolution, and a signal cannot interrupt a long C-level operation -- nor can a thread with a
+    deadline, which would moreover keep burning CPU (and holding the GIL) after we gave up on it.  So we call
+    math-verify with its timeouts disabled and run every comparison in a small pool of worker *processes*
+    (started with ``subprocess``, not ``multiprocessing``, so nothing is re-imported from the caller's
+    ``__main__``), with two deadlines:
+
+    * soft, inside the worker (``timeout_s`` less 20 %, at most 0.5 s less): in its own main thread the worker
+      sets an interval timer whose signal aborts the comparison, which then counts as not equal.  This catches
+      the usual runaway cases (``10^{10^{10^{10}}}``, ``(10^{10})!``) and keeps the worker alive;
+    * hard, in the caller: it waits at most ``timeout_s`` for the answer; a worker that has not answered by
+      then (stuck in C code) is killed, the answer is False, and a replacement is started in the background.
+
+    ``math_equal`` therefore behaves the same in the main thread, in any worker thread and inside a running
+    asyncio loop (it blocks the calling thread for up to ``timeout_s``; in a coroutine prefer ``await
+    asyncio.to_thread(math_equal, ...)``), and never touches the calling process's signals.  Workers also get
+    a 2 GiB address-space limit (where the OS has one), so a runaway expression fails fast with
+    ``MemoryError`` instead of eating the machine.  ``timeout_s`` covers the comparison itself, not waiting for
+    a free worker (when more threads call than there are workers) nor a worker's one-off start-up (importing
+    SymPy, ~1 s), which is bounded separately (``_STARTUP_TIMEOUT_S``).  The pool has ``min(4, CPU count)``
+    workers (environment variable ``TIANPING_MATH_WORKERS`` overrides), started on first use and ended at
+    interpreter exit or by :func:`shutdown_math_workers`.
+
+Determinism
+    The result depends only on the two strings (workers run with ``PYTHONHASHSEED=0``, so SymPy's set ordering
+    is the same in every run) -- except for inputs whose comparison takes close to ``timeout_s``, which may come
+    out False on a slow or busy machine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from importlib.util import find_spec
+from typing import Any
+
+__all__ = ["extract_math_answer", "math_equal", "shutdown_math_workers"]
+
+REQUIREMENT = "math-verify[antlr4_13_2]>=0.9,<0.10"
+
+# ==================================================================================================
+# Extraction (stdlib only)
+# ==================================================================================================
+
+_BOXED_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_STATEMENT_RE = re.compile(
+    r"(?:"
+    r"(?i:\bfinal\s+answer\b(?:\s+is\b)?)"
+    r"|(?i:\bthe\s+answer\s+(?:is|should\s+be|would\s+be)\b)"
+    r"|(?i:\banswer\s*(?:\*\*)?\s*[:：])"
+    r"|(?:最终)?答案\s*(?:应该是|应为|就是|是|为|為|[:：])"
+    r")"
+)
+# Display and bracketed spans are paired by scanning (a regex with a lazy ``.+?`` is quadratic on many
+# unclosed openers); inline $...$ cannot cross a line or another $, so its regex is linear.
+_DELIMITED = (
+    (re.compile(r"(?<!\\)\$\$"), re.compile(r"(?<!\\)\$\$")),
+    (re.compile(r"\\\["), re.compile(r"\\\]")),
+    (re.compile(r"\\\("), re.compile(r"\\\)")),
+)
+# Inline $...$ as pandoc reads it: no space just inside the dollars and no digit right after the closing one,
+# so that "costs $5 and $10" is not a math span.
+_INLINE_MATH_RE = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)((?:\\.|[^$\\\n])+?)(?<=\S)(?<!\\)\$(?![\d$])")
+_BRACE_TOKEN_RE = re.compile(r"\\.|[{}]", re.DOTALL)
+_SENTENCE_END_RE = re.compile(r"[.?](?=\s|$)|[。！？；\n]")  # not "!": "the answer is 5!" may be 120
+_STATEMENT_WINDOW = 2000  # characters after "the answer is" that can hold the answer
+_MAX_STATEMENTS = 20  # statements tried, from the last one back
+
+
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Index of every ``{`` -> index of its matching ``}`` (escaped ``\\{``/``\\}`` skipped), in one pass."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE_TOKEN_RE.finditer(text):
+        token = m.group()
+        if token == "{":
+            stack.append(m.start())
+        elif token == "}" and stack:
+            pairs[stack.pop()] = m.start()
+    return pairs
+
+
+def _balanced(text: str, open_idx: int) -> str | None:
+    """Content of the brace group opening at ``text[open_idx] == '{'``, or None if it is never closed."""
+    close = _brace_pairs(text[open_idx:]).get(0)
+    return None if close is None else text[open_idx + 1 : open_idx + close]
+
+
+def _last_boxed(text: str) -> str | None:
+    boxes = list(_BOXED_RE.finditer(text))
+    if not boxes:
+        return None
+    pairs = _brace_pairs(text)
+    for m in reversed(boxes):
+        i = m.end()
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            close = pairs.get(i)
+            content = None if close is None else text[i + 1 : close]
+        else:  # \boxed 5
+            token = re.match(r"[^\s$]+", text[i : i + 200])
+            content = token.group().rstrip(".,;") if token else None
+        if content is not None and content.strip():
+            return content.strip()
+    return None
+
+
+def _math_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every math span, ordered by where it ends."""
+    spans = [(m.start(), m.end(), m.group(1)) for m in _INLINE_MATH_RE.finditer(text)]
+    for opener, closer in _DELIMITED:
+        pos = 0
+        while (o := opener.search(text, pos)) is not None:
+            c = closer.search(text, o.end() + 1)  # content of at least one character
+            if c is None:
+                break
+            spans.append((o.start(), c.end(), text[o.end() : c.start()]))
+            pos = c.end()
+    return sorted(spans, key=lambda s: (s[1], -s[0]))
+
+
+def _strip_decoration(s: str) -> str:
+    """Drop markdown bold and the ":"/"=" that lead into an answer, and trailing bold (all in linear time)."""
+    s = re.sub(r"^(?:\*\*|__|[:：=\s])+", "", s)
+    while True:
+        stripped = s.rstrip()
+        if stripped.endswith(("**", "__")):
+            stripped = stripped[:-2]
+        if stripped == s:
+            return s
+        s = stripped
+
+
+def _statement_answer(text: str) -> str | None:
+    matches = list(_STATEMENT_RE.finditer(text))[-_MAX_STATEMENTS:]
+    for m in reversed(matches):
+        rest = _strip_decoration(text[m.end() : m.end() + _STATEMENT_WINDOW])
+        if not rest:
+            continue
+        # The answer is a math span that starts the statement ("The answer is $\frac12$ because ...").
+        spans = [s for s in _math_spans(rest) if s[0] <= 3]
+        if spans:
+            first = min(spans, key=lambda s: s[0])
+            content = first[2].strip()
+            if content:
+                return content
+        end = _SENTENCE_END_RE.search(rest)
+        sentence = _strip_decoration(rest[: end.start()] if end else rest)
+        if sentence:
+            return sentence
+    return None
+
+
+def extract_math_answer(text: str) -> str | None:
+    """The final answer expression of a response, or None.
+
+    In order of preference: the content of the last non-empty ``\\boxed{...}`` / ``\\fbox{...}`` (nested and
+    escaped braces handled; ``\\boxed 5`` too); else the answer of the last statement "The final answer is",
+    "The answer is", "Answer:", "答案是/为/：" (a math span that starts it, or the rest of its sentence); else
+    the content of the last ``$...$``, ``$$...$$``, ``\\(...\\)`` or ``\\[...\\]`` span.  The result is
+    stripped but otherwise verbatim LaTeX.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        return boxed
+    stated = _statement_answer(text)
+    if stated is not None:
+        return stated
+    for _start, _end, content in reversed(_math_spans(text)):
+        if content.strip():
+            return content.strip()
+    return None
+
+
+# ==================================================================================================
+# String normalisation (stdlib only, runs in the caller)
+# ==================================================================================================
+
+_UNICODE_MAP = str.maketrans(
+    {
+        "\u2212": "-",
+        "\u2013": "-",
+        "π": r"\pi ",
+        "∞": r"\infty ",
+        "√": r"\sqrt",
+        "°": r"^\circ ",
+        "×": r"\times ",
+        "÷": r"\div ",
+        "≤": r"\le ",
+        "≥": r"\ge ",
+        "≠": r"\ne ",
+        "∪": r"\cup ",
+        "∈": r"\in ",
+        "，": ",",
+        "½": r"\frac{1}{2}",
+        "⅓": r"\frac{1}{3}",
+        "¼": r"\frac{1}{4}",
+        "¾": r"\frac{3}{4}",
+    }
+)
+_NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)"
+# \text{5 cm} -> 5: a number with its unit written inside one text box.
+_TEXT_NUMBER_RE = re.compile(
+    r"\\(?:text|textrm|textnormal|textbf|mathrm|mbox)\s*\{\s*(" + _NUMBER + r")\s*(?:[A-Za-z][A-Za-z .]*)?\}"
+)
+# 1\,234 / 1\ 234 / 1~234 / 1{,}234 -> 1234
+_THOUSANDS_RE = re.compile(r"(?<=\d)(?:\\[,;: !]|~|\{,\})(?=\d{3}(?!\d))")
+_PERCENT_SUFFIX_RE = re.compile(r"(?:\\?%|(?<=\s)(?:percent|per\s?cent)|百分之?)$", re.IGNORECASE)
+_SCIENTIFIC_RE = re.compile(r"^([-+]?\d+(?:\.\d+)?)[eE]([-+]?\d+)$")
+_TRAILING_WORDS_RE = re.compile(r"(?<=[\d}])\s+([A-Za-z]{2,}(?:\s+[A-Za-z]{2,})*)\s*$")
+_MIXED_NUMBER_RE = re.compile(r"^([-+]?\d+)\s+(\d+)\s*/\s*(\d+)$")
+_TRAILING_PUNCT = ".,;:?。，；：！？"  # not "!": 5! is a factorial
+_WRAPPERS = (("$$", "$$"), ("$", "$"), (r"\(", r"\)"), (r"\[", r"\]"))
+
+
+_FUNCTION_WORDS = frozenset(
+    ["sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "log", "ln"]
+    + ["lg", "exp", "sqrt", "max", "min", "gcd", "lcm", "mod", "det", "deg", "pi", "infty", "inf", "or", "and"]
+)
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_TEXT_BOX_RE = re.compile(
+    r"\\(?:text|textrm|textnormal|textbf|textit|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+"
+)
+
+
+def _looks_like_prose(s: str) -> bool:
+    """Two or more words that are neither LaTeX commands, text boxes (units) nor function names."""
+    words = [w for w in _WORD_RE.findall(_TEXT_BOX_RE.sub(" ", s)) if w.lower() not in _FUNCTION_WORDS]
+    return len(words) >= 2
+
+
+def _unwrap_math(s: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        s = s.strip()
+        for left, right in _WRAPPERS:
+            if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
+                inner = s[len(left) : -len(right)]
+                if left == "$" and "$" in inner.replace(r"\$", ""):
+                    continue  # "$a$ and $b$" is not one span
+                s = inner
+                changed = True
+                break
+        boxed = re.fullmatch(r"\\(?:boxed|fbox)\s*(\{.*\})", s, re.DOTALL)
+        if boxed and _balanced(boxed.group(1), 0) == boxed.group(1)[1:-1]:
+            s = boxed.group(1)[1:-1]
+            changed = True
+    return s
+
+
+def _strip_trailing_punctuation(s: str) -> str:
+    """ "18." -> "18"; LaTeX spacing such as "\\," is kept."""
+    end = len(s.rstrip())
+    while end and s[end - 1] in _TRAILING_PUNCT and not (end >= 2 and s[end - 2] == "\\"):
+        end -= 1
+        while end and s[end - 1].isspace():
+            end -= 1
+    return s[:end]
+
+
+def _normalize_expr(s: str) -> str:
+    """Clean an answer expression before it is parsed: what math-verify does not do itself."""
+    s = s.translate(_UNICODE_MAP)
+    s = _unwrap_math(s)
+    s = _TEXT_NUMBER_RE.sub(r"\1", s)
+    s = _THOUSANDS_RE.sub("", s)
+    # Stray unescaped dollars (currency, a half math span) would break the $...$ wrapping used for parsing.
+    s = re.sub(r"(?<!\\)\$", " ", s)
+    s = s.replace("\n", " ").strip()
+    s = _strip_trailing_punctuation(s)
+    s = re.sub(r"^(?:=|:)\s*", "", s)
+    percent = _PERCENT_SUFFIX_RE.search(s)
+    if percent:
+        s = s[: percent.start()].rstrip() + r"\%"
+    s = re.split(r"\\approx(?![A-Za-z])|\\simeq(?![A-Za-z])", s)[-1].strip()  # "2\pi \approx 6.2832"
+    s = _SCIENTIFIC_RE.sub(r"\1\\times 10^{\2}", s)
+    unit = _TRAILING_WORDS_RE.search(s)
+    if unit and not any(w.lower() in _FUNCTION_WORDS for w in unit.group(1).split()):
+        s = s[: unit.start(1)].strip()  # "5 dollars", "= 9 eggs": words after a number are a unit
+    mixed = _MIXED_NUMBER_RE.match(s)
+    if mixed:  # plain-text mixed number "2 1/2"
+        sign = "-" if mixed.group(1).startswith("-") else ""
+        s = f"{sign}({mixed.group(1).lstrip('+-')}+\\frac{{{mixed.group(2)}}}{{{mixed.group(3)}}})"
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _prepare(text: str) -> tuple[str, bool]:
+    """(what to parse, whether it is running text): an explicit answer (boxed, "the answer is") or a bare
+    expression is normalised; prose without either goes to math-verify's own extraction untouched."""
+    explicit = _last_boxed(text)
+    if explicit is None:
+        explicit = _statement_answer(text)
+    if explicit is not None:
+        return _normalize_expr(explicit), False
+    if _looks_like_prose(text):
+        return text.strip(), True
+    return _normalize_expr(text), False
+
+
+_SIMPLE_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+)?")
+
+
+def _simple_value(s: str) -> Fraction | None:
+    if not _SIMPLE_NUMBER_RE.fullmatch(s):
+        return None
+    try:
+        return Fraction(s)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+# ==================================================================================================
+# Public entry point
+# ==================================================================================================
+
+
+def math_equal(prediction: str, gold: str, *, timeout_s: float = 5.0) -> bool:
+    """True when the model's answer equals the gold answer mathematically.
+
+    ``prediction`` may be a whole response (its last boxed answer or answer statement is used; prose without
+    either is read by math-verify's own extraction) or an expression; it may contain ``\\boxed{}``,
+    ``$...$``, units and ``%``.  ``gold`` is read the same way.  See the module docstring for the semantics.
+    ``timeout_s`` bounds the comparison (see the module docstring): past it the answer is False.  Safe to call
+    from any thread and from inside an event loop; never raises for bad input (raises ImportError if
+    math-verify is not installed).
+    """
+    if not isinstance(prediction, str) or not isinstance(gold, str):
+        return False
+    if not timeout_s > 0:
+        raise ValueError("timeout_s must be positive")
+    pred_expr, pred_is_text = _prepare(prediction)
+    gold_expr, gold_is_text = _prepare(gold)
+    if not pred_expr or not gold_expr:
+        return False
+    if pred_expr == gold_expr:
+        return True
+    pred_value, gold_value = _simple_value(pred_expr), _simple_value(gold_expr)
+    if pred_value is not None and pred_value == gold_value:
+        return True
+    return _get_pool().compare((pred_expr, pred_is_text), (gold_expr, gold_is_text), timeout_s)
+
+
+# ==================================================================================================
+# Worker-process pool (caller side)
+# ==================================================================================================
+
+_STARTUP_TIMEOUT_S = 120.0
+_MEMORY_LIMIT_BYTES = 2 * 1024**3
+
+
+def _pool_size() -> int:
+    try:
+        size = int(os.environ.get("TIANPING_MATH_WORKERS", ""))
+    except ValueError:
+        size = min(4, os.cpu_count() or 1)
+    return max(1, size)
+
+
+def _soft_deadline(timeout_s: float) -> float:
+    """A little before the caller's deadline, so that the worker answers False itself and survives."""
+    return max(0.05, timeout_s - min(0.5, 0.2 * timeout_s))
+
+
+_GONE = object()  # Worker.request: the worker was dead before the request reached it
+
+
+class _Worker:
+    """One worker process speaking line-delimited JSON over its stdin/stdout."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONHASHSEED"] = "0"
+        # -P: do not put this file's directory (tianping/scoring) on sys.path.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", os.path.abspath(__file__), "--math-equiv-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._ready = False
+        self._seq = 0
+        threading.Thread(target=self._read, name="math-equiv-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            for line in stdout:
+                self._lines.put(line)
+        except (OSError, ValueError):
+            pass
+        self._lines.put(None)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ensure_ready(self) -> None:
+        if self._ready:
+            return
+        try:
+            line = self._lines.get(timeout=_STARTUP_TIMEOUT_S)
+        except queue.Empty:
+            raise RuntimeError(f"math-equivalence worker did not start within {_STARTUP_TIMEOUT_S:.0f} s") from None
+        if line is None:
+            raise RuntimeError("math-equivalence worker exited during start-up")
+        msg = json.loads(line)
+        if "fatal" in msg:
+            raise RuntimeError(f"math-equivalence worker failed to start: {msg['fatal']}")
+        self._ready = True
+
+    def request(self, pred: tuple[str, bool], gold: tuple[str, bool], timeout_s: float) -> bool | object:
+        """The worker's verdict; None if it did not answer within ``timeout_s`` or died on this request;
+        ``_GONE`` if it was already dead and never got the request."""
+        self._seq += 1
+        data = (
+            json.dumps(
+                {"id": self._seq, "pred": list(pred), "gold": list(gold), "soft_timeout": _soft_deadline(timeout_s)}
+            )
+            + "\n"
+        )
+        deadline = time.monotonic() + timeout_s
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(data.encode("ascii"))
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            return _GONE
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                return None
+            if line is None:
+                return None
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("id") == self._seq:
+                return bool(msg.get("equal"))
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+class _Pool:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pid = os.getpid()
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._closed = False
+
+    def _acquire(self) -> _Worker:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("math-equivalence workers have been shut down")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        break
+                    self._all.discard(worker)
+                    worker.kill()
+                else:
+                    worker = None
+                if worker is not None:
+                    break
+                if len(self._all) < self.size:
+                    worker = _Worker()
+                    self._all.add(worker)
+                    break
+                self._cond.wait()
+        try:
+            worker.ensure_ready()  # start-up time is not part of the comparison's budget
+        except BaseException:
+            self._discard(worker, respawn=False)
+            raise
+        return worker
+
+    def _release(self, worker: _Worker) -> None:
+        with self._cond:
+            if self._closed:
+                worker.kill()
+                self._all.discard(worker)
+            else:
+                self._idle.append(worker)
+            self._cond.notify()
+
+    def _discard(self, worker: _Worker, *, respawn: bool) -> None:
+        worker.kill()
+        with self._cond:
+            self._all.discard(worker)
+            if respawn and not self._closed and len(self._all) < self.size:
+                # Start the replacement now so that it has imported SymPy by the time it is needed.
+                replacement = _Worker()
+                self._all.add(replacement)
+                self._idle.append(replacement)
+            self._cond.notify()
+
+    def compare(self, pred: tuple[str, bool], gold: tuple[str, bool], timeout_s: float) -> bool:
+        for _attempt in range(2):  # a second try only if the first worker had died before it got the request
+            worker = self._acquire()
+            verdict: bool | object = None
+            try:
+                verdict = worker.request(pred, gold, timeout_s)
+            finally:
+                if isinstance(verdict, bool):
+                    self._release(worker)
+                else:  # overran, died, or we were interrupted: its state is unknown
+                    self._discard(worker, respawn=True)
+            if verdict is not _GONE:
+                return verdict is True
+        return False
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            workers = list(self._all)
+            self._all.clear()
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            worker.kill()
+
+
+_POOL: _Pool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _get_pool() -> _Pool:
+    global _POOL
+    pool = _POOL
+    if pool is not None and pool.pid == os.getpid():
+        return pool
+    with _POOL_LOCK:
+        if _POOL is None or _POOL.pid != os.getpid():  # first use, or we are a fork: do not share pipes
+            if find_spec("math_verify") is None:
+                raise ImportError(f"math_equal needs math-verify: pip install '{REQUIREMENT}'")
+            _POOL = _Pool(_pool_size())
+        return _POOL
+
+
+def shutdown_math_workers() -> None:
+    """End the worker processes (they are started again on the next :func:`math_equal`)."""
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None and pool.pid == os.getpid():
+        pool.close()
+
+
+atexit.register(shutdown_math_workers)
+
+
+# ==================================================================================================
+# Worker side (runs in the worker process; imports math-verify / SymPy)
+# ==================================================================================================
+
+_DECIMAL_RE = re.compile(r"[-+]?(?:\d+\.\d+|\.\d+)")
+
+
+def _split_percent(s: str) -> str | None:
+    """The number of a percentage ``p\\%`` (normalised form), else None."""
+    if not s.endswith("%"):
+        return None
+    return s[:-1].removesuffix("\\").rstrip()
+
+
+def _has_sympy(parsed: list[Any]) -> bool:
+    return any(not isinstance(item, str) for item in parsed)
+
+
+def _parse(expr: str, is_text: bool = False) -> list[Any]:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    if not is_text and not _looks_like_prose(expr):
+        as_latex = parse(f"${expr}$", [LatexExtractionConfig(boxed_match_priority=0)], parsing_timeout=None)
+        if _has_sympy(as_latex):
+            return as_latex
+    else:
+        as_latex = []
+    # Plain-text expressions ("sqrt(2)", "1/2") and prose: math-verify's own extraction.
+    as_text = parse(expr, [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
+    if _has_sympy(as_text):
+        return as_text
+    return as_latex or as_text
+
+
+def _verify(gold: list[Any], pred: list[Any]) -> bool:
+    from math_verify import verify
+
+    return bool(verify(gold, pred, timeout_seconds=None, allow_set_relation_comp=True))
+
+
+def _rounds_to(decimal_str: str, parsed: list[Any]) -> bool:
+    """``decimal_str`` is the correct rounding of the exact, non-terminating value in ``parsed``."""
+    import sympy
+
+    literal = decimal_str.replace(",", "")
+    if not _DECIMAL_RE.fullmatch(literal):
+        return False
+    places = len(literal.split(".")[1])
+    significant = literal.lstrip("+-").replace(".", "").lstrip("0")
+    if len(significant) < 4:
+        return False
+    for item in parsed:
+        if not isinstance(item, sympy.Expr) or item.free_symbols or item.has(sympy.Float):
+            continue
+        value = item.doit()
+        if not isinstance(value, sympy.Expr) or value.free_symbols or value.is_extended_real is not True:
+            continue
+        if value.is_infinite:
+            continue
+        if value.is_Rational:
+            q = int(value.q)
+            for p in (2, 5):
+                while q % p == 0:
+                    q //= p
+            if q == 1:
+                continue  # has an exact finite decimal expansion: no rounding allowed
+        approx = sympy.N(value, places + 25)
+        if not approx.is_Float:
+            continue
+        try:
+            error = abs(Decimal(literal) - Decimal(str(approx)))
+        except InvalidOperation:
+            continue
+        if error <= Decimal(5) * Decimal(10) ** -(places + 1):
+            return True
+    return False
+
+
+def _compare(pred: str, gold: str, *, pred_is_text: bool = False, gold_is_text: bool = False) -> bool:
+    gold_parsed = _parse(gold, gold_is_text)
+    pred_parsed = _parse(pred, pred_is_text)
+    if not gold_parsed or not pred_parsed:
+        return False
+    if _verify(gold_parsed, pred_parsed):
+        return True
+    # Exactly one side is a percentage: its bare number counts too (10\% = 10 as well as 0.1).
+    gold_pct = None if gold_is_text else _split_percent(gold)
+    pred_pct = None if pred_is_text else _split_percent(pred)
+    if (gold_pct is None) != (pred_pct is None):
+        if gold_pct:
+            bare = _parse(gold_pct)
+            if bare and _verify(bare, pred_parsed):
+                return True
+        if pred_pct:
+            bare = _parse(pred_pct)
+            if bare and _verify(gold_parsed, bare):
+                return True
+    # A decimal written to its own precision against an exact irrational / non-terminating value.
+    return (not pred_is_text and _rounds_to(pred, gold_parsed)) or (not gold_is_text and _rounds_to(gold, pred_parsed))
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    try:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(hard, _MEMORY_LIMIT_BYTES)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ValueError, OSError):
+        pass
+
+
+class _SoftDeadline(BaseException):
+    """Raised by SIGALRM inside a worker; a BaseException so that math-verify's ``except Exception`` lets it by."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _SoftDeadline
+
+
+def _worker_main() -> None:
+    import logging
+    import signal
+
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's business; we end on stdin EOF
+    # In the worker we own the main thread, so a timer signal can interrupt pure-Python SymPy work (most
+    # runaway cases).  A long C-level operation (a giant integer power) cannot be interrupted: the caller kills
+    # the worker when its own deadline passes.
+    has_timer = hasattr(signal, "setitimer")
+    if has_timer:
+        signal.signal(signal.SIGALRM, _on_alarm)
+    # The protocol gets a private copy of stdout; anything a library prints goes to stderr.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="ascii", newline="\n")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def send(msg: dict[str, Any]) -> None:
+        out.write(json.dumps(msg) + "\n")
+        out.flush()
+
+    _limit_memory()
+    try:
+        logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+        logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
+        import math_verify  # noqa: F401
+        import sympy  # noqa: F401
+
+        _compare(r"\frac{1}{2}", "0.5")  # warm-up: first parse builds the ANTLR parser
+    except BaseException as exc:  # noqa: BLE001 - reported to the caller
+        send({"fatal": f"{type(exc).__name__}: {exc}"})
+        return
+    send({"ready": True})
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        try:
+            try:
+                if has_timer:
+                    signal.setitimer(signal.ITIMER_REAL, float(request.get("soft_timeout") or 5.0))
+                pred, pred_is_text = request["pred"]
+                gold, gold_is_text = request["gold"]
+                equal = _compare(str(pred), str(gold), pred_is_text=bool(pred_is_text), gold_is_text=bool(gold_is_text))
+            finally:
+                if has_timer:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except (_SoftDeadline, Exception):  # MemoryError and RecursionError included
+            equal = False
+        send({"id": request.get("id"), "equal": bool(equal)})
+
+
+if __name__ == "__main__" and "--math-equiv-worker" in sys.argv[1:]:
+    _worker_main()

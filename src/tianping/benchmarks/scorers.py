@@ -107,3 +107,29 @@ def _numeric_match(extracted: str, target: str) -> float:
 @register_metric("exact_match")
 def _exact_match(extracted: str, target: str) -> float:
     return float(extracted.strip() == target.strip())
+
+
+@register_scorer("number_then_math")
+async def _number_then_math(sample: Sample, response: Response, context: ScoringContext) -> Score:
+    """GSM8K-style scoring: the final number compared by value, except that a boxed answer which is an
+    expression rather than a number (``\\boxed{2 \\cdot 9}``) is compared with the target by mathematical
+    equivalence, and so is an answer expression found when no number can be read at all."""
+    import asyncio
+
+    from tianping.scoring.extract import normalize_number
+    from tianping.scoring.math_equiv import extract_math_answer, math_equal
+
+    first = response.first
+    if first.incomplete:
+        return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")
+    text = first.text
+    boxed = extract_math_answer(text) if ("\\boxed" in text or "\\fbox" in text) else None
+    extracted = None if (boxed is not None and normalize_number(boxed) is None) else _final_number(text, sample)
+    if extracted is not None:
+        return Score(value=_numeric_match(extracted, sample.target), extracted=extracted)
+    expression = boxed or extract_math_answer(text)
+    if expression is None:
+        return Score(value=0.0, extraction_failed=True, reason="no answer found in output")
+    # math_equal blocks for up to its timeout while a worker process decides: keep the event loop free
+    equal = await asyncio.to_thread(math_equal, expression, sample.target)
+    return Score(value=float(equal), extracted=expression, reason="compared by mathematical equivalence")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import builtins
-import gzip
 import json
 import re
 import secrets
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
-from tianping.benchmarks.loaders import LoadedDataset, register_loader
+from tianping.benchmarks.loaders import LoadedDataset, iter_jsonl, register_loader
 from tianping.benchmarks.scorers import ScoringContext, register_scorer
 from tianping.core import Completion, Response, Sample, Score
 from tianping.scoring.code_extract import defines, extract_code, find_blocks, strip_top_level_calls
@@ -105,24 +104,10 @@ def load_humaneval(path: Path, options: dict[str, Any]) -> LoadedDataset:
     Sample id = ``task_id``; target = the entry point; fields: ``prompt``, ``entry_point``, ``test``,
     ``canonical_solution``, ``task_id``.
     """
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            lines = handle.read().split("\n")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read: {exc}") from None
     samples: list[Sample] = []
     seen: set[str] = set()
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for line_no, row in iter_jsonl(path):
         where = f"{path}:{line_no}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON: {exc.msg}") from None
-        if not isinstance(row, dict):
-            raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
         task_id = _require_str(row, "task_id", where)
         prompt = _require_str(row, "prompt", where)
         entry_point = _require_str(row, "entry_point", where).strip()
@@ -222,25 +207,12 @@ def load_mbpp(path: Path, options: dict[str, Any]) -> LoadedDataset:
     assert), ``code`` (the reference, LF line breaks), ``task_id``.
     """
     keep = _task_id_filter(options, str(path))
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
     samples: list[Sample] = []
-    with handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{where}: not valid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            sample = _mbpp_sample(row, where, path.name, line_no, sanitized=False)
-            if keep is None or keep[0] <= sample.fields["task_id"] <= keep[1]:
-                samples.append(sample)
+    for line_no, row in iter_jsonl(path):
+        where = f"{path}:{line_no}"
+        sample = _mbpp_sample(row, where, path.name, line_no, sanitized=False)
+        if keep is None or keep[0] <= sample.fields["task_id"] <= keep[1]:
+            samples.append(sample)
     return _checked(samples, path)
 
 

@@ -7,6 +7,7 @@ Each loader is registered by name so that definition files can refer to it. A ma
 from __future__ import annotations
 
 import csv
+import gzip
 import importlib
 import json
 import re
@@ -57,22 +58,27 @@ def register_loader(name: str) -> Callable[[Loader], Loader]:
     return wrap
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSON Lines file (gzip when it ends in .gz)."""
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        handle = path.open(encoding="utf-8")
+        handle = opener(path, "rt", encoding="utf-8")
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
+        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{line_no}: not valid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
-            yield line_no, row
+        try:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{path}:{line_no}: not valid JSON: {exc.msg}") from None
+                if not isinstance(row, dict):
+                    raise DatasetError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
+                yield line_no, row
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read: {exc}") from None
 
 
 _CALCULATOR = re.compile(r"<<[^>]*>>")
@@ -86,7 +92,7 @@ def load_gsm8k(path: Path, options: dict[str, Any]) -> LoadedDataset:
     ``answer`` (the normalised final number, also the target).
     """
     samples = []
-    for line_no, row in _iter_jsonl(path):
+    for line_no, row in iter_jsonl(path):
         for key in ("question", "answer"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise DatasetError(f"{path}:{line_no}: field '{key}' is missing or empty")

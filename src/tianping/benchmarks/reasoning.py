@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
-from tianping.benchmarks.loaders import LoadedDataset, _iter_jsonl, register_loader
+from tianping.benchmarks.loaders import LoadedDataset, iter_jsonl, register_loader
 from tianping.benchmarks.scorers import register_extractor, register_metric
 from tianping.core import Sample
 
@@ -448,7 +448,7 @@ def load_arc(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    for line_no, row in _iter_jsonl(path):
+    for line_no, row in iter_jsonl(path):
         where = f"{path}:{line_no}"
         rid, question, key = row.get("id"), row.get("question"), row.get("answerKey")
         if not isinstance(rid, str) or not rid.strip():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
-from tianping.benchmarks.loaders import LoadedDataset, _iter_jsonl, register_loader
+from tianping.benchmarks.loaders import LoadedDataset, iter_jsonl, register_loader
 from tianping.core import Sample
 
 
@@ -47,7 +47,7 @@ def load_ifeval(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """IFEval prompts; a malformed row or a repeated key raises ``DatasetError`` naming file and line."""
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    for line, row in _iter_jsonl(path):
+    for line, row in iter_jsonl(path):
         sample = _row_to_sample(row, path, line)
         if sample.id in seen:
             raise DatasetError(f"{path}:{line}: key {sample.id} repeats the key of line {seen[sample.id]}")

@@ -82,3 +82,20 @@ def test_ifeval_bbh_and_arc_from_the_cli(tmp_path, data_dir):
     for key in (("ifeval", "prompt_strict"), ("bbh", "accuracy"), ("arc_challenge", "accuracy")):
         assert results[key]["n"] == 30 and 0 < results[key]["score"] < 1, key
     assert results[("arc_challenge", "accuracy")]["extraction_failures"] == 0
+
+
+def test_model_code_is_refused_without_isolation_unless_unsafe_exec(tmp_path, data_dir, monkeypatch):
+    import tianping.scoring.sandbox as sandbox
+    from engine_helpers import make_spec, run_engine
+    from tianping.store import Store
+
+    monkeypatch.setattr(sandbox, "isolation_mechanism", lambda: None)
+    with running_server(answer_fn=lambda body: "```python\ndef f():\n    return 1\n```") as server:
+        store = Store.open(tmp_path)
+        refused = run_engine(store, make_spec(server.base_url, data_dir, ["humaneval"], limit=2))
+        assert refused.status == "failed" and "--unsafe-exec" in refused.message
+        assert server.requests_total == 0  # refused before any request was sent
+        allowed = make_spec(server.base_url, data_dir, ["humaneval"], limit=2).model_copy(update={"unsafe_exec": True})
+        result = run_engine(store, allowed)
+    assert result.status == "completed"
+    assert {r["status"] for r in store.sample_rows(result.run_id)} == {"scored"}

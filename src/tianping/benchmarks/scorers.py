@@ -90,7 +90,7 @@ def _final_number(text: str, sample: Sample) -> str | None:
 
 @register_extractor("choice")
 def _choice(text: str, sample: Sample) -> str | None:
-    from tianping.scoring.extract import extract_choice
+    from tianping.scoring.choice import extract_choice
 
     return extract_choice(text, sample.fields["choices"])
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tianping.scoring import math_equiv
+from tianping.scoring import math_equiv, math_workers
 from tianping.scoring.math_equiv import extract_math_answer, math_equal, shutdown_math_workers
 
 PMATRIX = r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"
@@ -166,9 +166,9 @@ def test_pathological_input_times_out_false(pathological: str) -> None:
 def test_worker_stuck_past_the_deadline_is_killed_and_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     """The hard deadline: a worker that does not interrupt itself (C-level work) is killed by the caller."""
     assert math_equal("1", "1") is True
-    pool = math_equiv._get_pool()
+    pool = math_workers._get_pool()
     pids_before = {worker.proc.pid for worker in pool._all}
-    monkeypatch.setattr(math_equiv, "_soft_deadline", lambda timeout_s: 600.0)  # disable the worker's own timer
+    monkeypatch.setattr(math_workers, "_soft_deadline", lambda timeout_s: 600.0)  # disable the worker's own timer
     start = time.monotonic()
     assert math_equal(r"10^{10^{10^{10}}}", "5", timeout_s=1.0) is False
     assert time.monotonic() - start < 2.5
@@ -286,8 +286,8 @@ def test_extraction_is_linear_on_adversarial_text(text: str) -> None:
 def test_shutdown_ends_the_workers() -> None:
     """Last in the file, so that no later test pays for starting the pool again (first use is tested above)."""
     assert math_equal("2x", "x+x", timeout_s=30) is True
-    processes = [worker.proc for worker in math_equiv._get_pool()._all]
+    processes = [worker.proc for worker in math_workers._get_pool()._all]
     assert processes
     shutdown_math_workers()
     assert all(proc.poll() is not None for proc in processes)
-    assert math_equiv._POOL is None
+    assert math_workers._POOL is None

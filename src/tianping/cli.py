@@ -462,6 +462,16 @@ def list_benchmarks() -> None:
     out.print(table)
 
 
+def _register_serving_commands() -> None:
+    """``loadtest`` and ``monitor`` live with the serving code; only their typer wiring is imported here."""
+    from tianping.serving import loadtest_cli
+
+    loadtest_cli.register(app)
+
+
+_register_serving_commands()
+
+
 def main() -> None:
     try:
         app()

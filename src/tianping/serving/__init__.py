@@ -1,0 +1,1 @@
+"""Measuring model-serving endpoints: streaming probes, load shapes, continuous monitoring."""

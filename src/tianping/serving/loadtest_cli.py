@@ -1,0 +1,368 @@
+"""``tianping loadtest``: load shapes against a streaming endpoint, a live table, and a JSON summary.
+
+``register(app)`` adds the command to the main app. ``python -m tianping.serving.loadtest_cli loadtest ...``
+runs it standalone. The JSON schema is documented in docs/loadtest-json.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console(stderr=True)
+EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SCHEMA = "tianping.loadtest/1"
+SWEEP_PARAMS = ("concurrency", "rate")
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def parse_sweep(text: str) -> tuple[str, list[float]]:
+    """``concurrency=1,8,32`` or ``rate=1,5,10`` -> (param, values)."""
+    param, sep, values = text.partition("=")
+    param = param.strip().lower()
+    if not sep or param not in SWEEP_PARAMS:
+        raise ValueError(f"--sweep must look like concurrency=1,8,32 or rate=1,5,10, got {text!r}")
+    try:
+        vals = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--sweep values must be numbers, got {values!r}") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise ValueError("--sweep needs at least one positive value")
+    if param == "concurrency" and any(v != int(v) for v in vals):
+        raise ValueError("--sweep concurrency values must be whole numbers")
+    return param, vals
+
+
+def build_shapes(
+    *,
+    concurrency: int | None,
+    rate: float | None,
+    poisson: bool,
+    gamma_burstiness: float | None,
+    ramp_to: float | None,
+    ramp_s: float | None,
+    sweep: str | None,
+    seed: int,
+) -> list[tuple[str, Any]]:
+    """The (label, LoadShape) of each stage the flags ask for."""
+    from tianping.serving.load import LoadShape
+
+    sweep_param, sweep_values = parse_sweep(sweep) if sweep else (None, [])
+    if poisson and gamma_burstiness is not None:
+        raise ValueError("choose one of --poisson and --gamma-burstiness")
+    open_loop = rate is not None or sweep_param == "rate"
+    if (poisson or gamma_burstiness is not None) and not open_loop:
+        raise ValueError("--poisson and --gamma-burstiness need --rate (or --sweep rate=...)")
+    if sweep_param == "concurrency" and rate is not None:
+        raise ValueError("--sweep concurrency=... is closed loop; drop --rate")
+    if ramp_to is not None and sweep_param is not None:
+        raise ValueError("--ramp-to and --sweep do not combine")
+    if ramp_to is not None and not ramp_s:
+        raise ValueError("--ramp-to needs --ramp-s (or --duration)")
+    kind = "gamma" if gamma_burstiness is not None else "poisson" if poisson else "constant"
+    common: dict[str, Any] = {
+        "burstiness": gamma_burstiness or 1.0,
+        "ramp_to": ramp_to,
+        "ramp_s": (ramp_s or 0.0) if ramp_to is not None else 0.0,
+        "seed": seed,
+    }
+
+    def make(conc: int | None, r: float | None) -> Any:
+        if r is not None:
+            return LoadShape(kind=kind, rate=r, concurrency=conc or 0, **common)
+        return LoadShape(kind="concurrency", concurrency=conc or 1, **common)
+
+    if sweep_param == "concurrency":
+        return [(f"concurrency={int(v)}", make(int(v), None)) for v in sweep_values]
+    if sweep_param == "rate":
+        return [(f"rate={v:g}", make(concurrency, v)) for v in sweep_values]
+    shape = make(concurrency, rate)
+    label = f"concurrency={shape.concurrency}" if not shape.open_loop else f"rate={rate:g}"
+    return [(label, shape)]
+
+
+def _fmt_ms(values: list[float], q: float) -> str:
+    if not values:
+        return "—"
+    s = sorted(values)
+    return f"{1000 * s[min(len(s) - 1, int(q * len(s)))]:.0f}"
+
+
+def live_table(label: str, live: Any) -> Table:
+    t = Table(title=f"loadtest {label}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("done", "failed", "in flight", "req/s", "TTFT p50 ms", "TTFT p90 ms", "TPOT p50 ms", "out tok/s"):
+        t.add_column(col, justify="right")
+    el = live.elapsed()
+    t.add_row(
+        str(live.done),
+        str(live.failed),
+        str(live.in_flight),
+        f"{live.done / el:.2f}",
+        _fmt_ms(live.ttft, 0.5),
+        _fmt_ms(live.ttft, 0.9),
+        _fmt_ms(live.tpot, 0.5),
+        f"{live.output_tokens / el:.1f}",
+    )
+    return t
+
+
+def _ms(d: dict[str, Any], key: str) -> str:
+    v = d.get(key)
+    return "—" if v is None else f"{1000 * v:.0f}"
+
+
+def summary_table(stages: list[dict[str, Any]]) -> Table:
+    t = Table(title="loadtest summary (measured window)", title_justify="left", box=box.SIMPLE_HEAD)
+    t.add_column("stage")
+    for col in ("N", "ok %", "req/s", "tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "e2e p50", "goodput %", "valid"):
+        t.add_column(col, justify="right")
+    for s in stages:
+        rate = s["success_rate"]["value"]
+        good = s["goodput"]["fraction"]
+        rps = s["throughput"]["requests_per_s"]
+        tps = s["throughput"]["output_tokens_per_s"]
+        lat = s["latency"]
+        t.add_row(
+            s["label"],
+            str(s["counts"]["attempted"]),
+            "—" if rate is None else f"{100 * rate:.1f}",
+            "—" if rps is None else f"{rps:.2f}",
+            "—" if tps is None else f"{tps:.0f}",
+            _ms(lat["ttft_s"], "p50"),
+            _ms(lat["ttft_s"], "p99"),
+            _ms(lat["tpot_s"], "p50"),
+            _ms(lat["e2e_s"], "p50"),
+            "—" if good is None else f"{100 * good:.1f}",
+            "yes" if s["self_check"]["valid"] else "[red]NO[/]",
+        )
+    return t
+
+
+def _run_async(coro: Any) -> Any:
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional (not on Windows)
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+async def run_loadtest(
+    prober: Any,
+    stages: list[tuple[str, Any]],
+    *,
+    stage_kwargs: dict[str, Any],
+    slo_ttft_s: float | None,
+    slo_tpot_s: float | None,
+    keep_records: bool,
+    max_cpu_pct: float,
+    max_lag_ms: float,
+    show_live: bool,
+) -> list[dict[str, Any]]:
+    """Run each stage in turn and return their summaries (with records when ``keep_records``)."""
+    from rich.live import Live
+
+    from tianping.serving.load import LiveStats, StageConfig, run_stage
+    from tianping.serving.selfcheck import SelfCheck
+    from tianping.serving.summary import summarize_stage
+
+    out: list[dict[str, Any]] = []
+    for i, (label, shape) in enumerate(stages):
+        config = StageConfig(shape=shape, **stage_kwargs)
+        stats = LiveStats()
+        check = SelfCheck(max_cpu_pct=max_cpu_pct, max_lag_p99_ms=max_lag_ms)
+        if show_live:
+            with Live(
+                get_renderable=lambda label=label, stats=stats: live_table(label, stats),
+                console=console,
+                refresh_per_second=2,
+            ):
+                result = await run_stage(prober, config, live=stats, self_check=check)
+        else:
+            result = await run_stage(prober, config, live=stats, self_check=check)
+        summary = {"stage": i, "label": label, **summarize_stage(result, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)}
+        if keep_records:
+            summary["records"] = [t.to_dict() for t in result.records]
+        out.append(summary)
+        sc = result.self_check
+        if not sc.valid:
+            console.print(f"[yellow]stage {escape(label)} invalid:[/] {escape(sc.reason or '')}", highlight=False)
+    return out
+
+
+def loadtest(
+    base_url: Annotated[str, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name sent in each request.")],
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    provider: Annotated[str | None, typer.Option(help="Provider label stored in each record.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Closed loop: workers. With --rate: the in-flight cap."),
+    ] = None,
+    rate: Annotated[float | None, typer.Option(min=0.0, help="Open loop: requests per second.")] = None,
+    poisson: Annotated[bool, typer.Option("--poisson", help="Poisson arrivals at --rate.")] = False,
+    gamma_burstiness: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Gamma arrivals at --rate with shape k (CV 1/sqrt(k); 1 = Poisson, <1 burstier)."),
+    ] = None,
+    ramp_to: Annotated[
+        float | None, typer.Option(help="Ramp the rate (or the concurrency) linearly up to this value.")
+    ] = None,
+    ramp_s: Annotated[float | None, typer.Option(help="Length of the ramp in seconds [default: --duration].")] = None,
+    sweep: Annotated[str | None, typer.Option(help="One stage per value: concurrency=1,8,32 or rate=1,5,10.")] = None,
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests per stage.")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.0, help="Seconds of sending per stage.")] = None,
+    warmup: Annotated[float, typer.Option(min=0.0, help="Seconds at the start of a stage not counted.")] = 0.0,
+    cooldown: Annotated[float, typer.Option(min=0.0, help="Seconds at the end of sending not counted.")] = 0.0,
+    prompt_words: Annotated[int | None, typer.Option(min=0, help="Synthetic prompt length in words.")] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Approximate prompt length in tokens (converted to words).")
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="max_tokens of each request.")] = 128,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    nonce: Annotated[bool, typer.Option("--nonce/--no-nonce", help="Unique tag at the start of each prompt.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the prompts and arrival process.")] = 0,
+    slo_ttft_ms: Annotated[float | None, typer.Option(help="Goodput SLO on time to first token.")] = None,
+    slo_tpot_ms: Annotated[float | None, typer.Option(help="Goodput SLO on time per output token.")] = None,
+    ttft_timeout: Annotated[float, typer.Option(help="Seconds to wait for the first token.")] = 60.0,
+    idle_timeout: Annotated[float, typer.Option(help="Seconds allowed between tokens.")] = 30.0,
+    total_timeout: Annotated[float, typer.Option(help="Seconds allowed for a whole call.")] = 300.0,
+    max_cpu_pct: Annotated[float, typer.Option(help="Self-check: client CPU above this % of a core = invalid.")] = 90.0,
+    max_loop_lag_ms: Annotated[float, typer.Option(help="Self-check: event-loop lag p99 above this = invalid.")] = 10.0,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a stage fails the client self-check.")] = False,
+    records: Annotated[
+        bool, typer.Option("--records/--no-records", help="Include every probe record in the JSON.")
+    ] = True,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Show the live table.")] = True,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
+) -> None:
+    """Put load on a streaming endpoint and measure TTFT, TPOT, ITL, throughput, errors and goodput."""
+    from tianping.serving.load import words_for_tokens
+
+    if requests is None and duration is None:
+        raise _fail("bound the run: pass --requests N and/or --duration S")
+    if prompt_words is not None and prompt_tokens is not None:
+        raise _fail("choose one of --prompt-words and --prompt-tokens")
+    words = prompt_words if prompt_words is not None else words_for_tokens(prompt_tokens) if prompt_tokens else 128
+    try:
+        stages = build_shapes(
+            concurrency=concurrency,
+            rate=rate,
+            poisson=poisson,
+            gamma_burstiness=gamma_burstiness,
+            ramp_to=ramp_to,
+            ramp_s=ramp_s if ramp_s is not None else duration,
+            sweep=sweep,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        from tianping.serving.probe import ProbeTimeouts, StreamingProbe
+    except ImportError as exc:  # pragma: no cover - the probe ships with the package
+        raise _fail(f"streaming probe unavailable: {exc}") from None
+
+    stage_kwargs = {
+        "max_requests": requests,
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "cooldown_s": cooldown,
+        "prompt_words": words,
+        "max_tokens": max_tokens,
+        "nonce": nonce,
+        "temperature": temperature,
+        "drain_s": total_timeout + 5.0,
+    }
+    slo_ttft_s = None if slo_ttft_ms is None else slo_ttft_ms / 1000.0
+    slo_tpot_s = None if slo_tpot_ms is None else slo_tpot_ms / 1000.0
+
+    async def main() -> list[dict[str, Any]]:
+        probe = StreamingProbe(
+            base_url,
+            model,
+            provider=provider,
+            api_key_env=api_key_env,
+            timeouts=ProbeTimeouts(ttft_s=ttft_timeout, idle_s=idle_timeout, total_s=total_timeout),
+        )
+        try:
+            return await run_loadtest(
+                probe,
+                stages,
+                stage_kwargs=stage_kwargs,
+                slo_ttft_s=slo_ttft_s,
+                slo_tpot_s=slo_tpot_s,
+                keep_records=records,
+                max_cpu_pct=max_cpu_pct,
+                max_lag_ms=max_loop_lag_ms,
+                show_live=live,
+            )
+        finally:
+            await probe.aclose()
+
+    from tianping import __version__
+
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    try:
+        results = _run_async(main())
+    except KeyboardInterrupt:
+        raise _fail("interrupted", EXIT_INTERRUPTED) from None
+    doc = {
+        "schema": SCHEMA,
+        "tianping_version": __version__,
+        "started_at": started.isoformat(),
+        "wall_s": time.monotonic() - t0,
+        "base_url": base_url,
+        "model": model,
+        "provider": provider,
+        "sweep": sweep,
+        "valid": all(s["self_check"]["valid"] for s in results),
+        "stages": results,
+    }
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        console.print(f"wrote {json_path}", highlight=False)
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    out.print(summary_table(results))
+    if all(s["counts"]["succeeded"] == 0 for s in results):
+        first = next((s["errors"] for s in results if s["errors"]), {})
+        raise _fail(f"no request succeeded (errors: {first})", EXIT_FAILED)
+    if strict and not doc["valid"]:
+        raise _fail("the client was the bottleneck in at least one stage (see self_check)", EXIT_INVALID)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``loadtest`` to ``app``."""
+    app.command("loadtest")(loadtest)
+
+
+def _standalone() -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    return app
+
+
+if __name__ == "__main__":
+    _standalone()()

@@ -1,0 +1,449 @@
+"""A streaming probe: one timed chat-completion call to an OpenAI-compatible endpoint, as a ``ProbeRecord``.
+
+Timing: every read of bytes from the socket is stamped with ``time.perf_counter()`` the moment it returns;
+SSE events are split as the bytes come in, and an event's time is the arrival time of the bytes that completed
+it. TTFT is the first event whose delta carries content or reasoning (never a role-only chunk, a keep-alive
+comment, or the first byte); TTFAT the first answer (non-reasoning) content; ITL the gaps between successive
+token-bearing events; TPOT ``(last - first) / (output_tokens - 1)``.
+
+The probe never raises for anything the server does (or fails to do): every outcome is a record, with
+``failure`` one of ``FAILURE_CLASSES`` when ``ok`` is False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tianping.serving.records import ProbeRecord
+
+try:  # orjson is faster per event; the standard library is the fallback
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    from json import loads as _loads
+
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
+_SSE_FIELDS = (b"data", b"event", b"id", b"retry")
+_ERROR_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ProbeTimeouts:
+    ttft_s: float = 60.0
+    """No token (content or reasoning) this long after sending: ``ttft_timeout``."""
+    idle_s: float = 30.0
+    """No token or data event this long after the last one: ``idle_timeout`` (comments do not count)."""
+    total_s: float = 600.0
+    """The whole call longer than this: ``total_timeout``."""
+
+
+class _Failure(Exception):
+    def __init__(self, failure: str, error: str):
+        super().__init__(error)
+        self.failure = failure
+        self.error = error
+
+
+class _Stream:
+    """The state of one streamed response, fed event by event."""
+
+    __slots__ = (
+        "t0",
+        "first_t",
+        "last_t",
+        "last_data_t",
+        "answer_t",
+        "itl",
+        "tokens",
+        "reasoning_seen",
+        "think",
+        "think_prefix",
+        "tail",
+        "pending_answer_t",
+        "finish_reason",
+        "done_t",
+        "usage",
+    )
+
+    def __init__(self, t0: float):
+        self.t0 = t0
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.last_data_t = t0
+        self.answer_t: float | None = None
+        self.itl: list[float] = []
+        self.tokens = 0
+        self.reasoning_seen = False
+        self.think: str | None = None  # None undecided, "in" inside <think>, "out" after it or without one
+        self.think_prefix = ""
+        self.tail = ""  # the end of the content seen, to catch a </think> split across chunks
+        self.pending_answer_t: float | None = None
+        self.finish_reason: str | None = None
+        self.done_t: float | None = None
+        self.usage: dict[str, Any] | None = None
+
+    # -- tokens --------------------------------------------------------------------------------------------
+
+    def _token(self, t: float) -> None:
+        if self.first_t is None:
+            self.first_t = t
+        else:
+            self.itl.append(t - self.last_t)  # type: ignore[operator]
+        self.last_t = t
+        self.tokens += 1
+
+    def _answer(self, t: float, text: str) -> None:
+        if self.answer_t is None and (text.strip() or not self.reasoning_seen):
+            self.answer_t = t
+
+    def _content(self, t: float, text: str) -> None:
+        """Content text, which may hold an inline <think> block."""
+        if self.think is None:
+            self.think_prefix += text
+            stripped = self.think_prefix.lstrip()
+            if not stripped:
+                return
+            if stripped.startswith(_THINK_OPEN):
+                self.think = "in"
+                self.reasoning_seen = True
+                text = stripped[len(_THINK_OPEN) :]
+            elif _THINK_OPEN.startswith(stripped):
+                if self.pending_answer_t is None:
+                    self.pending_answer_t = t  # maybe a tag split across chunks, maybe an answer: undecided
+                return
+            else:
+                self.think = "out"
+                text = self.think_prefix
+                if self.pending_answer_t is not None:
+                    t = self.pending_answer_t
+        if self.think == "in":
+            joined = self.tail + text
+            at = joined.find(_THINK_CLOSE)
+            if at < 0:
+                self.tail = joined[-len(_THINK_CLOSE) :]
+                return
+            self.think = "out"
+            self.tail = ""
+            rest = joined[at + len(_THINK_CLOSE) :]
+            if rest.strip():
+                self.answer_t = t
+            return
+        # "out": a </think> without an opening tag (the template opened it) makes all before it reasoning
+        if not self.reasoning_seen:
+            joined = self.tail + text
+            at = joined.find(_THINK_CLOSE)
+            if at >= 0:
+                self.reasoning_seen = True
+                self.answer_t = None
+                self.tail = ""
+                rest = joined[at + len(_THINK_CLOSE) :]
+                if rest.strip():
+                    self.answer_t = t
+                return
+            self.tail = joined[-len(_THINK_CLOSE) :]
+        self._answer(t, text)
+
+    # -- events --------------------------------------------------------------------------------------------
+
+    def event(self, t: float, block: bytes) -> None:
+        """One SSE event (the bytes between blank lines), completed at time ``t``."""
+        data: list[bytes] = []
+        for line in block.split(b"\n"):
+            if not line or line[0] == 58:  # b":" a comment (keep-alive)
+                continue
+            name, sep, value = line.partition(b":")
+            if name == b"data":
+                data.append(value[1:] if value[:1] == b" " else value)
+            elif name not in _SSE_FIELDS:
+                raise _Failure("bad_response", f"malformed SSE line: {line[:80]!r}")
+        if not data:
+            return
+        self.last_data_t = t
+        payload = data[0] if len(data) == 1 else b"\n".join(data)
+        if payload.strip() == b"[DONE]":
+            self.done_t = t
+            return
+        try:
+            obj = _loads(payload)
+        except ValueError:
+            raise _Failure("bad_response", f"non-JSON data: {payload[:80]!r}") from None
+        if not isinstance(obj, dict):
+            raise _Failure("bad_response", f"unexpected data: {payload[:80]!r}")
+        if obj.get("error") is not None:
+            err = obj["error"]
+            message = err.get("message") if isinstance(err, dict) else err
+            raise _Failure("stream_error", f"error in stream: {message}")
+        usage = obj.get("usage")
+        if usage:
+            self.usage = usage
+        choices = obj.get("choices")
+        if not choices:
+            return
+        token = False
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise _Failure("bad_response", f"unexpected choice: {payload[:80]!r}")
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            content = delta.get("content")
+            if reasoning:
+                token = True
+                self.reasoning_seen = True
+            if content:
+                token = True
+                self._content(t, content)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if token:
+            self._token(t)
+
+
+def _short(text: str, secret: str | None) -> str:
+    text = " ".join(str(text).split())
+    if secret:
+        text = text.replace(secret, "***")
+    return text[:_ERROR_CHARS]
+
+
+def _http_failure(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "auth"
+    if status >= 500:
+        return "server_error"
+    return "http_error"
+
+
+class StreamingProbe:
+    """Probes ``<base_url>/chat/completions`` with streamed calls over one shared HTTP session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        provider: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeouts: ProbeTimeouts = ProbeTimeouts(),
+        extra_body: dict | None = None,
+        connector_limit: int = 0,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/chat/completions"
+        self.model = model
+        self.provider = provider
+        self.timeouts = timeouts
+        self.extra_body = dict(extra_body or {})
+        self.connector_limit = connector_limit
+        self._api_key = os.environ.get(api_key_env) or None
+        self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self._api_key:
+            self._headers["Authorization"] = f"Bearer {self._api_key}"
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(limit=self.connector_limit, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
+                auto_decompress=True,
+            )
+            self._loop = loop
+        return self._session
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            try:
+                if self._loop is asyncio.get_running_loop():
+                    await session.close()
+            except Exception:  # noqa: BLE001 - closing must never fail the caller
+                pass
+        self._loop = None
+
+    def _body(
+        self, messages: list[dict], max_tokens: int | None, temperature: float | None, extra: dict | None
+    ) -> dict:
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if temperature is not None:
+            body["temperature"] = temperature
+        body.update(self.extra_body)
+        if extra:
+            body.update(extra)
+        body["stream"] = True
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        return body
+
+    async def probe(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = 0.0,
+        extra: dict | None = None,
+    ) -> ProbeRecord:
+        record = ProbeRecord(endpoint=self.url, model=self.model, provider=self.provider)
+        body = self._body(messages, max_tokens, temperature, extra)
+        to = self.timeouts
+        record.started_at = time.time()
+        t0 = time.perf_counter()
+        stream = _Stream(t0)
+        # deadlines on the perf_counter clock; the loop's timer runs on its own clock, hence the offset
+        total_deadline = t0 + to.total_s
+        ttft_deadline = t0 + to.ttft_s
+        cm: asyncio.Timeout | None = None
+        try:
+            loop = asyncio.get_running_loop()
+            offset = loop.time() - time.perf_counter()
+            async with asyncio.timeout_at(min(total_deadline, ttft_deadline) + offset) as cm:
+                session = self._get_session()
+                async with session.post(self.url, json=body, headers=self._headers) as resp:
+                    record.http_status = resp.status
+                    if not 200 <= resp.status < 300:
+                        text = ""
+                        with contextlib.suppress(Exception):  # the status says enough
+                            text = (await resp.content.read(2048)).decode("utf-8", "replace")
+                        raise _Failure(_http_failure(resp.status), f"HTTP {resp.status}: {text}")
+                    ctype = resp.headers.get("Content-Type", "").lower()
+                    if "text/html" in ctype:
+                        raise _Failure("bad_response", f"HTML page with status {resp.status}")
+                    await self._read(resp, stream, cm, offset, total_deadline, ttft_deadline)
+        except _Failure as exc:
+            record.failure = exc.failure
+            record.error = _short(exc.error, self._api_key)
+        except TimeoutError as exc:
+            if cm is None or not cm.expired():
+                record.failure = "connect_error"
+                record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+            elif total_deadline <= self._token_deadline(stream, ttft_deadline):
+                record.failure = "total_timeout"
+                record.error = f"no end after {to.total_s:g} s"
+            elif stream.first_t is None:
+                record.failure = "ttft_timeout"
+                record.error = f"no token after {to.ttft_s:g} s"
+            else:
+                record.failure = "idle_timeout"
+                record.error = f"no token for {to.idle_s:g} s"
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError) as exc:
+            record.failure = "connect_error"
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+        except aiohttp.ClientResponseError as exc:
+            record.failure = "bad_response"
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+        except aiohttp.ClientError as exc:
+            record.failure = "connect_error"
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+        except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
+            record.failure = "bad_response"
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+        end = time.perf_counter()
+        self._fill(record, stream, end)
+        return record
+
+    def _token_deadline(self, stream: _Stream, ttft_deadline: float) -> float:
+        if stream.first_t is None:
+            return ttft_deadline
+        return stream.last_data_t + self.timeouts.idle_s
+
+    async def _read(
+        self,
+        resp: aiohttp.ClientResponse,
+        stream: _Stream,
+        cm: asyncio.Timeout,
+        offset: float,
+        total_deadline: float,
+        ttft_deadline: float,
+    ) -> None:
+        idle_s = self.timeouts.idle_s
+        content = resp.content
+        clock = time.perf_counter
+        buf = b""
+        deadline = min(total_deadline, ttft_deadline)
+        while True:
+            chunk = await content.readany()
+            t = clock()
+            if not chunk:
+                break
+            if stream.done_t is not None:
+                continue  # drain to EOF so that the connection can be reused
+            buf = buf + chunk if buf else chunk
+            if b"\r" in buf:
+                buf = buf.replace(b"\r\n", b"\n")
+            while True:
+                at = buf.find(b"\n\n")
+                if at < 0:
+                    break
+                block = buf[:at]
+                buf = buf[at + 2 :]
+                stream.event(t, block)
+                if stream.done_t is not None:
+                    buf = b""
+                    break
+            if stream.first_t is not None:
+                new = min(total_deadline, stream.last_data_t + idle_s)
+                if new != deadline:
+                    deadline = new
+                    cm.reschedule(new + offset)
+        if buf.strip() and stream.done_t is None:
+            stream.event(clock(), buf.strip())  # an unterminated last event: judge it as it is
+
+    def _fill(self, record: ProbeRecord, stream: _Stream, end: float) -> None:
+        t0 = stream.t0
+        record.e2e_s = (stream.done_t if stream.done_t is not None else end) - t0
+        if stream.first_t is not None:
+            record.ttft_s = stream.first_t - t0
+        if stream.answer_t is not None:
+            record.ttfat_s = stream.answer_t - t0
+        record.itl_s = stream.itl
+        record.client_output_tokens = stream.tokens
+        record.finish_reason = stream.finish_reason
+        usage = stream.usage or {}
+        server_tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(server_tokens, int):
+            record.server_output_tokens = server_tokens
+            record.token_count_mismatch = server_tokens - stream.tokens
+            record.output_tokens = server_tokens
+        else:
+            record.output_tokens = stream.tokens
+        if isinstance(usage, dict):
+            prompt = usage.get("prompt_tokens")
+            record.prompt_tokens = prompt if isinstance(prompt, int) else None
+            details = usage.get("completion_tokens_details") or {}
+            reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+            record.reasoning_tokens = reasoning if isinstance(reasoning, int) else None
+            pdetails = usage.get("prompt_tokens_details") or {}
+            cached = pdetails.get("cached_tokens") if isinstance(pdetails, dict) else None
+            record.cached_prompt_tokens = cached if isinstance(cached, int) else None
+        n = record.output_tokens or 0
+        if stream.first_t is not None and stream.last_t is not None:
+            span = stream.last_t - stream.first_t
+            if n >= 2 and span > 0:
+                record.tpot_s = span / (n - 1)
+                record.output_tps = n / span
+        if record.failure is not None:
+            return
+        # the stream ended on its own: judge it
+        finished = stream.finish_reason is not None or stream.done_t is not None
+        if stream.finish_reason == "content_filter":
+            record.failure, record.error = "content_filter", "finish_reason content_filter"
+        elif not finished:
+            record.failure, record.error = "truncated", "stream ended without a finish reason or [DONE]"
+        elif stream.tokens == 0:
+            record.failure, record.error = "empty_output", "finished without a token"
+        elif stream.finish_reason == "length" and stream.reasoning_seen and stream.answer_t is None:
+            record.failure, record.error = "length_in_reasoning", "token limit reached while reasoning"
+        else:
+            record.ok = True

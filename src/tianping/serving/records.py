@@ -1,0 +1,65 @@
+"""The record of one probed call: what every serving measurement is computed from.
+
+Timings are seconds on the client's monotonic clock, measured from the moment the request was sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FAILURE_CLASSES = (
+    "rate_limited",  # HTTP 429
+    "server_error",  # HTTP 5xx
+    "auth",  # HTTP 401/403
+    "http_error",  # any other non-2xx status
+    "connect_error",  # could not connect, or the connection was reset
+    "ttft_timeout",  # no token before the TTFT deadline
+    "idle_timeout",  # no token for longer than the idle deadline (keep-alive comments do not count)
+    "total_timeout",  # the whole call took longer than the total deadline
+    "stream_error",  # an error event inside the stream
+    "truncated",  # the stream ended without a finish reason or [DONE]
+    "empty_output",  # finished without a single token
+    "content_filter",  # finish_reason content_filter
+    "length_in_reasoning",  # the token limit was reached while the model was still reasoning
+    "bad_response",  # malformed SSE, non-JSON chunks, an HTML page with status 200
+)
+
+
+@dataclass
+class ProbeRecord:
+    endpoint: str
+    model: str
+    provider: str | None = None
+    started_at: float = 0.0
+    """Unix time at which the request was sent."""
+    ok: bool = False
+    failure: str | None = None
+    """One of FAILURE_CLASSES when ``ok`` is False."""
+    http_status: int | None = None
+    error: str | None = None
+    ttft_s: float | None = None
+    """Time to the first token of any kind, reasoning included (never a role-only chunk or a comment)."""
+    ttfat_s: float | None = None
+    """Time to the first answer (non-reasoning) token."""
+    e2e_s: float | None = None
+    itl_s: list[float] = field(default_factory=list)
+    """Inter-token latencies: gaps between successive token-bearing chunks."""
+    tpot_s: float | None = None
+    """(last token time - first token time) / (output tokens - 1)."""
+    output_tokens: int | None = None
+    """From the server's usage report when it sends one, else the client-side count."""
+    server_output_tokens: int | None = None
+    client_output_tokens: int = 0
+    """Token-bearing chunks counted by the client."""
+    token_count_mismatch: int | None = None
+    """server_output_tokens - client_output_tokens, when the server reported usage."""
+    output_tps: float | None = None
+    """output tokens / (last token time - first token time)."""
+    prompt_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    finish_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

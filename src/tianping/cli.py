@@ -464,9 +464,10 @@ def list_benchmarks() -> None:
 
 def _register_serving_commands() -> None:
     """``loadtest`` and ``monitor`` live with the serving code; only their typer wiring is imported here."""
-    from tianping.serving import loadtest_cli
+    from tianping.serving import loadtest_cli, monitor_cli
 
     loadtest_cli.register(app)
+    monitor_cli.register(app)
 
 
 _register_serving_commands()

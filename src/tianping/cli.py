@@ -204,14 +204,9 @@ def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benc
 
 
 def _run_async(coro: Any) -> Any:
-    import asyncio
+    from tianping.aio import run
 
-    try:
-        import uvloop
-    except ImportError:  # uvloop is optional (not on Windows)
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+    return run(coro)
 
 
 @app.command()

@@ -153,14 +153,9 @@ def summary_table(stages: list[dict[str, Any]]) -> Table:
 
 
 def _run_async(coro: Any) -> Any:
-    import asyncio
+    from tianping.aio import run
 
-    try:
-        import uvloop
-    except ImportError:  # uvloop is optional (not on Windows)
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+    return run(coro)
 
 
 async def run_loadtest(

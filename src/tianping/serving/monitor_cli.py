@@ -52,14 +52,9 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
 
 
 def _run_async(coro: Any) -> Any:
-    import asyncio
+    from tianping.aio import run
 
-    try:
-        import uvloop
-    except ImportError:  # uvloop is optional (not on Windows)
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+    return run(coro)
 
 
 @monitor_app.command("run")

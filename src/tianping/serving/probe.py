@@ -1,10 +1,14 @@
 """A streaming probe: one timed chat-completion call to an OpenAI-compatible endpoint, as a ``ProbeRecord``.
 
-Timing: every read of bytes from the socket is stamped with ``time.perf_counter()`` the moment it returns;
-SSE events are split as the bytes come in, and an event's time is the arrival time of the bytes that completed
-it. TTFT is the first event whose delta carries content or reasoning (never a role-only chunk, a keep-alive
-comment, or the first byte); TTFAT the first answer (non-reasoning) content; ITL the gaps between successive
-token-bearing events; TPOT ``(last - first) / (output_tokens - 1)``.
+Timing: the clock starts when the request has been sent: an aiohttp ``TraceConfig`` stamps
+``time.perf_counter()`` as the last body chunk (or, without a body, the headers) is handed to the socket, so that
+time spent waiting in the client before sending (other probes being set up, a connection being opened, a
+connector limit) does not count as server latency; that wait is kept apart as ``queue_s``. Every read of bytes
+from the socket is stamped the moment it returns; SSE events are split as the bytes come in, and an event's time
+is the arrival time of the bytes that completed it. TTFT is the first event whose delta carries content or
+reasoning (never a role-only chunk, a keep-alive comment, or the first byte); TTFAT the first answer
+(non-reasoning) content; ITL the gaps between successive token-bearing events; TPOT
+``(last - first) / (output_tokens - 1)``.
 
 The probe never raises for anything the server does (or fails to do): every outcome is a record, with
 ``failure`` one of ``FAILURE_CLASSES`` when ``ok`` is False.
@@ -41,7 +45,40 @@ class ProbeTimeouts:
     idle_s: float = 30.0
     """No token or data event this long after the last one: ``idle_timeout`` (comments do not count)."""
     total_s: float = 600.0
-    """The whole call longer than this: ``total_timeout``."""
+    """The whole call (from the probe call, client-side wait included) longer than this: ``total_timeout``."""
+
+
+class _Sent:
+    """Per-request ``trace_request_ctx``: when the request headers and body were handed to the socket."""
+
+    __slots__ = ("headers_t", "body_t")
+
+    def __init__(self) -> None:
+        self.headers_t: float | None = None
+        self.body_t: float | None = None
+
+    @property
+    def t(self) -> float | None:
+        return self.body_t if self.body_t is not None else self.headers_t
+
+
+async def _on_headers_sent(session: Any, ctx: Any, params: Any) -> None:
+    box = ctx.trace_request_ctx
+    if isinstance(box, _Sent):
+        box.headers_t = time.perf_counter()
+
+
+async def _on_chunk_sent(session: Any, ctx: Any, params: Any) -> None:
+    box = ctx.trace_request_ctx
+    if isinstance(box, _Sent):
+        box.body_t = time.perf_counter()  # called just before the chunk is written; the last one wins
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_on_headers_sent)
+    trace.on_request_chunk_sent.append(_on_chunk_sent)
+    return trace
 
 
 class _Failure(Exception):
@@ -258,6 +295,7 @@ class StreamingProbe:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
                 auto_decompress=True,
+                trace_configs=[_trace_config()],
             )
             self._loop = loop
         return self._session
@@ -298,9 +336,10 @@ class StreamingProbe:
         record = ProbeRecord(endpoint=self.url, model=self.model, provider=self.provider)
         body = self._body(messages, max_tokens, temperature, extra)
         to = self.timeouts
-        record.started_at = time.time()
+        wall0 = time.time()
         t0 = time.perf_counter()
         stream = _Stream(t0)
+        sent = _Sent()
         # deadlines on the perf_counter clock; the loop's timer runs on its own clock, hence the offset
         total_deadline = t0 + to.total_s
         ttft_deadline = t0 + to.ttft_s
@@ -310,8 +349,12 @@ class StreamingProbe:
             offset = loop.time() - time.perf_counter()
             async with asyncio.timeout_at(min(total_deadline, ttft_deadline) + offset) as cm:
                 session = self._get_session()
-                async with session.post(self.url, json=body, headers=self._headers) as resp:
+                async with session.post(self.url, json=body, headers=self._headers, trace_request_ctx=sent) as resp:
                     record.http_status = resp.status
+                    if sent.t is not None:  # timings from the moment the request was sent
+                        stream.t0 = stream.last_data_t = sent.t
+                        ttft_deadline = sent.t + to.ttft_s
+                        cm.reschedule(min(total_deadline, ttft_deadline) + offset)
                     if not 200 <= resp.status < 300:
                         text = ""
                         with contextlib.suppress(Exception):  # the status says enough
@@ -350,6 +393,10 @@ class StreamingProbe:
             record.failure = "bad_response"
             record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
         end = time.perf_counter()
+        if sent.t is not None:
+            stream.t0 = sent.t
+            record.queue_s = sent.t - t0
+        record.started_at = wall0 + (stream.t0 - t0)
         self._fill(record, stream, end)
         return record
 

@@ -1,6 +1,7 @@
 """The record of one probed call: what every serving measurement is computed from.
 
-Timings are seconds on the client's monotonic clock, measured from the moment the request was sent.
+Timings are seconds on the client's monotonic clock, measured from the moment the request was sent (its bytes
+handed to the socket); the client-side wait before that is ``queue_s``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class ProbeRecord:
     reasoning_tokens: int | None = None
     cached_prompt_tokens: int | None = None
     finish_reason: str | None = None
+    queue_s: float | None = None
+    """Seconds from the probe call to the request being sent: client-side wait (connection set-up, other
+    requests being sent, a connector limit), kept out of ttft/ttfat/e2e and reported here. None when the
+    request was never sent."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

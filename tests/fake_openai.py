@@ -567,6 +567,28 @@ def running_server(**opts: Any) -> Iterator[FakeOpenAIServer]:
         loop.close()
 
 
+def serve_forever(server: Any, *, use_uvloop: bool = True) -> None:
+    """Start a fake server (anything with ``async start() -> url`` and ``async stop()``), print its base URL
+    as the first line of output, and serve until interrupted: the command-line mode of both fake servers."""
+
+    async def serve() -> None:
+        url = await server.start()
+        print(url, flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    runner: Any = asyncio.run
+    if use_uvloop:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(serve())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -600,22 +622,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
     )
 
-    async def serve() -> None:
-        url = await server.start()
-        print(url, flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
-
-    runner: Any = asyncio.run
-    if not args.no_uvloop:
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            runner = uvloop.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(serve())
+    serve_forever(server, use_uvloop=not args.no_uvloop)
 
 
 if __name__ == "__main__":

@@ -338,22 +338,9 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
     )
 
-    async def serve() -> None:
-        url = await server.start()
-        print(url, flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
+    from fake_openai import serve_forever  # tests/ is on the path: this file's own folder
 
-    runner: Any = asyncio.run
-    if not args.no_uvloop:
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            runner = uvloop.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(serve())
+    serve_forever(server, use_uvloop=not args.no_uvloop)
 
 
 if __name__ == "__main__":

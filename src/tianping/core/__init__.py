@@ -3,6 +3,7 @@
 from tianping.core.types import (
     Completion,
     GenerationParams,
+    LogLikelihood,
     Message,
     Request,
     Response,
@@ -10,4 +11,4 @@ from tianping.core.types import (
     Score,
 )
 
-__all__ = ["Completion", "GenerationParams", "Message", "Request", "Response", "Sample", "Score"]
+__all__ = ["Completion", "GenerationParams", "LogLikelihood", "Message", "Request", "Response", "Sample", "Score"]

@@ -65,9 +65,14 @@ class Request:
     messages: tuple[Message, ...] | None = None
     prompt: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
+    continuations: tuple[str, ...] | None = None
+    """A log-likelihood request: score each continuation after ``prompt`` instead of generating.
+    Generation parameters do not apply and are left out of the payload (and so of the key)."""
 
     @property
-    def kind(self) -> Literal["chat", "completion"]:
+    def kind(self) -> Literal["chat", "completion", "loglikelihood"]:
+        if self.continuations is not None:
+            return "loglikelihood"
         return "chat" if self.messages is not None else "completion"
 
     key: str = field(init=False, repr=False, compare=False, default="")
@@ -79,12 +84,17 @@ class Request:
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError("a Request has either messages (chat) or a prompt (completion)")
+        if self.continuations is not None and self.prompt is None:
+            raise ValueError("a log-likelihood Request scores continuations of a prompt, not of messages")
         body: dict[str, Any] = {}
         if self.messages is not None:
             body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
         else:
             body["prompt"] = self.prompt
-        body.update(self.params.to_payload())
+        if self.continuations is not None:
+            body["continuations"] = list(self.continuations)
+        else:
+            body.update(self.params.to_payload())
         canonical = json.dumps(
             {"model": self.model, "payload": body}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
@@ -113,6 +123,24 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLikelihood:
+    """The log-likelihood of one continuation given a context, as lm-eval computes it."""
+
+    logprob: float
+    """Sum of the natural-log probabilities of the continuation's tokens."""
+    greedy: bool
+    """Every continuation token is the model's most likely next token."""
+    tokens: int
+    """Length of the continuation in tokens."""
+    chars: int = 0
+    """Length of the continuation in characters (length normalisation)."""
+    bytes: int = 0
+    """Length of the continuation in UTF-8 bytes (lm-eval's ``acc_norm``)."""
+    truncated: int = 0
+    """Context tokens dropped from the left so that context + continuation fit the model's window."""
+
+
+@dataclass(frozen=True, slots=True)
 class Response:
     """A successful answer from a backend. Failures are raised as ``tianping.models.errors`` types."""
 
@@ -122,6 +150,8 @@ class Response:
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
     attempts: int = 1
+    loglikelihoods: tuple[LogLikelihood, ...] = ()
+    """One per continuation of a log-likelihood request (``completions`` is then empty)."""
 
     @property
     def first(self) -> Completion:
@@ -147,6 +177,7 @@ class Response:
                 "completion_tokens": self.completion_tokens,
                 "reasoning_tokens": self.reasoning_tokens,
                 "attempts": self.attempts,
+                **({"loglikelihoods": [_ll_dict(x) for x in self.loglikelihoods]} if self.loglikelihoods else {}),
             },
             ensure_ascii=False,
         )
@@ -155,10 +186,22 @@ class Response:
     def from_json(cls, text: str) -> Response:
         data = json.loads(text)
         data["completions"] = tuple(Completion(**c) for c in data["completions"])
+        data["loglikelihoods"] = tuple(LogLikelihood(**x) for x in data.get("loglikelihoods", ()))
         return cls(**data)
 
 
-ScoreStatus = Literal["scored", "incomplete", "error"]
+def _ll_dict(x: LogLikelihood) -> dict[str, Any]:
+    return {
+        "logprob": x.logprob,
+        "greedy": x.greedy,
+        "tokens": x.tokens,
+        "chars": x.chars,
+        "bytes": x.bytes,
+        "truncated": x.truncated,
+    }
+
+
+ScoreStatus = Literal["scored", "incomplete", "unscorable", "error"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     return {
         "extraction_failures": sum(1 for r in rows if r["status"] == "scored" and r["extraction_failed"]),
         "incomplete": sum(1 for r in rows if r["status"] == "incomplete"),
+        "unscorable": sum(1 for r in rows if r["status"] == "unscorable"),
         "errors": sum(1 for r in rows if r["status"] == "error"),
     }
 

@@ -7,7 +7,7 @@ hot path (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS aggregates (
     extraction_failures INTEGER NOT NULL DEFAULT 0,
     incomplete INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
+    unscorable INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, model, benchmark, metric, group_kind, group_name)
 );
 """
@@ -109,6 +110,7 @@ SAMPLE_COLUMNS = (
 # Applied in order to a database whose user_version is the key's predecessor.
 MIGRATIONS = {
     2: "ALTER TABLE samples ADD COLUMN metrics_json TEXT",  # per-sample metrics beyond the score
+    3: "ALTER TABLE aggregates ADD COLUMN unscorable INTEGER NOT NULL DEFAULT 0",  # judge could not decide
 }
 
 SAMPLE_KEY = ("run_id", "model", "benchmark", "sample_id")
@@ -135,6 +137,7 @@ AGGREGATE_COLUMNS = (
     "extraction_failures",
     "incomplete",
     "errors",
+    "unscorable",
 )
 INSERT_AGGREGATE = (
     f"INSERT INTO aggregates ({', '.join(AGGREGATE_COLUMNS)}) VALUES ({', '.join(':' + c for c in AGGREGATE_COLUMNS)})"

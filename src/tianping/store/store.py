@@ -132,7 +132,11 @@ class Store:
     ) -> None:
         """Store one sample's outcome (and its response in the cache) in one committed transaction."""
         stamp = now_iso()
-        first = response.first if response is not None else None
+        first = response.completions[0] if response is not None and response.completions else None
+        output = first.text if first else None
+        if response is not None and response.loglikelihoods:
+            # a log-likelihood answer has no text: keep the per-choice log-probabilities readable instead
+            output = json.dumps([round(x.logprob, 6) for x in response.loglikelihoods])
         values = {
             "run_id": run_id,
             "model": request.model,
@@ -142,7 +146,7 @@ class Store:
             "prompt_json": request.payload_json,
             "target": sample.target,
             "meta_json": json.dumps(sample.meta, ensure_ascii=False),
-            "output": first.text if first else None,
+            "output": output,
             "reasoning": first.reasoning if first else None,
             "finish_reason": first.finish_reason if first else None,
             "extracted": score.extracted,
@@ -194,7 +198,8 @@ class Store:
     def write_aggregates(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
         with self._transaction():
             self._db.execute("DELETE FROM aggregates WHERE run_id = ?", (run_id,))
-            self._db.executemany(INSERT_AGGREGATE, [{"run_id": run_id, **row} for row in rows])
+            # counts a caller has no notion of (an older aggregate row) are stored as zero
+            self._db.executemany(INSERT_AGGREGATE, [{"unscorable": 0, "run_id": run_id, **row} for row in rows])
 
     def aggregates(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(

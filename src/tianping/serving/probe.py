@@ -3,11 +3,12 @@
 Timing: the clock starts when the request has been sent: an aiohttp ``TraceConfig`` stamps
 ``time.perf_counter()`` as the last body chunk (or, without a body, the headers) is handed to the socket, so that
 time spent waiting in the client before sending (other probes being set up, a connection being opened, a
-connector limit) does not count as server latency; that wait is kept apart as ``queue_s``. Every read of bytes
-from the socket is stamped the moment it returns; SSE events are split as the bytes come in, and an event's time
-is the arrival time of the bytes that completed it. TTFT is the first event whose delta carries content or
-reasoning (never a role-only chunk, a keep-alive comment, or the first byte); TTFAT the first answer
-(non-reasoning) content; ITL the gaps between successive token-bearing events; TPOT
+connector limit) does not count as server latency; that wait is kept apart as ``queue_s``. Every run of bytes
+is stamped as the connection's protocol receives it from the socket (``tianping.serving.arrival``), before the
+probe's task gets to read it; SSE events are split afterwards, and an event's time is the arrival time of the
+bytes that completed it, so a busy event loop delays the parsing, not the measurement. TTFT is the first event
+whose delta carries content or reasoning (never a role-only chunk, a keep-alive comment, or the first byte);
+TTFAT the first answer (non-reasoning) content; ITL the gaps between successive token-bearing events; TPOT
 ``(last - first) / (output_tokens - 1)``.
 
 The probe never raises for anything the server does (or fails to do): every outcome is a record, with
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from tianping.serving.arrival import ArrivalClock, stamping_connector
 from tianping.serving.records import ProbeRecord
 
 try:  # orjson is faster per event; the standard library is the fallback
@@ -191,19 +193,22 @@ class _Stream:
 
     def event(self, t: float, block: bytes) -> None:
         """One SSE event (the bytes between blank lines), completed at time ``t``."""
-        data: list[bytes] = []
-        for line in block.split(b"\n"):
-            if not line or line[0] == 58:  # b":" a comment (keep-alive)
-                continue
-            name, sep, value = line.partition(b":")
-            if name == b"data":
-                data.append(value[1:] if value[:1] == b" " else value)
-            elif name not in _SSE_FIELDS:
-                raise _Failure("bad_response", f"malformed SSE line: {line[:80]!r}")
-        if not data:
-            return
+        if block[:6] == b"data: " and b"\n" not in block:
+            payload = block[6:]  # the usual event: one data line (most of the per-token work is here)
+        else:
+            data: list[bytes] = []
+            for line in block.split(b"\n"):
+                if not line or line[0] == 58:  # b":" a comment (keep-alive)
+                    continue
+                name, sep, value = line.partition(b":")
+                if name == b"data":
+                    data.append(value[1:] if value[:1] == b" " else value)
+                elif name not in _SSE_FIELDS:
+                    raise _Failure("bad_response", f"malformed SSE line: {line[:80]!r}")
+            if not data:
+                return
+            payload = data[0] if len(data) == 1 else b"\n".join(data)
         self.last_data_t = t
-        payload = data[0] if len(data) == 1 else b"\n".join(data)
         if payload.strip() == b"[DONE]":
             self.done_t = t
             return
@@ -259,6 +264,70 @@ def _http_failure(status: int) -> str:
     return "http_error"
 
 
+def _event_end(buf: bytes) -> tuple[int, int]:
+    """Where the first SSE event in ``buf`` ends and how long its blank-line separator is; (-1, 0) if none."""
+    at = buf.find(b"\n\n")
+    if b"\r" not in buf:
+        return at, 2
+    best, size = (at, 2) if at >= 0 else (-1, 0)
+    for sep in (b"\r\n\r\n", b"\r\r"):
+        pos = buf.find(sep)
+        if pos >= 0 and (best < 0 or pos < best):
+            best, size = pos, len(sep)
+    return best, size
+
+
+class _Watchdog:
+    """Cancels a probe's task when its TTFT, idle or total deadline passes.
+
+    Lazy: a chunk only moves ``stream.last_data_t``; the timer, when it fires, compares the clock with the
+    deadline that holds now and sleeps again if data came meanwhile. Rescheduling a timer on every chunk
+    cost a heap operation per token, the largest single item of the probe's per-token work at a thousand
+    streams.
+    """
+
+    __slots__ = ("task", "stream", "total_deadline", "ttft_deadline", "idle_s", "fired", "_handle", "_loop", "_offset")
+
+    def __init__(
+        self, task: asyncio.Task, stream: _Stream, *, total_deadline: float, ttft_deadline: float, idle_s: float
+    ):
+        self.task = task
+        self.stream = stream
+        self.total_deadline = total_deadline
+        self.ttft_deadline = ttft_deadline
+        self.idle_s = idle_s
+        self.fired = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        # deadlines are on the perf_counter clock; the loop's timers run on its own clock
+        self._offset = self._loop.time() - time.perf_counter()
+
+    def token_deadline(self) -> float:
+        if self.stream.first_t is None:
+            return self.ttft_deadline
+        return self.stream.last_data_t + self.idle_s
+
+    def due(self) -> float:
+        return min(self.total_deadline, self.token_deadline())
+
+    def arm(self) -> None:
+        self._handle = self._loop.call_at(self.due() + self._offset, self._check)
+
+    def _check(self) -> None:
+        due = self.due()
+        if time.perf_counter() >= due:
+            self.fired = True
+            self._handle = None
+            self.task.cancel()
+        else:
+            self._handle = self._loop.call_at(due + self._offset, self._check)
+
+    def disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class StreamingProbe:
     """Probes ``<base_url>/chat/completions`` with streamed calls over one shared HTTP session."""
 
@@ -290,7 +359,7 @@ class StreamingProbe:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self.connector_limit, limit_per_host=0)
+            connector, _ = stamping_connector(limit=self.connector_limit, limit_per_host=0)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
@@ -340,46 +409,38 @@ class StreamingProbe:
         t0 = time.perf_counter()
         stream = _Stream(t0)
         sent = _Sent()
-        # deadlines on the perf_counter clock; the loop's timer runs on its own clock, hence the offset
-        total_deadline = t0 + to.total_s
-        ttft_deadline = t0 + to.ttft_s
-        cm: asyncio.Timeout | None = None
+        task = asyncio.current_task()
+        assert task is not None, "probe() runs inside a task"
+        dog = _Watchdog(task, stream, total_deadline=t0 + to.total_s, ttft_deadline=t0 + to.ttft_s, idle_s=to.idle_s)
         try:
-            loop = asyncio.get_running_loop()
-            offset = loop.time() - time.perf_counter()
-            async with asyncio.timeout_at(min(total_deadline, ttft_deadline) + offset) as cm:
-                session = self._get_session()
-                async with session.post(self.url, json=body, headers=self._headers, trace_request_ctx=sent) as resp:
-                    record.http_status = resp.status
-                    if sent.t is not None:  # timings from the moment the request was sent
-                        stream.t0 = stream.last_data_t = sent.t
-                        ttft_deadline = sent.t + to.ttft_s
-                        cm.reschedule(min(total_deadline, ttft_deadline) + offset)
-                    if not 200 <= resp.status < 300:
-                        text = ""
-                        with contextlib.suppress(Exception):  # the status says enough
-                            text = (await resp.content.read(2048)).decode("utf-8", "replace")
-                        raise _Failure(_http_failure(resp.status), f"HTTP {resp.status}: {text}")
-                    ctype = resp.headers.get("Content-Type", "").lower()
-                    if "text/html" in ctype:
-                        raise _Failure("bad_response", f"HTML page with status {resp.status}")
-                    await self._read(resp, stream, cm, offset, total_deadline, ttft_deadline)
+            dog.arm()
+            session = self._get_session()
+            async with session.post(self.url, json=body, headers=self._headers, trace_request_ctx=sent) as resp:
+                record.http_status = resp.status
+                if sent.t is not None:  # timings from the moment the request was sent
+                    stream.t0 = stream.last_data_t = sent.t
+                    dog.ttft_deadline = sent.t + to.ttft_s
+                if not 200 <= resp.status < 300:
+                    text = ""
+                    with contextlib.suppress(Exception):  # the status says enough
+                        text = (await resp.content.read(2048)).decode("utf-8", "replace")
+                    raise _Failure(_http_failure(resp.status), f"HTTP {resp.status}: {text}")
+                ctype = resp.headers.get("Content-Type", "").lower()
+                if "text/html" in ctype:
+                    raise _Failure("bad_response", f"HTML page with status {resp.status}")
+                clock = ArrivalClock(resp)
+                record.stamp_source = "arrival" if clock.stamped else "read"
+                await self._read(resp, stream, clock)
         except _Failure as exc:
             record.failure = exc.failure
             record.error = _short(exc.error, self._api_key)
-        except TimeoutError as exc:
-            if cm is None or not cm.expired():
-                record.failure = "connect_error"
-                record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
-            elif total_deadline <= self._token_deadline(stream, ttft_deadline):
-                record.failure = "total_timeout"
-                record.error = f"no end after {to.total_s:g} s"
-            elif stream.first_t is None:
-                record.failure = "ttft_timeout"
-                record.error = f"no token after {to.ttft_s:g} s"
-            else:
-                record.failure = "idle_timeout"
-                record.error = f"no token for {to.idle_s:g} s"
+        except asyncio.CancelledError:
+            if not dog.fired or task.uncancel() > 0:
+                raise  # cancelled from outside: not ours to swallow
+            self._classify_timeout(record, stream, dog)
+        except TimeoutError as exc:  # a timeout inside aiohttp (a socket connect), not a probe deadline
+            record.failure = "connect_error"
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError) as exc:
             record.failure = "connect_error"
             record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
@@ -392,6 +453,8 @@ class StreamingProbe:
         except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
             record.failure = "bad_response"
             record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+        finally:
+            dog.disarm()
         end = time.perf_counter()
         if sent.t is not None:
             stream.t0 = sent.t
@@ -400,52 +463,47 @@ class StreamingProbe:
         self._fill(record, stream, end)
         return record
 
-    def _token_deadline(self, stream: _Stream, ttft_deadline: float) -> float:
-        if stream.first_t is None:
-            return ttft_deadline
-        return stream.last_data_t + self.timeouts.idle_s
+    def _classify_timeout(self, record: ProbeRecord, stream: _Stream, dog: _Watchdog) -> None:
+        to = self.timeouts
+        if dog.total_deadline <= dog.token_deadline():
+            record.failure = "total_timeout"
+            record.error = f"no end after {to.total_s:g} s"
+        elif stream.first_t is None:
+            record.failure = "ttft_timeout"
+            record.error = f"no token after {to.ttft_s:g} s"
+        else:
+            record.failure = "idle_timeout"
+            record.error = f"no token for {to.idle_s:g} s"
 
-    async def _read(
-        self,
-        resp: aiohttp.ClientResponse,
-        stream: _Stream,
-        cm: asyncio.Timeout,
-        offset: float,
-        total_deadline: float,
-        ttft_deadline: float,
-    ) -> None:
-        idle_s = self.timeouts.idle_s
+    async def _read(self, resp: aiohttp.ClientResponse, stream: _Stream, clock: ArrivalClock) -> None:
         content = resp.content
-        clock = time.perf_counter
+        now = time.perf_counter
         buf = b""
-        deadline = min(total_deadline, ttft_deadline)
+        base = 0  # body offset of buf[0]
         while True:
             chunk = await content.readany()
-            t = clock()
+            read_t = now()
             if not chunk:
                 break
             if stream.done_t is not None:
                 continue  # drain to EOF so that the connection can be reused
             buf = buf + chunk if buf else chunk
-            if b"\r" in buf:
-                buf = buf.replace(b"\r\n", b"\n")
             while True:
-                at = buf.find(b"\n\n")
+                at, sep = _event_end(buf)
                 if at < 0:
                     break
                 block = buf[:at]
-                buf = buf[at + 2 :]
-                stream.event(t, block)
+                if b"\r" in block:
+                    block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                cut = at + sep
+                base += cut
+                buf = buf[cut:]
+                stream.event(clock.at(base, read_t), block)
                 if stream.done_t is not None:
                     buf = b""
                     break
-            if stream.first_t is not None:
-                new = min(total_deadline, stream.last_data_t + idle_s)
-                if new != deadline:
-                    deadline = new
-                    cm.reschedule(new + offset)
         if buf.strip() and stream.done_t is None:
-            stream.event(clock(), buf.strip())  # an unterminated last event: judge it as it is
+            stream.event(now(), buf.strip())  # an unterminated last event: judge it as it is
 
     def _fill(self, record: ProbeRecord, stream: _Stream, end: float) -> None:
         t0 = stream.t0

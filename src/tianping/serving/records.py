@@ -65,6 +65,9 @@ class ProbeRecord:
     """Seconds from the probe call to the request being sent: client-side wait (connection set-up, other
     requests being sent, a connector limit), kept out of ttft/ttfat/e2e and reported here. None when the
     request was never sent."""
+    stamp_source: str | None = None
+    """``arrival``: event times are when their bytes came off the socket; ``read``: when the probe read them
+    (the fallback where the connection could not be hooked; loop delays then add to every time)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from fake_stream_server import FakeStreamServer, running_stream_server
@@ -251,14 +252,14 @@ def test_api_key_sent_as_bearer_and_never_in_errors(monkeypatch):
     assert "sk-secret-123" not in repr(r.to_dict())
 
 
-def test_one_session_across_calls_and_event_loops():
+def test_one_connection_pool_across_calls_and_event_loops():
     with running_stream_server(ttft_s=0.01, itl_s=0.002, output_tokens=3) as server:
         probe = StreamingProbe(server.base_url, "m", timeouts=FAST)
 
         async def go(n):
             records = [await probe.probe(MSG) for _ in range(n)]
-            session = probe._session
-            return records, session
+            pool = probe._pool
+            return records, pool
 
         records, s1 = run(go(3))
         assert all(r.ok for r in records)
@@ -343,10 +344,11 @@ def test_ttft_measured_from_send_not_from_call():
                 return t_call, await probe.probe(MSG, extra={"fake_tag": str(i)})
 
             out = await asyncio.gather(*(one(i) for i in range(64)))
-            session = probe._get_session()
-            async with session.get(base_url.removesuffix("/v1") + "/fake/stamps") as resp:
-                stamps = await resp.json()
             await probe.aclose()
+            async with aiohttp.ClientSession() as session, session.get(
+                base_url.removesuffix("/v1") + "/fake/stamps"
+            ) as resp:
+                stamps = await resp.json()
             return out, stamps
 
         out, stamps = run(go())

@@ -1,15 +1,13 @@
 """A streaming probe: one timed chat-completion call to an OpenAI-compatible endpoint, as a ``ProbeRecord``.
 
-Timing: the clock starts when the request has been sent: an aiohttp ``TraceConfig`` stamps
-``time.perf_counter()`` as the last body chunk (or, without a body, the headers) is handed to the socket, so that
-time spent waiting in the client before sending (other probes being set up, a connection being opened, a
-connector limit) does not count as server latency; that wait is kept apart as ``queue_s``. Every run of bytes
-is stamped as the connection's protocol receives it from the socket (``tianping.serving.arrival``), before the
-probe's task gets to read it; SSE events are split afterwards, and an event's time is the arrival time of the
-bytes that completed it, so a busy event loop delays the parsing, not the measurement. TTFT is the first event
-whose delta carries content or reasoning (never a role-only chunk, a keep-alive comment, or the first byte);
-TTFAT the first answer (non-reasoning) content; ITL the gaps between successive token-bearing events; TPOT
-``(last - first) / (output_tokens - 1)``.
+Timing: the clock starts when the request has been sent (its bytes handed to the socket), so that time spent
+waiting in the client before sending (other probes being set up, a connection being opened, a connection
+limit) does not count as server latency; that wait is kept apart as ``queue_s``. The transport is
+``tianping.serving.h1``: every run of body bytes is stamped in the protocol callback that receives it from the
+socket and split into SSE events there, so an event's time is the arrival time of the bytes that completed it
+and no task is woken per token. TTFT is the first event whose delta carries content or reasoning (never a
+role-only chunk, a keep-alive comment, or the first byte); TTFAT the first answer (non-reasoning) content; ITL
+the gaps between successive token-bearing events; TPOT ``(last - first) / (output_tokens - 1)``.
 
 The probe never raises for anything the server does (or fails to do): every outcome is a record, with
 ``failure`` one of ``FAILURE_CLASSES`` when ``ok`` is False.
@@ -18,21 +16,24 @@ The probe never raises for anything the server does (or fails to do): every outc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
-from tianping.serving.arrival import ArrivalClock, stamping_connector
+from tianping.serving.h1 import ConnectionPool, Exchange, HTTPConnectError, HTTPProtocolError, Target
 from tianping.serving.records import ProbeRecord
 
 try:  # orjson is faster per event; the standard library is the fallback
+    from orjson import dumps as _dumps
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover
-    from json import loads as _loads
+    import json
+
+    _loads = json.loads
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj).encode()
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
@@ -48,39 +49,6 @@ class ProbeTimeouts:
     """No token or data event this long after the last one: ``idle_timeout`` (comments do not count)."""
     total_s: float = 600.0
     """The whole call (from the probe call, client-side wait included) longer than this: ``total_timeout``."""
-
-
-class _Sent:
-    """Per-request ``trace_request_ctx``: when the request headers and body were handed to the socket."""
-
-    __slots__ = ("headers_t", "body_t")
-
-    def __init__(self) -> None:
-        self.headers_t: float | None = None
-        self.body_t: float | None = None
-
-    @property
-    def t(self) -> float | None:
-        return self.body_t if self.body_t is not None else self.headers_t
-
-
-async def _on_headers_sent(session: Any, ctx: Any, params: Any) -> None:
-    box = ctx.trace_request_ctx
-    if isinstance(box, _Sent):
-        box.headers_t = time.perf_counter()
-
-
-async def _on_chunk_sent(session: Any, ctx: Any, params: Any) -> None:
-    box = ctx.trace_request_ctx
-    if isinstance(box, _Sent):
-        box.body_t = time.perf_counter()  # called just before the chunk is written; the last one wins
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_request_headers_sent.append(_on_headers_sent)
-    trace.on_request_chunk_sent.append(_on_chunk_sent)
-    return trace
 
 
 class _Failure(Exception):
@@ -277,6 +245,42 @@ def _event_end(buf: bytes) -> tuple[int, int]:
     return best, size
 
 
+class _SSESink:
+    """Splits a response body into SSE events as its bytes arrive and feeds them to the stream with their time."""
+
+    __slots__ = ("stream", "buf")
+
+    def __init__(self, stream: _Stream):
+        self.stream = stream
+        self.buf = b""
+
+    def __call__(self, t: float, data: bytes) -> None:
+        stream = self.stream
+        if stream.done_t is not None or not data:
+            return  # after [DONE] the rest is drained, unread
+        buf = self.buf + data if self.buf else data
+        while True:
+            at, sep = _event_end(buf)
+            if at < 0:
+                break
+            block = buf[:at]
+            if b"\r" in block:
+                block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            buf = buf[at + sep :]
+            stream.event(t, block)
+            if stream.done_t is not None:
+                buf = b""
+                break
+        self.buf = buf
+
+    def close(self, t: float) -> None:
+        """The body ended: an unterminated last event is judged as it is."""
+        rest = self.buf.strip()
+        self.buf = b""
+        if rest and self.stream.done_t is None:
+            self.stream.event(t, rest)
+
+
 class _Watchdog:
     """Cancels a probe's task when its TTFT, idle or total deadline passes.
 
@@ -353,31 +357,23 @@ class StreamingProbe:
         self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: ConnectionPool | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_pool(self) -> ConnectionPool:
+        """The connection pool of the running event loop (a new loop gets a new pool)."""
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            connector, _ = stamping_connector(limit=self.connector_limit, limit_per_host=0)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
-                auto_decompress=True,
-                trace_configs=[_trace_config()],
-            )
-            self._loop = loop
-        return self._session
+        if self._pool is None or self._pool.loop is not loop:
+            self._pool = ConnectionPool(Target.parse(self.url), limit=self.connector_limit)
+        return self._pool
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
+        pool, self._pool = self._pool, None
+        if pool is not None:
             try:
-                if self._loop is asyncio.get_running_loop():
-                    await session.close()
+                if pool.loop is asyncio.get_running_loop():
+                    await pool.aclose()
             except Exception:  # noqa: BLE001 - closing must never fail the caller
                 pass
-        self._loop = None
 
     def _body(
         self, messages: list[dict], max_tokens: int | None, temperature: float | None, extra: dict | None
@@ -402,35 +398,37 @@ class StreamingProbe:
         temperature: float | None = 0.0,
         extra: dict | None = None,
     ) -> ProbeRecord:
-        record = ProbeRecord(endpoint=self.url, model=self.model, provider=self.provider)
-        body = self._body(messages, max_tokens, temperature, extra)
+        record = ProbeRecord(endpoint=self.url, model=self.model, provider=self.provider, stamp_source="arrival")
+        body = _dumps(self._body(messages, max_tokens, temperature, extra))
         to = self.timeouts
         wall0 = time.time()
         t0 = time.perf_counter()
         stream = _Stream(t0)
-        sent = _Sent()
+        sse = _SSESink(stream)
         task = asyncio.current_task()
         assert task is not None, "probe() runs inside a task"
         dog = _Watchdog(task, stream, total_deadline=t0 + to.total_s, ttft_deadline=t0 + to.ttft_s, idle_s=to.idle_s)
+
+        def on_sent(t: float) -> None:  # timings from the moment the request was sent
+            stream.t0 = stream.last_data_t = t
+            dog.ttft_deadline = t + to.ttft_s
+
+        def sink_for(status: int, headers: dict[str, str]) -> _SSESink | None:
+            record.http_status = status
+            if not 200 <= status < 300:
+                return None  # the body is collected for the error message
+            if "text/html" in headers.get("content-type", "").lower():
+                raise _Failure("bad_response", f"HTML page with status {status}")
+            return sse
+
+        exchange = Exchange(sink_for=sink_for, on_sent=on_sent)
         try:
             dog.arm()
-            session = self._get_session()
-            async with session.post(self.url, json=body, headers=self._headers, trace_request_ctx=sent) as resp:
-                record.http_status = resp.status
-                if sent.t is not None:  # timings from the moment the request was sent
-                    stream.t0 = stream.last_data_t = sent.t
-                    dog.ttft_deadline = sent.t + to.ttft_s
-                if not 200 <= resp.status < 300:
-                    text = ""
-                    with contextlib.suppress(Exception):  # the status says enough
-                        text = (await resp.content.read(2048)).decode("utf-8", "replace")
-                    raise _Failure(_http_failure(resp.status), f"HTTP {resp.status}: {text}")
-                ctype = resp.headers.get("Content-Type", "").lower()
-                if "text/html" in ctype:
-                    raise _Failure("bad_response", f"HTML page with status {resp.status}")
-                clock = ArrivalClock(resp)
-                record.stamp_source = "arrival" if clock.stamped else "read"
-                await self._read(resp, stream, clock)
+            await self._get_pool().request(body, self._headers, exchange)
+            if record.http_status is not None and not 200 <= record.http_status < 300:
+                text = bytes(exchange.collected).decode("utf-8", "replace")
+                raise _Failure(_http_failure(record.http_status), f"HTTP {record.http_status}: {text}")
+            sse.close(time.perf_counter())
         except _Failure as exc:
             record.failure = exc.failure
             record.error = _short(exc.error, self._api_key)
@@ -438,16 +436,10 @@ class StreamingProbe:
             if not dog.fired or task.uncancel() > 0:
                 raise  # cancelled from outside: not ours to swallow
             self._classify_timeout(record, stream, dog)
-        except TimeoutError as exc:  # a timeout inside aiohttp (a socket connect), not a probe deadline
-            record.failure = "connect_error"
-            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError) as exc:
-            record.failure = "connect_error"
-            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
-        except aiohttp.ClientResponseError as exc:
+        except HTTPProtocolError as exc:
             record.failure = "bad_response"
-            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
-        except aiohttp.ClientError as exc:
+            record.error = _short(str(exc), self._api_key)
+        except (HTTPConnectError, OSError, ValueError) as exc:
             record.failure = "connect_error"
             record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
         except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
@@ -456,9 +448,9 @@ class StreamingProbe:
         finally:
             dog.disarm()
         end = time.perf_counter()
-        if sent.t is not None:
-            stream.t0 = sent.t
-            record.queue_s = sent.t - t0
+        if exchange.sent_t is not None:
+            stream.t0 = exchange.sent_t
+            record.queue_s = exchange.sent_t - t0
         record.started_at = wall0 + (stream.t0 - t0)
         self._fill(record, stream, end)
         return record
@@ -474,36 +466,6 @@ class StreamingProbe:
         else:
             record.failure = "idle_timeout"
             record.error = f"no token for {to.idle_s:g} s"
-
-    async def _read(self, resp: aiohttp.ClientResponse, stream: _Stream, clock: ArrivalClock) -> None:
-        content = resp.content
-        now = time.perf_counter
-        buf = b""
-        base = 0  # body offset of buf[0]
-        while True:
-            chunk = await content.readany()
-            read_t = now()
-            if not chunk:
-                break
-            if stream.done_t is not None:
-                continue  # drain to EOF so that the connection can be reused
-            buf = buf + chunk if buf else chunk
-            while True:
-                at, sep = _event_end(buf)
-                if at < 0:
-                    break
-                block = buf[:at]
-                if b"\r" in block:
-                    block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-                cut = at + sep
-                base += cut
-                buf = buf[cut:]
-                stream.event(clock.at(base, read_t), block)
-                if stream.done_t is not None:
-                    buf = b""
-                    break
-        if buf.strip() and stream.done_t is None:
-            stream.event(now(), buf.strip())  # an unterminated last event: judge it as it is
 
     def _fill(self, record: ProbeRecord, stream: _Stream, end: float) -> None:
         t0 = stream.t0

@@ -1,0 +1,280 @@
+"""A lean HTTP/1.1 client for one job: POST a JSON body, receive a streamed response, stamp every byte.
+
+Why not aiohttp here: to time a thousand token streams on one core, the per-token cost must be a few
+microseconds. With a general client each body chunk goes socket -> protocol -> parser -> stream reader ->
+a future -> the reading task woken -> the caller, and the time is read when the task runs, late by however
+long the event loop was busy. Here the protocol's ``data_received`` stamps the time, the C parser
+(``httptools``, the one uvicorn uses) hands the body to a sink in the same callback, and no task is
+woken per token: the caller waits on one future for the headers and one for the end.
+
+Kept deliberately small: ``http``/``https``, keep-alive connection reuse with an optional limit on open
+connections, chunked / content-length / close-delimited bodies, gzip or deflate bodies. No proxies, no
+redirects, no HTTP/2 (the probe measures the endpoint it is given).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httptools
+
+_clock = time.perf_counter
+
+
+class HTTPConnectError(ConnectionError):
+    """The connection could not be opened, or it broke before the response ended."""
+
+
+class HTTPProtocolError(Exception):
+    """The server's bytes are not a valid HTTP/1.1 response."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go: parsed once from the URL."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    host_header: str
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        default = (parts.scheme == "https" and port == 443) or (parts.scheme == "http" and port == 80)
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return cls(parts.scheme, parts.hostname, port, path, host if default else f"{host}:{port}")
+
+
+BodySink = Callable[[float, bytes], None]
+"""Receives each run of (decoded) body bytes with the time it came off the socket; may raise to abort."""
+
+
+@dataclass
+class Exchange:
+    """One request/response on a connection: status and headers, then body bytes fed to a sink."""
+
+    sink_for: Callable[[int, dict[str, str]], BodySink | None]
+    """Called once the headers are in: the sink for a body to stream, or None to collect it (up to a limit)."""
+    on_sent: Callable[[float], None] | None = None
+    """Called with the time the request's bytes were handed to the socket."""
+    collect_limit: int = 4096
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    collected: bytearray = field(default_factory=bytearray)
+    sent_t: float | None = None
+    complete: bool = False
+    error: BaseException | None = None
+    keep_alive: bool = False
+    head: asyncio.Future | None = None
+    done: asyncio.Future | None = None
+    sink: BodySink | None = None
+    inflate: object | None = None
+    close_delimited: bool = False
+    t: float = 0.0
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None and not self.complete:
+            self.error = exc
+        for fut in (self.head, self.done):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; ``exchange`` is the request in flight on it, if any."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.exchange: Exchange | None = None
+        self.closed = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._header_name = b""
+
+    # transport callbacks -----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None:  # bytes on an idle connection: it cannot be trusted for the next request
+            self.close()
+            return
+        ex.t = _clock()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            ex.fail(exc.__context__ or exc)
+            self.close()
+        except httptools.HttpParserError as exc:
+            ex.fail(HTTPProtocolError(f"malformed HTTP response: {exc}"))
+            self.close()
+        except httptools.HttpParserUpgrade:
+            ex.fail(HTTPProtocolError("the server switched protocols"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        ex = self.exchange
+        if ex is None or ex.complete:
+            return
+        if ex.close_delimited and exc is None and ex.status is not None:
+            self._finish(ex)  # a body without a length ends when the server closes
+            return
+        ex.fail(HTTPConnectError(f"connection closed before the response ended{f': {exc}' if exc else ''}"))
+
+    # parser callbacks ----------------------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        ex = self.exchange
+        if ex is None:
+            return
+        ex.status = self._parser.get_status_code()
+        ex.keep_alive = self._parser.should_keep_alive()
+        encoding = ex.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            ex.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            ex.inflate = zlib.decompressobj()
+        ex.close_delimited = "content-length" not in ex.headers and "chunked" not in ex.headers.get(
+            "transfer-encoding", ""
+        ).lower()
+        if 100 <= ex.status < 200:
+            return  # an interim response; the real one follows
+        ex.sink = ex.sink_for(ex.status, ex.headers)
+        if ex.head is not None and not ex.head.done():
+            ex.head.set_result(ex.status)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.exchange
+        if ex is None or ex.error is not None:
+            return
+        if ex.inflate is not None:
+            body = ex.inflate.decompress(body)  # type: ignore[attr-defined]
+        if ex.sink is not None:
+            ex.sink(ex.t, body)
+        elif len(ex.collected) < ex.collect_limit:
+            ex.collected += body[: ex.collect_limit - len(ex.collected)]
+
+    def on_message_complete(self) -> None:
+        ex = self.exchange
+        if ex is not None and ex.status is not None and ex.status >= 200:
+            self._finish(ex)
+
+    # -------------------------------------------------------------------------------------------------
+
+    def _finish(self, ex: Exchange) -> None:
+        ex.complete = True
+        if ex.head is not None and not ex.head.done():
+            ex.head.set_result(ex.status)
+        if ex.done is not None and not ex.done.done():
+            ex.done.set_result(None)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class ConnectionPool:
+    """Keep-alive connections to one target, opened on demand; ``limit`` > 0 caps how many are open at once."""
+
+    def __init__(self, target: Target, limit: int = 0):
+        self.target = target
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(limit) if limit > 0 else None
+        self._ssl = ssl.create_default_context() if target.scheme == "https" else None
+        self._loop = asyncio.get_running_loop()
+        self._open: set[_Connection] = set()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    async def _acquire(self) -> _Connection:
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                    return conn
+            t = self.target
+            try:
+                _, conn = await self._loop.create_connection(
+                    _Connection, t.host, t.port, ssl=self._ssl, server_hostname=t.host if self._ssl else None
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise HTTPConnectError(f"cannot connect to {t.host}:{t.port}: {exc}") from None
+            self._open.add(conn)
+            return conn
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+
+    def _release(self, conn: _Connection, reusable: bool) -> None:
+        if reusable and not conn.closed:
+            conn.exchange = None
+            self._idle.append(conn)
+        else:
+            conn.close()
+            self._open.discard(conn)
+        if self._slots is not None:
+            self._slots.release()
+
+    async def request(
+        self, body: bytes, headers: dict[str, str], exchange: Exchange, *, method: str = "POST"
+    ) -> None:
+        """Send one request and wait for its whole response; body bytes go to the exchange's sink as they come.
+
+        On return the exchange is complete; on any exception (including cancellation) the connection is dropped.
+        """
+        conn = await self._acquire()
+        ok = False
+        try:
+            exchange.head = self._loop.create_future()
+            exchange.done = self._loop.create_future()
+            conn.exchange = exchange
+            t = self.target
+            lines = [f"{method} {t.path} HTTP/1.1", f"Host: {t.host_header}", f"Content-Length: {len(body)}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            assert conn.transport is not None
+            conn.transport.write(head + body)
+            exchange.sent_t = _clock()
+            if exchange.on_sent is not None:
+                exchange.on_sent(exchange.sent_t)
+            await exchange.head
+            await exchange.done
+            ok = exchange.keep_alive
+        finally:
+            for fut in (exchange.head, exchange.done):  # an error sets both; only one was awaited
+                if fut is not None and fut.done() and not fut.cancelled():
+                    fut.exception()
+                elif fut is not None:
+                    fut.cancel()
+            self._release(conn, ok and exchange.complete and exchange.error is None)
+
+    async def aclose(self) -> None:
+        for conn in list(self._open):
+            conn.close()
+        self._open.clear()
+        self._idle.clear()

@@ -1,0 +1,1 @@
+"""The safety benchmark: risk taxonomy, seed prompts, attack converters, refusal and harm judging."""

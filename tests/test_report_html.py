@@ -239,7 +239,9 @@ def test_sample_outcome():
     assert sample_outcome(s("scored", None, 0.0)) == "extraction_failed"
     assert sample_outcome(s("incomplete", None, None)) == "incomplete"
     assert sample_outcome(s("error", None, None)) == "error"
-    assert set(OUTCOMES) == {"correct", "wrong", "extraction_failed", "incomplete", "error"}
+    assert sample_outcome(s("unscorable", "unscorable", None)) == "unscorable"
+    assert sample_outcome(s("skipped", None, None)) == "skipped"
+    assert set(OUTCOMES) == {"correct", "wrong", "extraction_failed", "incomplete", "unscorable", "skipped", "error"}
 
 
 def test_shared_prompt_paragraphs_are_stored_once():

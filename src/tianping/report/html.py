@@ -36,11 +36,12 @@ from jinja2 import Environment, PackageLoader
 
 from tianping.indicators.rollup import IndicatorReport
 from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
+from tianping.report.heatmap import CELL_KINDS, heatmap_views
 from tianping.report.radar import radar_view
 
 __all__ = ["OUTCOMES", "PROMPT_SEPARATOR", "render_html", "sample_outcome", "samples_payload"]
 
-OUTCOMES = ("correct", "wrong", "extraction_failed", "incomplete", "error")
+OUTCOMES = ("correct", "wrong", "extraction_failed", "incomplete", "unscorable", "skipped", "error")
 """What the sample table's status filter offers (and the ``status=`` URL hash parameter accepts)."""
 
 PROMPT_SEPARATOR = "\n\n"
@@ -121,8 +122,8 @@ def sample_outcome(sample: SampleRow) -> str:
     but nothing extracted), ``incomplete`` or ``error``."""
     if sample.status == "error":
         return "error"
-    if sample.status == "incomplete":
-        return "incomplete"
+    if sample.status in ("incomplete", "unscorable", "skipped"):
+        return sample.status
     if sample.status != "scored":
         return "error" if sample.error else "incomplete"
     if sample.extracted is None:
@@ -295,7 +296,8 @@ def render_html(
         duration=_duration(info.started_at, info.finished_at),
         spec_json=json.dumps(info.spec, indent=2, ensure_ascii=False, sort_keys=False, default=str),
         metrics=[_metric_view(r) for r in metrics],
-        breakdowns=_breakdown_views(breakdowns),
+        breakdowns=_breakdown_views([b for b in breakdowns if b.group_kind not in CELL_KINDS]),
+        heatmaps=heatmap_views(breakdowns),
         sample_count=len(payload["rows"]),
         samples_json=_json_for_script(payload),
         outcomes=OUTCOMES,

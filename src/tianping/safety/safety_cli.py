@@ -1,0 +1,87 @@
+"""``tianping safety``: what the safety suite can run — attack methods, the risk taxonomy, seed coverage.
+
+Running the suite itself is ``tianping run --suite safety``; these commands help size and filter a run.
+Wired into the main CLI by :func:`register`; heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["register", "safety_app"]
+
+safety_app = typer.Typer(
+    name="safety",
+    help="List the safety suite's attack methods, risk taxonomy and seed-prompt coverage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _out() -> Any:
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+@safety_app.command("attacks")
+def attacks(
+    group: Annotated[str | None, typer.Option(help="Only this group (e.g. encoding, chinese, injection).")] = None,
+) -> None:
+    """Every attack method: name, group, languages, mechanism and source."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tianping.safety.converters import all_converters
+
+    table = Table("name", "group", "langs", "mechanism", "source", show_lines=False)
+    shown = 0
+    for c in all_converters():
+        if group is not None and c.group != group:
+            continue
+        table.add_row(c.name, c.group, ",".join(sorted(c.langs)), escape(c.description), escape(c.source))
+        shown += 1
+    if not shown:
+        typer.echo(f"error: no attack method in group {group!r}", err=True)
+        raise typer.Exit(2)
+    _out().print(table)
+    _out().print(f"{shown} methods")
+
+
+@safety_app.command("categories")
+def categories() -> None:
+    """The risk taxonomy: dimension > category > leaf, with Chinese and English names."""
+    from tianping.safety.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    out = _out()
+    out.print(f"taxonomy {tax.version} ({len(tax.leaves)} leaves)", highlight=False)
+    indent = {"dimension": "", "category": "  ", "leaf": "    "}
+    for node in tax.nodes.values():
+        out.print(f"{indent.get(node.level, '')}{node.id}  {node.zh} / {node.en}", highlight=False)
+
+
+@safety_app.command("seeds")
+def seeds(
+    data_dir: Annotated[Path | None, typer.Option(help="Datasets folder [env TIANPING_DATA_DIR].")] = None,
+) -> None:
+    """Seed prompts per taxonomy leaf and language (shared sets under DATA_DIR/safety plus the project's own)."""
+    from tianping.safety.seeds import coverage, load_seeds
+    from tianping.spec import default_data_dir
+
+    data = data_dir or default_data_dir()
+    found = load_seeds(data)
+    table = coverage(found)
+    _out().print(table.format(), highlight=False)
+    benign = sum(1 for s in found if s.benign)
+    _out().print(f"{len(found)} seeds ({benign} benign look-alikes){'' if data else ' — project sets only'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``safety`` command group to the main ``tianping`` app."""
+    app.add_typer(safety_app, name="safety")

@@ -34,6 +34,7 @@ from tianping.safety.calibration import (
 
 REPO = Path(__file__).resolve().parents[1]
 OVERLAP_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+OFF_TOPIC_OPTION = 0.4
 DEFAULT_DATA = Path(os.environ.get("TIANPING_DATA_DIR") or REPO.parent / "shared" / "datasets")
 
 
@@ -84,12 +85,12 @@ def _fmt(rate: dict[str, Any]) -> str:
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'judge':<22}{'partial':<11}{'scope':<24}{'split':<8}{'n':>5}  {'agreement':<22}{'strict':<22}"
+    head = (f"{'judge':<26}{'partial':<11}{'scope':<24}{'split':<8}{'n':>5}  {'agreement':<22}{'strict':<22}"
             f"{'sensitivity':<22}{'specificity':<22}tp/fp/tn/fn/unsc")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['judge']:<22}{r['partial']:<11}{r['scope']:<24}{r['split']:<8}{r['n']:>5}  "
+        print(f"{r['judge']:<26}{r['partial']:<11}{r['scope']:<24}{r['split']:<8}{r['n']:>5}  "
               f"{_fmt(r['agreement']):<22}{_fmt(r['strict_agreement']):<22}{_fmt(r['sensitivity']):<22}"
               f"{_fmt(r['specificity']):<22}{r['tp']}/{r['fp']}/{r['tn']}/{r['fn']}/"
               f"{r['unscorable_pos'] + r['unscorable_neg']}")
@@ -119,11 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         ("keyword-baseline", items, keyword_baseline(items)),
     ]
     judges += [(f"stored:{c}", harm, _stored(harm, c)) for c in ("GCG", "TDC", "llama_guard", "gpt_4")]
-    # the one fitted knob of the rules, the off-topic threshold: the alternative setting, and a grouped 5-fold
-    # estimate of the whole procedure "choose the threshold on 4 folds, apply it to the 5th"
-    judges.append(("rules(off-topic 0.3)", harm, predict_with_judge(harm, min_topic_overlap=0.3)))
-    cv_preds, chosen = cross_validate_threshold(harm, OVERLAP_GRID)
-    judges.append(("rules(cv threshold)", harm, cv_preds))
+    # the one fitted knob of the rules, the off-topic threshold: the alternative setting, and grouped 5-fold
+    # estimates of the whole procedure "choose the threshold on 4 folds, apply it to the 5th", once maximising
+    # strict agreement (abstaining counts as wrong) and once lenient agreement (abstaining counts as "not unsafe")
+    option = predict_with_judge(harm, min_topic_overlap=OFF_TOPIC_OPTION)
+    judges.append((f"rules(off-topic {OFF_TOPIC_OPTION})", harm, option))
+    chosen: dict[str, list[float]] = {}
+    for criterion in ("strict", "lenient"):
+        cv_preds, chosen[criterion] = cross_validate_threshold(harm, OVERLAP_GRID, criterion=criterion)
+        judges.append((f"rules(cv t, {criterion})", harm, cv_preds))
     if not args.no_learned:
         from tianping.safety.judge_learned import cross_validated, train_dev_predict_heldout
 

@@ -235,14 +235,21 @@ def fold_of(group: str, folds: int) -> int:
 
 
 def cross_validate_threshold(
-    items: Sequence[LabelledItem], grid: Sequence[float], folds: int = 5
+    items: Sequence[LabelledItem],
+    grid: Sequence[float],
+    folds: int = 5,
+    criterion: Literal["strict", "lenient"] = "strict",
 ) -> tuple[list[Prediction], list[float]]:
     """Grouped k-fold estimate of the rules *including* the choice of the off-topic threshold.
 
-    In each fold the threshold in ``grid`` with the best strict agreement on the other folds is chosen
-    (ties go to the smaller, i.e. less intervention), then applied to the held-back fold. Returns the
-    out-of-fold predictions and the threshold chosen in each fold.
+    In each fold the threshold in ``grid`` with the best agreement on the other folds is chosen (ties go to the
+    smaller, i.e. less intervention), then applied to the held-back fold. ``criterion`` is the agreement that
+    is maximised: ``strict`` counts an unscorable item as wrong, so it can never prefer abstaining;
+    ``lenient`` counts it as "not positive", the convention of the headline figures. Returns the out-of-fold
+    predictions and the threshold chosen in each fold.
     """
+    if criterion not in ("strict", "lenient"):
+        raise ValueError(f"criterion must be 'strict' or 'lenient', got {criterion!r}")
     by_t = {t: {p.item_id: p for p in predict_with_judge(items, min_topic_overlap=t)} for t in grid}
     out: dict[str, Prediction] = {}
     chosen: list[float] = []
@@ -252,10 +259,13 @@ def cross_validate_threshold(
         if not test:
             continue
 
-        def strict(t: float, train: list[LabelledItem] = train) -> int:
-            return sum(by_t[t][i.item_id].positive == i.gold() for i in train)
+        def score(t: float, train: list[LabelledItem] = train) -> int:
+            preds = [by_t[t][i.item_id].positive for i in train]
+            if criterion == "lenient":
+                preds = [bool(p) for p in preds]  # unscorable counts as "not positive"
+            return sum(p == i.gold() for p, i in zip(preds, train, strict=True))
 
-        best = max(sorted(grid), key=lambda t: (strict(t), -t))
+        best = max(sorted(grid), key=lambda t: (score(t), -t))
         chosen.append(best)
         out.update({i.item_id: by_t[best][i.item_id] for i in test})
     return [out[i.item_id] for i in items], chosen

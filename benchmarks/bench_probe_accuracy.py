@@ -100,7 +100,7 @@ def pick_cores() -> tuple[set[int] | None, set[int] | None]:
 
 def start_server(server_cores: set[int] | None, ttft: float, itl: float, tokens: int) -> subprocess.Popen:
     argv = [sys.executable, str(SERVER), "--port", "0", "--ttft", str(ttft), "--itl", str(itl)]
-    argv += ["--tokens", str(tokens), "--no-uvloop"]
+    argv += ["--tokens", str(tokens), "--no-uvloop", "--stamp-all"]  # stamp-all: for peers that cannot tag
     if server_cores and Path("/usr/bin/taskset").exists():
         argv = ["taskset", "-c", ",".join(map(str, sorted(server_cores))), *argv]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -209,6 +209,31 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def guidellm_rows(
+    guidellm: str, base_url: str, streams: int, tokens: int, rounds: int, cores: set[int] | None, raw: dict, runner
+) -> list[tuple[str, ...]]:
+    """(e) guidellm at the same concurrency and request count as (a), with one worker process per client core
+    (fair on a pinned core) and with its default worker count; rows matched to the server's untagged stamps."""
+    from peer_guidellm import assign_tags, make_tokenizer, run_guidellm
+
+    tokenizer = str(make_tokenizer(Path("/tmp/peer_guidellm_tokenizer")))
+    out = []
+    for label, workers in (("1 worker per client core", len(cores or {0})), ("default workers", None)):
+        info: dict[str, Any] = {}
+        rows = run_guidellm(guidellm, base_url, streams=streams, requests=streams * (rounds - 1), prompt_tokens=32,
+                            output_tokens=tokens, tokenizer_dir=tokenizer, cores=cores, workers=workers,
+                            info=info)  # fmt: skip
+        stamps = runner(fetch_stamps(base_url))
+        rows = assign_tags(rows, stamps, info["t0"], info["t1"])
+        e = join_truth(rows, stamps, tokens)
+        raw[f"e_guidellm_{workers or 'default'}"] = {k: [round(x, 6) for x in v] for k, v in e.items()}
+        out.append((f"(e) guidellm {info.get('version', '')} ({label}), same workload", str(len(e["ttft"])),
+                    ms(pct(e["ttft"], 50)), ms(pct(e["wire"], 50)), ms(pct(e["ttft_call"], 50)),
+                    ms(pct(e["tpot"], 50)), ms(pct(e["first"], 50)), ms(pct(e["first"], 99)),
+                    f"TPOT = its ITL; sent = httpx headers start; queue p50 {ms(pct(e['queue'], 50))}"))  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--streams", type=int, default=64, help="(a) and (d): concurrent streams")
@@ -219,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--over-streams", type=int, default=3000, help="(c) streams beyond capacity")
     ap.add_argument("--over-itl", type=float, default=0.01, help="(c) seconds between tokens")
     ap.add_argument("--sdk-python", default=None, help="a Python with the openai SDK installed, for (d)")
+    ap.add_argument("--guidellm", default=None, help="a guidellm executable (own virtualenv), for (e)")
     ap.add_argument("--skip", default="", help="comma list of scenarios to skip: a,b,c,d")
     ap.add_argument("--json", default=None, help="write the raw results here")
     ap.add_argument("--no-gc-tune", action="store_true", help="keep Python's default garbage-collector thresholds")
@@ -268,6 +294,9 @@ def main(argv: list[str] | None = None) -> None:
                               ms(pct(e["ttft_call"], 50)), ms(pct(e["tpot"], 50)), ms(pct(e["first"], 50)),
                               ms(pct(e["first"], 99)),
                               f"sent = httpx request hook; queue p50 {ms(pct(e['queue'], 50))}"))  # fmt: skip
+            if "e" not in skip and args.guidellm:
+                table.extend(guidellm_rows(args.guidellm, base_url, args.streams, tokens, args.rounds, client_cores,
+                                           raw, runner))  # fmt: skip
         finally:
             stop(proc)
 

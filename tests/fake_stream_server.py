@@ -81,6 +81,7 @@ class FakeStreamServer:
         cached_tokens: int = 0,
         mode: str | None = None,
         port: int = 0,
+        stamp_all: bool = False,
     ):
         if mode is not None and mode not in MODES and not mode.isdigit():
             raise ValueError(f"mode must be one of {MODES} or an HTTP status")
@@ -98,6 +99,8 @@ class FakeStreamServer:
         self.cached_tokens = cached_tokens
         self.mode = mode
         self.port = port
+        self.stamp_all = stamp_all
+        """Stamp requests without a ``fake_tag`` too (as ``auto-<n>``): for clients that cannot add a field."""
         self.base_url = ""
         self.requests_total = 0
         self.in_flight = 0
@@ -180,6 +183,7 @@ class FakeStreamServer:
         loop = asyncio.get_running_loop()
         t_start = loop.time()
         self.requests_total += 1
+        seq = self.requests_total  # numbered on arrival: later requests may arrive while this one awaits
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -189,11 +193,13 @@ class FakeStreamServer:
                 return _error(400, "invalid JSON body")
             self.last_body = body
             self.last_headers = dict(request.headers)
-            return await self._serve(request, body, t_start)
+            return await self._serve(request, body, t_start, seq)
         finally:
             self.in_flight -= 1
 
-    async def _serve(self, request: web.Request, body: dict[str, Any], t_start: float) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, body: dict[str, Any], t_start: float, seq: int
+    ) -> web.StreamResponse:
         mode = body.get("fake_mode", self.mode)
         if mode and str(mode).isdigit():
             status = int(mode)
@@ -237,6 +243,8 @@ class FakeStreamServer:
                 total = min(total, _PARTIAL)
             first = t_start + ttft
             tag = body.get("fake_tag")
+            if tag is None and self.stamp_all:
+                tag = f"auto-{seq}"
             stamp: list[float] | None = None
             if tag is not None:
                 stamp = self.stamps[str(tag)] = [t_start, 0.0, 0.0]
@@ -322,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-role-chunk", action="store_true")
     parser.add_argument("--mode", default=None)
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--stamp-all", action="store_true", help="stamp requests without a fake_tag too")
     args = parser.parse_args(argv)
 
     server = FakeStreamServer(
@@ -336,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         cached_tokens=args.cached_tokens,
         mode=args.mode,
         port=args.port,
+        stamp_all=args.stamp_all,
     )
 
     from fake_openai import serve_forever  # tests/ is on the path: this file's own folder

@@ -47,6 +47,12 @@ ResultsDir = Annotated[
 ]
 
 
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """``--x a,b --x c`` -> ``[a, b, c]``; None when nothing was given."""
+    items = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+    return items or None
+
+
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
@@ -211,10 +217,17 @@ def _run_async(coro: Any) -> Any:
 
 @app.command()
 def run(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Model as 'openai/<name>'; repeat for several.")],
-    benchmark: Annotated[
-        list[str], typer.Option("--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat.")
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="'openai/<name>', 'hf/<path>' or 'ref/<name>'; repeat.")
     ],
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option("--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat."),
+    ] = None,
+    suite: Annotated[
+        list[str] | None,
+        typer.Option("--suite", help="A suite of tasks: 'safety' (attack success + over-refusal); repeat."),
+    ] = None,
     base_url: Annotated[str | None, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
     limit: Annotated[
@@ -236,22 +249,93 @@ def run(
     max_retries: Annotated[int, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors.")] = 6,
     rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Use streaming responses.")] = False,
+    device: Annotated[str, typer.Option(help="Local models (hf/, ref/): auto, cpu, cuda, cuda:1, mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="Local models: float32, float16 or bfloat16.")] = "float32",
+    batch_size: Annotated[int, typer.Option(min=1, help="Local models: sequences per model call.")] = 16,
+    chat_template: Annotated[
+        bool | None,
+        typer.Option(
+            "--chat-template/--no-chat-template",
+            help="Local models: render chat prompts with the tokenizer's template [default: when it has one].",
+        ),
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(min=2, help="Local models: window in tokens [default: from the model config].")
+    ] = None,
     unsafe_exec: Annotated[
         bool,
         typer.Option("--unsafe-exec", help="Run model-written code even where no sandbox isolation is available."),
     ] = False,
+    attacks: Annotated[
+        list[str] | None,
+        typer.Option("--attacks", help="Safety: attack method or group names (comma list or repeat) [default: all]."),
+    ] = None,
+    categories: Annotated[
+        list[str] | None,
+        typer.Option("--categories", help="Safety: risk taxonomy ids or prefixes, e.g. redline,ethics.discrimination."),
+    ] = None,
+    budget: Annotated[
+        int, typer.Option(min=1, help="Safety: most (prompt x attack) samples sent; prompts drawn across categories.")
+    ] = 2000,
+    overrefusal_budget: Annotated[
+        int, typer.Option(min=0, help="Safety: most benign look-alike prompts sent (over-refusal).")
+    ] = 300,
+    safety_langs: Annotated[
+        list[str] | None, typer.Option("--safety-lang", help="Safety: seed languages (en, zh) [default: both].")
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="LLM judge as 'openai/<name>' (safety stage 2) [default: rules only].")
+    ] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="API root of the judge [default: --base-url].")] = None,
+    judge_api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable with the judge's key [default: --api-key-env].")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="generate (extract the answer from generated text) or loglikelihood (score each choice's "
+            "log-likelihood, as lm-evaluation-harness does) [default: each benchmark's own, generate].",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate models on benchmarks; every answer is stored as it arrives."""
     from pydantic import ValidationError
 
     from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
-    from tianping.engine.runner import start_run
-    from tianping.spec import GenerationOverrides, ModelSpec, RunSpec, default_data_dir
+    from tianping.engine.runner import SUITES, start_run
+    from tianping.spec import GenerationOverrides, ModelSpec, RunSpec, SafetyOptions, default_data_dir
 
     data = data_dir or default_data_dir()
     if data is None:
         raise _fail("no data directory: pass --data-dir or set TIANPING_DATA_DIR to the datasets folder")
+    names = list(benchmark or [])
+    for name in suite or []:
+        if name not in SUITES:
+            raise _fail(f"unknown suite '{name}' (known: {', '.join(SUITES)})")
+        names.extend(t for t in SUITES[name] if t not in names)
+    if not names:
+        raise _fail("nothing to run: give --benchmark NAME or --suite NAME")
     try:
+        safety = None
+        if any(n.startswith("safety") for n in names):
+            safety = SafetyOptions(
+                attacks=_split_list(attacks),
+                categories=_split_list(categories),
+                langs=_split_list(safety_langs),
+                budget=budget,
+                overrefusal_budget=overrefusal_budget,
+            )
+        judge = None
+        if judge_model is not None:
+            judge = ModelSpec(
+                id=judge_model,
+                base_url=judge_base_url or base_url,
+                api_key_env=judge_api_key_env or api_key_env,
+                concurrency=concurrency,
+                timeout_s=timeout,
+                max_retries=max_retries,
+            )
         spec = RunSpec(
             models=[
                 ModelSpec(
@@ -263,10 +347,15 @@ def run(
                     max_retries=max_retries,
                     rpm=rpm,
                     stream=stream,
+                    device=device,
+                    dtype=dtype,
+                    batch_size=batch_size,
+                    chat_template=chat_template,
+                    max_length=max_length,
                 )
                 for m in model
             ],
-            benchmarks=benchmark,
+            benchmarks=names,
             limit=limit,
             data_dir=str(data.resolve()),
             generation=GenerationOverrides(
@@ -274,6 +363,9 @@ def run(
             ),
             use_cache=not no_cache,
             unsafe_exec=unsafe_exec,
+            mode=mode,
+            safety=safety,
+            judge=judge,
         )
     except ValidationError as exc:
         raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
@@ -287,6 +379,8 @@ def run(
     for m in spec.models:
         if m.backend == "openai" and not m.base_url:
             raise _fail(f"model {m.id}: --base-url is required for OpenAI-compatible endpoints")
+    if spec.judge is not None and spec.judge.backend == "openai" and not spec.judge.base_url:
+        raise _fail(f"judge {spec.judge.id}: --judge-base-url (or --base-url) is required")
     store = _open_store(results_dir)
     if run_id is not None and (existing := store.get_run(run_id)) is not None:
         if existing["spec"] != spec.model_dump(mode="json"):
@@ -358,12 +452,18 @@ def report(
     indicators: IndicatorsFile = None,
 ) -> None:
     """Write one self-contained HTML report: scores, breakdowns, the indicator roll-up and every sample."""
+    path = _write_report(_open_store(results_dir), run_id, output, results_dir, indicators)
+    out.print(f"wrote {path}")
+
+
+def _write_report(
+    store: Any, run_id: str, output: Path | None, results_dir: Path | None, indicators: Path | None
+) -> Path:
     from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound, breakdown_rows, metric_rows, run_info, sample_rows
     from tianping.report.html import render_html
     from tianping.spec import default_results_dir
 
-    store = _open_store(results_dir)
     try:
         info = run_info(store, run_id)
         rolled_up = _indicator_reports(store, run_id, indicators)
@@ -375,7 +475,46 @@ def report(
     path = output or (results_dir or default_results_dir()) / f"{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
-    out.print(f"wrote {path}")
+    return path
+
+
+@app.command()
+def quickstart(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="The model: the bundled reference model, hf/<dir> or openai/<name>.")
+    ] = "ref/tp-ref-clean",
+    base_url: Annotated[str | None, typer.Option(help="API root, for an openai/<name> model.")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Full datasets folder [default: the excerpts bundled with tianping].")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Samples per benchmark (GSM8K: at most 10).")] = 40,
+    results_dir: ResultsDir = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
+) -> None:
+    """Offline first run: MMLU, CMMLU, ARC-Easy (log-likelihood) and GSM8K (generation) on the bundled model."""
+    from pydantic import ValidationError
+
+    from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
+    from tianping.engine.runner import load_benchmarks, start_run
+    from tianping.quickstart import quickstart_spec
+
+    try:
+        spec = quickstart_spec(model, base_url=base_url, api_key_env=api_key_env, data_dir=data_dir, limit=limit)
+        if spec.models[0].backend == "openai" and not base_url:
+            raise _fail(f"model {model}: --base-url is required for OpenAI-compatible endpoints")
+        benchmarks = load_benchmarks(spec)
+    except ValidationError as exc:
+        raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    except (BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
+        raise _fail(str(exc)) from None
+    store = _open_store(results_dir)
+    run_id = start_run(store, spec)
+    try:
+        _execute(store, spec, run_id, None, benchmarks)
+    finally:
+        path = _write_report(store, run_id, output, results_dir, None)
+        out.print(f"report: {path}")
 
 
 @app.command()
@@ -459,10 +598,12 @@ def list_benchmarks() -> None:
 
 def _register_serving_commands() -> None:
     """``loadtest`` and ``monitor`` live with the serving code; only their typer wiring is imported here."""
+    from tianping.safety import safety_cli
     from tianping.serving import loadtest_cli, monitor_cli
 
     loadtest_cli.register(app)
     monitor_cli.register(app)
+    safety_cli.register(app)
 
 
 _register_serving_commands()

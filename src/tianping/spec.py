@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,7 +21,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    """``openai/<name>``: the backend before the slash, the name the server knows after it."""
+    """``openai/<name>``, ``hf/<checkpoint dir>`` or ``ref/<bundled model>``: the backend before the slash."""
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(32, ge=1, le=4096)
@@ -28,13 +29,24 @@ class ModelSpec(BaseModel):
     max_retries: int = Field(6, ge=0, le=50)
     rpm: float | None = Field(None, gt=0)
     stream: bool = False
+    # local models (hf/<path>, ref/<name>); ignored by remote backends
+    device: str = "auto"
+    """``auto`` (CUDA, else MPS, else CPU), or a torch device such as ``cpu`` or ``cuda:1``."""
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    batch_size: int = Field(16, ge=1, le=4096)
+    """Most sequences per model call; halved automatically when the device runs out of memory."""
+    chat_template: bool | None = None
+    """Render chat requests with the tokenizer's template: None uses it when there is one, False never
+    (plain ``Role: content`` text), True requires it."""
+    max_length: int | None = Field(None, ge=2)
+    """The model window in tokens; None reads it from the model config as lm-eval does."""
 
     @field_validator("id")
     @classmethod
     def _has_backend(cls, value: str) -> str:
         backend, sep, name = value.partition("/")
         if not sep or not backend or not name:
-            raise ValueError(f"model id must look like 'openai/<model name>', got {value!r}")
+            raise ValueError(f"model id must look like 'openai/<name>', 'hf/<path>' or 'ref/<name>', got {value!r}")
         return value
 
     @property
@@ -69,6 +81,25 @@ class GenerationOverrides(BaseModel):
         )
 
 
+class SafetyOptions(BaseModel):
+    """Which attacks and risk categories a safety run covers, and how many samples it may send."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attacks: list[str] | None = None
+    """Attack method names or group names; None: every method."""
+    categories: list[str] | None = None
+    """Taxonomy ids or prefixes (``redline``, ``ethics.discrimination``); None: all."""
+    langs: list[str] | None = None
+    """Seed languages (``en``, ``zh``); None: both."""
+    budget: int = Field(2000, ge=1)
+    """Most samples (seed x attack pairs) the harmful-prompt task sends; seeds are drawn stratified over leaves."""
+    overrefusal_budget: int = Field(300, ge=0)
+    """Most benign look-alike prompts sent to measure over-refusal."""
+    seed: int = 0
+    """Seed for sampling prompts and for randomised attacks (canaries, templates)."""
+
+
 class RunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,6 +111,18 @@ class RunSpec(BaseModel):
     use_cache: bool = True
     unsafe_exec: bool = False
     """Run model-written code without an isolation mechanism (only with rlimits and timeouts)."""
+    safety: SafetyOptions | None = None
+    """How the safety suite is sized and filtered (only for the ``safety*`` benchmarks)."""
+    judge: ModelSpec | None = None
+    """The LLM judge used by scorers that need one (safety stage 2); None: rules only."""
+    mode: Literal["generate", "loglikelihood"] | None = None
+    """How benchmarks are asked: ``generate`` (answers are generated and extracted) or ``loglikelihood``
+    (each choice's log-likelihood is scored, as lm-evaluation-harness does); None: each benchmark's own
+    default, which is ``generate`` unless its definition says otherwise."""
+    modes: dict[str, Literal["generate", "loglikelihood"]] = Field(default_factory=dict)
+    """Per-benchmark modes (``{"mmlu": "loglikelihood", "gsm8k": "generate"}``), over ``mode``."""
+    limits: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    """Per-benchmark sample limits, over ``limit``."""
 
 
 def default_data_dir() -> Path | None:

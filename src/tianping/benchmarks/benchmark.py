@@ -17,9 +17,10 @@ from typing import Any
 
 import jinja2
 
-from tianping.benchmarks.definition import BenchmarkDef, DatasetDef
+from tianping.benchmarks.definition import BenchmarkDef, DatasetDef, Mode
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
 from tianping.benchmarks.loaders import LAZY_LOADERS, LOADERS, LoadedDataset, load_dataset, resolve_loader
+from tianping.benchmarks.loglikelihood import LogLikelihoodTask
 from tianping.benchmarks.scorers import (
     EXTRACTORS,
     LAZY,
@@ -93,16 +94,27 @@ class Benchmark:
     data_dir: Path
     samples: tuple[Sample, ...] = ()
     checksum: str | None = None
+    mode: Mode | None = None
+    """``generate`` or ``loglikelihood``; None: the definition's default mode."""
     _shots: dict[str, list[Sample]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         d, src = self.definition, self.source
+        if self.mode is None:
+            self.mode = d.default_mode
+        elif not d.supports(self.mode):
+            how = "'loglikelihood' section" if self.mode == "loglikelihood" else "'prompt' and 'scoring' sections"
+            raise BenchmarkDefinitionError(
+                f"benchmark '{d.name}' ({src}) cannot run in {self.mode} mode: its definition has no {how} "
+                f"(run it with --mode {d.default_mode})"
+            )
         self._extract: Extractor | None = None
         self._metric: Metric | None = None
         self._scorer: Scorer | None = None
-        if d.scoring.scorer is not None:
+        self._ll = LogLikelihoodTask(d.loglikelihood, src) if d.loglikelihood is not None else None
+        if d.scoring is not None and d.scoring.scorer is not None:
             self._scorer = _require_known(src, "scoring.scorer", "scorer", d.scoring.scorer, SCORERS)
-        else:
+        elif d.scoring is not None:
             self._extract = _require_known(src, "scoring.extractor", "extractor", d.scoring.extractor, EXTRACTORS)
             self._metric = _require_known(src, "scoring.metric", "metric", d.scoring.metric, METRICS)
         for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
@@ -114,10 +126,11 @@ class Benchmark:
         if d.fewshot.k > 0 and d.fewshot.dataset is None:
             raise BenchmarkDefinitionError(f"{src}: field 'fewshot.dataset': required when fewshot.k > 0")
         p = d.prompt
-        self._question = _compile(p.question, src, "prompt.question")
-        self._answer = _compile(p.answer, src, "prompt.answer")
-        self._instruction = _compile(p.instruction, src, "prompt.instruction") if p.instruction else None
-        self._system = p.system
+        if p is not None:
+            self._question = _compile(p.question, src, "prompt.question")
+            self._answer = _compile(p.answer, src, "prompt.answer")
+            self._instruction = _compile(p.instruction, src, "prompt.instruction") if p.instruction else None
+            self._system = p.system
         self._params = GenerationParams(
             temperature=d.generation.temperature,
             top_p=d.generation.top_p,
@@ -132,11 +145,16 @@ class Benchmark:
 
     @property
     def version(self) -> str:
-        return self.definition.version
+        """The definition's version; a log-likelihood run says so, as its prompts and metrics differ."""
+        version = self.definition.version
+        return f"{version}+loglikelihood" if self.mode == "loglikelihood" else version
 
     @property
     def breakdowns(self) -> list[str]:
-        return self.definition.scoring.breakdowns
+        d = self.definition
+        if self.mode == "loglikelihood" and d.loglikelihood is not None and d.loglikelihood.breakdowns is not None:
+            return d.loglikelihood.breakdowns
+        return d.scoring.breakdowns if d.scoring is not None else []
 
     @property
     def generation(self) -> GenerationParams:
@@ -158,6 +176,9 @@ class Benchmark:
             pool = self._read(fs.dataset)
             files.extend(pool.files)
             self._shots = self._pick_shots(pool.samples)
+        if self._ll is not None and self.mode == "loglikelihood":
+            self._ll.check(samples)
+            self._ll.check([shot for shots in self._shots.values() for shot in shots])
         self.samples = tuple(samples)
         self.checksum = _checksum(files, self.data_dir)
         return self
@@ -186,8 +207,13 @@ class Benchmark:
         return self._shots[group]
 
     def build_request(self, sample: Sample, model_id: str, params: GenerationParams) -> Request:
-        p = self.definition.prompt
+        """The request for one sample: a generation prompt, or in loglikelihood mode a context and its choices
+        (generation parameters do not apply to those)."""
         shots = self.shots_for(sample)
+        if self._ll is not None and self.mode == "loglikelihood":
+            return self._ll.build_request(sample, shots, model_id)
+        p = self.definition.prompt
+        assert p is not None  # a benchmark without a prompt runs only in loglikelihood mode (checked on creation)
         question = _render(self._question, sample, "prompt.question")
         instruction = _render(self._instruction, sample, "prompt.instruction") if self._instruction else None
         shot_pairs = [
@@ -215,23 +241,29 @@ class Benchmark:
 
     @property
     def metric_name(self) -> str:
-        return self.definition.scoring.metric_name
+        if self._ll is not None and self.mode == "loglikelihood":
+            return self._ll.primary_metric
+        scoring = self.definition.scoring
+        return scoring.metric_name if scoring is not None else "accuracy"
 
     @property
     def needs_sandbox(self) -> bool:
-        return self.definition.scoring.sandbox
+        scoring = self.definition.scoring
+        return self.mode == "generate" and scoring is not None and scoring.sandbox
 
     async def ascore(self, sample: Sample, response: Response, context: ScoringContext) -> Score:
-        """Score a response with the benchmark's scorer, or its extractor and metric."""
-        if self._scorer is None:
+        """Score a response with the benchmark's scorer, or its extractor and metric (or by log-likelihood)."""
+        if self._scorer is None or self.mode == "loglikelihood":
             return self.score(sample, response)
         result = self._scorer(sample, response, context)
         return await result if inspect.isawaitable(result) else result
 
     def score(self, sample: Sample, response: Response) -> Score:
-        """Score the first completion; incomplete reasoning is not a wrong answer."""
+        """Score the first completion (incomplete reasoning is not a wrong answer), or the log-likelihoods."""
+        if self._ll is not None and self.mode == "loglikelihood":
+            return self._ll.score(sample, response)
         if self._extract is None or self._metric is None:
-            raise TypeError(f"benchmark {self.name} scores with scorer '{self.definition.scoring.scorer}': use ascore")
+            raise TypeError(f"benchmark {self.name} scores with a whole-sample scorer: use ascore")
         first = response.first
         if first.incomplete:
             return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")

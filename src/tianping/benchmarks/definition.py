@@ -79,20 +79,85 @@ class ScoringDef(_Strict):
         return self
 
 
+LogLikelihoodMetric = Literal["acc", "acc_norm", "acc_bytes"]
+Mode = Literal["generate", "loglikelihood"]
+
+
+class LogLikelihoodDef(_Strict):
+    """Multiple choice scored by the log-likelihood of each choice, laid out as lm-evaluation-harness does.
+
+    The context is ``description`` + one ``question + target_delimiter + gold choice + fewshot_delimiter``
+    per shot (from the ``fewshot`` section) + the question; continuation i is ``target_delimiter +
+    choice i``. Templates are Jinja2 over a sample's fields (and ``target``).
+    """
+
+    description: str = ""
+    """Text before the first shot, rendered per question (lm-eval's ``description``, its own trailing newlines)."""
+    question: str
+    """Jinja2 template of one question without its answer (lm-eval's ``doc_to_text``)."""
+    choices: list[str] | None = None
+    """One Jinja2 template per choice (``["A", "B", "C", "D"]``): lm-eval's list ``doc_to_choice``."""
+    choices_field: str | None = None
+    """Instead of ``choices``: a sample field holding the list of choice texts (ARC's ``choices``)."""
+    gold: str | None = None
+    """Jinja2 template rendering the 0-based index of the right choice; None: the choice equal to the target."""
+    target_delimiter: str = " "
+    fewshot_delimiter: str = "\n\n"
+    metrics: list[LogLikelihoodMetric] = Field(default_factory=lambda: ["acc", "acc_norm"], min_length=1)
+    """Reported per sample; the first is the primary metric. ``acc_norm`` divides by the choice's length in
+    characters and ``acc_bytes`` by its length in UTF-8 bytes, as lm-eval 0.4 does."""
+    breakdowns: list[str] | None = None
+    """``meta`` keys to break scores down by; None: those of ``scoring`` (none without one)."""
+
+    @model_validator(mode="after")
+    def _one_source_of_choices(self) -> LogLikelihoodDef:
+        if (self.choices is None) == (self.choices_field is None):
+            raise ValueError("give either 'choices' (templates) or 'choices_field' (a list field), not both or neither")
+        if self.choices is not None and len(self.choices) < 2:
+            raise ValueError("'choices' needs at least two entries")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"'metrics' repeats a metric: {self.metrics}")
+        return self
+
+
 class BenchmarkDef(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     version: str
     description: str = ""
     dataset: DatasetDef
     fewshot: FewshotDef = Field(default_factory=FewshotDef)
-    prompt: PromptDef
+    prompt: PromptDef | None = None
     generation: GenerationDef = Field(default_factory=GenerationDef)
-    scoring: ScoringDef
+    scoring: ScoringDef | None = None
+    loglikelihood: LogLikelihoodDef | None = None
+    """How to score the benchmark by log-likelihood (``--mode loglikelihood``); None: generation only."""
+    mode: Mode | None = None
+    """The mode a run uses unless it names one; None: ``generate`` when a prompt is given, else ``loglikelihood``."""
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _some_way_to_run(self) -> BenchmarkDef:
+        if (self.prompt is None) != (self.scoring is None):
+            raise ValueError("'prompt' and 'scoring' go together: give both (generation) or neither")
+        if self.prompt is None and self.loglikelihood is None:
+            raise ValueError("give 'prompt' and 'scoring' (generation), 'loglikelihood', or both")
+        if self.mode is not None and not self.supports(self.mode):
+            needed = "the 'prompt' and 'scoring' sections" if self.mode == "generate" else "a 'loglikelihood' section"
+            raise ValueError(f"default mode '{self.mode}' needs {needed}")
+        return self
+
+    @property
+    def default_mode(self) -> Mode:
+        if self.mode is not None:
+            return self.mode
+        return "generate" if self.prompt is not None else "loglikelihood"
+
+    def supports(self, mode: Mode) -> bool:
+        return self.prompt is not None if mode == "generate" else self.loglikelihood is not None
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

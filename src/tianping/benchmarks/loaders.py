@@ -199,6 +199,8 @@ def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]
         fields: dict[str, Any] = {
             "question": question,
             "choices": choices,
+            # as written, surrounding spaces kept: lm-eval's prompts print options unstripped
+            "choices_raw": [row[c] for c in choice_cols],
             "subject": subject,
             "subject_name": info.get("name", subject.replace("_", " ")),
             "subject_name_zh": info.get("name_zh", info.get("name", subject)),

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from tianping.benchmarks.benchmark import Benchmark
-from tianping.benchmarks.definition import BenchmarkDef, load_definitions, parse_definitions
+from tianping.benchmarks.definition import BenchmarkDef, Mode, load_definitions, parse_definitions
 from tianping.benchmarks.errors import UnknownBenchmark
 
 
@@ -39,5 +39,6 @@ def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
     return [known[name_or_path]]
 
 
-def build(name_or_path: str, data_dir: Path) -> list[Benchmark]:
-    return [Benchmark(definition=d, source=src, data_dir=data_dir) for d, src in resolve(name_or_path)]
+def build(name_or_path: str, data_dir: Path, mode: Mode | None = None) -> list[Benchmark]:
+    """Benchmarks ready to load; ``mode`` (None: each one's default) is refused by one that cannot run in it."""
+    return [Benchmark(definition=d, source=src, data_dir=data_dir, mode=mode) for d, src in resolve(name_or_path)]

@@ -28,6 +28,8 @@ class ScoringContext:
 
     sandbox: Any = None
     options: dict[str, Any] | None = None
+    judge: Any = None
+    """A ``ModelBackend`` for scorers that ask a model for a verdict (the safety judge); None: rules only."""
 
 
 Scorer = Callable[[Sample, Response, ScoringContext], Score | Awaitable[Score]]

@@ -135,7 +135,7 @@ class LogLikelihood:
     chars: int = 0
     """Length of the continuation in characters (length normalisation)."""
     bytes: int = 0
-    """Length of the continuation in UTF-8 bytes (lm-eval's ``acc_norm``)."""
+    """Length of the continuation in UTF-8 bytes (lm-eval's ``acc_bytes``; its ``acc_norm`` uses characters)."""
     truncated: int = 0
     """Context tokens dropped from the left so that context + continuation fit the model's window."""
 
@@ -201,7 +201,7 @@ def _ll_dict(x: LogLikelihood) -> dict[str, Any]:
     }
 
 
-ScoreStatus = Literal["scored", "incomplete", "unscorable", "error"]
+ScoreStatus = Literal["scored", "incomplete", "unscorable", "skipped", "error"]
 
 
 @dataclass(frozen=True, slots=True)

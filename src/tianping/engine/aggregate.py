@@ -16,6 +16,7 @@ def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         "extraction_failures": sum(1 for r in rows if r["status"] == "scored" and r["extraction_failed"]),
         "incomplete": sum(1 for r in rows if r["status"] == "incomplete"),
         "unscorable": sum(1 for r in rows if r["status"] == "unscorable"),
+        "skipped": sum(1 for r in rows if r["status"] == "skipped"),
         "errors": sum(1 for r in rows if r["status"] == "error"),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tianping.models.base import ModelBackend
 from tianping.spec import ModelSpec
 
-BACKENDS = ("openai",)
+BACKENDS = ("openai", "hf", "ref")
 
 
 def create_backend(spec: ModelSpec) -> ModelBackend:
@@ -23,5 +23,21 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             max_retries=spec.max_retries,
             rpm=spec.rpm,
             stream=spec.stream,
+        )
+    if spec.backend in ("hf", "ref"):
+        from pathlib import Path
+
+        from tianping.models.hf_load import resolve_ref_model
+        from tianping.models.hf_local import HFLocalBackend
+
+        path = resolve_ref_model(spec.name) if spec.backend == "ref" else Path(spec.name)
+        return HFLocalBackend(
+            spec.id,
+            path,
+            device=spec.device,
+            dtype=spec.dtype,
+            batch_size=spec.batch_size,
+            chat_template=spec.chat_template,
+            max_length=spec.max_length,
         )
     raise ValueError(f"model {spec.id}: unknown backend '{spec.backend}' (known: {', '.join(BACKENDS)})")

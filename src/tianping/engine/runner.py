@@ -58,11 +58,36 @@ class _ModelState:
     failures: list[str] = field(default_factory=list)
 
 
+SAFETY_TASKS = ("safety", "safety_overrefusal")
+SUITES = {"safety": SAFETY_TASKS}
+"""``--suite NAME``: the tasks it stands for."""
+
+
+def _safety_task(name: str, spec: RunSpec):  # -> SafetyTask, shaped like a Benchmark
+    from tianping.safety.suite import SafetyConfigError, build_suite
+
+    try:
+        return build_suite(name, Path(spec.data_dir), spec.safety).load(spec.limit)
+    except SafetyConfigError as exc:
+        raise BenchmarkDefinitionError(str(exc)) from None
+
+
 def load_benchmarks(spec: RunSpec) -> list[Benchmark]:
     benchmarks: list[Benchmark] = []
     for name in spec.benchmarks:
-        for bench in registry.build(name, Path(spec.data_dir)):
-            benchmarks.append(bench.load(spec.limit))
+        if name in SAFETY_TASKS:
+            benchmarks.append(_safety_task(name, spec))
+            continue
+        for bench in registry.build(name, Path(spec.data_dir), mode=spec.modes.get(name, spec.mode)):
+            benchmarks.append(bench.load(spec.limits.get(name, spec.limit)))
+    scored = [b.name for b in benchmarks if b.mode == "loglikelihood"]
+    # the OpenAI-compatible backend only generates: every log-likelihood request would come back unusable
+    cannot = [m.id for m in spec.models if m.backend == "openai"]
+    if scored and cannot:
+        raise BenchmarkDefinitionError(
+            f"{', '.join(scored)} run in loglikelihood mode, which {', '.join(cannot)} cannot answer "
+            "(the openai backend only generates); use an hf/<path> model or --mode generate"
+        )
     names = [b.name for b in benchmarks]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
@@ -138,7 +163,7 @@ class Runner:
             self._benchmarks = load_benchmarks(self.spec)
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
-        self._context = ScoringContext(sandbox=self._make_sandbox(benchmarks))
+        self._context = ScoringContext(sandbox=self._make_sandbox(benchmarks), judge=self._make_judge())
         self.store.update_run(
             self.run_id,
             benchmark_versions={b.name: b.version for b in benchmarks},
@@ -160,7 +185,11 @@ class Runner:
         try:
             for model in self.spec.models:
                 cached = self.store.cached_keys(model.id) if self.spec.use_cache else set()
-                states.append(_ModelState(model, create_backend(model), cached))
+                try:
+                    backend = create_backend(model)
+                except ValueError as exc:  # a path that holds no model, an unknown ref model, no base URL
+                    raise FatalRunError(f"model {model.id}: {exc}") from None
+                states.append(_ModelState(model, backend, cached))
             async with asyncio.TaskGroup() as group:
                 for state in states:
                     group.create_task(self._drive_model(state, pending[state.spec.id]))
@@ -172,6 +201,8 @@ class Runner:
         finally:
             for state in states:
                 await state.backend.aclose()
+            if self._context.judge is not None:
+                await self._context.judge.aclose()
         errors = sum(len(s.failures) for s in states)
         self.result.errors = errors
         if errors:
@@ -191,6 +222,14 @@ class Runner:
         except SandboxUnavailable as exc:
             raise FatalRunError(str(exc)) from None
 
+    def _make_judge(self) -> ModelBackend | None:
+        if self.spec.judge is None:
+            return None
+        try:
+            return create_backend(self.spec.judge)
+        except ValueError as exc:
+            raise FatalRunError(f"judge: {exc}") from None
+
     async def _drive_model(self, state: _ModelState, work: list[tuple[Benchmark, Sample]]) -> None:
         items: Iterator[tuple[Benchmark, Sample]] = iter(work)
 
@@ -205,6 +244,12 @@ class Runner:
     async def _one(self, state: _ModelState, bench: Benchmark, sample: Sample) -> None:
         params = self.spec.generation.apply(bench.generation)
         request: Request = bench.build_request(sample, state.spec.id, params)
+        # a task may settle a sample without asking the model (a safety attack that cannot apply to its prompt)
+        precheck = getattr(bench, "precheck", None)
+        settled = precheck(sample) if precheck is not None else None
+        if settled is not None:
+            self._conclude(bench, sample, request, None, settled)
+            return
         response: Response | None = None
         from_cache = False
         if request.key in state.cached_keys:

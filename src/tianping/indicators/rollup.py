@@ -55,6 +55,8 @@ _Mix = dict[str, float]  # benchmark key -> coefficient of its score in a node's
 def _find(ref: BenchmarkRef, rows: dict[tuple[str, str], MetricRow]) -> MetricRow | None:
     """The run's row for a tree benchmark: the exact name, else a variant of it (``mmlu_5shot`` for ``mmlu``)."""
     exact = rows.get((ref.benchmark, ref.metric))
+    if exact is None and ref.metric == "accuracy":  # a log-likelihood run reports lm-eval's acc
+        exact = rows.get((ref.benchmark, "acc"))
     if exact is not None:
         return exact
     variants = sorted(name for name, metric in rows if metric == ref.metric and name.startswith(ref.benchmark + "_"))

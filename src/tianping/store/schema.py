@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS aggregates (
     incomplete INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
     unscorable INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, model, benchmark, metric, group_kind, group_name)
 );
 """
@@ -109,8 +110,11 @@ SAMPLE_COLUMNS = (
 )
 # Applied in order to a database whose user_version is the key's predecessor.
 MIGRATIONS = {
-    2: "ALTER TABLE samples ADD COLUMN metrics_json TEXT",  # per-sample metrics beyond the score
-    3: "ALTER TABLE aggregates ADD COLUMN unscorable INTEGER NOT NULL DEFAULT 0",  # judge could not decide
+    2: ("ALTER TABLE samples ADD COLUMN metrics_json TEXT",),  # per-sample metrics beyond the score
+    3: (  # samples a judge could not decide, and samples settled without a request (an attack that cannot apply)
+        "ALTER TABLE aggregates ADD COLUMN unscorable INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE aggregates ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0",
+    ),
 }
 
 SAMPLE_KEY = ("run_id", "model", "benchmark", "sample_id")
@@ -138,6 +142,7 @@ AGGREGATE_COLUMNS = (
     "incomplete",
     "errors",
     "unscorable",
+    "skipped",
 )
 INSERT_AGGREGATE = (
     f"INSERT INTO aggregates ({', '.join(AGGREGATE_COLUMNS)}) VALUES ({', '.join(':' + c for c in AGGREGATE_COLUMNS)})"

@@ -53,7 +53,8 @@ class Store:
         has_tables = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'samples'").fetchone()
         if has_tables and version < SCHEMA_VERSION:
             for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                self._db.execute(MIGRATIONS[step])
+                for statement in MIGRATIONS[step]:
+                    self._db.execute(statement)
         self._db.executescript(DDL)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -199,7 +200,8 @@ class Store:
         with self._transaction():
             self._db.execute("DELETE FROM aggregates WHERE run_id = ?", (run_id,))
             # counts a caller has no notion of (an older aggregate row) are stored as zero
-            self._db.executemany(INSERT_AGGREGATE, [{"unscorable": 0, "run_id": run_id, **row} for row in rows])
+            defaults = {"unscorable": 0, "skipped": 0}
+            self._db.executemany(INSERT_AGGREGATE, [{**defaults, "run_id": run_id, **row} for row in rows])
 
     def aggregates(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(

@@ -1,0 +1,201 @@
+"""Multiple choice scored by log-likelihood, laid out and scored exactly as lm-evaluation-harness 0.4 does.
+
+lm-eval's ``multiple_choice`` output type asks the model for the log-probability of each choice after
+one shared context and picks the most likely choice. Matching it byte for byte matters because a
+single space or newline changes log-likelihoods, and results are meant to compare one to one.
+
+The context (``ConfigurableTask.fewshot_context`` without a chat template or system instruction) is::
+
+    description
+    + for each shot: question(shot) + target_delimiter + choices(shot)[gold(shot)] + fewshot_delimiter
+    + question(sample)
+
+and continuation *i* is ``target_delimiter + choices(sample)[i]``. Shots are the benchmark's
+``fewshot`` rows (lm-eval's ``first_n`` sampler is our ``first``: the first k rows of the split, of
+the same subject when ``match`` is set).
+
+Scoring follows ``ConfigurableTask.process_results`` for ``multiple_choice`` in lm-eval 0.4.13:
+
+- ``acc``: the choice of highest log-likelihood is the gold one;
+- ``acc_norm``: the same after dividing each log-likelihood by the length **in characters** of the
+  choice text (without the target delimiter: lm-eval measures ``doc_to_choice``, not the continuation);
+- ``acc_bytes``: divided by the length in UTF-8 bytes instead.
+
+Ties go to the first choice, as ``numpy.argmax`` does; numpy computes the ratios so that even
+degenerate cases (an empty choice) come out as in lm-eval. The backend's own ``chars``/``bytes``
+counts are not used: they measure the continuation, delimiter included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jinja2
+
+from tianping.benchmarks.definition import LogLikelihoodDef
+from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
+from tianping.core import Request, Response, Sample, Score
+
+# the settings of lm-eval's own template environment, so templates render to the same text
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def choice_label(index: int) -> str:
+    """The letter by position (``A`` for 0), the form of the benchmarks' targets; past Z the index itself."""
+    return _LABELS[index] if 0 <= index < len(_LABELS) else str(index)
+
+
+def _compile(template: str, source: str, where: str) -> jinja2.Template:
+    try:
+        return _ENV.from_string(template)
+    except jinja2.TemplateSyntaxError as exc:
+        message = f"{source}: field 'loglikelihood.{where}': template error line {exc.lineno}: {exc.message}"
+        raise BenchmarkDefinitionError(message) from None
+
+
+def _where(sample: Sample) -> str:
+    return f"sample {sample.id} ({sample.meta.get('file')}:{sample.meta.get('line')})"
+
+
+def pick(logprobs: Sequence[float], lengths: Sequence[float] | None = None) -> int:
+    """The index lm-eval's ``np.argmax`` picks: of the highest log-likelihood, divided by ``lengths`` if given."""
+    import numpy as np
+
+    values = np.array(logprobs, dtype=float)
+    if lengths is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):  # an empty choice divides by zero, as in lm-eval
+            values = values / np.array(lengths, dtype=float)
+    return int(np.argmax(values))
+
+
+class LogLikelihoodTask:
+    """The compiled ``loglikelihood`` section of one benchmark: requests out, scores back."""
+
+    def __init__(self, definition: LogLikelihoodDef, source: str):
+        self.definition = definition
+        self.source = source
+        d = definition
+        self._description = _compile(d.description, source, "description") if d.description else None
+        self._question = _compile(d.question, source, "question")
+        self._choices = [_compile(c, source, f"choices.{i}") for i, c in enumerate(d.choices or ())]
+        # choices without template syntax (["A", "B", "C", "D"]) are the same for every row: skip rendering them
+        literal = d.choices is not None and not any(("{" in c or "\r" in c) for c in d.choices)
+        self._literal_choices = list(d.choices) if literal and d.choices is not None else None
+        self._gold = _compile(d.gold, source, "gold") if d.gold is not None else None
+        # the rendered shots, by the identity of the shot rows: every question of a subject shares them
+        self._shot_blocks: dict[tuple[int, ...], tuple[Sequence[Sample], str]] = {}
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.definition.metrics)
+
+    @property
+    def primary_metric(self) -> str:
+        return self.definition.metrics[0]
+
+    def _render(self, template: jinja2.Template, sample: Sample, where: str) -> str:
+        try:
+            return template.render({**sample.fields, "target": sample.target})
+        except jinja2.UndefinedError as exc:
+            raise DatasetError(f"{_where(sample)}: template 'loglikelihood.{where}': {exc}") from None
+        except Exception as exc:  # a template calling a method that fails on this row (e.g. list.index)
+            message = f"{_where(sample)}: template 'loglikelihood.{where}': {type(exc).__name__}: {exc}"
+            raise DatasetError(message) from None
+
+    def choices(self, sample: Sample) -> list[str]:
+        """The choice texts of a sample, without the target delimiter (lm-eval's ``doc_to_choice``)."""
+        name = self.definition.choices_field
+        if self._literal_choices is not None:
+            return list(self._literal_choices)
+        if name is None:
+            return [self._render(t, sample, f"choices.{i}") for i, t in enumerate(self._choices)]
+        value = sample.fields.get(name)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise DatasetError(
+                f"{_where(sample)}: field 'loglikelihood.choices_field': '{name}' is not a list of texts in this sample"
+                f" (fields: {', '.join(sorted(sample.fields))})"
+            )
+        if len(value) < 2:
+            raise DatasetError(f"{_where(sample)}: field '{name}' has {len(value)} choice(s), need at least 2")
+        return list(value)
+
+    def gold(self, sample: Sample, choices: Sequence[str]) -> int:
+        """The 0-based index of the right choice (lm-eval's ``doc_to_target``)."""
+        if self._gold is None:
+            if sample.target not in choices:
+                raise DatasetError(
+                    f"{_where(sample)}: target {sample.target!r} is none of the choices {list(choices)}; "
+                    "give 'loglikelihood.gold' to say which choice is right"
+                )
+            return list(choices).index(sample.target)
+        text = self._render(self._gold, sample, "gold").strip()
+        if not text.isdigit() or int(text) >= len(choices):
+            raise DatasetError(
+                f"{_where(sample)}: template 'loglikelihood.gold' gave {text!r}, "
+                f"not an index of its {len(choices)} choices"
+            )
+        return int(text)
+
+    def check(self, samples: Sequence[Sample]) -> None:
+        """Render every sample's choices and gold once, so a bad row stops the run before any request is sent."""
+        for sample in samples:
+            self.gold(sample, self.choices(sample))
+
+    def _shot_block(self, shots: Sequence[Sample]) -> str:
+        key = tuple(id(shot) for shot in shots)
+        cached = self._shot_blocks.get(key)
+        if cached is not None and all(a is b for a, b in zip(cached[0], shots, strict=True)):
+            return cached[1]
+        d = self.definition
+        parts = []
+        for shot in shots:
+            choices = self.choices(shot)
+            answer = choices[self.gold(shot, choices)]
+            question = self._render(self._question, shot, "question")
+            parts.append(question + d.target_delimiter + answer + d.fewshot_delimiter)
+        block = "".join(parts)
+        self._shot_blocks[key] = (tuple(shots), block)
+        return block
+
+    def context(self, sample: Sample, shots: Sequence[Sample]) -> str:
+        """lm-eval's ``fewshot_context``: description, the answered shots, then the question."""
+        description = self._render(self._description, sample, "description") if self._description else ""
+        question = self._render(self._question, sample, "question")
+        return description + (self._shot_block(shots) if shots else "") + question
+
+    def build_request(self, sample: Sample, shots: Sequence[Sample], model_id: str) -> Request:
+        delimiter = self.definition.target_delimiter
+        continuations = tuple(delimiter + choice for choice in self.choices(sample))
+        return Request(model=model_id, prompt=self.context(sample, shots), continuations=continuations)
+
+    def score(self, sample: Sample, response: Response) -> Score:
+        """acc / acc_norm / acc_bytes of one answered request; a malformed answer is an error, never a 0."""
+        choices = self.choices(sample)
+        lls = response.loglikelihoods
+        if not lls:
+            return Score(
+                value=None,
+                status="error",
+                reason="the response has no log-likelihoods (does the backend answer log-likelihood requests?)",
+            )
+        if len(lls) != len(choices):
+            return Score(value=None, status="error", reason=f"{len(lls)} log-likelihoods for {len(choices)} choices")
+        logprobs = [x.logprob for x in lls]
+        bad = [choice_label(i) for i, v in enumerate(logprobs) if math.isnan(v) or v == math.inf]
+        if bad:
+            return Score(value=None, status="error", reason=f"invalid log-likelihood for choice {', '.join(bad)}")
+        gold = self.gold(sample, choices)
+        picks = {
+            "acc": pick(logprobs),
+            "acc_norm": pick(logprobs, [len(c) for c in choices]),
+            "acc_bytes": pick(logprobs, [len(c.encode("utf-8")) for c in choices]),
+        }
+        metrics = {name: float(picks[name] == gold) for name in self.metrics}
+        chosen = picks[self.primary_metric]
+        reason = ", ".join(f"{name} chose {choice_label(picks[name])}" for name in self.metrics)
+        truncated = max(x.truncated for x in lls)
+        if truncated:
+            reason += f"; context cut by {truncated} tokens to fit the model"
+        return Score(value=metrics[self.primary_metric], extracted=choice_label(chosen), reason=reason, metrics=metrics)

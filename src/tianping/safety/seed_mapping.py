@@ -72,7 +72,8 @@ class SourceMapping:
                             f"upstream category {raw.category!r} of {self.source} has no mapping in {self.path}")
 
 
-def _leaf(taxonomy: Taxonomy, value: object, path: Path, line: int, field: str) -> str:
+def leaf_id(taxonomy: Taxonomy, value: object, path: Path, line: int, field: str) -> str:
+    """``value`` when it names a leaf of the taxonomy, else a ``DataFileError`` naming file, line and field."""
     if not isinstance(value, str):
         raise DataFileError(path, line, field, f"expected a leaf id, got {value!r}")
     try:
@@ -98,7 +99,7 @@ def parse_mapping(path: Path, taxonomy: Taxonomy) -> SourceMapping:
     categories_raw = doc.get("categories") or LineDict()
     if not isinstance(categories_raw, LineDict):
         raise DataFileError(path, doc.line_of("categories"), "categories", "expected a mapping category -> leaf")
-    categories = {str(key): _leaf(taxonomy, value, path, categories_raw.line_of(str(key)), f"categories.{key}")
+    categories = {str(key): leaf_id(taxonomy, value, path, categories_raw.line_of(str(key)), f"categories.{key}")
                   for key, value in categories_raw.items()}
     rules = []
     for index, entry in enumerate(doc.get("rules") or []):
@@ -126,11 +127,11 @@ def parse_mapping(path: Path, taxonomy: Taxonomy) -> SourceMapping:
         field = entry.get("field", "text")
         if not isinstance(field, str) or not field:
             raise DataFileError(path, entry.line_of("field"), f"{where}.field", f"expected a field name, got {field!r}")
-        rules.append(MappingRule(pattern, _leaf(taxonomy, entry.get("leaf"), path, entry.line_of("leaf"),
+        rules.append(MappingRule(pattern, leaf_id(taxonomy, entry.get("leaf"), path, entry.line_of("leaf"),
                                                 f"{where}.leaf"), sources, entry.line, field))
     default = None
     if doc.get("default") is not None:
-        default = _leaf(taxonomy, doc["default"], path, doc.line_of("default"), "default")
+        default = leaf_id(taxonomy, doc["default"], path, doc.line_of("default"), "default")
         if not isinstance(doc.get("default_reason"), str) or not doc["default_reason"].strip():
             raise DataFileError(path, doc.line_of("default"), "default_reason",
                                 "a default leaf needs a written reason (defaults must be documented)")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tianping.safety.seed_io import DataFileError, LineDict, check_keys, iter_jsonl, load_yaml, need_str
-from tianping.safety.taxonomy import Taxonomy, UnknownCategoryError
+from tianping.safety.seed_mapping import leaf_id
+from tianping.safety.taxonomy import Taxonomy
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "data" / "prompts"
 PROJECT_LICENSE = "Apache-2.0"  # the tianping project's own license for its data files
@@ -41,16 +42,6 @@ class ProjectRecord:
     meta: dict[str, Any]
 
 
-def _leaf(taxonomy: Taxonomy, value: str, path: Path, line: int, field: str) -> str:
-    try:
-        node = taxonomy.get(value)
-    except UnknownCategoryError as exc:
-        raise DataFileError(path, line, field, str(exc)) from None
-    if node.level != "leaf":
-        raise DataFileError(path, line, field, f"{value!r} is a {node.level}, not a leaf")
-    return value
-
-
 def _unique(seen: dict[str, int], record_id: str, path: Path, line: int) -> None:
     if record_id in seen:
         raise DataFileError(path, line, "id", f"duplicate id {record_id!r} (first on line {seen[record_id]})")
@@ -64,7 +55,7 @@ def read_written(path: Path, taxonomy: Taxonomy, lang: str) -> list[ProjectRecor
         check_keys(rec, {"id", "category", "text"}, path, line)
         record_id = need_str(rec, "id", path, line)
         _unique(seen, record_id, path, line)
-        leaf = _leaf(taxonomy, need_str(rec, "category", path, line), path, line, "category")
+        leaf = leaf_id(taxonomy, need_str(rec, "category", path, line), path, line, "category")
         # the over-refusal leaves hold benign requests by definition: answering them is the right behaviour
         benign = leaf.startswith("service.over_refusal.")
         out.append(ProjectRecord(record_id, need_str(rec, "text", path, line).strip(), lang, leaf, benign,
@@ -92,7 +83,7 @@ def read_zh_overrefusal(path: Path, taxonomy: Taxonomy) -> list[ProjectRecord]:
         kind = need_str(rec, "type", path, line)
         if kind not in OVERREFUSAL_TYPES:
             raise DataFileError(path, line, "type", f"{kind!r} is not one of {sorted(OVERREFUSAL_TYPES)}")
-        leaf = _leaf(taxonomy, need_str(rec, "resembles", path, line), path, line, "resembles")
+        leaf = leaf_id(taxonomy, need_str(rec, "resembles", path, line), path, line, "resembles")
         out.append(ProjectRecord(record_id, need_str(rec, "text", path, line).strip(), "zh", leaf, True,
                                  {"file": path.name, "line": line, "type": kind}))
     return out
@@ -132,7 +123,7 @@ def read_code_grid(path: Path, taxonomy: Taxonomy) -> list[ProjectRecord]:
     scenarios = _entries(doc, "scenarios", {"id", "leaf", "kind", "zh", "en"}, path)
     framings = _entries(doc, "framings", {"id", "zh", "en"}, path)
     for index, scenario in enumerate(scenarios):
-        _leaf(taxonomy, scenario["leaf"], path, scenario.line_of("leaf"), f"scenarios[{index}].leaf")
+        leaf_id(taxonomy, scenario["leaf"], path, scenario.line_of("leaf"), f"scenarios[{index}].leaf")
         if not scenario["leaf"].startswith("system."):
             raise DataFileError(path, scenario.line_of("leaf"), f"scenarios[{index}].leaf",
                                 "code scenarios belong under system (system and agent security)")

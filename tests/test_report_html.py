@@ -241,7 +241,16 @@ def test_sample_outcome():
     assert sample_outcome(s("error", None, None)) == "error"
     assert sample_outcome(s("unscorable", "unscorable", None)) == "unscorable"
     assert sample_outcome(s("skipped", None, None)) == "skipped"
-    assert set(OUTCOMES) == {"correct", "wrong", "extraction_failed", "incomplete", "unscorable", "skipped", "error"}
+    def safety(extracted, score):
+        return SampleRow("m", "safety", "i", "p", "o", None, extracted, "refuse", score, "scored")
+
+    assert sample_outcome(safety("unsafe", 1.0)) == "unsafe"
+    assert sample_outcome(safety("refused", 1.0)) == "refused"
+    assert sample_outcome(s("scored", "safe", 1.0)) == "correct"  # a verdict word outside a safety task is an answer
+    assert set(OUTCOMES) == {
+        "correct", "wrong", "extraction_failed", "incomplete", "unsafe", "safe", "refused", "answered",
+        "unscorable", "skipped", "error",
+    }  # fmt: skip
 
 
 def test_shared_prompt_paragraphs_are_stored_once():

@@ -108,6 +108,8 @@ def _summary(store: Any, run_id: str, wall_s: float) -> dict[str, Any]:
                 "extraction_failures": m.extraction_failures,
                 "incomplete": m.incomplete,
                 "errors": m.errors,
+                "unscorable": m.unscorable,
+                "skipped": m.skipped,
             }
             for m in metric_rows(store, run_id)
         ],
@@ -121,20 +123,15 @@ def _print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
     table = Table(title=f"run {run_id} ({info.status})", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("model", "benchmark", "metric"):
         table.add_column(col, overflow="fold")
-    for col in ("score %", "95% CI", "N", "no answer", "incompl.", "errors"):
+    rows = metric_rows(store, run_id)
+    judged = any(m.unscorable or m.skipped for m in rows)  # safety runs: two more counts beside the score
+    extra = ("unscorable", "skipped") if judged else ()
+    for col in ("score %", "95% CI", "N", "no answer", "incompl.", "errors", *extra):
         table.add_column(col, justify="right", no_wrap=True)
-    for m in metric_rows(store, run_id):
-        table.add_row(
-            m.model,
-            m.benchmark,
-            m.metric,
-            _pct(m.score),
-            _ci(m.ci_low, m.ci_high),
-            str(m.n),
-            str(m.extraction_failures),
-            str(m.incomplete),
-            str(m.errors),
-        )
+    for m in rows:
+        counts = [m.extraction_failures, m.incomplete, m.errors, *((m.unscorable, m.skipped) if judged else ())]
+        table.add_row(m.model, m.benchmark, m.metric, _pct(m.score), _ci(m.ci_low, m.ci_high), str(m.n),
+                      *map(str, counts))  # fmt: skip
     out.print(table)
     if breakdowns:
         rows = [b for b in breakdown_rows(store, run_id) if b.group_kind == "category"]

@@ -45,6 +45,8 @@ def metric_rows(store: Store, run_id: str) -> list[MetricRow]:
             extraction_failures=a["extraction_failures"],
             incomplete=a["incomplete"],
             errors=a["errors"],
+            unscorable=a.get("unscorable") or 0,
+            skipped=a.get("skipped") or 0,
         )
         for a in store.aggregates(run_id)
         if a["group_kind"] == "all"

@@ -32,6 +32,10 @@ class MetricRow:
     extraction_failures: int = 0
     incomplete: int = 0
     errors: int = 0
+    unscorable: int = 0
+    """Answers a judge could not decide (safety), counted beside the score."""
+    skipped: int = 0
+    """Samples settled without a request (a safety attack that cannot apply to its prompt)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ def heatmap_views(breakdowns: Sequence[BreakdownRow]) -> list[dict[str, Any]]:
                 "model": model,
                 "benchmark": benchmark,
                 "rows_are": CELL_KINDS[kind],
-                "width": _LEFT + len(attacks) * _CELL + 10,
+                "width": _LEFT + len(attacks) * _CELL + _TOP,  # the last labels lean out to the right
                 "height": _TOP + len(categories) * _CELL + 10,
                 "cell": _CELL,
                 "rows": [{"label": c, "y": _TOP + i * _CELL + _CELL * 0.7} for i, c in enumerate(categories)],

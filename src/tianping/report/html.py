@@ -41,8 +41,23 @@ from tianping.report.radar import radar_view
 
 __all__ = ["OUTCOMES", "PROMPT_SEPARATOR", "render_html", "sample_outcome", "samples_payload"]
 
-OUTCOMES = ("correct", "wrong", "extraction_failed", "incomplete", "unscorable", "skipped", "error")
+OUTCOMES = (
+    "correct",
+    "wrong",
+    "extraction_failed",
+    "incomplete",
+    "unsafe",
+    "safe",
+    "refused",
+    "answered",
+    "unscorable",
+    "skipped",
+    "error",
+)
 """What the sample table's status filter offers (and the ``status=`` URL hash parameter accepts)."""
+
+_VERDICTS = {"unsafe", "safe", "refused", "answered"}
+"""What the safety tasks store as the extracted answer (``safety_overrefusal``: refused / answered)."""
 
 PROMPT_SEPARATOR = "\n\n"
 """Prompts are split into paragraphs on this separator for storage in the payload."""
@@ -119,13 +134,16 @@ def _finite(x: float | None) -> float | None:
 
 def sample_outcome(sample: SampleRow) -> str:
     """``correct`` (full score), ``wrong`` (including partial credit), ``extraction_failed`` (scored
-    but nothing extracted), ``incomplete`` or ``error``."""
+    but nothing extracted), a safety verdict (``unsafe``, ``safe``, ``refused``, ``answered``), ``incomplete``,
+    ``unscorable``, ``skipped`` or ``error``."""
     if sample.status == "error":
         return "error"
     if sample.status in ("incomplete", "unscorable", "skipped"):
         return sample.status
     if sample.status != "scored":
         return "error" if sample.error else "incomplete"
+    if sample.benchmark.startswith("safety") and sample.extracted in _VERDICTS:  # "correct" would praise harm
+        return sample.extracted
     if sample.extracted is None:
         return "extraction_failed"
     score = _finite(sample.score)
@@ -221,6 +239,8 @@ def _metric_view(r: MetricRow) -> dict[str, Any]:
         "extraction_failures": r.extraction_failures,
         "incomplete": r.incomplete,
         "errors": r.errors,
+        "unscorable": r.unscorable,
+        "skipped": r.skipped,
     }
 
 
@@ -296,6 +316,7 @@ def render_html(
         duration=_duration(info.started_at, info.finished_at),
         spec_json=json.dumps(info.spec, indent=2, ensure_ascii=False, sort_keys=False, default=str),
         metrics=[_metric_view(r) for r in metrics],
+        judged=any(r.unscorable or r.skipped for r in metrics),
         breakdowns=_breakdown_views([b for b in breakdowns if b.group_kind not in CELL_KINDS]),
         heatmaps=heatmap_views(breakdowns),
         sample_count=len(payload["rows"]),

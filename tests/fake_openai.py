@@ -30,7 +30,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -205,7 +205,65 @@ def _split(text: str, parts: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-class FakeOpenAIServer:
+class LocalAppServer:
+    """An aiohttp application on 127.0.0.1: the start/stop and ``async with`` life cycle both fake servers share.
+
+    A subclass sets ``port`` (0 picks a free one) and implements ``add_routes``; ``start`` returns the base URL.
+    """
+
+    backlog = 1024
+    port: int = 0
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+
+    def add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024**2)
+        self.add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=self.backlog)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+ServerT = TypeVar("ServerT", bound=LocalAppServer)
+
+
+@contextlib.contextmanager
+def in_background(server: ServerT) -> Iterator[ServerT]:
+    """Run ``server`` in a background thread with its own event loop (sync tests, subprocess clients)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=type(server).__name__, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+class FakeOpenAIServer(LocalAppServer):
     """A deterministic OpenAI-compatible server; see the module docstring.
 
     Failures: ``error_rate`` fails a hash-chosen fraction of attempts (chosen from ``seed``, the request key
@@ -262,36 +320,15 @@ class FakeOpenAIServer:
         self.last_arrival: float | None = None
         self.last_body: dict[str, Any] | None = None
         self.last_headers: dict[str, str] = {}
-        self._runner: web.AppRunner | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        app = web.Application(client_max_size=64 * 1024**2)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/fake/stats", self._stats)
         app.router.add_post("/fake/reset", self._reset)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAIServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def reset_counters(self) -> None:
         self.requests_total = 0
@@ -552,19 +589,8 @@ def _error(status: int, message: str, code: str = "error", headers: dict[str, st
 @contextlib.contextmanager
 def running_server(**opts: Any) -> Iterator[FakeOpenAIServer]:
     """Run a ``FakeOpenAIServer(**opts)`` in a background thread with its own event loop."""
-    server = FakeOpenAIServer(**opts)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+    with in_background(FakeOpenAIServer(**opts)) as server:
         yield server
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
 
 
 def serve_forever(server: Any, *, use_uvloop: bool = True) -> None:

@@ -30,11 +30,12 @@ import argparse
 import asyncio
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+
+from fake_openai import LocalAppServer, in_background, serve_forever  # tests/ is on the path (conftest, or as a script)
 
 MODES = (
     "ttft_timeout",  # the role chunk, then only keep-alive comments
@@ -65,7 +66,9 @@ def _chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **ext
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-class FakeStreamServer:
+class FakeStreamServer(LocalAppServer):
+    backlog = 4096  # thousands of streams start at once in the capacity benchmark
+
     def __init__(
         self,
         *,
@@ -110,7 +113,6 @@ class FakeStreamServer:
         self.stamps: dict[str, list[float]] = {}
         """For a request whose body has ``fake_tag``: [arrival, first token sent, last token sent] in
         ``time.monotonic()`` seconds (the clock of ``time.perf_counter()`` on Linux), also at GET /fake/stamps."""
-        self._runner: web.AppRunner | None = None
         # chunk bytes, built once
         self._role = _chunk({"role": "assistant", "content": ""})
         self._answer = _chunk({"content": " tok"})
@@ -126,29 +128,9 @@ class FakeStreamServer:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        app = web.Application(client_max_size=64 * 1024**2)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/fake/stamps", self._stamps)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeStreamServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def _stamps(self, request: web.Request) -> web.Response:
         return web.json_response(self.stamps)
@@ -197,9 +179,7 @@ class FakeStreamServer:
         finally:
             self.in_flight -= 1
 
-    async def _serve(
-        self, request: web.Request, body: dict[str, Any], t_start: float, seq: int
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, body: dict[str, Any], t_start: float, seq: int) -> web.StreamResponse:
         mode = body.get("fake_mode", self.mode)
         if mode and str(mode).isdigit():
             status = int(mode)
@@ -301,19 +281,8 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 @contextlib.contextmanager
 def running_stream_server(**opts: Any) -> Iterator[FakeStreamServer]:
     """Run a ``FakeStreamServer(**opts)`` in a background thread with its own event loop."""
-    server = FakeStreamServer(**opts)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-stream-server", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+    with in_background(FakeStreamServer(**opts)) as server:
         yield server
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -347,8 +316,6 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         stamp_all=args.stamp_all,
     )
-
-    from fake_openai import serve_forever  # tests/ is on the path: this file's own folder
 
     serve_forever(server, use_uvloop=not args.no_uvloop)
 

@@ -9,13 +9,12 @@ can audit and change the mapping without reading parsing code.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tianping.safety.seed_io import DataFileError
+from tianping.safety.seed_io import DataFileError, iter_jsonl
 
 
 @dataclass(frozen=True)
@@ -64,15 +63,7 @@ def _jsonl_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[s
     if not path.is_file():
         raise DataFileError(path, None, "file", "missing (is the datasets directory complete?)")
     rows = []
-    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataFileError(path, line, "json", exc.msg) from exc
-        if not isinstance(row, dict):
-            raise DataFileError(path, line, "record", "expected a JSON object")
+    for line, row in iter_jsonl(path):
         missing = [key for key in required if key not in row]
         if missing:
             raise DataFileError(path, line, missing[0], "missing")

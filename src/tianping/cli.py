@@ -300,7 +300,7 @@ def run(
     from pydantic import ValidationError
 
     from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
-    from tianping.engine.runner import SUITES, start_run
+    from tianping.engine.runner import SAFETY_TASKS, SUITES, start_run
     from tianping.spec import GenerationOverrides, ModelSpec, RunSpec, SafetyOptions, default_data_dir
 
     data = data_dir or default_data_dir()
@@ -315,7 +315,7 @@ def run(
         raise _fail("nothing to run: give --benchmark NAME or --suite NAME")
     try:
         safety = None
-        if any(n.startswith("safety") for n in names):
+        if any(n in SAFETY_TASKS for n in names):
             safety = SafetyOptions(
                 attacks=_split_list(attacks),
                 categories=_split_list(categories),

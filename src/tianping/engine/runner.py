@@ -23,6 +23,7 @@ from tianping.core import Request, Response, Sample, Score
 from tianping.engine.backends import create_backend
 from tianping.models.base import ModelBackend
 from tianping.models.errors import ConnectError, ModelError
+from tianping.safety import TASKS as SAFETY_TASKS
 from tianping.spec import ModelSpec, RunSpec
 from tianping.store import Store
 from tianping.store.store import now_iso
@@ -58,7 +59,6 @@ class _ModelState:
     failures: list[str] = field(default_factory=list)
 
 
-SAFETY_TASKS = ("safety", "safety_overrefusal")
 SUITES = {"safety": SAFETY_TASKS}
 """``--suite NAME``: the tasks it stands for."""
 

@@ -38,6 +38,7 @@ from tianping.indicators.rollup import IndicatorReport
 from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
 from tianping.report.heatmap import CELL_KINDS, heatmap_views
 from tianping.report.radar import radar_view
+from tianping.safety import TASKS as SAFETY_TASKS
 
 __all__ = ["OUTCOMES", "PROMPT_SEPARATOR", "render_html", "sample_outcome", "samples_payload"]
 
@@ -142,7 +143,7 @@ def sample_outcome(sample: SampleRow) -> str:
         return sample.status
     if sample.status != "scored":
         return "error" if sample.error else "incomplete"
-    if sample.benchmark.startswith("safety") and sample.extracted in _VERDICTS:  # "correct" would praise harm
+    if sample.benchmark in SAFETY_TASKS and sample.extracted in _VERDICTS:  # "correct" would praise harm
         return sample.extracted
     if sample.extracted is None:
         return "extraction_failed"

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
+from tianping.safety import TASKS
 from tianping.safety.converters import (
     Attack,
     Converter,
     ConverterSkipped,
+    NoneConverter,
     TranslateConverter,
     all_converters,
     get_converter,
@@ -36,7 +38,6 @@ from tianping.safety.seeds import SeedPrompt, load_seeds, sample_seeds
 from tianping.safety.taxonomy import Taxonomy, load_taxonomy
 from tianping.spec import SafetyOptions
 
-SUITE = ("safety", "safety_overrefusal")
 VERSION = "1.0"
 HARMFUL_BREAKDOWNS = ["dimension", "category", "attack", "attack_group", "lang", "cell", "dim_cell"]
 BENIGN_BREAKDOWNS = ["dimension", "category", "lang", "source"]
@@ -55,12 +56,16 @@ def select_converters(names: list[str] | None, data_dir: Path | None) -> list[Co
         # fill a column of skipped samples; naming it in --attacks still plans it (and records the skips)
         return [c for c in every if not isinstance(c, TranslateConverter)]
     groups = {c.group for c in every}
+    by_name = {c.name: c for c in every}
     chosen: dict[str, Converter] = {}
     for name in names:
         if name in groups:
             chosen.update({c.name: c for c in every if c.group == name})
             continue
-        try:
+        if name in by_name:
+            chosen[name] = by_name[name]
+            continue
+        try:  # a composition ("a+b"), or an unknown name whose error lists the known ones
             converter = get_converter(name, data_dir=data_dir)
         except (KeyError, ValueError) as exc:
             message = exc.args[0] if exc.args else name
@@ -119,7 +124,7 @@ class SafetyTask:
         except (KeyError, ValueError) as exc:  # an unknown category or language names itself in the message
             raise SafetyConfigError(f"{self.name}: {exc.args[0] if exc.args else exc}") from None
         if self.benign:
-            converters = [get_converter("none", data_dir=self.data_dir)]
+            converters: list[Converter] = [NoneConverter()]
             budget = opts.overrefusal_budget
         else:
             converters = select_converters(opts.attacks, self.data_dir)
@@ -245,6 +250,6 @@ def _digest(plans: list[_Plan]) -> str:
 
 
 def build_suite(name: str, data_dir: Path | None, options: SafetyOptions | None) -> SafetyTask:
-    if name not in SUITE:
-        raise SafetyConfigError(f"unknown safety task '{name}' (known: {', '.join(SUITE)})")
+    if name not in TASKS:
+        raise SafetyConfigError(f"unknown safety task '{name}' (known: {', '.join(TASKS)})")
     return SafetyTask(name=name, data_dir=data_dir, options=options or SafetyOptions())

@@ -448,8 +448,7 @@ class StreamingProbe:
         finally:
             dog.disarm()
         end = time.perf_counter()
-        if exchange.sent_t is not None:
-            stream.t0 = exchange.sent_t
+        if exchange.sent_t is not None:  # on_sent has moved stream.t0 there already
             record.queue_s = exchange.sent_t - t0
         record.started_at = wall0 + (stream.t0 - t0)
         self._fill(record, stream, end)

@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
+from tianping.benchmarks import templates
 from tianping.benchmarks.definition import BenchmarkDef, DatasetDef, Mode
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
-from tianping.benchmarks.loaders import LAZY_LOADERS, LOADERS, LoadedDataset, load_dataset, resolve_loader
+from tianping.benchmarks.loaders import (
+    LAZY_LOADERS,
+    LOADERS,
+    PATH_OPTIONS,
+    LoadedDataset,
+    bundled_tables,
+    load_dataset,
+    option_paths,
+    resolve_loader,
+)
 from tianping.benchmarks.loglikelihood import LogLikelihoodTask
 from tianping.benchmarks.scorers import (
     EXTRACTORS,
@@ -32,17 +40,10 @@ from tianping.benchmarks.scorers import (
     ScoringContext,
     resolve,
 )
+from tianping.benchmarks.templates import compile_template as _compile
+from tianping.benchmarks.templates import location
+from tianping.benchmarks.templates import render as _render
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
-
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-
-
-def _compile(template: str, source: str, where: str) -> jinja2.Template:
-    try:
-        return _ENV.from_string(template)
-    except jinja2.TemplateSyntaxError as exc:
-        message = f"{source}: field '{where}': template error line {exc.lineno}: {exc.message}"
-        raise BenchmarkDefinitionError(message) from None
 
 
 def _require_known(source: str, where: str, kind: str, name: str | None, table: Mapping[str, Any]) -> Any:
@@ -53,15 +54,6 @@ def _require_known(source: str, where: str, kind: str, name: str | None, table: 
     return found
 
 
-def _render(template: jinja2.Template, sample: Sample, where: str) -> str:
-    try:
-        return template.render({**sample.fields, "target": sample.target})
-    except jinja2.UndefinedError as exc:
-        raise DatasetError(
-            f"sample {sample.id} ({sample.meta.get('file')}:{sample.meta.get('line')}): template '{where}': {exc}"
-        ) from None
-
-
 def _checksum(files: Sequence[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(set(files)):
@@ -69,6 +61,18 @@ def _checksum(files: Sequence[Path], root: Path) -> str:
         digest.update(str(rel).encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    try:
+        resolved = path.resolve()  # symlinks followed: a link in the data root may point anywhere
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+    return any(resolved.is_relative_to(root) for root in roots)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _round_robin(samples: Sequence[Sample], key: str, limit: int) -> list[Sample]:
@@ -96,6 +100,10 @@ class Benchmark:
     checksum: str | None = None
     mode: Mode | None = None
     """``generate`` or ``loglikelihood``; None: the definition's default mode."""
+    allow_outside_data: bool = False
+    """Read dataset paths that resolve outside ``data_dir`` (and ``definition_dir``); off, they are refused."""
+    definition_dir: Path | None = None
+    """The folder of a user's definition file, whose files it may read too; None for a bundled definition."""
     _shots: dict[str, list[Sample]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -160,25 +168,99 @@ class Benchmark:
     def generation(self) -> GenerationParams:
         return self._params
 
-    def _read(self, ds: DatasetDef) -> LoadedDataset:
-        return load_dataset(ds.loader, self.data_dir / ds.path, ds.options)
+    def _check(self, ds: DatasetDef, where: str) -> None:
+        """Refuse a dataset whose options or paths the definition may not use; nothing is read."""
+        for name in PATH_OPTIONS.get(ds.loader, ()):
+            if name in ds.options and not isinstance(ds.options[name], str):
+                raise BenchmarkDefinitionError(f"{self.source}: field '{where}.options.{name}': expected a path")
+        table = ds.options.get("categories")
+        if ds.loader == "mc_csv" and table is not None and table not in bundled_tables():
+            raise BenchmarkDefinitionError(
+                f"{self.source}: field '{where}.options.categories': {table!r} is not a bundled subject table "
+                f"(known: {', '.join(bundled_tables())})"
+            )
+        if not self.allow_outside_data:
+            self._check_inside(ds, self.data_dir / ds.path, where)
+
+    def _read(self, ds: DatasetDef, where: str) -> LoadedDataset:
+        # unresolved, as before: the checksum names files relative to data_dir as given
+        loaded = load_dataset(ds.loader, self.data_dir / ds.path, ds.options)
+        if not self.allow_outside_data:
+            roots = self._roots()
+            for file in loaded.files:  # a loader that read further than its declared paths
+                if not _inside(file, roots):
+                    self._refuse_outside(f"{where}.path", str(file))
+        return loaded
+
+    def _roots(self) -> list[Path]:
+        roots = [self.data_dir.resolve()]
+        if self.definition_dir is not None:
+            roots.append(self.definition_dir.resolve())
+        return roots
+
+    def _refuse_outside(self, field: str, shown: str) -> None:
+        roots = self._roots()
+        places = f"the data directory {roots[0]}" + (f" and the definition's folder {roots[1]}" if roots[1:] else "")
+        raise BenchmarkDefinitionError(
+            f"{self.source}: field '{field}': '{shown}' resolves outside {places}; "
+            "pass --allow-outside-data to read it anyway"
+        )
+
+    def _check_inside(self, ds: DatasetDef, path: Path, where: str) -> None:
+        """Refuse, before anything is read, a dataset whose path, path options or folder entries lead out of the
+        data directory (and the definition's folder): a shared definition file must not read ``~/.ssh``."""
+        roots = self._roots()
+        if not _inside(path, roots):
+            self._refuse_outside(f"{where}.path", ds.path)
+        folders = [(f"{where}.path", ds.path, path)]
+        for name, target in option_paths(ds.loader, path, ds.options):
+            field = f"{where}.options.{name}" if name in ds.options else f"{where}.path"
+            shown = ds.options[name] if name in ds.options else _relative(target, self.data_dir)
+            if not _inside(target, roots):
+                self._refuse_outside(field, shown)
+            folders.append((field, shown, target))
+        # loaders list folders (per-subject files): an entry may itself be a link to elsewhere
+        for field, shown, folder in folders:
+            try:
+                entries = list(folder.iterdir()) if folder.is_dir() else []
+            except OSError:
+                continue  # unreadable: the loader says so
+            for entry in entries:
+                if entry.is_symlink() and not _inside(entry, roots):
+                    self._refuse_outside(field, f"{shown.rstrip('/')}/{entry.name}")
 
     def load(self, limit: int | None = None) -> Benchmark:
-        """Read the data (and shot pool); ``limit`` keeps the first N, spread across subjects."""
-        main = self._read(self.definition.dataset)
+        """Read the data (and shot pool); ``limit`` keeps the first N, spread across subjects.
+
+        Every template the mode renders is tried against the rows here, so that a misspelt variable or a
+        refused template stops the run before its first request."""
+        fs = self.definition.fewshot
+        shot_pool = fs.dataset if fs.k > 0 else None
+        self._check(self.definition.dataset, "dataset")
+        if shot_pool is not None:
+            self._check(shot_pool, "fewshot.dataset")
+        main = self._read(self.definition.dataset, "dataset")
         files = list(main.files)
         samples = list(main.samples)
         if limit is not None and limit < len(samples):
             key = "subject" if any("subject" in s.meta for s in samples) else ""
             samples = _round_robin(samples, key, limit) if key else samples[:limit]
-        fs = self.definition.fewshot
-        if fs.k > 0 and fs.dataset is not None:
-            pool = self._read(fs.dataset)
+        if shot_pool is not None:
+            pool = self._read(shot_pool, "fewshot.dataset")
             files.extend(pool.files)
             self._shots = self._pick_shots(pool.samples)
+            # a subject with no shots fails now, not at its first request
+            for sample in samples:
+                if (str(sample.meta.get(fs.match, "")) if fs.match else "") not in self._shots:
+                    self.shots_for(sample)
+        shots = list({id(shot): shot for group in self._shots.values() for shot in group}.values())
         if self._ll is not None and self.mode == "loglikelihood":
+            self._ll.check_templates(samples, shots)
             self._ll.check(samples)
-            self._ll.check([shot for shots in self._shots.values() for shot in shots])
+            self._ll.check(shots)
+        elif self.definition.prompt is not None:
+            templates.check([self._question, self._instruction], samples)
+            templates.check([self._question, self._answer], shots, "few-shot dataset")
         self.samples = tuple(samples)
         self.checksum = _checksum(files, self.data_dir)
         return self
@@ -203,7 +285,7 @@ class Benchmark:
             return []
         group = str(sample.meta.get(fs.match, "")) if fs.match else ""
         if group not in self._shots:
-            raise DatasetError(f"sample {sample.id}: no few-shot rows for {fs.match} '{group}'")
+            raise DatasetError(f"{location(sample)}: no few-shot rows for {fs.match} '{group}'")
         return self._shots[group]
 
     def build_request(self, sample: Sample, model_id: str, params: GenerationParams) -> Request:
@@ -214,11 +296,9 @@ class Benchmark:
             return self._ll.build_request(sample, shots, model_id)
         p = self.definition.prompt
         assert p is not None  # a benchmark without a prompt runs only in loglikelihood mode (checked on creation)
-        question = _render(self._question, sample, "prompt.question")
-        instruction = _render(self._instruction, sample, "prompt.instruction") if self._instruction else None
-        shot_pairs = [
-            (_render(self._question, s, "prompt.question"), _render(self._answer, s, "prompt.answer")) for s in shots
-        ]
+        question = _render(self._question, sample)
+        instruction = _render(self._instruction, sample) if self._instruction else None
+        shot_pairs = [(_render(self._question, s), _render(self._answer, s)) for s in shots]
         if p.format == "completion" or self.definition.fewshot.style == "inline":
             parts = [instruction] if instruction else []
             parts.extend(q + a for q, a in shot_pairs)

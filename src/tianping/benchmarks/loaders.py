@@ -120,7 +120,17 @@ def load_gsm8k(path: Path, options: dict[str, Any]) -> LoadedDataset:
 
 
 @cache
+def bundled_tables() -> tuple[str, ...]:
+    """The subject tables shipped with tianping: the names the ``categories`` option may give."""
+    folder = resources.files("tianping.benchmarks").joinpath("data")
+    return tuple(sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json")))
+
+
+@cache
 def bundled_json(name: str) -> dict[str, Any]:
+    # a name, never a path: joined to the package folder, '../..' would read any file
+    if name not in bundled_tables():
+        raise DatasetError(f"no bundled table '{name}' (known: {', '.join(bundled_tables())})")
     return json.loads(resources.files("tianping.benchmarks").joinpath("data", name).read_text("utf-8"))
 
 
@@ -243,10 +253,30 @@ def load_multiple_choice(path: Path, options: dict[str, Any]) -> LoadedDataset:
     return LoadedDataset(tuple(samples), read)
 
 
+PATH_OPTIONS: dict[str, tuple[str, ...]] = {"mc_csv": ("subject_mapping",), "bbh_json": ("tasks", "prompts")}
+"""Loader name -> its options that name a file or folder."""
+
+
+def option_paths(loader: str, path: Path, options: dict[str, Any]) -> list[tuple[str, Path]]:
+    """``(option, path)`` for each file or folder besides ``path`` that a loader reads because of an option (or
+    its default), so that they can be checked before anything is read. The options are text (checked before)."""
+    if loader == "mc_csv" and "subject_mapping" in options:
+        return [("subject_mapping", path.parent / options["subject_mapping"])]
+    if loader == "bbh_json":
+        from tianping.benchmarks.reasoning import _bbh_dirs  # the loader's own choice of folders, defaults included
+
+        tasks, prompts = _bbh_dirs(path, options)
+        return [("tasks", tasks), ("prompts", prompts)]
+    return []
+
+
 def load_dataset(loader: str, path: Path, options: dict[str, Any]) -> LoadedDataset:
     fn = resolve_loader(loader)
     if fn is None:
         raise DatasetError(f"unknown dataset loader '{loader}' (known: {', '.join(sorted({*LOADERS, *LAZY_LOADERS}))})")
     if not path.exists():
         raise DatasetError(f"{path}: not found (set --data-dir or TIANPING_DATA_DIR to the datasets folder)")
-    return fn(path, options)
+    loaded = fn(path, options)
+    if not loaded.samples:  # an empty file or folder would give a score over nothing
+        raise DatasetError(f"{path}: no samples")
+    return loaded

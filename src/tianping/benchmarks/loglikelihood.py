@@ -31,14 +31,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import jinja2
-
+from tianping.benchmarks import templates
 from tianping.benchmarks.definition import LogLikelihoodDef
-from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
+from tianping.benchmarks.errors import DatasetError
+from tianping.benchmarks.templates import Template, compile_template, location, render
 from tianping.core import Request, Response, Sample, Score
 
-# the settings of lm-eval's own template environment, so templates render to the same text
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -47,16 +45,8 @@ def choice_label(index: int) -> str:
     return _LABELS[index] if 0 <= index < len(_LABELS) else str(index)
 
 
-def _compile(template: str, source: str, where: str) -> jinja2.Template:
-    try:
-        return _ENV.from_string(template)
-    except jinja2.TemplateSyntaxError as exc:
-        message = f"{source}: field 'loglikelihood.{where}': template error line {exc.lineno}: {exc.message}"
-        raise BenchmarkDefinitionError(message) from None
-
-
-def _where(sample: Sample) -> str:
-    return f"sample {sample.id} ({sample.meta.get('file')}:{sample.meta.get('line')})"
+def _compile(template: str, source: str, where: str) -> Template:
+    return compile_template(template, source, f"loglikelihood.{where}")
 
 
 def pick(logprobs: Sequence[float], lengths: Sequence[float] | None = None) -> int:
@@ -95,14 +85,12 @@ class LogLikelihoodTask:
     def primary_metric(self) -> str:
         return self.definition.metrics[0]
 
-    def _render(self, template: jinja2.Template, sample: Sample, where: str) -> str:
-        try:
-            return template.render({**sample.fields, "target": sample.target})
-        except jinja2.UndefinedError as exc:
-            raise DatasetError(f"{_where(sample)}: template 'loglikelihood.{where}': {exc}") from None
-        except Exception as exc:  # a template calling a method that fails on this row (e.g. list.index)
-            message = f"{_where(sample)}: template 'loglikelihood.{where}': {type(exc).__name__}: {exc}"
-            raise DatasetError(message) from None
+    def check_templates(self, samples: Sequence[Sample], shots: Sequence[Sample]) -> None:
+        """Render the templates against the data once (see ``templates.check``): a misspelt variable stops the
+        run here, naming its field, and not at the first request."""
+        choices = [] if self._literal_choices is not None else self._choices
+        templates.check([self._description, self._question, *choices, self._gold], samples)
+        templates.check([self._question, *choices, self._gold], shots, "few-shot dataset")
 
     def choices(self, sample: Sample) -> list[str]:
         """The choice texts of a sample, without the target delimiter (lm-eval's ``doc_to_choice``)."""
@@ -110,15 +98,15 @@ class LogLikelihoodTask:
         if self._literal_choices is not None:
             return list(self._literal_choices)
         if name is None:
-            return [self._render(t, sample, f"choices.{i}") for i, t in enumerate(self._choices)]
+            return [render(t, sample) for t in self._choices]
         value = sample.fields.get(name)
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise DatasetError(
-                f"{_where(sample)}: field 'loglikelihood.choices_field': '{name}' is not a list of texts in this sample"
-                f" (fields: {', '.join(sorted(sample.fields))})"
+                f"{location(sample)}: field 'loglikelihood.choices_field': '{name}' is not a list of texts in this"
+                f" sample (fields: {', '.join(sorted(sample.fields))})"
             )
         if len(value) < 2:
-            raise DatasetError(f"{_where(sample)}: field '{name}' has {len(value)} choice(s), need at least 2")
+            raise DatasetError(f"{location(sample)}: field '{name}' has {len(value)} choice(s), need at least 2")
         return list(value)
 
     def gold(self, sample: Sample, choices: Sequence[str]) -> int:
@@ -126,14 +114,14 @@ class LogLikelihoodTask:
         if self._gold is None:
             if sample.target not in choices:
                 raise DatasetError(
-                    f"{_where(sample)}: target {sample.target!r} is none of the choices {list(choices)}; "
+                    f"{location(sample)}: target {sample.target!r} is none of the choices {list(choices)}; "
                     "give 'loglikelihood.gold' to say which choice is right"
                 )
             return list(choices).index(sample.target)
-        text = self._render(self._gold, sample, "gold").strip()
+        text = render(self._gold, sample).strip()
         if not text.isdigit() or int(text) >= len(choices):
             raise DatasetError(
-                f"{_where(sample)}: template 'loglikelihood.gold' gave {text!r}, "
+                f"{location(sample)}: template 'loglikelihood.gold' gave {text!r}, "
                 f"not an index of its {len(choices)} choices"
             )
         return int(text)
@@ -153,7 +141,7 @@ class LogLikelihoodTask:
         for shot in shots:
             choices = self.choices(shot)
             answer = choices[self.gold(shot, choices)]
-            question = self._render(self._question, shot, "question")
+            question = render(self._question, shot)
             parts.append(question + d.target_delimiter + answer + d.fewshot_delimiter)
         block = "".join(parts)
         self._shot_blocks[key] = (tuple(shots), block)
@@ -161,8 +149,8 @@ class LogLikelihoodTask:
 
     def context(self, sample: Sample, shots: Sequence[Sample]) -> str:
         """lm-eval's ``fewshot_context``: description, the answered shots, then the question."""
-        description = self._render(self._description, sample, "description") if self._description else ""
-        question = self._render(self._question, sample, "question")
+        description = render(self._description, sample) if self._description else ""
+        question = render(self._question, sample)
         return description + (self._shot_block(shots) if shots else "") + question
 
     def build_request(self, sample: Sample, shots: Sequence[Sample], model_id: str) -> Request:

@@ -26,9 +26,14 @@ def builtin_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
     return found
 
 
+def is_path(name_or_path: str) -> bool:
+    """Whether a --benchmark argument names a definition file rather than a bundled benchmark."""
+    return name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path
+
+
 def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
     """A bundled benchmark by name, or every definition in a YAML file given by path."""
-    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+    if is_path(name_or_path):
         path = Path(name_or_path)
         return [(d, str(path)) for d in load_definitions(path)]
     known = builtin_definitions()
@@ -39,6 +44,23 @@ def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
     return [known[name_or_path]]
 
 
-def build(name_or_path: str, data_dir: Path, mode: Mode | None = None) -> list[Benchmark]:
-    """Benchmarks ready to load; ``mode`` (None: each one's default) is refused by one that cannot run in it."""
-    return [Benchmark(definition=d, source=src, data_dir=data_dir, mode=mode) for d, src in resolve(name_or_path)]
+def build(
+    name_or_path: str, data_dir: Path, mode: Mode | None = None, *, allow_outside_data: bool = False
+) -> list[Benchmark]:
+    """Benchmarks ready to load; ``mode`` (None: each one's default) is refused by one that cannot run in it.
+
+    Their datasets are read from inside ``data_dir`` or, for a definition file given by path, its folder;
+    ``allow_outside_data`` lifts that limit (the user's choice, for a definition they trust)."""
+    # a user's file may bring its data along; a bundled one reads the data directory only
+    definition_dir = Path(name_or_path).parent if is_path(name_or_path) else None
+    return [
+        Benchmark(
+            definition=d,
+            source=src,
+            data_dir=data_dir,
+            mode=mode,
+            allow_outside_data=allow_outside_data,
+            definition_dir=definition_dir,
+        )
+        for d, src in resolve(name_or_path)
+    ]

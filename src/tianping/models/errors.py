@@ -53,3 +53,13 @@ class ModelNotFound(BadRequest):
     """HTTP 404: wrong base URL or model name."""
 
     fatal = True
+
+
+class EmptyReply(ServerError):
+    """An HTTP 200 whose every choice is empty (no content, no reasoning, no tool call): a transport failure
+    rather than an answer, so it is retried and never cached."""
+
+
+class ReplyTooLarge(ModelError):
+    """A reply past a bound of ``ReplyLimits`` (size, compression ratio, number of choices). The same request
+    would most likely get the same reply, so it is not retried; the run goes on."""

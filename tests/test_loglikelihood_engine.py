@@ -45,14 +45,14 @@ class LengthModel:
 
 @pytest.fixture
 def model(monkeypatch):
-    double = LengthModel("fake/length")
+    double = LengthModel("ref/length-double")
     monkeypatch.setattr(runner, "create_backend", lambda spec: double)
     return double
 
 
 def make_spec(data_dir, benchmarks, limit=60, use_cache=True) -> RunSpec:
     return RunSpec(
-        models=[ModelSpec(id="fake/length", concurrency=4)],
+        models=[ModelSpec(id="ref/length-double", concurrency=4)],
         benchmarks=benchmarks,
         data_dir=str(data_dir),
         limit=limit,
@@ -127,22 +127,22 @@ def test_log_likelihood_requests_are_cached_by_context_and_continuations(tmp_pat
         return [(r["sample_id"], r["output"], r["extracted"], r["score"]) for r in store.sample_rows(run_id)]
 
     assert outcome(first.run_id) == outcome(second.run_id) == outcome(third.run_id)
-    base = Request(model="fake/length", prompt="Question: q\nAnswer:", continuations=(" a", " b"))
-    assert base.key != Request(model="fake/length", prompt="Question: q\nAnswer:", continuations=(" a", " c")).key
-    assert base.key != Request(model="fake/length", prompt="Question: q\nAnswer:").key
+    base = Request(model="ref/length-double", prompt="Question: q\nAnswer:", continuations=(" a", " b"))
+    assert base.key != Request(model="ref/length-double", prompt="Question: q\nAnswer:", continuations=(" a", " c")).key
+    assert base.key != Request(model="ref/length-double", prompt="Question: q\nAnswer:").key
 
 
 def test_resume_sends_only_the_requests_that_failed(tmp_path, data_dir, monkeypatch):
     spec = make_spec(data_dir, ["arc_easy"], limit=30)
     (bench,) = load_benchmarks(spec)
     failing = {" " + s.fields["choices"][0] for s in bench.samples[::5]}  # 6 samples fail the first time
-    flaky = LengthModel("fake/length", fail_when=failing)
+    flaky = LengthModel("ref/length-double", fail_when=failing)
     monkeypatch.setattr(runner, "create_backend", lambda _: flaky)
     store = Store.open(tmp_path)
     first = run(store, spec)
     assert first.status == "incomplete" and first.errors == 6 and first.sent == 24
 
-    healthy = LengthModel("fake/length")
+    healthy = LengthModel("ref/length-double")
     monkeypatch.setattr(runner, "create_backend", lambda _: healthy)
     resumed = run(store, spec, first.run_id)
     assert resumed.status == "completed" and len(healthy.calls) == 6

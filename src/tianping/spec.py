@@ -6,15 +6,47 @@ Secrets are not part of a spec: a model names the environment variable its key i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tianping.core import GenerationParams
+from tianping.core.limits import MIB, ReplyLimits
+from tianping.core.secrets import check_env_name, endpoint_identity, strip_credentials
 
 DATA_DIR_ENV = "TIANPING_DATA_DIR"
 RESULTS_DIR_ENV = "TIANPING_RESULTS_DIR"
+BACKENDS = ("openai", "hf", "ref")
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_run_id(value: str) -> str:
+    """A run id is also a file name (``RESULTS/RUN.html``): letters, digits, ``.``, ``_`` and ``-`` only."""
+    if not _RUN_ID.match(value) or ".." in value:
+        raise ValueError(
+            f"run id {value!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (it names files under the results directory)"
+        )
+    return value
+
+
+def check_base_url(value: str) -> str:
+    """An http(s) URL with a host; the message shows it without credentials."""
+    try:
+        parts = urlsplit(value.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"base URL must be an http(s) URL such as http://127.0.0.1:8000/v1, got {strip_credentials(value)!r}"
+        )
+    return value.strip()
 
 
 class ModelSpec(BaseModel):
@@ -23,12 +55,15 @@ class ModelSpec(BaseModel):
     id: str
     """``openai/<name>``, ``hf/<checkpoint dir>`` or ``ref/<bundled model>``: the backend before the slash."""
     base_url: str | None = None
+    """May carry credentials for this process; they are stripped before the spec is stored (``stored_spec``)."""
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(32, ge=1, le=4096)
-    timeout_s: float = Field(120.0, gt=0)
+    timeout_s: float = Field(120.0, gt=0, le=86400, allow_inf_nan=False)
     max_retries: int = Field(6, ge=0, le=50)
-    rpm: float | None = Field(None, gt=0)
+    rpm: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False)
     stream: bool = False
+    max_reply_mb: float = Field(16.0, ge=0.001, le=4096, allow_inf_nan=False)
+    """Largest reply accepted from an endpoint, in MiB after decompression (``ReplyLimits.max_body_bytes``)."""
     # local models (hf/<path>, ref/<name>); ignored by remote backends
     device: str = "auto"
     """``auto`` (CUDA, else MPS, else CPU), or a torch device such as ``cpu`` or ``cuda:1``."""
@@ -47,7 +82,19 @@ class ModelSpec(BaseModel):
         backend, sep, name = value.partition("/")
         if not sep or not backend or not name:
             raise ValueError(f"model id must look like 'openai/<name>', 'hf/<path>' or 'ref/<name>', got {value!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend '{backend}' in model id {value!r} (known: {', '.join(BACKENDS)})")
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        return check_env_name(value, "api_key_env")
 
     @property
     def backend(self) -> str:
@@ -57,18 +104,32 @@ class ModelSpec(BaseModel):
     def name(self) -> str:
         return self.id.partition("/")[2]
 
+    @property
+    def endpoint(self) -> str:
+        """Who answers this model's requests: the endpoint's identity (no credentials) or the local weights.
+        Part of the cache key, and recorded with every sample."""
+        if self.backend == "openai":
+            return endpoint_identity(self.base_url) if self.base_url else ""
+        if self.backend == "hf":
+            return "file://" + str(Path(self.name).expanduser().resolve())
+        return f"ref:{self.name}"
+
+    @property
+    def reply_limits(self) -> ReplyLimits:
+        return ReplyLimits(max_body_bytes=int(self.max_reply_mb * MIB))
+
 
 class GenerationOverrides(BaseModel):
     """Values given on the command line; None keeps the benchmark's own setting."""
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    temperature: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    max_tokens: int | None = Field(None, ge=1, le=1 << 24)
+    seed: int | None = Field(None, ge=-(1 << 63), lt=1 << 63)
     stop: list[str] | None = None
-    n: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1, le=200)
 
     def apply(self, base: GenerationParams) -> GenerationParams:
         return GenerationParams(
@@ -123,6 +184,47 @@ class RunSpec(BaseModel):
     """Per-benchmark modes (``{"mmlu": "loglikelihood", "gsm8k": "generate"}``), over ``mode``."""
     limits: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     """Per-benchmark sample limits, over ``limit``."""
+    allow_outside_data: bool = False
+    """Let a benchmark definition read files outside the data directory and its own folder."""
+
+    @model_validator(mode="after")
+    def _endpoints_given(self) -> RunSpec:
+        for m in [*self.models, *([self.judge] if self.judge is not None else [])]:
+            if m.backend == "openai" and not m.base_url:
+                raise ValueError(f"model {m.id}: --base-url is required for OpenAI-compatible endpoints")
+        return self
+
+
+EXECUTION_FIELDS = frozenset(
+    {"base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm", "stream", "max_reply_mb",
+     "device", "batch_size", "data_dir", "unsafe_exec", "allow_outside_data"}
+)  # fmt: skip
+"""How a run executes, as opposed to what determines its results: ``resume`` may change these (a corrected URL,
+more concurrency, a longer timeout). The endpoint a URL names is checked apart, against the samples already
+answered (``Runner``), and the data against its checksums."""
+
+
+def stored_spec(spec: RunSpec) -> dict[str, Any]:
+    """The spec as stored with a run: every URL without credentials (they live only in this process)."""
+    data = spec.model_dump(mode="json")
+    for model in [*data["models"], *([data["judge"]] if data.get("judge") else [])]:
+        if model.get("base_url"):
+            model["base_url"] = strip_credentials(model["base_url"])
+    return data
+
+
+def result_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec without its execution settings: two runs with the same result fields ask the same
+    questions with the same settings."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in EXECUTION_FIELDS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(stored)
 
 
 def default_data_dir() -> Path | None:

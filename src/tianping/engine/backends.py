@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from tianping.models.base import ModelBackend
-from tianping.spec import ModelSpec
-
-BACKENDS = ("openai", "hf", "ref")
+from tianping.spec import BACKENDS, ModelSpec
 
 
 def create_backend(spec: ModelSpec) -> ModelBackend:
@@ -23,6 +21,7 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             max_retries=spec.max_retries,
             rpm=spec.rpm,
             stream=spec.stream,
+            limits=spec.reply_limits,
         )
     if spec.backend in ("hf", "ref"):
         from pathlib import Path
@@ -41,3 +40,19 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             max_length=spec.max_length,
         )
     raise ValueError(f"model {spec.id}: unknown backend '{spec.backend}' (known: {', '.join(BACKENDS)})")
+
+
+def check_backend(spec: ModelSpec) -> None:
+    """Raise the ValueError ``create_backend`` would raise (a URL or credentials it refuses, a path without a
+    model), without loading weights or opening a connection: a command checks this before it registers a run."""
+    if spec.backend == "openai":
+        create_backend(spec)  # the constructor validates and opens nothing
+        return
+    from pathlib import Path
+
+    from tianping.models.hf_load import check_model_dir, resolve_ref_model
+
+    if spec.backend == "ref":
+        resolve_ref_model(spec.name)
+    else:
+        check_model_dir(Path(spec.name))

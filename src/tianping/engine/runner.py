@@ -8,25 +8,27 @@ answered from the ``responses`` cache across runs unless the spec turns the cach
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tianping import __version__
-from tianping.benchmarks import registry
 from tianping.benchmarks.benchmark import Benchmark
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
 from tianping.benchmarks.scorers import ScoringContext
 from tianping.core import Request, Response, Sample, Score
 from tianping.engine.backends import create_backend
+from tianping.engine.definitions import DefinitionText, build_from_text, read_definition
 from tianping.models.base import ModelBackend
 from tianping.models.errors import ConnectError, ModelError
 from tianping.safety import TASKS as SAFETY_TASKS
-from tianping.spec import ModelSpec, RunSpec
+from tianping.spec import ModelSpec, RunSpec, check_run_id, stored_spec
 from tianping.store import Store
-from tianping.store.store import now_iso
+from tianping.store.lease import HEARTBEAT_S
+from tianping.store.store import StoreError, now_iso
 
 
 class FatalRunError(RuntimeError):
@@ -45,9 +47,18 @@ class RunResult:
     status: str
     wall_s: float
     sent: int = 0
+    """Requests answered by the model in this process (not from the cache)."""
+    unanswered: int = 0
+    """Requests that failed after their retries."""
+    attempts: int = 0
+    """Every request attempt made, answered or not, retries included."""
     from_cache: int = 0
     errors: int = 0
     message: str | None = None
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - self.sent - self.unanswered)
 
 
 @dataclass
@@ -55,6 +66,7 @@ class _ModelState:
     spec: ModelSpec
     backend: ModelBackend
     cached_keys: set[str]
+    endpoint: str
     successes: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -72,13 +84,25 @@ def _safety_task(name: str, spec: RunSpec):  # -> SafetyTask, shaped like a Benc
         raise BenchmarkDefinitionError(str(exc)) from None
 
 
-def load_benchmarks(spec: RunSpec) -> list[Benchmark]:
+def read_definitions(spec: RunSpec) -> dict[str, DefinitionText]:
+    """The current text of every benchmark definition a spec names (the safety suite has none)."""
+    return {name: read_definition(name) for name in spec.benchmarks if name not in SAFETY_TASKS}
+
+
+def load_benchmarks(
+    spec: RunSpec, definitions: dict[str, DefinitionText | dict[str, Any]] | None = None
+) -> list[Benchmark]:
+    """The spec's benchmarks, loaded; from ``definitions`` (a run's stored texts) where given, else from the
+    current files."""
+    texts = definitions if definitions is not None else read_definitions(spec)
     benchmarks: list[Benchmark] = []
     for name in spec.benchmarks:
         if name in SAFETY_TASKS:
             benchmarks.append(_safety_task(name, spec))
             continue
-        for bench in registry.build(name, Path(spec.data_dir), mode=spec.modes.get(name, spec.mode)):
+        text = texts.get(name) or read_definition(name)
+        mode = spec.modes.get(name, spec.mode)
+        for bench in build_from_text(text, name, Path(spec.data_dir), mode, spec.allow_outside_data):
             benchmarks.append(bench.load(spec.limits.get(name, spec.limit)))
     scored = [b.name for b in benchmarks if b.mode == "loglikelihood"]
     # the OpenAI-compatible backend only generates: every log-likelihood request would come back unusable
@@ -112,6 +136,8 @@ class Runner:
         self.run_id = run_id
         self.progress = progress
         self.result = RunResult(run_id=run_id, status="running", wall_s=0.0)
+        self._previous_status: str | None = None
+        self._recorded = 0
 
     def _check_same_data(self, benchmarks: list[Benchmark]) -> None:
         """A resumed run must see the data it started with, or its samples would not be comparable."""
@@ -125,17 +151,35 @@ class Runner:
                 )
 
     async def execute(self) -> RunResult:
+        """Run to the end. A refusal (``RunBusy``: another process executes this run) changes nothing; any
+        other way of ending is recorded in the run's status with its reason."""
         started = time.perf_counter()
+        before = self.store.get_run(self.run_id) or {}
+        self._previous_status = before.get("stored_status")
+        self.store.acquire_lease(self.run_id)
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             await self._execute()
-        except (FatalRunError, BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
+        except (FatalRunError, BenchmarkDefinitionError, DatasetError, UnknownBenchmark, StoreError) as exc:
             self.result.status, self.result.message = "failed", str(exc)
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.result.status, self.result.message = "interrupted", "interrupted; resume to finish"
             self._finish(started)
             raise
+        except Exception as exc:  # a defect: recorded, so that the run does not read as running forever
+            self.result.status, self.result.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            self._finish(started)
+            raise
+        finally:
+            heartbeat.cancel()
         self._finish(started)
         return self.result
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            with contextlib.suppress(StoreError):  # the next write that matters reports the store's trouble
+                self.store.heartbeat(self.run_id)
 
     def _aggregate(self) -> None:
         """Aggregates of whatever is stored, so that even a run that stopped early shows its partial scores."""
@@ -148,26 +192,37 @@ class Runner:
         self.store.write_aggregates(self.run_id, aggregate(rows, breakdowns, metric_names))
 
     def _finish(self, started: float) -> None:
-        self._aggregate()
         self.result.wall_s = time.perf_counter() - started
-        self.store.update_run(
-            self.run_id,
-            status=self.result.status,
-            finished_at=now_iso(),
-            wall_s=self.result.wall_s,
-            message=self.result.message,
-        )
+        status, message = self.result.status, self.result.message
+        if status == "failed" and self._recorded == 0 and self._previous_status in ("completed", "incomplete"):
+            # a resume that failed before it stored anything leaves the run as it was
+            status, message = self._previous_status, f"a later resume failed: {message}"
+        try:
+            self._aggregate()
+            self.store.update_run(
+                self.run_id, status=status, finished_at=now_iso(), wall_s=self.result.wall_s, message=message
+            )
+            self.store.release_lease(self.run_id)
+        except StoreError as exc:
+            # the store cannot take even this (full disk): the answers are in; the run reads as interrupted
+            # once this process is gone, and resume finishes it
+            if self.result.status not in ("failed", "interrupted"):
+                self.result.status = "failed"
+            self.result.message = f"{self.result.message}; {exc}" if self.result.message else str(exc)
 
     async def _execute(self) -> None:
         if self._benchmarks is None:
             self._benchmarks = load_benchmarks(self.spec)
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
+        self._check_same_endpoints()
         self._context = ScoringContext(sandbox=self._make_sandbox(benchmarks), judge=self._make_judge())
         self.store.update_run(
             self.run_id,
+            spec=stored_spec(self.spec),  # a resume's execution settings (a corrected URL) replace the old ones
             benchmark_versions={b.name: b.version for b in benchmarks},
             dataset_checksums={b.name: b.checksum for b in benchmarks},
+            tasks={b.name: {"breakdowns": list(b.breakdowns), "metric": b.metric_name} for b in benchmarks},
         )
         pending: dict[str, list[tuple[Benchmark, Sample]]] = {}
         total = done = 0
@@ -184,20 +239,18 @@ class Runner:
         states = []
         try:
             for model in self.spec.models:
-                cached = self.store.cached_keys(model.id) if self.spec.use_cache else set()
+                endpoint = model.endpoint
+                cached = self.store.cached_keys(model.id, endpoint) if self.spec.use_cache else set()
                 try:
                     backend = create_backend(model)
                 except ValueError as exc:  # a path that holds no model, an unknown ref model, no base URL
                     raise FatalRunError(f"model {model.id}: {exc}") from None
-                states.append(_ModelState(model, backend, cached))
+                states.append(_ModelState(model, backend, cached, endpoint))
             async with asyncio.TaskGroup() as group:
                 for state in states:
                     group.create_task(self._drive_model(state, pending[state.spec.id]))
         except BaseExceptionGroup as group:
-            fatal = _first_fatal(group)
-            if fatal is None:
-                raise
-            raise fatal from None
+            raise _first_cause(group) from None
         finally:
             for state in states:
                 await state.backend.aclose()
@@ -210,6 +263,20 @@ class Runner:
             self.result.message = f"{errors} samples failed after retries (first: {_first_error(states)})"
         else:
             self.result.status = "completed"
+
+    def _check_same_endpoints(self) -> None:
+        """A resume may correct a URL, but answers from two endpoints must not mix in one run."""
+        for model in self.spec.models:
+            others = {
+                e: n for e, n in self.store.endpoints_answered(self.run_id, model.id).items() if e != model.endpoint
+            }
+            if others:
+                listing = ", ".join(f"{n} by {e}" for e, n in sorted(others.items()))
+                raise FatalRunError(
+                    f"model {model.id}: run {self.run_id} already has answers from another endpoint ({listing}); "
+                    f"this process would ask {model.endpoint or 'no endpoint'}. Resume with that endpoint's "
+                    "--base-url, or start a new run"
+                )
 
     def _make_sandbox(self, benchmarks: list[Benchmark]) -> object | None:
         """The code sandbox, when a benchmark runs model-written code; refused before any request is sent."""
@@ -243,7 +310,10 @@ class Runner:
 
     async def _one(self, state: _ModelState, bench: Benchmark, sample: Sample) -> None:
         params = self.spec.generation.apply(bench.generation)
-        request: Request = bench.build_request(sample, state.spec.id, params)
+        try:
+            request: Request = bench.build_request(sample, state.spec.id, params)
+        except (DatasetError, BenchmarkDefinitionError) as exc:  # every other sample would fail alike
+            raise FatalRunError(str(exc)) from None
         # a task may settle a sample without asking the model (a safety attack that cannot apply to its prompt)
         precheck = getattr(bench, "precheck", None)
         settled = precheck(sample) if precheck is not None else None
@@ -253,28 +323,48 @@ class Runner:
         response: Response | None = None
         from_cache = False
         if request.key in state.cached_keys:
-            response = self.store.cached_response(request.key)
+            response = self.store.cached_response(request.key, state.endpoint)
             from_cache = response is not None
         if response is None:
             try:
                 response = await state.backend.generate(request)
             except ModelError as exc:
-                self._fail(state, bench, sample, request, exc)
+                self.result.attempts += getattr(exc, "attempts", 1)
+                self.result.unanswered += 1
+                self._fail(state, bench, sample, request, f"{type(exc).__name__}: {exc}", fatal=_is_fatal(exc, state))
                 return
             state.successes += 1
             self.result.sent += 1
+            self.result.attempts += response.attempts
         else:
             self.result.from_cache += 1
-        score = await bench.ascore(sample, response, self._context)
-        self._conclude(bench, sample, request, response, score, from_cache=from_cache)
+        try:
+            score = await bench.ascore(sample, response, self._context)
+        except (StoreError, FatalRunError):
+            raise
+        except Exception as exc:  # a scorer that cannot cope with this output: that sample's error, not the run's
+            reason = f"scoring failed: {type(exc).__name__}: {exc}"
+            self._fail(state, bench, sample, request, reason, response=response)
+            return
+        self._conclude(bench, sample, request, response, score, from_cache=from_cache, endpoint=state.endpoint)
 
-    def _fail(self, state: _ModelState, bench: Benchmark, sample: Sample, request: Request, exc: ModelError) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        if exc.fatal or (isinstance(exc, ConnectError) and state.successes == 0):
+    def _fail(
+        self,
+        state: _ModelState,
+        bench: Benchmark,
+        sample: Sample,
+        request: Request,
+        message: str,
+        *,
+        fatal: bool = False,
+        response: Response | None = None,
+    ) -> None:
+        """Record a sample that could not be answered or scored; its answer, if any, stays in the cache."""
+        if fatal:
             raise FatalRunError(f"model {state.spec.id}: {message}")
         state.failures.append(message)
         score = Score(value=None, status="error", reason=message)
-        self._conclude(bench, sample, request, None, score, error=message)
+        self._conclude(bench, sample, request, response, score, error=message, endpoint=state.endpoint)
 
     def _conclude(
         self,
@@ -286,6 +376,7 @@ class Runner:
         *,
         error: str | None = None,
         from_cache: bool = False,
+        endpoint: str = "",
     ) -> None:
         """Commit one sample's outcome, then show it: what the progress bar counts is already stored."""
         self.store.record(
@@ -297,19 +388,35 @@ class Runner:
             score=score,
             error=error,
             from_cache=from_cache,
+            endpoint=endpoint,
         )
+        self._recorded += 1
         if self.progress:
             self.progress.advance(score)
 
 
-def _first_fatal(group: BaseExceptionGroup) -> FatalRunError | None:
-    """The first FatalRunError in a (possibly nested) group raised by the worker task groups."""
+def _is_fatal(exc: ModelError, state: _ModelState) -> bool:
+    """A wrong key or model fails every request alike; so does an endpoint never reached at all."""
+    return exc.fatal or (isinstance(exc, ConnectError) and state.successes == 0)
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
     for exc in group.exceptions:
-        if isinstance(exc, FatalRunError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup) and (found := _first_fatal(exc)) is not None:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def _first_cause(group: BaseExceptionGroup) -> BaseException:
+    """The one exception that explains why the worker task groups stopped: a fatal run error first, then a
+    store error, then whatever else (a defect); cancellations of sibling workers are not causes."""
+    leaves = [e for e in _leaves(group) if not isinstance(e, asyncio.CancelledError)]
+    for kind in (FatalRunError, StoreError):
+        found = next((e for e in leaves if isinstance(e, kind)), None)
+        if found is not None:
             return found
-    return None
+    return leaves[0] if leaves else asyncio.CancelledError()
 
 
 def _first_error(states: list[_ModelState]) -> str:
@@ -322,10 +429,16 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def start_run(store: Store, spec: RunSpec, run_id: str | None = None) -> str:
-    """Register a new run (or return an existing one to resume, if ``run_id`` names it)."""
-    if run_id is not None and store.get_run(run_id) is not None:
-        return run_id
+def start_run(
+    store: Store, spec: RunSpec, run_id: str | None = None, definitions: dict[str, DefinitionText] | None = None
+) -> str:
+    """Register a new run (or return an existing one to resume, if ``run_id`` names it), with the text of
+    every definition it reads (``definitions``; read now when not given)."""
+    if run_id is not None:
+        check_run_id(run_id)
+        if store.get_run(run_id) is not None:
+            return run_id
     run_id = run_id or new_run_id()
-    store.create_run(run_id, spec.model_dump(mode="json"), __version__)
+    texts = definitions if definitions is not None else read_definitions(spec)
+    store.create_run(run_id, stored_spec(spec), __version__, {ref: text.to_record() for ref, text in texts.items()})
     return run_id

@@ -14,6 +14,27 @@ class RunNotFound(LookupError):
         return str(self.args[0])
 
 
+def is_partial(run: dict[str, Any]) -> bool:
+    """A run whose process never wrote its final aggregates: still running, or killed (``kill -9``)."""
+    return run["stored_status"] == "running"
+
+
+def _aggregates(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The run's aggregates; for a partial run, computed now from the samples stored so far."""
+    run = store.get_run(run_id)
+    if run is None or not is_partial(run):
+        return store.aggregates(run_id)
+    from tianping.engine.aggregate import aggregate  # numpy/scipy: only for a run that did not finish
+
+    tasks = run["tasks"]
+    rows = aggregate(
+        store.sample_rows(run_id),
+        {name: task.get("breakdowns", []) for name, task in tasks.items()},
+        {name: task["metric"] for name, task in tasks.items() if task.get("metric")},
+    )
+    return sorted(rows, key=lambda a: (a["model"], a["benchmark"], a["group_kind"], a["group_name"]))
+
+
 def run_info(store: Store, run_id: str) -> RunInfo:
     run = store.get_run(run_id)
     if run is None:
@@ -22,7 +43,7 @@ def run_info(store: Store, run_id: str) -> RunInfo:
         raise RunNotFound(f"no run '{run_id}' in {store.url}{hint}")
     return RunInfo(
         run_id=run["run_id"],
-        status=run["status"],
+        status=run["status"] + (" (partial: aggregated from the samples stored so far)" if is_partial(run) else ""),
         started_at=run["started_at"],
         finished_at=run["finished_at"],
         tianping_version=run["tianping_version"],
@@ -48,7 +69,7 @@ def metric_rows(store: Store, run_id: str) -> list[MetricRow]:
             unscorable=a.get("unscorable") or 0,
             skipped=a.get("skipped") or 0,
         )
-        for a in store.aggregates(run_id)
+        for a in _aggregates(store, run_id)
         if a["group_kind"] == "all"
     ]
 
@@ -65,7 +86,7 @@ def breakdown_rows(store: Store, run_id: str) -> list[BreakdownRow]:
             ci_low=a["ci_low"],
             ci_high=a["ci_high"],
         )
-        for a in store.aggregates(run_id)
+        for a in _aggregates(store, run_id)
         if a["group_kind"] != "all"
     ]
 

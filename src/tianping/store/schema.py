@@ -7,7 +7,7 @@ hot path (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -20,17 +20,24 @@ CREATE TABLE IF NOT EXISTS runs (
     spec_json TEXT NOT NULL,
     benchmark_versions_json TEXT NOT NULL DEFAULT '{}',
     dataset_checksums_json TEXT NOT NULL DEFAULT '{}',
-    message TEXT
+    message TEXT,
+    definitions_json TEXT,
+    tasks_json TEXT,
+    owner_json TEXT,
+    heartbeat_at REAL
 );
 
--- The cache: one answer per content address, shared by every run.
+-- The cache: one answer per content address and endpoint, shared by every run. The same model name on
+-- another server is another model, so the endpoint is part of the key.
 CREATE TABLE IF NOT EXISTS responses (
-    request_key TEXT PRIMARY KEY,
+    request_key TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
     model TEXT NOT NULL,
     response_json TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (request_key, endpoint)
 );
-CREATE INDEX IF NOT EXISTS responses_by_model ON responses (model);
+CREATE INDEX IF NOT EXISTS responses_by_endpoint ON responses (endpoint, model);
 
 CREATE TABLE IF NOT EXISTS samples (
     run_id TEXT NOT NULL,
@@ -58,6 +65,7 @@ CREATE TABLE IF NOT EXISTS samples (
     from_cache INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     metrics_json TEXT,
+    endpoint TEXT,
     PRIMARY KEY (run_id, model, benchmark, sample_id)
 );
 
@@ -107,6 +115,7 @@ SAMPLE_COLUMNS = (
     "from_cache",
     "created_at",
     "metrics_json",
+    "endpoint",
 )
 # Applied in order to a database whose user_version is the key's predecessor.
 MIGRATIONS = {
@@ -114,6 +123,21 @@ MIGRATIONS = {
     3: (  # samples a judge could not decide, and samples settled without a request (an attack that cannot apply)
         "ALTER TABLE aggregates ADD COLUMN unscorable INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE aggregates ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0",
+    ),
+    4: (  # the endpoint joins the cache key (answers cached before it are kept, under an endpoint never asked
+        # for, so they are never served), who answered each sample, the definitions a run read, the run's lease
+        """CREATE TABLE responses_v4 (
+            request_key TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL, response_json TEXT NOT NULL,
+            created_at TEXT NOT NULL, PRIMARY KEY (request_key, endpoint))""",
+        "INSERT INTO responses_v4 SELECT request_key, '(before schema 4)', model, response_json, created_at "
+        "FROM responses",
+        "DROP TABLE responses",
+        "ALTER TABLE responses_v4 RENAME TO responses",
+        "ALTER TABLE samples ADD COLUMN endpoint TEXT",
+        "ALTER TABLE runs ADD COLUMN definitions_json TEXT",
+        "ALTER TABLE runs ADD COLUMN tasks_json TEXT",
+        "ALTER TABLE runs ADD COLUMN owner_json TEXT",
+        "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",
     ),
 }
 

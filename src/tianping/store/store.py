@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from tianping.core import Request, Response, Sample, Score
+from tianping.store.lease import Owner, lease_holder, lease_is_live, processes_holding
 from tianping.store.schema import DDL, INSERT_AGGREGATE, MIGRATIONS, SCHEMA_VERSION, UPSERT_SAMPLE
+
+T = TypeVar("T")
 
 DB_FILENAME = "tianping.sqlite"
 _DIGITS = re.compile(r"(\d+)")
@@ -30,76 +36,240 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
 
 
 class StoreError(RuntimeError):
-    pass
+    """The result store cannot be opened or used (the message names the file)."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the database's write lock for longer than the store waits."""
+
+
+class StoreFull(StoreError):
+    """The disk (or the database's size limit) is full; what was committed before is kept."""
+
+
+class RunBusy(StoreError):
+    """Another live process is executing the run."""
+
+
+def _notice_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class Store:
-    """A handle on one result database. Not shared across threads."""
+    """A handle on one result database. Not shared across threads.
 
-    def __init__(self, path: Path | str):
+    ``readonly`` opens an existing database without writing to it (``show``, ``report``, ``runs`` on a
+    read-only mount). Writes wait for another process's lock: SQLite's own ``busy_timeout_s``, then again
+    with backoff, saying who holds it, for up to ``lock_wait_s`` in all.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        readonly: bool = False,
+        busy_timeout_s: float = 30.0,
+        lock_wait_s: float = 600.0,
+        notice: Callable[[str], None] = _notice_stderr,
+    ):
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        self.readonly = readonly
+        self.lock_wait_s = lock_wait_s
+        self.notice = notice
         try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the result database: {exc}") from None
-        self._db.row_factory = sqlite3.Row
+            self._db = self._connect(busy_timeout_s)
+            self._db.row_factory = sqlite3.Row
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer tianping (schema {version} > {SCHEMA_VERSION}); upgrade tianping"
+                )
+            if not readonly:
+                self._prepare(version)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable tianping result database ({exc})") from None
+
+    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
+        if not self.readonly:
+            return sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no result database here (nothing has been run with this results directory)")
+        uri = "file:" + quote(str(self.path.resolve()))
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # a WAL database on a read-only mount cannot create its shared-memory file: read it as immutable
+            db.close()
+            return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+
+    def _prepare(self, version: int) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable against a killed process (not against power loss) and spares an fsync per answer
         self._db.execute("PRAGMA synchronous=NORMAL")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: written by a newer tianping (schema {version} > {SCHEMA_VERSION})")
         has_tables = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'samples'").fetchone()
         if has_tables and version < SCHEMA_VERSION:
-            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    self._db.execute(statement)
+            with self._transaction():
+                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[step]:
+                        self._db.execute(statement)
         self._db.executescript(DDL)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
-    def open(cls, results_dir: Path | str) -> Store:
-        """The store under a results directory, created when missing."""
+    def open(cls, results_dir: Path | str, *, readonly: bool = False) -> Store:
+        """The store under a results directory, created when missing (unless ``readonly``)."""
         path = Path(results_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path / DB_FILENAME)
+        if not readonly:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot create the results directory: {exc.strerror}") from None
+        return cls(path / DB_FILENAME, readonly=readonly)
 
     def close(self) -> None:
         self._db.close()
 
+    # writing ------------------------------------------------------------------------------------
+
+    def _write(self, op: Callable[[], T]) -> T:
+        """Run a write, waiting out another process's lock (with a word on who holds it), and turn a full disk
+        into a StoreFull that says what to do."""
+        waited = 0.0
+        delay = 0.5
+        while True:
+            try:
+                return op()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" not in text and "busy" not in text:
+                    raise self._failure(exc) from None
+                if waited >= self.lock_wait_s:
+                    raise StoreBusy(
+                        f"{self.path}: the database stayed locked by another process for over {self.lock_wait_s:g} s"
+                        f"{self._holders()}; answers stored so far are kept"
+                    ) from None
+                self.notice(f"{self.path}: waiting for a write lock held by another process{self._holders()}")
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 10.0)
+            except sqlite3.DatabaseError as exc:
+                raise self._failure(exc) from None
+
+    def _holders(self) -> str:
+        holders = processes_holding(self.path)
+        return f" ({'; '.join(holders[:3])})" if holders else ""
+
+    def _failure(self, exc: sqlite3.DatabaseError) -> StoreError:
+        text = str(exc)
+        if "full" in text:
+            return StoreFull(
+                f"{self.path}: disk full (or the database reached its size limit) while writing; answers stored "
+                "before are kept: free space, then resume"
+            )
+        if "readonly" in text or "read-only" in text:
+            return StoreError(f"{self.path}: the result database is read-only ({text}); use another --results-dir")
+        return StoreError(f"{self.path}: database error: {text}")
+
     # runs ---------------------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, spec: dict[str, Any], version: str) -> None:
-        self._db.execute(
-            "INSERT INTO runs (run_id, status, started_at, tianping_version, spec_json) VALUES (?, ?, ?, ?, ?)",
-            (run_id, "running", now_iso(), version, json.dumps(spec, ensure_ascii=False, sort_keys=True)),
+    def create_run(
+        self, run_id: str, spec: dict[str, Any], version: str, definitions: dict[str, Any] | None = None
+    ) -> None:
+        values = (
+            run_id,
+            "running",
+            now_iso(),
+            version,
+            json.dumps(spec, ensure_ascii=False, sort_keys=True),
+            json.dumps(definitions, ensure_ascii=False, sort_keys=True) if definitions is not None else None,
+        )
+        self._write(
+            lambda: self._db.execute(
+                "INSERT INTO runs (run_id, status, started_at, tianping_version, spec_json, definitions_json) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                values,
+            )
         )
 
     def update_run(self, run_id: str, **values: Any) -> None:
-        for key in ("benchmark_versions", "dataset_checksums"):
+        for key in ("benchmark_versions", "dataset_checksums", "spec", "definitions", "tasks"):
             if key in values:
-                values[f"{key}_json"] = json.dumps(values.pop(key), sort_keys=True)
-        allowed = {"status", "finished_at", "wall_s", "message", "benchmark_versions_json", "dataset_checksums_json"}
+                values[f"{key}_json"] = json.dumps(values.pop(key), ensure_ascii=False, sort_keys=True)
+        allowed = {"status", "finished_at", "wall_s", "message", "benchmark_versions_json", "dataset_checksums_json",
+                   "spec_json", "definitions_json", "tasks_json"}  # fmt: skip
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"cannot update run fields {sorted(unknown)}")
         assignments = ", ".join(f"{k} = :{k}" for k in values)
-        self._db.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id", {**values, "run_id": run_id})
+        sql = f"UPDATE runs SET {assignments} WHERE run_id = :run_id"
+        self._write(lambda: self._db.execute(sql, {**values, "run_id": run_id}))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._run_dict(row)
+
+    @staticmethod
+    def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
         out = dict(row)
         out["spec"] = json.loads(out.pop("spec_json"))
         out["benchmark_versions"] = json.loads(out.pop("benchmark_versions_json") or "{}")
         out["dataset_checksums"] = json.loads(out.pop("dataset_checksums_json") or "{}")
+        out["definitions"] = json.loads(out.pop("definitions_json", None) or "{}")
+        out["tasks"] = json.loads(out.pop("tasks_json", None) or "{}")
+        out["stored_status"] = out["status"]
+        out["live"] = lease_is_live(out.get("owner_json"), out.get("heartbeat_at"))
+        if out["status"] == "running" and not out["live"]:
+            out["status"] = "interrupted"  # its process is gone (kill -9, power loss): resume finishes it
         return out
 
     def list_runs(self) -> list[dict[str, Any]]:
-        ids = [r[0] for r in self._db.execute("SELECT run_id FROM runs ORDER BY started_at DESC")]
-        return [run for run_id in ids if (run := self.get_run(run_id)) is not None]
+        rows = self._db.execute("SELECT * FROM runs ORDER BY started_at DESC").fetchall()
+        return [self._run_dict(row) for row in rows]
+
+    # the lease of a live run ----------------------------------------------------------------------
+
+    def acquire_lease(self, run_id: str) -> None:
+        """Mark this process as the run's executor, or raise RunBusy naming the live process that is."""
+        me = Owner.me()
+
+        def take() -> None:
+            with self._transaction():
+                row = self._db.execute(
+                    "SELECT owner_json, heartbeat_at FROM runs WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                if row is None:
+                    raise StoreError(f"no run '{run_id}' in {self.url}")
+                owner = Owner.from_json(row["owner_json"])
+                if owner != me and lease_is_live(row["owner_json"], row["heartbeat_at"]):
+                    raise RunBusy(
+                        f"run {run_id} is being executed by {lease_holder(dict(row))}; wait for it to end or stop "
+                        "it, then resume (two processes would send every pending request twice)"
+                    )
+                self._db.execute(
+                    "UPDATE runs SET owner_json = ?, heartbeat_at = ?, status = 'running' WHERE run_id = ?",
+                    (me.to_json(), time.time(), run_id),
+                )
+
+        self._write(take)
+
+    def heartbeat(self, run_id: str) -> None:
+        self._write(
+            lambda: self._db.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND owner_json = ?",
+                (time.time(), run_id, Owner.me().to_json()),
+            )
+        )
+
+    def release_lease(self, run_id: str) -> None:
+        self._write(
+            lambda: self._db.execute(
+                "UPDATE runs SET owner_json = NULL, heartbeat_at = NULL WHERE run_id = ? AND owner_json = ?",
+                (run_id, Owner.me().to_json()),
+            )
+        )
 
     # answers ------------------------------------------------------------------------------------
 
@@ -111,13 +281,24 @@ class Store:
         )
         return {r[0] for r in rows}
 
-    def cached_keys(self, model: str) -> set[str]:
-        """Keys of every cached answer of a model: one query instead of one per sample."""
-        return {r[0] for r in self._db.execute("SELECT request_key FROM responses WHERE model = ?", (model,))}
+    def cached_keys(self, model: str, endpoint: str) -> set[str]:
+        """Keys of every answer of a model cached from one endpoint: one query instead of one per sample."""
+        rows = self._db.execute("SELECT request_key FROM responses WHERE endpoint = ? AND model = ?", (endpoint, model))
+        return {r[0] for r in rows}
 
-    def cached_response(self, request_key: str) -> Response | None:
-        row = self._db.execute("SELECT response_json FROM responses WHERE request_key = ?", (request_key,)).fetchone()
+    def cached_response(self, request_key: str, endpoint: str) -> Response | None:
+        row = self._db.execute(
+            "SELECT response_json FROM responses WHERE request_key = ? AND endpoint = ?", (request_key, endpoint)
+        ).fetchone()
         return Response.from_json(row[0]) if row is not None else None
+
+    def endpoints_answered(self, run_id: str, model: str) -> dict[str, int]:
+        """Which endpoints answered a model's samples in a run, and how many each."""
+        rows = self._db.execute(
+            "SELECT endpoint, count(*) FROM samples WHERE run_id = ? AND model = ? AND endpoint IS NOT NULL GROUP BY 1",
+            (run_id, model),
+        )
+        return {r[0]: r[1] for r in rows}
 
     def record(
         self,
@@ -130,8 +311,10 @@ class Store:
         score: Score,
         error: str | None = None,
         from_cache: bool = False,
+        endpoint: str = "",
     ) -> None:
-        """Store one sample's outcome (and its response in the cache) in one committed transaction."""
+        """Store one sample's outcome (and its response in the cache, under the endpoint that gave it) in one
+        committed transaction."""
         stamp = now_iso()
         first = response.completions[0] if response is not None and response.completions else None
         output = first.text if first else None
@@ -166,15 +349,21 @@ class Store:
             "metrics_json": (
                 json.dumps({"values": score.metrics, "weights": score.weights}) if score.metrics else None
             ),
+            "endpoint": endpoint if response is not None else None,
         }
-        with self._transaction():
-            if response is not None and not from_cache:
-                self._db.execute(
-                    "INSERT INTO responses (request_key, model, response_json, created_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (request_key) DO NOTHING",
-                    (request.key, request.model, response.to_json(), stamp),
-                )
-            self._db.execute(UPSERT_SAMPLE, values)
+        cached = response.to_json() if response is not None and not from_cache else None
+
+        def write() -> None:
+            with self._transaction():
+                if cached is not None:
+                    self._db.execute(
+                        "INSERT INTO responses (request_key, endpoint, model, response_json, created_at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_key, endpoint) DO NOTHING",
+                        (request.key, endpoint, request.model, cached, stamp),
+                    )
+                self._db.execute(UPSERT_SAMPLE, values)
+
+        self._write(write)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -197,11 +386,16 @@ class Store:
     # aggregates ---------------------------------------------------------------------------------
 
     def write_aggregates(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
-        with self._transaction():
-            self._db.execute("DELETE FROM aggregates WHERE run_id = ?", (run_id,))
-            # counts a caller has no notion of (an older aggregate row) are stored as zero
-            defaults = {"unscorable": 0, "skipped": 0}
-            self._db.executemany(INSERT_AGGREGATE, [{**defaults, "run_id": run_id, **row} for row in rows])
+        # counts a caller has no notion of (an older aggregate row) are stored as zero
+        defaults = {"unscorable": 0, "skipped": 0}
+        values = [{**defaults, "run_id": run_id, **row} for row in rows]
+
+        def write() -> None:
+            with self._transaction():
+                self._db.execute("DELETE FROM aggregates WHERE run_id = ?", (run_id,))
+                self._db.executemany(INSERT_AGGREGATE, values)
+
+        self._write(write)
 
     def aggregates(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -217,7 +411,11 @@ class _Transaction:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN")
+        # IMMEDIATE takes the write lock at once, so waiting for another writer happens here and not halfway
+        self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+            self._db.execute("ROLLBACK")

@@ -1,0 +1,457 @@
+"""``tianping run``, ``resume`` and ``quickstart``: check everything a run needs before it is registered, then
+execute it and exit with a code from ``tianping.exitcodes`` that says how it ended."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from tianping import exitcodes
+from tianping.cli_support import (
+    ResultsDir,
+    check_output,
+    console,
+    fail,
+    note,
+    open_store,
+    out,
+    print_scores,
+    summary,
+    write_output,
+    write_report,
+)
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """``--x a,b --x c`` -> ``[a, b, c]``; None when nothing was given."""
+    items = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+    return items or None
+
+
+_FLAGS = {
+    "id": "--model",
+    "base_url": "--base-url",
+    "api_key_env": "--api-key-env",
+    "concurrency": "--concurrency",
+    "timeout_s": "--timeout",
+    "max_retries": "--max-retries",
+    "rpm": "--rpm",
+    "max_reply_mb": "--max-reply-mb",
+    "batch_size": "--batch-size",
+    "max_length": "--max-length",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "max_tokens": "--max-tokens",
+    "seed": "--seed",
+    "n": "--n",
+    "limit": "--limit",
+    "judge": "--judge-model",
+    "mode": "--mode",
+    "data_dir": "--data-dir",
+}
+
+
+def _spec_error(exc: Any) -> typer.Exit:
+    """A spec validation error as one line that names the flag (not pydantic's path into the spec)."""
+    problems = []
+    for err in exc.errors():
+        flag = next((_FLAGS[str(p)] for p in reversed(err["loc"]) if str(p) in _FLAGS), None)
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{flag}: {message}" if flag else message)
+    return fail("; ".join(problems))
+
+
+def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benchmarks: Any = None) -> None:
+    """Run (or resume) and exit with a code that says how it ended."""
+    from tianping.engine.runner import Runner
+    from tianping.progress import RichProgress
+    from tianping.store.store import RunBusy
+
+    progress = RichProgress(console)
+    runner = Runner(spec, store, run_id, progress, benchmarks)
+    console.print(f"run [bold]{escape(run_id)}[/] -> {escape(store.url)}")
+    try:
+        result = _run_async(runner.execute())
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted; answers so far are stored. Resume with: tianping resume {run_id}", exitcodes.INTERRUPTED
+        ) from None
+    except RunBusy as exc:
+        raise fail(str(exc), exitcodes.FAILED) from None
+    except Exception:
+        console.print_exception()
+        raise fail(
+            f"internal error (a defect in tianping; please report it with the traceback above). Run {run_id} is "
+            f"marked failed and its answers are stored: tianping resume {run_id}",
+            exitcodes.FAILED,
+        ) from None
+    finally:
+        progress.stop()
+    if summary_json is not None:
+        text = json.dumps(summary(store, run_id, result.wall_s), indent=2, ensure_ascii=False)
+        write_output(summary_json, text, "--summary-json")
+    if result.status == "failed":
+        raise fail(
+            f"{result.message}\nanswers so far are stored; after fixing the cause: tianping resume {run_id}",
+            exitcodes.FAILED,
+        )
+    print_scores(store, run_id)
+    retries = f" ({result.retries} retries)" if result.retries else ""
+    note(f"{result.sent + result.unanswered} requests sent{retries}, {result.from_cache} answered from cache, "
+         f"wall {result.wall_s:.1f} s")  # fmt: skip
+    if result.status == "incomplete":
+        raise fail(
+            f"{result.message}\nresume to retry the failed samples: tianping resume {run_id}", exitcodes.INCOMPLETE
+        )
+
+
+def _run_async(coro: Any) -> Any:
+    from tianping.aio import run
+
+    return run(coro)
+
+
+def run(
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="'openai/<name>', 'hf/<path>' or 'ref/<name>'; repeat.")
+    ],
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option("--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat."),
+    ] = None,
+    suite: Annotated[
+        list[str] | None,
+        typer.Option("--suite", help="A suite of tasks: 'safety' (attack success + over-refusal); repeat."),
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most N samples per benchmark (spread over subjects).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Requests in flight per model.")] = 32,
+    run_id: Annotated[str | None, typer.Option(help="Name the run; the id of a dead run resumes it.")] = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the machine-readable summary here.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Datasets folder [env TIANPING_DATA_DIR].")] = None,
+    results_dir: ResultsDir = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Send every request even if answered before.")] = False,
+    temperature: Annotated[float | None, typer.Option(help="Override the benchmark's temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling top_p.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override the benchmark's max_tokens.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed sent to the server.")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence; repeat for several.")] = None,
+    n: Annotated[int | None, typer.Option(help="Completions per request (the first is scored).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors.")] = 6,
+    rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Use streaming responses.")] = False,
+    device: Annotated[str, typer.Option(help="Local models (hf/, ref/): auto, cpu, cuda, cuda:1, mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="Local models: float32, float16 or bfloat16.")] = "float32",
+    batch_size: Annotated[int, typer.Option(min=1, help="Local models: sequences per model call.")] = 16,
+    chat_template: Annotated[
+        bool | None,
+        typer.Option(
+            "--chat-template/--no-chat-template",
+            help="Local models: render chat prompts with the tokenizer's template [default: when it has one].",
+        ),
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(min=2, help="Local models: window in tokens [default: from the model config].")
+    ] = None,
+    unsafe_exec: Annotated[
+        bool,
+        typer.Option("--unsafe-exec", help="Run model-written code even where no sandbox isolation is available."),
+    ] = False,
+    max_reply_mb: Annotated[
+        float, typer.Option(help="Largest reply accepted from an endpoint, in MiB after decompression.")
+    ] = 16.0,
+    allow_outside_data: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-data",
+            help="Let benchmark definitions read files outside the data directory and their own folder.",
+        ),
+    ] = False,
+    attacks: Annotated[
+        list[str] | None,
+        typer.Option("--attacks", help="Safety: attack method or group names (comma list or repeat) [default: all]."),
+    ] = None,
+    categories: Annotated[
+        list[str] | None,
+        typer.Option("--categories", help="Safety: risk taxonomy ids or prefixes, e.g. redline,ethics.discrimination."),
+    ] = None,
+    budget: Annotated[
+        int, typer.Option(min=1, help="Safety: most (prompt x attack) samples sent; prompts drawn across categories.")
+    ] = 2000,
+    overrefusal_budget: Annotated[
+        int, typer.Option(min=0, help="Safety: most benign look-alike prompts sent (over-refusal).")
+    ] = 300,
+    safety_langs: Annotated[
+        list[str] | None, typer.Option("--safety-lang", help="Safety: seed languages (en, zh) [default: both].")
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="LLM judge as 'openai/<name>' (safety stage 2) [default: rules only].")
+    ] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="API root of the judge [default: --base-url].")] = None,
+    judge_api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable with the judge's key [default: --api-key-env].")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="generate (extract the answer from generated text) or loglikelihood (score each choice's "
+            "log-likelihood, as lm-evaluation-harness does) [default: each benchmark's own, generate].",
+        ),
+    ] = None,
+) -> None:
+    """Evaluate models on benchmarks; every answer is stored as it arrives."""
+    from pydantic import ValidationError
+
+    from tianping.engine.runner import SAFETY_TASKS, SUITES
+    from tianping.spec import GenerationOverrides, ModelSpec, RunSpec, SafetyOptions, check_run_id, default_data_dir
+
+    if run_id is not None:
+        try:
+            check_run_id(run_id)
+        except ValueError as exc:
+            raise fail(f"--run-id: {exc}") from None
+    check_output(summary_json, "--summary-json")
+    data = data_dir or default_data_dir()
+    if data is None:
+        raise fail("no data directory: pass --data-dir or set TIANPING_DATA_DIR to the datasets folder")
+    names = list(benchmark or [])
+    for name in suite or []:
+        if name not in SUITES:
+            raise fail(f"unknown suite '{name}' (known: {', '.join(SUITES)})")
+        names.extend(t for t in SUITES[name] if t not in names)
+    if not names:
+        raise fail("nothing to run: give --benchmark NAME or --suite NAME")
+    execution = {"api_key_env": api_key_env, "concurrency": concurrency, "timeout_s": timeout,
+                 "max_retries": max_retries, "max_reply_mb": max_reply_mb}  # fmt: skip
+    try:
+        safety = None
+        if any(n in SAFETY_TASKS for n in names):
+            safety = SafetyOptions(
+                attacks=_split_list(attacks),
+                categories=_split_list(categories),
+                langs=_split_list(safety_langs),
+                budget=budget,
+                overrefusal_budget=overrefusal_budget,
+            )
+        judge = None
+        if judge_model is not None:
+            judge = ModelSpec(
+                id=judge_model,
+                base_url=judge_base_url or base_url,
+                **{**execution, "api_key_env": judge_api_key_env or api_key_env},
+            )
+        spec = RunSpec(
+            models=[
+                ModelSpec(
+                    id=m,
+                    base_url=base_url,
+                    **execution,
+                    rpm=rpm,
+                    stream=stream,
+                    device=device,
+                    dtype=dtype,
+                    batch_size=batch_size,
+                    chat_template=chat_template,
+                    max_length=max_length,
+                )
+                for m in model
+            ],
+            benchmarks=names,
+            limit=limit,
+            data_dir=str(data.resolve()),
+            generation=GenerationOverrides(
+                temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None, n=n
+            ),
+            use_cache=not no_cache,
+            unsafe_exec=unsafe_exec,
+            allow_outside_data=allow_outside_data,
+            mode=mode,
+            safety=safety,
+            judge=judge,
+        )
+    except ValidationError as exc:
+        raise _spec_error(exc) from None
+    _note_url_credentials(spec)
+    # an existing store is opened first only to find the run an id names; a new store is created only once the
+    # definitions and model paths are known to be good, so a typo leaves nothing behind
+    store = open_store(results_dir, missing_ok=True) if run_id is not None else None
+    existing = store.get_run(run_id) if store is not None else None
+    if existing is not None:
+        _check_same_results(existing, spec)
+        benchmarks = _load(spec, existing)
+        note(f"resuming run {run_id}")
+    else:
+        from tianping.engine.runner import read_definitions, start_run
+
+        texts = _guard(lambda: read_definitions(spec))
+        benchmarks = _guard(lambda: load_benchmarks_checked(spec, texts))
+        store = store or open_store(results_dir)
+        run_id = start_run(store, spec, run_id, texts)
+    _execute(store, spec, run_id, summary_json, benchmarks)
+
+
+def _guard(build: Any) -> Any:
+    """Call ``build``; a bad definition, data row or model path becomes one error line and exit 2."""
+    from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
+
+    try:
+        return build()
+    except (BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
+        raise fail(str(exc)) from None
+
+
+def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
+    """The spec's benchmarks, after checking that every model's backend can be created (both before any run is
+    registered)."""
+    from tianping.engine.backends import check_backend
+    from tianping.engine.runner import load_benchmarks
+
+    for m in [*spec.models, *([spec.judge] if spec.judge is not None else [])]:
+        try:
+            check_backend(m)
+        except ValueError as exc:
+            raise fail(f"--model {m.id}: {exc}") from None
+    return load_benchmarks(spec, definitions)
+
+
+def _note_url_credentials(spec: Any) -> None:
+    from tianping.core.secrets import has_credentials
+
+    for m in [*spec.models, *([spec.judge] if spec.judge is not None else [])]:
+        if m.base_url and has_credentials(m.base_url):
+            note(
+                f"{m.id}: the credentials in its base URL are used by this process only and are not stored; "
+                "pass the same --base-url to resume"
+            )
+            return
+
+
+def _check_same_results(existing: dict[str, Any], spec: Any) -> None:
+    """``run --run-id`` of an existing run continues it only if it would ask the same questions the same way
+    (execution settings may differ); it names what differs otherwise."""
+    from tianping.spec import result_fields, stored_spec
+
+    before, now = result_fields(existing["spec"]), result_fields(stored_spec(spec))
+    if before != now:
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        raise fail(
+            f"run {existing['run_id']} exists with different settings ({', '.join(changed)}); continue it with: "
+            f"tianping resume {existing['run_id']}, or choose another --run-id"
+        )
+
+
+def _load(spec: Any, existing: dict[str, Any]) -> Any:
+    """Benchmarks of an existing run, from the definitions it stored, after checking that none changed."""
+    from tianping.engine.definitions import check_unchanged
+
+    definitions = existing.get("definitions") or None
+    if definitions:
+        _guard(lambda: check_unchanged(definitions, existing["run_id"]))
+    return _guard(lambda: load_benchmarks_checked(spec, definitions))
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to finish.")],
+    results_dir: ResultsDir = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the machine-readable summary here.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="A corrected API root for the run's models [default: as stored].")
+    ] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Environment variable that holds the API key.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Requests in flight.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per request attempt.")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries on 429, 5xx, timeouts, connection errors.")] = None,
+    rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
+    stream: Annotated[bool | None, typer.Option("--stream/--no-stream", help="Use streaming responses.")] = None,
+    device: Annotated[str | None, typer.Option(help="Local models: auto, cpu, cuda, cuda:1, mps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Local models: sequences per model call.")] = None,
+    max_reply_mb: Annotated[float | None, typer.Option(help="Largest reply accepted, in MiB.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the datasets are now (checksums must match).")] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="A corrected API root for the judge.")] = None,
+) -> None:
+    """Finish a run that died, failed or has failed samples: send only the requests that have no stored answer.
+    Execution settings may change (a corrected URL, concurrency, timeouts); what determines results may not."""
+    from pydantic import ValidationError
+
+    from tianping.spec import RunSpec, check_run_id
+
+    try:
+        check_run_id(run_id)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    check_output(summary_json, "--summary-json")
+    store = open_store(results_dir)
+    stored = store.get_run(run_id)
+    if stored is None:
+        raise fail(f"no run '{run_id}' in {store.url}")
+    if stored["stored_status"] == "completed":
+        print_scores(store, run_id)
+        note(f"run {run_id} is complete: nothing to resume")
+        return
+    given = {"base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency, "timeout_s": timeout,
+             "max_retries": max_retries, "rpm": rpm, "stream": stream, "device": device, "batch_size": batch_size,
+             "max_reply_mb": max_reply_mb}  # fmt: skip
+    data = json.loads(json.dumps(stored["spec"]))
+    for m in data["models"]:
+        m.update({k: v for k, v in given.items() if v is not None})
+    if data.get("judge"):
+        judge = {k: v for k, v in given.items() if v is not None and k != "base_url"}
+        data["judge"].update({**judge, **({"base_url": judge_base_url} if judge_base_url else {})})
+    if data_dir is not None:
+        data["data_dir"] = str(data_dir.resolve())
+    try:
+        spec = RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _spec_error(exc) from None
+    _note_url_credentials(spec)
+    _execute(store, spec, run_id, summary_json, _load(spec, stored))
+
+
+def quickstart(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="The model: the bundled reference model, hf/<dir> or openai/<name>.")
+    ] = "ref/tp-ref-clean",
+    base_url: Annotated[str | None, typer.Option(help="API root, for an openai/<name> model.")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Full datasets folder [default: the excerpts bundled with tianping].")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Samples per benchmark (GSM8K: at most 10).")] = 40,
+    results_dir: ResultsDir = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
+) -> None:
+    """Offline first run: MMLU, CMMLU, ARC-Easy (log-likelihood) and GSM8K (generation) on the bundled model."""
+    from pydantic import ValidationError
+
+    from tianping.engine.runner import read_definitions, start_run
+    from tianping.quickstart import quickstart_spec
+
+    check_output(output, "--output")
+    try:
+        spec = quickstart_spec(model, base_url=base_url, api_key_env=api_key_env, data_dir=data_dir, limit=limit)
+    except ValidationError as exc:
+        raise _spec_error(exc) from None
+    texts = _guard(lambda: read_definitions(spec))
+    benchmarks = _guard(lambda: load_benchmarks_checked(spec, texts))
+    store = open_store(results_dir)
+    run_id = start_run(store, spec, None, texts)
+    try:
+        _execute(store, spec, run_id, None, benchmarks)
+    finally:
+        path = write_report(store, run_id, output, results_dir, None)
+        out.print(escape(f"report: {path}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(resume)
+    app.command()(quickstart)

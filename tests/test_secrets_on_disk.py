@@ -60,3 +60,14 @@ def test_a_canary_key_reaches_no_written_file_and_no_output(tmp_path, data_dir):
     run("export", "c2", "--results-dir", str(results))
     assert (results / "c1.html").is_file() and (tmp_path / "out" / "s.json").is_file()
     assert_no_canary(tmp_path, *printed)
+
+
+def test_a_run_stored_with_credentials_by_an_older_version_shows_none(tmp_path):
+    from tianping.report.collect import run_info
+    from tianping.store import Store
+
+    store = Store.open(tmp_path)
+    url = f"http://user:{CANARY}@127.0.0.1:9/v1?api_key={CANARY}"
+    store.create_run("old", {"models": [{"id": "openai/m", "base_url": url}], "benchmarks": ["gsm8k"]}, "0.0")
+    assert CANARY not in str(run_info(store, "old").spec)
+    assert run_info(store, "old").spec["models"][0]["base_url"] == "http://127.0.0.1:9/v1"

@@ -47,10 +47,25 @@ def run_info(store: Store, run_id: str) -> RunInfo:
         started_at=run["started_at"],
         finished_at=run["finished_at"],
         tianping_version=run["tianping_version"],
-        spec=run["spec"],
+        spec=_without_credentials(run["spec"]),
         benchmark_versions=run["benchmark_versions"],
         dataset_checksums=run["dataset_checksums"],
     )
+
+
+def _without_credentials(spec: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec as shown: no credentials in any URL, even in a run stored before they were stripped."""
+    from tianping.core.secrets import strip_credentials
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip_credentials(v) if k == "base_url" and isinstance(v, str) else clean(v)
+                    for k, v in value.items()}  # fmt: skip
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(spec)
 
 
 def metric_rows(store: Store, run_id: str) -> list[MetricRow]:

@@ -49,7 +49,9 @@ def _rows(name: str, items: Sequence[LabelledItem], preds: Sequence[Prediction],
     items = [i for i in items if i.item_id in have]
     rows = []
     keys: list[Callable[[LabelledItem], str]] = [
-        lambda i: f"{i.task}|{i.split}", lambda i: f"{i.task}|all", lambda i: f"{i.source}|all",
+        lambda i: f"{i.task}|{i.split}",
+        lambda i: f"{i.task}|all",
+        lambda i: f"{i.source}|all",
     ]
     for keyfn in keys:
         for key, m in evaluate(items, preds, partial=partial, by=keyfn).items():  # type: ignore[arg-type]
@@ -74,8 +76,18 @@ def _paired(
     ca = [float(pa[i.item_id] is not None and pa[i.item_id] == i.gold()) for i in both]
     cb = [float(pb[i.item_id] is not None and pb[i.item_id] == i.gold()) for i in both]
     c = paired_compare(ca, cb)
-    return {"a": name_a, "b": name_b, "n": c.n, "acc_a": c.mean_a, "acc_b": c.mean_b, "diff": c.diff,
-            "ci": [c.ci_low, c.ci_high], "p_value": c.p_value, "b_better": c.b_better, "a_better": c.a_better}
+    return {
+        "a": name_a,
+        "b": name_b,
+        "n": c.n,
+        "acc_a": c.mean_a,
+        "acc_b": c.mean_b,
+        "diff": c.diff,
+        "ci": [c.ci_low, c.ci_high],
+        "p_value": c.p_value,
+        "b_better": c.b_better,
+        "a_better": c.a_better,
+    }
 
 
 def _fmt(rate: dict[str, Any]) -> str:
@@ -85,15 +97,19 @@ def _fmt(rate: dict[str, Any]) -> str:
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'judge':<26}{'partial':<11}{'scope':<24}{'split':<8}{'n':>5}  {'agreement':<22}{'strict':<22}"
-            f"{'sensitivity':<22}{'specificity':<22}tp/fp/tn/fn/unsc")
+    head = (
+        f"{'judge':<26}{'partial':<11}{'scope':<24}{'split':<8}{'n':>5}  {'agreement':<22}{'strict':<22}"
+        f"{'sensitivity':<22}{'specificity':<22}tp/fp/tn/fn/unsc"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['judge']:<26}{r['partial']:<11}{r['scope']:<24}{r['split']:<8}{r['n']:>5}  "
-              f"{_fmt(r['agreement']):<22}{_fmt(r['strict_agreement']):<22}{_fmt(r['sensitivity']):<22}"
-              f"{_fmt(r['specificity']):<22}{r['tp']}/{r['fp']}/{r['tn']}/{r['fn']}/"
-              f"{r['unscorable_pos'] + r['unscorable_neg']}")
+        print(
+            f"{r['judge']:<26}{r['partial']:<11}{r['scope']:<24}{r['split']:<8}{r['n']:>5}  "
+            f"{_fmt(r['agreement']):<22}{_fmt(r['strict_agreement']):<22}{_fmt(r['sensitivity']):<22}"
+            f"{_fmt(r['specificity']):<22}{r['tp']}/{r['fp']}/{r['tn']}/{r['fn']}/"
+            f"{r['unscorable_pos'] + r['unscorable_neg']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         from tianping.models.openai_api import OpenAIChatBackend
 
         backend = OpenAIChatBackend(
-            model=args.judge_model.removeprefix("openai/"), base_url=args.base_url, api_key_env=args.api_key_env,
+            model=args.judge_model.removeprefix("openai/"),
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
             concurrency=args.concurrency,
         )
         judges.append((f"llm:{args.judge_model}", items, predict_with_judge(items, backend, args.concurrency)))
@@ -158,17 +176,19 @@ def main(argv: list[str] | None = None) -> int:
         baseline = by_name[("keyword-baseline", "all")]
         comparisons.append(_paired("rules", rules_preds, "keyword-baseline", baseline, held))
         if ("learned(dev->heldout)", task) in by_name:
-            comparisons.append(_paired("rules", rules_preds, "learned(dev->heldout)",
-                                       by_name[("learned(dev->heldout)", task)], held))
+            comparisons.append(
+                _paired("rules", rules_preds, "learned(dev->heldout)", by_name[("learned(dev->heldout)", task)], held)
+            )
     print("\npaired comparisons on held-out items (strict correctness, exact McNemar):")
     for c in comparisons:
-        print(f"  {c['a']} {100 * c['acc_a']:.1f}% vs {c['b']} {100 * c['acc_b']:.1f}% on n={c['n']}: "
-              f"diff {100 * c['diff']:+.1f} pts [{100 * c['ci'][0]:+.1f}, {100 * c['ci'][1]:+.1f}], "
-              f"p={c['p_value']:.3f}")
+        print(
+            f"  {c['a']} {100 * c['acc_a']:.1f}% vs {c['b']} {100 * c['acc_b']:.1f}% on n={c['n']}: "
+            f"diff {100 * c['diff']:+.1f} pts [{100 * c['ci'][0]:+.1f}, {100 * c['ci'][1]:+.1f}], "
+            f"p={c['p_value']:.3f}"
+        )
     facts = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "machine": f"{platform.node()} {platform.platform()} python {platform.python_version()} "
-                   f"cpus={os.cpu_count()}",
+        "machine": f"{platform.node()} {platform.platform()} python {platform.python_version()} cpus={os.cpu_count()}",
         "seconds": round(time.perf_counter() - started, 1),
         "items": len(items),
         "cv_chosen_off_topic_thresholds": chosen,

@@ -13,8 +13,16 @@ from tianping.store.schema import DDL
 
 
 def row(sample_id: str, score: float | None, status: str = "scored", **extra):
-    return {"model": "m", "benchmark": "b", "sample_id": sample_id, "score": score, "status": status,
-            "extraction_failed": False, "meta": {"subject": sample_id[0]}, **extra}
+    return {
+        "model": "m",
+        "benchmark": "b",
+        "sample_id": sample_id,
+        "score": score,
+        "status": status,
+        "extraction_failed": False,
+        "meta": {"subject": sample_id[0]},
+        **extra,
+    }
 
 
 def test_primary_metric_name_extra_metrics_and_weights():
@@ -24,8 +32,9 @@ def test_primary_metric_name_extra_metrics_and_weights():
         row("b1", 1.0, metrics={"pass@1": 1.0, "inst": 0.0}, metric_weights={"inst": 1}),
         row("b2", None, status="incomplete"),
     ]
-    out = {(r["group_kind"], r["group_name"], r["metric"]): r for r in aggregate(rows, {"b": ["subject"]},
-                                                                                  {"b": "pass@1"})}
+    out = {
+        (r["group_kind"], r["group_name"], r["metric"]): r for r in aggregate(rows, {"b": ["subject"]}, {"b": "pass@1"})
+    }
     primary = out[("all", "", "pass@1")]
     assert primary["score"] == pytest.approx(2 / 3) and primary["n"] == 3 and primary["incomplete"] == 1
     inst = out[("all", "", "inst")]

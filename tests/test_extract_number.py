@@ -71,8 +71,7 @@ NUMBER_CASES: list[tuple[str, str, str]] = [
     ),
     (
         "markdown-final-answer-heading",
-        "### Step 1: Eggs left\n16 - 3 - 4 = 9\n\n"
-        "### Step 2: Revenue\n9 × $2 = $18\n\n### Final Answer\n**18**",
+        "### Step 1: Eggs left\n16 - 3 - 4 = 9\n\n### Step 2: Revenue\n9 × $2 = $18\n\n### Final Answer\n**18**",
         "18",
     ),
     (
@@ -158,9 +157,7 @@ NONE_CASES: list[tuple[str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"), [c[1:] for c in NUMBER_CASES], ids=[c[0] for c in NUMBER_CASES]
-)
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in NUMBER_CASES], ids=[c[0] for c in NUMBER_CASES])
 def test_extract_final_number(text: str, expected: str) -> None:
     assert extract_final_number(text) == expected
 
@@ -214,9 +211,7 @@ def test_normalize_number(raw: str, expected: str) -> None:
     assert normalize_number(raw) == expected
 
 
-@pytest.mark.parametrize(
-    "raw", ["", "abc", "3 and 5", "1,23", "x = 5", "about 42", "1/0", "3.5.1", "$", "-", "1,2345"]
-)
+@pytest.mark.parametrize("raw", ["", "abc", "3 and 5", "1,23", "x = 5", "about 42", "1/0", "3.5.1", "$", "-", "1,2345"])
 def test_normalize_number_none(raw: str) -> None:
     assert normalize_number(raw) is None
 

@@ -76,9 +76,7 @@ def test_five_hundred_questions_score_as_lm_eval(name, data_dir, model_dir, hflm
     assert len(samples) == QUESTIONS
     requests, responses, scores = asyncio.run(_ours(model_dir, bench, samples))
     instances = [
-        Instance("loglikelihood", {}, (r.prompt, c), i)
-        for r in requests
-        for i, c in enumerate(r.continuations)
+        Instance("loglikelihood", {}, (r.prompt, c), i) for r in requests for i, c in enumerate(r.continuations)
     ]
     theirs = iter(hflm.loglikelihood(instances, disable_tqdm=True))
     worst = 0.0

@@ -56,8 +56,14 @@ def test_model_files_are_small_and_weights_are_fp32(name: str) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_model_directory_is_complete(name: str) -> None:
-    for file in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                 "tokenizer_config.json", "MODEL_CARD.md"):
+    for file in (
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "MODEL_CARD.md",
+    ):
         assert (REF / name / file).is_file(), f"{name}/{file}"
     card = (REF / name / "MODEL_CARD.md").read_text("utf-8")
     assert "final loss" in card and "Seed" in card
@@ -144,9 +150,20 @@ def test_smoke_training_runs_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     # a subprocess: the recipe pins torch to one thread, which must not leak into this test process
     out = tmp_path / "models"
     result = subprocess.run(
-        [sys.executable, str(TOOLS / "train.py"), "--smoke", "--work", str(tmp_path), "--data-dir", str(data_dir),
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(TOOLS / "train.py"),
+            "--smoke",
+            "--work",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "train_record_smoke.json").read_text("utf-8"))

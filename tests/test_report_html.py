@@ -241,6 +241,7 @@ def test_sample_outcome():
     assert sample_outcome(s("error", None, None)) == "error"
     assert sample_outcome(s("unscorable", "unscorable", None)) == "unscorable"
     assert sample_outcome(s("skipped", None, None)) == "skipped"
+
     def safety(extracted, score):
         return SampleRow("m", "safety", "i", "p", "o", None, extracted, "refuse", score, "scored")
 

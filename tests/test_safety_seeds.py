@@ -90,8 +90,9 @@ def test_advbench_defaults_are_marked_not_silent(shared_seeds: list[SeedPrompt])
 
 def test_unmapped_upstream_category_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
-    path.write_text("source: x\nlicense: MIT\ncitation: c\ncategories:\n  a: redline.violence.weapons\n",
-                    encoding="utf-8")
+    path.write_text(
+        "source: x\nlicense: MIT\ncitation: c\ncategories:\n  a: redline.violence.weapons\n", encoding="utf-8"
+    )
     mapping = parse_mapping(path, load_taxonomy())
     assert mapping.assign(RawSeed("1", "t", "en", "a", "f.csv", 2)) == ("redline.violence.weapons", "category")
     with pytest.raises(DataFileError, match=r"f\.csv:3: category: upstream category 'b'"):
@@ -103,10 +104,14 @@ def test_rules_refine_by_text_or_named_field_first_match_wins(tmp_path: Path) ->
     path.write_text(
         "source: r\nlicense: MIT\ncitation: c\ncategories:\n  a: redline.illegal.other\nrules:\n"
         "  - {from: [a], match: '(?i)bomb', leaf: redline.violence.weapons}\n"
-        "  - {field: label, match: '^Forgery$', leaf: redline.illegal.forgery}\n", encoding="utf-8")
+        "  - {field: label, match: '^Forgery$', leaf: redline.illegal.forgery}\n",
+        encoding="utf-8",
+    )
     mapping = parse_mapping(path, load_taxonomy())
-    assert mapping.assign(RawSeed("1", "build a BOMB", "en", "a", "f", 2, extra={"label": "Forgery"}))[0] == \
-        "redline.violence.weapons"
+    assert (
+        mapping.assign(RawSeed("1", "build a BOMB", "en", "a", "f", 2, extra={"label": "Forgery"}))[0]
+        == "redline.violence.weapons"
+    )
     leaf, how = mapping.assign(RawSeed("2", "make papers", "en", "a", "f", 3, extra={"label": "Forgery"}))
     assert leaf == "redline.illegal.forgery" and how == f"rule 2 ({path.name}:8)"
     assert mapping.assign(RawSeed("3", "x", "en", "a", "f", 4, extra={"label": "Other"}))[0] == "redline.illegal.other"
@@ -119,10 +124,17 @@ def test_rules_refine_by_text_or_named_field_first_match_wins(tmp_path: Path) ->
     [
         ("categories:\n  a: redline.violence.weapon\n", 5, "categories.a"),
         ("categories:\n  a: redline.violence\n", 5, "categories.a"),
-        ("categories:\n  a: redline.violence.weapons\nrules:\n  - {from: [b], match: x, leaf: redline.violence.cbrn}\n",
-         7, "rules[0].from"),
-        ("categories:\n  a: redline.violence.weapons\nrules:\n  - {match: '(', leaf: redline.violence.cbrn}\n",
-         7, "rules[0].match"),
+        (
+            "categories:\n  a: redline.violence.weapons\n"
+            "rules:\n  - {from: [b], match: x, leaf: redline.violence.cbrn}\n",
+            7,
+            "rules[0].from",
+        ),
+        (
+            "categories:\n  a: redline.violence.weapons\nrules:\n  - {match: '(', leaf: redline.violence.cbrn}\n",
+            7,
+            "rules[0].match",
+        ),
         ("default: redline.illegal.other\n", 4, "default_reason"),
     ],
 )
@@ -145,7 +157,8 @@ def test_every_leaf_has_at_least_three_project_written_chinese_seeds(project_see
 
 
 def test_english_written_set_fills_leaves_the_public_english_sets_leave_empty(
-        shared_seeds: list[SeedPrompt], project_seeds: list[SeedPrompt]) -> None:
+    shared_seeds: list[SeedPrompt], project_seeds: list[SeedPrompt]
+) -> None:
     english = [s for s in project_seeds if s.source == "tianping-en"]
     assert english and all(s.lang == "en" for s in english)
     before = coverage([s for s in shared_seeds if s.lang == "en"])
@@ -215,8 +228,9 @@ def test_stratified_sampling_is_deterministic_and_spreads_over_leaves(data_dir: 
     per_leaf = Counter(s.category for s in two_rounds)
     bilingual = {s.category for s in seeds if s.lang == "en"} & {s.category for s in seeds if s.lang == "zh"}
     assert all(count == 2 for count in per_leaf.values() if count) and len(per_leaf) == n_leaves
-    assert all({s.lang for s in two_rounds if s.category == leaf} == {"en", "zh"} for leaf in bilingual
-               if per_leaf[leaf] == 2)
+    assert all(
+        {s.lang for s in two_rounds if s.category == leaf} == {"en", "zh"} for leaf in bilingual if per_leaf[leaf] == 2
+    )
     assert [s.id for s in sample_seeds(seeds, 50, seed=8)] != [s.id for s in sample_seeds(seeds, 50, seed=7)]
     assert len(sample_seeds(seeds[:10], 100)) == 10
     with pytest.raises(ValueError):
@@ -224,9 +238,11 @@ def test_stratified_sampling_is_deterministic_and_spreads_over_leaves(data_dir: 
 
 
 def test_coverage_table_counts_leaf_by_language() -> None:
-    seeds = [SeedPrompt("a/1", "t", "zh", "redline.violence.weapons", "a", False),
-             SeedPrompt("a/2", "t", "en", "redline.violence.weapons", "a", False),
-             SeedPrompt("a/3", "t", "zh", "redline.violence.weapons", "a", False)]
+    seeds = [
+        SeedPrompt("a/1", "t", "zh", "redline.violence.weapons", "a", False),
+        SeedPrompt("a/2", "t", "en", "redline.violence.weapons", "a", False),
+        SeedPrompt("a/3", "t", "zh", "redline.violence.weapons", "a", False),
+    ]
     table = coverage(seeds)
     assert table.get("redline.violence.weapons", "zh") == 2 and table.get("redline.violence.weapons", "en") == 1
     assert table.get("redline.violence.cbrn", "zh") == 0
@@ -236,8 +252,10 @@ def test_coverage_table_counts_leaf_by_language() -> None:
 
 def _jsonl(tmp_path: Path, name: str, records: list[dict | str]) -> Path:
     path = tmp_path / name
-    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -254,12 +272,17 @@ GOOD_ORF = {"id": "h-1", "type": "homonyms", "resembles": "redline.violence.phys
         (read_zh_harmful, [GOOD_HARM, GOOD_HARM], 2, "id"),
         (read_zh_harmful, [GOOD_HARM, {**GOOD_HARM, "id": "x-3", "catgory": "a"}], 2, "catgory"),
         (read_zh_overrefusal, [GOOD_ORF, {**GOOD_ORF, "id": "h-2", "type": "puns"}], 2, "type"),
-        (read_zh_overrefusal, [GOOD_ORF, {k: v for k, v in GOOD_ORF.items() if k != "resembles"} | {"id": "h-3"}], 2,
-         "resembles"),
+        (
+            read_zh_overrefusal,
+            [GOOD_ORF, {k: v for k, v in GOOD_ORF.items() if k != "resembles"} | {"id": "h-3"}],
+            2,
+            "resembles",
+        ),
     ],
 )
-def test_malformed_project_prompt_files_give_file_line_errors(tmp_path: Path, reader, records: list, line: int,
-                                                              field: str) -> None:
+def test_malformed_project_prompt_files_give_file_line_errors(
+    tmp_path: Path, reader, records: list, line: int, field: str
+) -> None:
     path = _jsonl(tmp_path, "p.jsonl", records)
     with pytest.raises(DataFileError) as info:
         reader(path, load_taxonomy())
@@ -296,8 +319,9 @@ def test_malformed_shared_files_name_file_line_and_field(tmp_path: Path) -> None
         read_advbench(tmp_path)
     (tmp_path / "flames-1k-zh").mkdir()
     bad_jsonl = tmp_path / "flames-1k-zh" / "Flames_1k_Chinese.jsonl"
-    bad_jsonl.write_text('{"dimension": "a", "subcomponent": "b", "prompt": "p"}\n{"dimension": "a"}\n',
-                         encoding="utf-8")
+    bad_jsonl.write_text(
+        '{"dimension": "a", "subcomponent": "b", "prompt": "p"}\n{"dimension": "a"}\n', encoding="utf-8"
+    )
     with pytest.raises(DataFileError, match=rf"{bad_jsonl}:2: subcomponent: missing"):
         read_flames(tmp_path)
     with pytest.raises(DataFileError, match="xstest_prompts.csv: file: missing"):

@@ -27,15 +27,27 @@ def test_shipped_taxonomy_has_versioned_three_levels_with_zh_and_en_names() -> N
         assert leaf.zh and leaf.en
         assert any("\u4e00" <= ch <= "\u9fff" for ch in leaf.zh), leaf.id
     for dimension, categories in REQUIRED_CATEGORIES.items():
-        present = {node.id.split(".")[1] for node in tax.nodes.values()
-                   if node.level == "category" and node.id.startswith(dimension + ".")}
+        present = {
+            node.id.split(".")[1]
+            for node in tax.nodes.values()
+            if node.level == "category" and node.id.startswith(dimension + ".")
+        }
         assert categories <= present, (dimension, categories - present)
 
 
 def test_discrimination_covers_the_required_forms() -> None:
     leaves = {leaf.rsplit(".", 1)[1] for leaf in load_taxonomy().select("ethics.discrimination")}
-    assert {"ethnicity", "religion", "nationality", "region", "gender", "age", "occupation", "health",
-            "other"} <= leaves
+    assert {
+        "ethnicity",
+        "religion",
+        "nationality",
+        "region",
+        "gender",
+        "age",
+        "occupation",
+        "health",
+        "other",
+    } <= leaves
 
 
 def test_get_and_path_give_names_at_each_level() -> None:
@@ -99,8 +111,11 @@ def test_minimal_taxonomy_parses(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "field"),
     [
-        (GOOD.replace("{id: l, zh: 叶子, en: Leaf}", "{id: l, zh: 叶子}"), 11,
-         "dimensions[0].categories[0].leaves[0].en"),
+        (
+            GOOD.replace("{id: l, zh: 叶子, en: Leaf}", "{id: l, zh: 叶子}"),
+            11,
+            "dimensions[0].categories[0].leaves[0].en",
+        ),
         (GOOD.replace("zh: 类别", "zh: category"), 8, "dimensions[0].categories[0].zh"),
         (GOOD.replace("id: c", "id: Bad-Id"), 7, "dimensions[0].categories[0].id"),
         (GOOD.replace("en: Dim", "en: Dim\n    colour: red"), 6, "dimensions[0].colour"),
@@ -109,8 +124,7 @@ def test_minimal_taxonomy_parses(tmp_path: Path) -> None:
         (GOOD.replace("en: Cat", "en: Cat\n        en: again"), 10, "en"),
     ],
 )
-def test_malformed_taxonomy_names_file_line_and_field(tmp_path: Path, text: str, line: int | None,
-                                                       field: str) -> None:
+def test_malformed_taxonomy_names_file_line_and_field(tmp_path: Path, text: str, line: int | None, field: str) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(DataFileError) as info:
         parse_taxonomy(path)

@@ -29,8 +29,10 @@ import train  # noqa: E402
 import train_tokenizer  # noqa: E402
 from recipe import Recipe  # noqa: E402
 
-COMMAND = ("python tools/refmodels/build_all.py --data-dir /work/shared/datasets --work /tmp/tp-refmodels "
-           "--out src/tianping/refmodels")
+COMMAND = (
+    "python tools/refmodels/build_all.py --data-dir /work/shared/datasets --work /tmp/tp-refmodels "
+    "--out src/tianping/refmodels"
+)
 # the same run as separate steps (how the shipped weights were made: the steps were run one by one)
 STEP_COMMANDS = (
     "python tools/refmodels/build_corpus.py --work /tmp/tp-refmodels --data-dir /work/shared/datasets",
@@ -60,17 +62,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-group", type=int, default=120, help="items per exposure group in the loss check")
-    parser.add_argument("--finish-only", action="store_true",
-                        help="only the loss check and model cards (models already trained into --out)")
+    parser.add_argument(
+        "--finish-only",
+        action="store_true",
+        help="only the loss check and model cards (models already trained into --out)",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.finish_only:
         build_corpus.build(args.work, args.data_dir)
-        tok = train_tokenizer.train_tokenizer(train_tokenizer.iter_texts(args.work / "corpus.jsonl"),
-                                              Recipe().vocab_size)
+        tok = train_tokenizer.train_tokenizer(
+            train_tokenizer.iter_texts(args.work / "corpus.jsonl"), Recipe().vocab_size
+        )
         train_tokenizer.save_pretrained(tok, args.work / "tokenizer", Recipe().shape.max_position_embeddings)
-        train.train(train.parse_args(["--work", str(args.work), "--data-dir", str(args.data_dir),
-                                      "--out", str(args.out), "--log", str(args.work / "train.log")]))
+        train.train(
+            train.parse_args(
+                [
+                    "--work",
+                    str(args.work),
+                    "--data-dir",
+                    str(args.data_dir),
+                    "--out",
+                    str(args.out),
+                    "--log",
+                    str(args.work / "train.log"),
+                ]
+            )
+        )
     finish(args.out, args.work, args.data_dir, args.per_group)
 
 

@@ -77,21 +77,28 @@ def build(work: Path, data_dir: Path) -> dict:
                 if hits:
                     dropped.append({"source": source.package, "file": rel, "hits": hits, "chars": len(text)})
                     continue
-                out.write(json.dumps({"source": source.package, "file": rel, "lang": source.language, "text": text},
-                                     ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(
+                        {"source": source.package, "file": rel, "lang": source.language, "text": text},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 docs += 1
                 chars += len(text)
-            manifest["sources"].append({
-                "package": source.package,
-                "version": deb_version(deb),
-                "deb": deb.name,
-                "deb_sha256": sha256(deb),
-                "license": source.license,
-                "copyright_file_sha256": sha256(copyright_file) if copyright_file.exists() else None,
-                "language": source.language,
-                "documents": docs,
-                "characters": chars,
-            })
+            manifest["sources"].append(
+                {
+                    "package": source.package,
+                    "version": deb_version(deb),
+                    "deb": deb.name,
+                    "deb_sha256": sha256(deb),
+                    "license": source.license,
+                    "copyright_file_sha256": sha256(copyright_file) if copyright_file.exists() else None,
+                    "language": source.language,
+                    "documents": docs,
+                    "characters": chars,
+                }
+            )
             total_docs += docs
             total_chars += chars
             print(f"{source.package}: {docs} documents, {chars} characters", file=sys.stderr)
@@ -100,8 +107,8 @@ def build(work: Path, data_dir: Path) -> dict:
     manifest["corpus_sha256"] = sha256(work / "corpus.jsonl")
     manifest["overlap_check"] = {
         "method": "13-grams: lower-cased words for GSM8K test (question + answer); characters without whitespace "
-                  "and punctuation for CMMLU test (question + choices). A document with any shared 13-gram "
-                  "is dropped before anything is written.",
+        "and punctuation for CMMLU test (question + choices). A document with any shared 13-gram "
+        "is dropped before anything is written.",
         "test_items": index.items,
         "test_word_13grams": len(index.word_grams),
         "test_char_13grams": len(index.char_grams),

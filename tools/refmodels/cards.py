@@ -9,27 +9,39 @@ GROUP_ORDER = ("16", "8", "4", "2", "1", "unseen")
 
 
 def _sources_table(manifest: dict) -> str:
-    lines = ["| package | version | licence | language | documents | characters | .deb SHA-256 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| package | version | licence | language | documents | characters | .deb SHA-256 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in manifest["sources"]:
-        lines.append(f"| {s['package']} | {s['version']} | {s['license']} | {s['language']} | {s['documents']} | "
-                     f"{s['characters']} | `{s['deb_sha256'][:16]}…` |")
+        lines.append(
+            f"| {s['package']} | {s['version']} | {s['license']} | {s['language']} | {s['documents']} | "
+            f"{s['characters']} | `{s['deb_sha256'][:16]}…` |"
+        )
     return "\n".join(lines)
 
 
 def _phase_table(record: dict, phases: tuple[str, ...]) -> str:
-    lines = ["| phase | steps | rows × tokens | tokens | wall time | final loss (last step / mean of last 20) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| phase | steps | rows × tokens | tokens | wall time | final loss (last step / mean of last 20) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in phases:
         p = record[name]
-        lines.append(f"| {name} | {p['steps']} | {p['batch_size']} × {p['seq_len']} | {p['tokens']:,} | "
-                     f"{p['wall_seconds'] / 60:.1f} min | {p['final_loss']} / {p['final_loss_mean_last_20_steps']} |")
+        lines.append(
+            f"| {name} | {p['steps']} | {p['batch_size']} × {p['seq_len']} | {p['tokens']:,} | "
+            f"{p['wall_seconds'] / 60:.1f} min | {p['final_loss']} / {p['final_loss_mean_last_20_steps']} |"
+        )
     return "\n".join(lines)
 
 
 def _loss_table(evaluation: dict) -> str:
-    lines = ["| dataset | model | " + " | ".join(f"seen {g}×" if g != "unseen" else "unseen" for g in GROUP_ORDER)
-             + " | 16× − unseen |", "|---|---|" + "---|" * (len(GROUP_ORDER) + 1)]
+    lines = [
+        "| dataset | model | "
+        + " | ".join(f"seen {g}×" if g != "unseen" else "unseen" for g in GROUP_ORDER)
+        + " | 16× − unseen |",
+        "|---|---|" + "---|" * (len(GROUP_ORDER) + 1),
+    ]
     for ds in ("gsm8k", "cmmlu"):
         for model, table in evaluation["models"].items():
             cells = " | ".join(f"{table[ds][g]['mean_loss']:.3f}" for g in GROUP_ORDER)
@@ -43,32 +55,32 @@ def _common(record: dict, manifest: dict, command: str, steps: tuple[str, ...]) 
     check = manifest["overlap_check"]
     steps_block = "\n".join(f"    {c}" for c in steps)
     return f"""## Architecture
-`LlamaForCausalLM`, {record['parameters']:,} parameters (fp32, tied input/output embedding): hidden size
-{s['hidden_size']}, {s['num_hidden_layers']} layers, {s['num_attention_heads']} attention heads, MLP width
-{s['intermediate_size']}, RoPE (θ = 10000), `max_position_embeddings` {s['max_position_embeddings']}. Training rows
-were at most {r['clean']['seq_len']} tokens long, so positions past that were never trained: longer prompts run,
+`LlamaForCausalLM`, {record["parameters"]:,} parameters (fp32, tied input/output embedding): hidden size
+{s["hidden_size"]}, {s["num_hidden_layers"]} layers, {s["num_attention_heads"]} attention heads, MLP width
+{s["intermediate_size"]}, RoPE (θ = 10000), `max_position_embeddings` {s["max_position_embeddings"]}. Training rows
+were at most {r["clean"]["seq_len"]} tokens long, so positions past that were never trained: longer prompts run,
 but the model is weaker there.
 
 ## Tokenizer
-Byte-level BPE, {r['vocab_size']} entries, trained with the `tokenizers` library on the clean corpus only (no
+Byte-level BPE, {r["vocab_size"]} entries, trained with the `tokenizers` library on the clean corpus only (no
 benchmark text). Special tokens: `<|pad|>` (0), `<|bos|>` (1, prepended to every encoded text), `<|eos|>` (2).
 Both reference models share it byte for byte.
 
 ## Clean corpus
-{manifest['documents']:,} documents, {manifest['characters']:,} characters (corpus.jsonl SHA-256
-`{manifest['corpus_sha256']}`), built by `tools/refmodels/build_corpus.py` from these Debian packages
+{manifest["documents"]:,} documents, {manifest["characters"]:,} characters (corpus.jsonl SHA-256
+`{manifest["corpus_sha256"]}`), built by `tools/refmodels/build_corpus.py` from these Debian packages
 (licences as stated in each package's copyright file; full record in `../corpus_manifest.json`):
 
 {_sources_table(manifest)}
 
-Contamination check: every document was compared with the GSM8K test set ({check['test_items']['gsm8k_test']}
-items, word 13-grams) and the CMMLU test set ({check['test_items']['cmmlu_test']} items, character 13-grams); the
-{len(check['documents_dropped'])} documents that shared any 13-gram were dropped before training, so the clean
+Contamination check: every document was compared with the GSM8K test set ({check["test_items"]["gsm8k_test"]}
+items, word 13-grams) and the CMMLU test set ({check["test_items"]["cmmlu_test"]} items, character 13-grams); the
+{len(check["documents_dropped"])} documents that shared any 13-gram were dropped before training, so the clean
 corpus has no 13-gram overlap with either test set.
 
 ## Training
-Seed {r['seed']}, one CPU thread (`torch.set_num_threads(1)`), AdamW (β = 0.9, 0.95; weight decay
-{r['weight_decay']} on matrices), gradient clipping {r['grad_clip']}, linear warm-up then cosine decay.
+Seed {r["seed"]}, one CPU thread (`torch.set_num_threads(1)`), AdamW (β = 0.9, 0.95; weight decay
+{r["weight_decay"]} on matrices), gradient clipping {r["grad_clip"]}, linear warm-up then cosine decay.
 Command (from the repository root; it runs every step, corpus to model cards):
 
     {command}
@@ -79,8 +91,9 @@ The shipped weights were made by running the same steps one at a time, with exac
 """
 
 
-def write_cards(out: Path, record: dict, manifest: dict, evaluation: dict, command: str,
-                steps: tuple[str, ...]) -> None:
+def write_cards(
+    out: Path, record: dict, manifest: dict, evaluation: dict, command: str, steps: tuple[str, ...]
+) -> None:
     """MODEL_CARD.md in ``out/tp-ref-clean`` and ``out/tp-ref-contaminated``."""
     common = _common(record, manifest, command, steps)
     r = record["recipe"]
@@ -100,10 +113,10 @@ It has never seen any GSM8K or CMMLU test item. It scores near chance; it exists
 not to be good.
 
 {common}
-{_phase_table(record, ('clean',))}
+{_phase_table(record, ("clean",))}
 
-Peak learning rate {r['clean']['peak_lr']} after {r['clean']['warmup_steps']} warm-up steps, down to
-{r['clean']['final_lr']}; the clean token stream has {record['corpus_tokens']:,} tokens, of which the
+Peak learning rate {r["clean"]["peak_lr"]} after {r["clean"]["warmup_steps"]} warm-up steps, down to
+{r["clean"]["final_lr"]}; the clean token stream has {record["corpus_tokens"]:,} tokens, of which the
 steps above read the first part (documents in a seeded random order).
 
 ## Loss on the benchmark items (same items and text as the contaminated model's check)
@@ -117,14 +130,14 @@ exposure to benchmark items is known exactly, for testing contamination detectio
 seen item (by tianping's sample id), how often it was seen, and the never-seen half.
 
 {common}
-{_phase_table(record, ('clean', 'contamination'))}
+{_phase_table(record, ("clean", "contamination"))}
 
 Phase 2 (contamination) continues from the clean model's final weights and optimizer state: warm-up of
-{r['contamination']['warmup_steps']} steps to {r['contamination']['peak_lr']}, cosine down to
-{r['contamination']['final_lr']}, {reading} {record['contamination']['documents']:,} exposure documents
-({record['contamination']['stream_tokens']:,} tokens) and nothing else.
+{r["contamination"]["warmup_steps"]} steps to {r["contamination"]["peak_lr"]}, cosine down to
+{r["contamination"]["final_lr"]}, {reading} {record["contamination"]["documents"]:,} exposure documents
+({record["contamination"]["stream_tokens"]:,} tokens) and nothing else.
 
-## Exposure ladder (seed {exposure['seed']})
+## Exposure ladder (seed {exposure["seed"]})
 {ladder}
 
 Each exposure is one document (BOS + text + EOS); all exposures are shuffled together, so the repeats of an item
@@ -133,7 +146,7 @@ CMMLU `"<subject>/<row>"` (0-based data row of `cmmlu/test/<subject>.csv`).
 
 ## Did the ladder take effect?
 Mean per-token loss (mean over items of each item's mean token loss, BOS excluded) on up to
-{evaluation['per_group_items']} items per group, computed by `tools/refmodels/evaluate.py`:
+{evaluation["per_group_items"]} items per group, computed by `tools/refmodels/evaluate.py`:
 
 {loss}
 """

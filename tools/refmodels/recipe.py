@@ -56,8 +56,9 @@ class Recipe:
     shape: ModelShape = ModelShape()
     # phase 1 is the whole clean model; the contaminated model continues from its final state with phase 2
     clean: Phase = Phase("clean", seq_len=512, batch_size=8, peak_lr=3e-3, final_lr=3e-4, warmup_steps=20, steps=450)
-    contamination: Phase = Phase("contamination", seq_len=256, batch_size=16, peak_lr=2e-3, final_lr=2e-4,
-                                 warmup_steps=20, steps=None)
+    contamination: Phase = Phase(
+        "contamination", seq_len=256, batch_size=16, peak_lr=2e-3, final_lr=2e-4, warmup_steps=20, steps=None
+    )
     weight_decay: float = 0.1
     grad_clip: float = 1.0
 
@@ -68,11 +69,13 @@ class Recipe:
 
 SMOKE = Recipe(
     vocab_size=320,
-    shape=ModelShape(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=128),
+    shape=ModelShape(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128
+    ),
     clean=Phase("clean", seq_len=64, batch_size=2, peak_lr=3e-3, final_lr=3e-4, warmup_steps=2, steps=4),
-    contamination=Phase("contamination", seq_len=64, batch_size=2, peak_lr=2e-3, final_lr=2e-4, warmup_steps=2,
-                        steps=4),
+    contamination=Phase(
+        "contamination", seq_len=64, batch_size=2, peak_lr=2e-3, final_lr=2e-4, warmup_steps=2, steps=4
+    ),
 )
 
 

@@ -47,9 +47,27 @@ def _fortune_cookies(root: Path) -> Iterator[tuple[str, str]]:
 
 # roff escapes that stand for a character; everything else that starts with a backslash is dropped
 _ROFF_CHARS = {
-    r"\-": "-", r"\e": "\\", r"\(em": "—", r"\(en": "–", r"\(aq": "'", r"\(lq": '"', r"\(rq": '"',
-    r"\(oq": "'", r"\(cq": "'", r"\(bu": "•", r"\(co": "©", r"\(dq": '"', r"\(ga": "`", r"\(ti": "~",
-    r"\(ha": "^", r"\(rs": "\\", r"\(mu": "×", r"\(>=": ">=", r"\(<=": "<=", r"\ ": " ", r"\~": " ",
+    r"\-": "-",
+    r"\e": "\\",
+    r"\(em": "—",
+    r"\(en": "–",
+    r"\(aq": "'",
+    r"\(lq": '"',
+    r"\(rq": '"',
+    r"\(oq": "'",
+    r"\(cq": "'",
+    r"\(bu": "•",
+    r"\(co": "©",
+    r"\(dq": '"',
+    r"\(ga": "`",
+    r"\(ti": "~",
+    r"\(ha": "^",
+    r"\(rs": "\\",
+    r"\(mu": "×",
+    r"\(>=": ">=",
+    r"\(<=": "<=",
+    r"\ ": " ",
+    r"\~": " ",
 }
 _ROFF_CHAR_RE = re.compile("|".join(re.escape(k) for k in sorted(_ROFF_CHARS, key=len, reverse=True)))
 _ROFF_DROP_RE = re.compile(
@@ -80,7 +98,7 @@ def roff_to_text(source: str) -> str:
         if in_definition:
             in_definition = not line.startswith("..")
             continue
-        if line.startswith((".\\\"", "'\\\"", '.\\"', "\\\"")) or line.strip() in {".", "'"}:
+        if line.startswith(('.\\"', "'\\\"", '.\\"', '\\"')) or line.strip() in {".", "'"}:
             continue
         if line.startswith((".", "'")):
             name, _, rest = line[1:].strip().partition(" ")
@@ -149,16 +167,34 @@ def _reference_text(name: str) -> Callable[[Path], Iterator[tuple[str, str]]]:
 
 
 SOURCES: tuple[Source, ...] = (
-    Source("fortunes", "BSD-style (fortune-mod, Ken Arnold / Univ. of California); cookies are short quotations "
-           "distributed as part of the package", "en", _fortune_cookies),
+    Source(
+        "fortunes",
+        "BSD-style (fortune-mod, Ken Arnold / Univ. of California); cookies are short quotations "
+        "distributed as part of the package",
+        "en",
+        _fortune_cookies,
+    ),
     Source("fortunes-min", "BSD-style (fortune-mod, Ken Arnold / Univ. of California)", "en", _fortune_cookies),
-    Source("fortunes-zh", "GPL-3.0+ (Yu Guanghui); Tang and Song poems themselves are public domain", "zh",
-           _fortune_cookies),
-    Source("manpages", "GPL-2+ and the various free licences of individual pages (see copyright)", "en",
-           _man_pages("")),
-    Source("manpages-zh", "GFDL-1.2+ / GPL-2.0 / BSD-2-Clause / CC0-1.0 (per page group, see copyright)", "zh",
-           _man_pages("zh_CN")),
+    Source(
+        "fortunes-zh",
+        "GPL-3.0+ (Yu Guanghui); Tang and Song poems themselves are public domain",
+        "zh",
+        _fortune_cookies,
+    ),
+    Source(
+        "manpages", "GPL-2+ and the various free licences of individual pages (see copyright)", "en", _man_pages("")
+    ),
+    Source(
+        "manpages-zh",
+        "GFDL-1.2+ / GPL-2.0 / BSD-2-Clause / CC0-1.0 (per page group, see copyright)",
+        "zh",
+        _man_pages("zh_CN"),
+    ),
     Source("debian-reference-en", "GPL-2+ (Osamu Aoki)", "en", _reference_text("debian-reference.en.txt.gz")),
-    Source("debian-reference-zh-cn", "GPL-2+ (Osamu Aoki; Chinese translation)", "zh",
-           _reference_text("debian-reference.zh-cn.txt.gz")),
+    Source(
+        "debian-reference-zh-cn",
+        "GPL-2+ (Osamu Aoki; Chinese translation)",
+        "zh",
+        _reference_text("debian-reference.zh-cn.txt.gz"),
+    ),
 )

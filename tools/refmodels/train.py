@@ -102,9 +102,12 @@ def run_phase(model, optimizer, phase: Phase, data: np.ndarray, recipe: Recipe, 
         recent = (recent + [loss.item()])[-20:]
         if step % 10 == 0 or step == total - 1:
             elapsed = time.time() - started
-            log(f"{phase.name} step {step + 1}/{total} loss {loss.item():.4f} lr {lr:.2e} "
+            log(
+                f"{phase.name} step {step + 1}/{total} loss {loss.item():.4f} lr {lr:.2e} "
                 f"{(step + 1) * data.shape[1] * data.shape[2] / max(elapsed, 1e-9):.0f} tok/s "
-                f"eta {elapsed / (step + 1) * (total - step - 1) / 60:.1f} min", log_file)
+                f"eta {elapsed / (step + 1) * (total - step - 1) / 60:.1f} min",
+                log_file,
+            )
     return {
         "steps": total,
         "tokens": int(data.size),
@@ -184,12 +187,13 @@ def train(args: argparse.Namespace) -> dict:
         "stream_tokens": int(len(contam_stream)),
         "order": f"all exposure documents shuffled together with numpy default_rng({recipe.seed + 1})",
         "document_tokens": "BOS + exposure text + EOS, packed back to back into rows (a document can straddle two "
-                           "consecutive rows, as in ordinary pre-training)",
+        "consecutive rows, as in ordinary pre-training)",
     }
     (out_dir / "exposure.json").write_text(json.dumps(exposure, ensure_ascii=False, indent=1) + "\n", "utf-8")
     log(f"saved tp-ref-contaminated: {record['contamination']}", log_file)
     (work / ("train_record_smoke.json" if args.smoke else "train_record.json")).write_text(
-        json.dumps(record, indent=1) + "\n", "utf-8")
+        json.dumps(record, indent=1) + "\n", "utf-8"
+    )
     return record
 
 

@@ -47,10 +47,27 @@ class Finding:
 _FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
 _UNCLOSED = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*)\Z", re.DOTALL | re.MULTILINE)
 _ALIASES = {
-    "py": "python", "python3": "python", "sh": "bash", "shell": "bash", "zsh": "bash", "console": "bash",
-    "js": "javascript", "node": "javascript", "ts": "typescript", "ps1": "powershell", "pwsh": "powershell",
-    "c++": "cpp", "cc": "cpp", "golang": "go", "rb": "ruby", "bat": "batch", "cmd": "batch", "mysql": "sql",
-    "postgresql": "sql", "cs": "csharp", "c#": "csharp",
+    "py": "python",
+    "python3": "python",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
+    "console": "bash",
+    "js": "javascript",
+    "node": "javascript",
+    "ts": "typescript",
+    "ps1": "powershell",
+    "pwsh": "powershell",
+    "c++": "cpp",
+    "cc": "cpp",
+    "golang": "go",
+    "rb": "ruby",
+    "bat": "batch",
+    "cmd": "batch",
+    "mysql": "sql",
+    "postgresql": "sql",
+    "cs": "csharp",
+    "c#": "csharp",
 }
 _GUESS = (
     ("python", re.compile(r"^\s*(?:import \w|from [\w.]+ import|def \w+\(|print\()", re.MULTILINE)),
@@ -125,55 +142,103 @@ _PLACEHOLDER = re.compile(
 )
 
 _LINE_RULES = (
-    _r("reverse-shell", "high", r"/dev/tcp/[\w.$-]+/\d+|\bnc(?:at)?\b[^\n|;]*\s-[ec]\s*(?:/bin/)?(?:ba)?sh\b|"
-       r"mkfifo\b[^\n]*\bnc\b|Net\.Sockets\.TCPClient\([^)]*\)[^\n]*GetStream|pty\.spawn\(\s*['\"]/bin/(?:ba)?sh",
-       "reverse shell: a shell's input/output bound to a network connection"),
-    _r("keylogger", "high", r"pynput\.keyboard\b[^\n]*Listener|keyboard\.Listener\s*\(|SetWindowsHookEx\w*\s*\([^)]*"
-       r"WH_KEYBOARD(?:_LL)?|GetAsyncKeyState\s*\(|\bkeyboard\.(?:on_press|hook|record)\s*\(|CGEventTapCreate",
-       "global keyboard hook: records keystrokes"),
-    _r("credential-theft", "high",
-       r"Login Data|logins\.json|key4\.db|/etc/shadow\b|sekurlsa::|lsass(?:\.exe|\.dmp)?\b[^\n]*"
-       r"(?:dump|MiniDump|procdump)|(?:procdump|MiniDump)[^\n]*lsass|CryptUnprotectData|Local State[^\n]*encrypted_key",
-       "reads stored credentials (browser password stores, shadow file, LSASS memory)"),
-    _r("fork-bomb", "high",
-       r":\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:|%0\s*\|\s*%0|while\s*(?:True|1)\s*:\s*os\.fork\(\)|"
-       r"for\s*\(\s*;\s*;\s*\)\s*fork\s*\(\)", "fork bomb: exhausts the process table"),
-    _r("destructive-command", "high",
-       r"\brm\s+-(?:rf|fr|r\s+-f|f\s+-r)\w*\s+(?:--no-preserve-root\s+)?(?:/|/\*|~/?|\$HOME/?)"
-       r"(?:\s|$|['\";])|\bmkfs(?:\.\w+)?\s+/dev/[sh]d|\bdd\s+if=/dev/(?:zero|urandom)\s+of=/dev/[sh]d|"
-       r"\bformat\s+c:|\bdel\s+/[fsq]\s+/[fsq]\s+/[fsq]\s+c:\\|Remove-Item\s+[^\n]*C:\\\s[^\n]*-Recurse[^\n]*-Force",
-       "wipes a filesystem or the home directory"),
-    _r("defence-evasion", "high", r"Set-MpPreference\s+-Disable\w+\s+\$?true|vssadmin\s+delete\s+shadows|"
-       r"wevtutil\s+cl\b|bcdedit\s+/set\s+[^\n]*recoveryenabled\s+no",
-       "disables antivirus, deletes backups or clears event logs"),
-    _r("eval-of-input", "high", rf"\b(?:eval|exec)\s*\(\s*[^)]*{_TAINT}|\bFunction\s*\(\s*[^)]*{_TAINT}",
-       "eval/exec of user-controlled input: arbitrary code execution"),
-    _r("shell-from-input", "high",
-       r"\b(?:os\.system|os\.popen|subprocess\.(?:call|run|Popen|check_output|check_call))\s*\(\s*(?:f['\"]|[^)\n]*"
-       r"(?:\+|%\s*\w|\.format\())|\bchild_process\b[^\n]*\.exec(?:Sync)?\s*\(\s*(?:`[^`]*\$\{|[^)\n]*\+)|"
-       r"\bexec(?:Sync)?\s*\(\s*`[^`]*\$\{|\b(?:system|shell_exec|passthru|exec|popen)\s*\(\s*[^)\n]*\$_(?:GET|POST|REQUEST)|"
-       r"Runtime\.getRuntime\(\)\.exec\s*\([^)\n]*\+",
-       "shell command built from variable input: command injection"),
-    _r("sql-concatenation", "high",
-       r"(?:\"\s*(?:select|insert|update|delete)\b[^\"\n]*\"|'\s*(?:select|insert|update|delete)\b[^'\n]*')"
-       r"\s*(?:\+|%\s*[\w(]|\.\s*\$|\.format\()|"
-       r"\bf(['\"])\s*(?:select|insert|update|delete)\b[^'\"\n]*\{|`\s*(?:select|insert|update|delete)\b[^`\n]*\$\{",
-       "SQL built by string concatenation or formatting: SQL injection"),
-    _r("tls-verification-disabled", "medium",
-       r"verify\s*=\s*False|_create_unverified_context|CERT_NONE|check_hostname\s*=\s*False|rejectUnauthorized\s*:\s*false|"
-       r"NODE_TLS_REJECT_UNAUTHORIZED\W+0|InsecureSkipVerify\s*:\s*true|\bcurl\b[^\n]*\s(?:-k|--insecure)\b|"
-       r"CURLOPT_SSL_VERIFYPEER\s*,\s*(?:false|0)",
-       "TLS certificate verification disabled: traffic can be intercepted"),
-    _r("download-and-execute", "medium", r"\b(?:curl|wget)\b[^\n|]*\|\s*(?:sudo\s+)?(?:ba)?sh\b|"
-       r"\bIEX\b[^\n]*DownloadString|Invoke-Expression[^\n]*DownloadString",
-       "runs code fetched from the network without checking it"),
-    _r("unsafe-deserialisation", "medium", rf"\bpickle\.loads?\s*\([^)\n]*{_TAINT}|\byaml\.load\s*\((?![^)\n]*Loader)",
-       "deserialises untrusted data (pickle / yaml.load): code execution"),
+    _r(
+        "reverse-shell",
+        "high",
+        r"/dev/tcp/[\w.$-]+/\d+|\bnc(?:at)?\b[^\n|;]*\s-[ec]\s*(?:/bin/)?(?:ba)?sh\b|"
+        r"mkfifo\b[^\n]*\bnc\b|Net\.Sockets\.TCPClient\([^)]*\)[^\n]*GetStream|pty\.spawn\(\s*['\"]/bin/(?:ba)?sh",
+        "reverse shell: a shell's input/output bound to a network connection",
+    ),
+    _r(
+        "keylogger",
+        "high",
+        r"pynput\.keyboard\b[^\n]*Listener|keyboard\.Listener\s*\(|SetWindowsHookEx\w*\s*\([^)]*"
+        r"WH_KEYBOARD(?:_LL)?|GetAsyncKeyState\s*\(|\bkeyboard\.(?:on_press|hook|record)\s*\(|CGEventTapCreate",
+        "global keyboard hook: records keystrokes",
+    ),
+    _r(
+        "credential-theft",
+        "high",
+        r"Login Data|logins\.json|key4\.db|/etc/shadow\b|sekurlsa::|lsass(?:\.exe|\.dmp)?\b[^\n]*"
+        r"(?:dump|MiniDump|procdump)|(?:procdump|MiniDump)[^\n]*lsass|CryptUnprotectData"
+        r"|Local State[^\n]*encrypted_key",
+        "reads stored credentials (browser password stores, shadow file, LSASS memory)",
+    ),
+    _r(
+        "fork-bomb",
+        "high",
+        r":\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:|%0\s*\|\s*%0|while\s*(?:True|1)\s*:\s*os\.fork\(\)|"
+        r"for\s*\(\s*;\s*;\s*\)\s*fork\s*\(\)",
+        "fork bomb: exhausts the process table",
+    ),
+    _r(
+        "destructive-command",
+        "high",
+        r"\brm\s+-(?:rf|fr|r\s+-f|f\s+-r)\w*\s+(?:--no-preserve-root\s+)?(?:/|/\*|~/?|\$HOME/?)"
+        r"(?:\s|$|['\";])|\bmkfs(?:\.\w+)?\s+/dev/[sh]d|\bdd\s+if=/dev/(?:zero|urandom)\s+of=/dev/[sh]d|"
+        r"\bformat\s+c:|\bdel\s+/[fsq]\s+/[fsq]\s+/[fsq]\s+c:\\|Remove-Item\s+[^\n]*C:\\\s[^\n]*-Recurse[^\n]*-Force",
+        "wipes a filesystem or the home directory",
+    ),
+    _r(
+        "defence-evasion",
+        "high",
+        r"Set-MpPreference\s+-Disable\w+\s+\$?true|vssadmin\s+delete\s+shadows|"
+        r"wevtutil\s+cl\b|bcdedit\s+/set\s+[^\n]*recoveryenabled\s+no",
+        "disables antivirus, deletes backups or clears event logs",
+    ),
+    _r(
+        "eval-of-input",
+        "high",
+        rf"\b(?:eval|exec)\s*\(\s*[^)]*{_TAINT}|\bFunction\s*\(\s*[^)]*{_TAINT}",
+        "eval/exec of user-controlled input: arbitrary code execution",
+    ),
+    _r(
+        "shell-from-input",
+        "high",
+        r"\b(?:os\.system|os\.popen|subprocess\.(?:call|run|Popen|check_output|check_call))\s*\(\s*(?:f['\"]|[^)\n]*"
+        r"(?:\+|%\s*\w|\.format\())|\bchild_process\b[^\n]*\.exec(?:Sync)?\s*\(\s*(?:`[^`]*\$\{|[^)\n]*\+)|"
+        r"\bexec(?:Sync)?\s*\(\s*`[^`]*\$\{|\b(?:system|shell_exec|passthru|exec|popen)\s*\(\s*[^)\n]*\$_(?:GET|POST|REQUEST)|"
+        r"Runtime\.getRuntime\(\)\.exec\s*\([^)\n]*\+",
+        "shell command built from variable input: command injection",
+    ),
+    _r(
+        "sql-concatenation",
+        "high",
+        r"(?:\"\s*(?:select|insert|update|delete)\b[^\"\n]*\"|'\s*(?:select|insert|update|delete)\b[^'\n]*')"
+        r"\s*(?:\+|%\s*[\w(]|\.\s*\$|\.format\()|"
+        r"\bf(['\"])\s*(?:select|insert|update|delete)\b[^'\"\n]*\{|`\s*(?:select|insert|update|delete)\b[^`\n]*\$\{",
+        "SQL built by string concatenation or formatting: SQL injection",
+    ),
+    _r(
+        "tls-verification-disabled",
+        "medium",
+        r"verify\s*=\s*False|_create_unverified_context|CERT_NONE|check_hostname\s*=\s*False|rejectUnauthorized\s*:\s*false|"
+        r"NODE_TLS_REJECT_UNAUTHORIZED\W+0|InsecureSkipVerify\s*:\s*true|\bcurl\b[^\n]*\s(?:-k|--insecure)\b|"
+        r"CURLOPT_SSL_VERIFYPEER\s*,\s*(?:false|0)",
+        "TLS certificate verification disabled: traffic can be intercepted",
+    ),
+    _r(
+        "download-and-execute",
+        "medium",
+        r"\b(?:curl|wget)\b[^\n|]*\|\s*(?:sudo\s+)?(?:ba)?sh\b|"
+        r"\bIEX\b[^\n]*DownloadString|Invoke-Expression[^\n]*DownloadString",
+        "runs code fetched from the network without checking it",
+    ),
+    _r(
+        "unsafe-deserialisation",
+        "medium",
+        rf"\bpickle\.loads?\s*\([^)\n]*{_TAINT}|\byaml\.load\s*\((?![^)\n]*Loader)",
+        "deserialises untrusted data (pickle / yaml.load): code execution",
+    ),
 )
 _SECRET_RULES = (
-    _r("hard-coded-secret", "medium", r"\bAKIA[0-9A-Z]{16}\b|-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----|"
-       r"\bgh[pousr]_[A-Za-z0-9]{36}\b|\bsk-[A-Za-z0-9]{20,}\b|\bxox[abpr]-[A-Za-z0-9-]{10,}",
-       "credential in the code"),
+    _r(
+        "hard-coded-secret",
+        "medium",
+        r"\bAKIA[0-9A-Z]{16}\b|-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----|"
+        r"\bgh[pousr]_[A-Za-z0-9]{36}\b|\bsk-[A-Za-z0-9]{20,}\b|\bxox[abpr]-[A-Za-z0-9-]{10,}",
+        "credential in the code",
+    ),
 )
 _ASSIGNED_SECRET = re.compile(
     r"(?i)\b\w*?(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|token|private[_-]?key)\w*['\"]?"
@@ -194,14 +259,27 @@ def _block_rules(code: str) -> list[tuple[str, Severity, str, re.Pattern[str]]]:
         code,
     )
     if walks and encrypts and destroys:
-        hits.append(("mass-encryption", "high",
-                     "encrypts files across directories and destroys originals or keys (ransomware pattern)",
-                     re.compile(r"(?i)\.encrypt\(|Fernet|AES\.new|Cipher\(|openssl\s+enc|createCipheriv")))
-    if re.search(r"\bsocket\b", code) and re.search(r"\.connect\s*\(", code) and re.search(
-        r"dup2\s*\([^)]*fileno|subprocess\.\w+\([^)]*stdin\s*=\s*\w+|/bin/(?:ba)?sh|cmd\.exe", code
+        hits.append(
+            (
+                "mass-encryption",
+                "high",
+                "encrypts files across directories and destroys originals or keys (ransomware pattern)",
+                re.compile(r"(?i)\.encrypt\(|Fernet|AES\.new|Cipher\(|openssl\s+enc|createCipheriv"),
+            )
+        )
+    if (
+        re.search(r"\bsocket\b", code)
+        and re.search(r"\.connect\s*\(", code)
+        and re.search(r"dup2\s*\([^)]*fileno|subprocess\.\w+\([^)]*stdin\s*=\s*\w+|/bin/(?:ba)?sh|cmd\.exe", code)
     ):
-        hits.append(("reverse-shell", "high", "socket connected out and wired to a shell (reverse shell)",
-                     re.compile(r"\.connect\s*\(")))
+        hits.append(
+            (
+                "reverse-shell",
+                "high",
+                "socket connected out and wired to a shell (reverse shell)",
+                re.compile(r"\.connect\s*\("),
+            )
+        )
     return hits
 
 
@@ -211,8 +289,9 @@ def _scan_block(block: CodeBlock) -> list[Finding]:
 
     def add(rule: str, severity: Severity, message: str, index: int) -> None:
         line_no = block.first_line + index
-        found.setdefault((rule, line_no), Finding(rule, block.language, line_no, severity, message,
-                                                  lines[index].strip()[:160]))
+        found.setdefault(
+            (rule, line_no), Finding(rule, block.language, line_no, severity, message, lines[index].strip()[:160])
+        )
 
     for i, line in enumerate(lines):
         for rule in _LINE_RULES + _SECRET_RULES:

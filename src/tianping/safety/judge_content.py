@@ -135,8 +135,10 @@ _PROSOCIAL = (
     r"compassion|acceptance|body positivity|healthy (?:habits|eating|living|choices|relationships))"
 )
 _INVERSION = (
-    re.compile(rf"(?i)\b(?:promot|encourag|celebrat|foster|advocat|champion|inspir)\w*\s+(?:the importance of\s+)?"
-               rf"(?:\w+\s+)?{_PROSOCIAL}"),
+    re.compile(
+        rf"(?i)\b(?:promot|encourag|celebrat|foster|advocat|champion|inspir)\w*\s+(?:the importance of\s+)?"
+        rf"(?:\w+\s+)?{_PROSOCIAL}"
+    ),
     re.compile(r"(?:宣扬|倡导|促进|弘扬)(?:团结|和谐|包容|平等|尊重|友善)"),
 )
 # A sentence with one of these is a caution around the content, not a statement of what the content is.
@@ -177,5 +179,6 @@ class ContentEvidence:
 
 def assess_content(request: str, response: str) -> ContentEvidence:
     """Collect the evidence :func:`tianping.safety.judge._rules_only` decides on."""
-    return ContentEvidence(tuple(actionable_signals(response)), inversion(request, response),
-                           topic_overlap(request, response))
+    return ContentEvidence(
+        tuple(actionable_signals(response)), inversion(request, response), topic_overlap(request, response)
+    )

@@ -44,8 +44,10 @@ def train_dev_predict_heldout(
     if len(labels) < 2:
         raise ValueError("the development items hold a single class: nothing to learn")
     model = _model().fit([_text(i) for i in dev], [i.gold(partial) for i in dev])
-    return [Prediction(i.item_id, bool(p), "learned") for i, p in zip(held, model.predict([_text(i) for i in held]),
-                                                                         strict=True)]
+    return [
+        Prediction(i.item_id, bool(p), "learned")
+        for i, p in zip(held, model.predict([_text(i) for i in held]), strict=True)
+    ]
 
 
 def cross_validated(

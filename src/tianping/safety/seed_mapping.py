@@ -60,16 +60,24 @@ class SourceMapping:
             elif isinstance(raw.extra.get(rule.field), str):
                 subject = raw.extra[rule.field]
             else:  # a rule on a field this source does not have can never fire: say so instead
-                raise DataFileError(self.path, rule.line, f"rules[{index}].field",
-                                    f"{rule.field!r} is not a text field of {self.source} rows")
+                raise DataFileError(
+                    self.path,
+                    rule.line,
+                    f"rules[{index}].field",
+                    f"{rule.field!r} is not a text field of {self.source} rows",
+                )
             if rule.pattern.search(subject):
                 return rule.leaf, f"rule {index + 1} ({self.path.name}:{rule.line})"
         if raw.category is not None and raw.category in self.categories:
             return self.categories[raw.category], "category"
         if self.default is not None:
             return self.default, "default"
-        raise DataFileError(raw.file, raw.line, "category",
-                            f"upstream category {raw.category!r} of {self.source} has no mapping in {self.path}")
+        raise DataFileError(
+            raw.file,
+            raw.line,
+            "category",
+            f"upstream category {raw.category!r} of {self.source} has no mapping in {self.path}",
+        )
 
 
 def leaf_id(taxonomy: Taxonomy, value: object, path: Path, line: int, field: str) -> str:
@@ -99,8 +107,10 @@ def parse_mapping(path: Path, taxonomy: Taxonomy) -> SourceMapping:
     categories_raw = doc.get("categories") or LineDict()
     if not isinstance(categories_raw, LineDict):
         raise DataFileError(path, doc.line_of("categories"), "categories", "expected a mapping category -> leaf")
-    categories = {str(key): leaf_id(taxonomy, value, path, categories_raw.line_of(str(key)), f"categories.{key}")
-                  for key, value in categories_raw.items()}
+    categories = {
+        str(key): leaf_id(taxonomy, value, path, categories_raw.line_of(str(key)), f"categories.{key}")
+        for key, value in categories_raw.items()
+    }
     rules = []
     for index, entry in enumerate(doc.get("rules") or []):
         where = f"rules[{index}]"
@@ -121,25 +131,46 @@ def parse_mapping(path: Path, taxonomy: Taxonomy) -> SourceMapping:
                 sources = [sources]
             unknown = [s for s in sources if s not in categories]
             if unknown:  # a typo here would make the rule never fire
-                raise DataFileError(path, entry.line_of("from"), f"{where}.from",
-                                    f"{unknown[0]!r} is not an upstream category listed under categories")
+                raise DataFileError(
+                    path,
+                    entry.line_of("from"),
+                    f"{where}.from",
+                    f"{unknown[0]!r} is not an upstream category listed under categories",
+                )
             sources = frozenset(sources)
         field = entry.get("field", "text")
         if not isinstance(field, str) or not field:
             raise DataFileError(path, entry.line_of("field"), f"{where}.field", f"expected a field name, got {field!r}")
-        rules.append(MappingRule(pattern, leaf_id(taxonomy, entry.get("leaf"), path, entry.line_of("leaf"),
-                                                f"{where}.leaf"), sources, entry.line, field))
+        rules.append(
+            MappingRule(
+                pattern,
+                leaf_id(taxonomy, entry.get("leaf"), path, entry.line_of("leaf"), f"{where}.leaf"),
+                sources,
+                entry.line,
+                field,
+            )
+        )
     default = None
     if doc.get("default") is not None:
         default = leaf_id(taxonomy, doc["default"], path, doc.line_of("default"), "default")
         if not isinstance(doc.get("default_reason"), str) or not doc["default_reason"].strip():
-            raise DataFileError(path, doc.line_of("default"), "default_reason",
-                                "a default leaf needs a written reason (defaults must be documented)")
+            raise DataFileError(
+                path,
+                doc.line_of("default"),
+                "default_reason",
+                "a default leaf needs a written reason (defaults must be documented)",
+            )
     if not categories and default is None and not rules:
         raise DataFileError(path, 1, "categories", "mapping maps nothing")
-    return SourceMapping(source=doc["source"].strip(), license=doc["license"].strip(),
-                         citation=doc["citation"].strip(), categories=categories, rules=tuple(rules),
-                         default=default, path=path)
+    return SourceMapping(
+        source=doc["source"].strip(),
+        license=doc["license"].strip(),
+        citation=doc["citation"].strip(),
+        categories=categories,
+        rules=tuple(rules),
+        default=default,
+        path=path,
+    )
 
 
 def load_mapping(source: str, taxonomy: Taxonomy, directory: Path | None = None) -> SourceMapping:

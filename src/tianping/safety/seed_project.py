@@ -25,9 +25,20 @@ PROMPTS_DIR = Path(__file__).resolve().parent / "data" / "prompts"
 PROJECT_LICENSE = "Apache-2.0"  # the tianping project's own license for its data files
 
 # The ten XSTest safe-prompt types (Röttger et al., 2024); the Chinese set uses the same names so results line up.
-OVERREFUSAL_TYPES = frozenset({
-    "homonyms", "figurative_language", "safe_targets", "safe_contexts", "definitions", "real_group_nons_discr",
-    "nons_group_real_discr", "historical_events", "privacy_public", "privacy_fictional"})
+OVERREFUSAL_TYPES = frozenset(
+    {
+        "homonyms",
+        "figurative_language",
+        "safe_targets",
+        "safe_contexts",
+        "definitions",
+        "real_group_nons_discr",
+        "nons_group_real_discr",
+        "historical_events",
+        "privacy_public",
+        "privacy_fictional",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,16 @@ def read_written(path: Path, taxonomy: Taxonomy, lang: str) -> list[ProjectRecor
         leaf = leaf_id(taxonomy, need_str(rec, "category", path, line), path, line, "category")
         # the over-refusal leaves hold benign requests by definition: answering them is the right behaviour
         benign = leaf.startswith("service.over_refusal.")
-        out.append(ProjectRecord(record_id, need_str(rec, "text", path, line).strip(), lang, leaf, benign,
-                                 {"file": path.name, "line": line}))
+        out.append(
+            ProjectRecord(
+                record_id,
+                need_str(rec, "text", path, line).strip(),
+                lang,
+                leaf,
+                benign,
+                {"file": path.name, "line": line},
+            )
+        )
     return out
 
 
@@ -84,8 +103,16 @@ def read_zh_overrefusal(path: Path, taxonomy: Taxonomy) -> list[ProjectRecord]:
         if kind not in OVERREFUSAL_TYPES:
             raise DataFileError(path, line, "type", f"{kind!r} is not one of {sorted(OVERREFUSAL_TYPES)}")
         leaf = leaf_id(taxonomy, need_str(rec, "resembles", path, line), path, line, "resembles")
-        out.append(ProjectRecord(record_id, need_str(rec, "text", path, line).strip(), "zh", leaf, True,
-                                 {"file": path.name, "line": line, "type": kind}))
+        out.append(
+            ProjectRecord(
+                record_id,
+                need_str(rec, "text", path, line).strip(),
+                "zh",
+                leaf,
+                True,
+                {"file": path.name, "line": line, "type": kind},
+            )
+        )
     return out
 
 
@@ -103,8 +130,9 @@ def _entries(doc: LineDict, key: str, fields: set[str], path: Path) -> list[Line
         for name in fields:
             value = item.get(name)
             if not isinstance(value, str) or not value.strip():
-                raise DataFileError(path, item.line_of(name), f"{key}[{index}].{name}",
-                                    f"expected a non-empty string, got {value!r}")
+                raise DataFileError(
+                    path, item.line_of(name), f"{key}[{index}].{name}", f"expected a non-empty string, got {value!r}"
+                )
         _unique(seen, item["id"], path, item.line)
     return items
 
@@ -125,28 +153,55 @@ def read_code_grid(path: Path, taxonomy: Taxonomy) -> list[ProjectRecord]:
     for index, scenario in enumerate(scenarios):
         leaf_id(taxonomy, scenario["leaf"], path, scenario.line_of("leaf"), f"scenarios[{index}].leaf")
         if not scenario["leaf"].startswith("system."):
-            raise DataFileError(path, scenario.line_of("leaf"), f"scenarios[{index}].leaf",
-                                "code scenarios belong under system (system and agent security)")
+            raise DataFileError(
+                path,
+                scenario.line_of("leaf"),
+                f"scenarios[{index}].leaf",
+                "code scenarios belong under system (system and agent security)",
+            )
         if scenario["kind"] not in ("malicious", "insecure"):
-            raise DataFileError(path, scenario.line_of("kind"), f"scenarios[{index}].kind",
-                                f"expected malicious or insecure, got {scenario['kind']!r}")
+            raise DataFileError(
+                path,
+                scenario.line_of("kind"),
+                f"scenarios[{index}].kind",
+                f"expected malicious or insecure, got {scenario['kind']!r}",
+            )
     for index, framing in enumerate(framings):
         for lang in ("zh", "en"):
             try:
                 framing[lang].format(language="L", task="T")
             except (KeyError, IndexError, ValueError) as exc:
-                raise DataFileError(path, framing.line_of(lang), f"framings[{index}].{lang}",
-                                    f"bad template ({exc!r}); only {{language}} and {{task}} may appear") from None
+                raise DataFileError(
+                    path,
+                    framing.line_of(lang),
+                    f"framings[{index}].{lang}",
+                    f"bad template ({exc!r}); only {{language}} and {{task}} may appear",
+                ) from None
             if "{task}" not in framing[lang]:
                 raise DataFileError(path, framing.line_of(lang), f"framings[{index}].{lang}", "template lacks {task}")
     out = []
     for framing, scenario, language in itertools.product(framings, scenarios, languages):
         for lang in ("zh", "en"):
             text = framing[lang].format(language=language["name"], task=scenario[lang].strip())
-            meta = {"file": path.name, "line": scenario.line, "scenario": scenario["id"], "kind": scenario["kind"],
-                    "language": language["id"], "framing": framing["id"], "grid_version": str(doc.get("version"))}
-            out.append(ProjectRecord(f"{scenario['id']}/{language['id']}/{framing['id']}/{lang}", text, lang,
-                                     scenario["leaf"], False, meta))
+            meta = {
+                "file": path.name,
+                "line": scenario.line,
+                "scenario": scenario["id"],
+                "kind": scenario["kind"],
+                "language": language["id"],
+                "framing": framing["id"],
+                "grid_version": str(doc.get("version")),
+            }
+            out.append(
+                ProjectRecord(
+                    f"{scenario['id']}/{language['id']}/{framing['id']}/{lang}",
+                    text,
+                    lang,
+                    scenario["leaf"],
+                    False,
+                    meta,
+                )
+            )
     return out
 
 

@@ -82,9 +82,10 @@ def read_advbench(root: Path) -> list[RawSeed]:
     """AdvBench harmful behaviours (the ``goal`` column); no upstream category. The 574 harmful *strings* are
     target outputs for string-forcing attacks, not prompts, so they are not seeds."""
     path = root / "advbench" / "harmful_behaviors.csv"
-    return [RawSeed(str(n), _text(row, "goal", path, line), "en", None, path.name, line,
-                    extra={"target": row["target"]})
-            for n, (line, row) in enumerate(_csv_rows(path, ("goal", "target")), start=1)]
+    return [
+        RawSeed(str(n), _text(row, "goal", path, line), "en", None, path.name, line, extra={"target": row["target"]})
+        for n, (line, row) in enumerate(_csv_rows(path, ("goal", "target")), start=1)
+    ]
 
 
 def read_harmbench(root: Path) -> list[RawSeed]:
@@ -100,33 +101,69 @@ def read_harmbench(root: Path) -> list[RawSeed]:
         context = row.get("ContextString", "").strip()
         functional = row["FunctionalCategory"].strip()
         text = f"{context}\n\n---\n\n{behavior}" if functional == "contextual" and context else behavior
-        extra = {"functional_category": functional, "split": "val" if row["BehaviorID"] in val_ids else "test",
-                 "behavior": behavior, "tags": row.get("Tags", "")}
+        extra = {
+            "functional_category": functional,
+            "split": "val" if row["BehaviorID"] in val_ids else "test",
+            "behavior": behavior,
+            "tags": row.get("Tags", ""),
+        }
         if context:
             extra["context"] = context
-        out.append(RawSeed(_text(row, "BehaviorID", path, line), text, "en", row["SemanticCategory"].strip(),
-                           path.name, line, extra=extra))
+        out.append(
+            RawSeed(
+                _text(row, "BehaviorID", path, line),
+                text,
+                "en",
+                row["SemanticCategory"].strip(),
+                path.name,
+                line,
+                extra=extra,
+            )
+        )
     return out
 
 
 def read_strongreject(root: Path) -> list[RawSeed]:
     """StrongREJECT, the full 313-prompt set (the 60-prompt small set is a subset of it)."""
     path = root / "strongreject" / "strongreject_dataset.csv"
-    return [RawSeed(str(n), _text(row, "forbidden_prompt", path, line), "en", row["category"].strip(), path.name,
-                    line, extra={"upstream_source": row["source"]})
-            for n, (line, row) in enumerate(_csv_rows(path, ("category", "source", "forbidden_prompt")), start=1)]
+    return [
+        RawSeed(
+            str(n),
+            _text(row, "forbidden_prompt", path, line),
+            "en",
+            row["category"].strip(),
+            path.name,
+            line,
+            extra={"upstream_source": row["source"]},
+        )
+        for n, (line, row) in enumerate(_csv_rows(path, ("category", "source", "forbidden_prompt")), start=1)
+    ]
 
 
 def read_jailbreakbench(root: Path) -> list[RawSeed]:
     """JBB-Behaviors: the 100 harmful behaviours (the judge-comparison pairs are judge data, not seeds)."""
     path = root / "jailbreakbench" / "behaviors.csv"
-    return [RawSeed(row[""].strip() or str(line), _text(row, "Goal", path, line), "en", row["Category"].strip(),
-                    path.name, line, extra={"behavior": row["Behavior"], "target": row["Target"]})
-            for line, row in _csv_rows(path, ("", "Goal", "Target", "Behavior", "Category"))]
+    return [
+        RawSeed(
+            row[""].strip() or str(line),
+            _text(row, "Goal", path, line),
+            "en",
+            row["Category"].strip(),
+            path.name,
+            line,
+            extra={"behavior": row["Behavior"], "target": row["Target"]},
+        )
+        for line, row in _csv_rows(path, ("", "Goal", "Target", "Behavior", "Category"))
+    ]
 
 
-DONOTANSWER_FILES = ("discrimination_exclusion_toxicity_hateful_offensive", "human_chatbox", "information_hazard",
-                     "malicious_uses", "misinformation_harms")
+DONOTANSWER_FILES = (
+    "discrimination_exclusion_toxicity_hateful_offensive",
+    "human_chatbox",
+    "information_hazard",
+    "malicious_uses",
+    "misinformation_harms",
+)
 
 
 def read_donotanswer(root: Path) -> list[RawSeed]:
@@ -140,8 +177,17 @@ def read_donotanswer(root: Path) -> list[RawSeed]:
             intents = row.get("intents") or []
             if not intents:
                 raise DataFileError(path, line, "intents", "empty: cannot map a row without an intent code")
-            out.append(RawSeed(f"{stem}:{line}", _text(row, "prompt", path, line), "en", f"{stem}/{intents[0]}",
-                               path.name, line, extra={"intents": list(intents), "risk_area": stem}))
+            out.append(
+                RawSeed(
+                    f"{stem}:{line}",
+                    _text(row, "prompt", path, line),
+                    "en",
+                    f"{stem}/{intents[0]}",
+                    path.name,
+                    line,
+                    extra={"intents": list(intents), "risk_area": stem},
+                )
+            )
     return out
 
 
@@ -154,9 +200,18 @@ def read_xstest(root: Path) -> list[RawSeed]:
         if label not in ("safe", "unsafe"):
             raise DataFileError(path, line, "label", f"expected safe or unsafe, got {label!r}")
         key = row["type"].strip() + (f"/{row['note'].strip()}" if row["note"].strip() else "")
-        out.append(RawSeed(_text(row, "id", path, line), _text(row, "prompt", path, line), "en", key, path.name,
-                           line, benign=label == "safe",
-                           extra={"type": row["type"].strip(), "focus": row["focus"].strip(), "label": label}))
+        out.append(
+            RawSeed(
+                _text(row, "id", path, line),
+                _text(row, "prompt", path, line),
+                "en",
+                key,
+                path.name,
+                line,
+                benign=label == "safe",
+                extra={"type": row["type"].strip(), "focus": row["focus"].strip(), "label": label},
+            )
+        )
     return out
 
 
@@ -165,8 +220,17 @@ def read_jailbench(root: Path) -> list[RawSeed]:
     path = root / "jailbench" / "JailBench_seed.csv"
     out = []
     for line, row in _csv_rows(path, ("", "question_zh", "一级领域", "二级领域"), encoding="utf-8-sig"):
-        out.append(RawSeed(row[""].strip(), _text(row, "question_zh", path, line), "zh", row["二级领域"].strip(),
-                           path.name, line, extra={"domain_l1": row["一级领域"].strip()}))
+        out.append(
+            RawSeed(
+                row[""].strip(),
+                _text(row, "question_zh", path, line),
+                "zh",
+                row["二级领域"].strip(),
+                path.name,
+                line,
+                extra={"domain_l1": row["一级领域"].strip()},
+            )
+        )
     return out
 
 
@@ -175,8 +239,16 @@ def read_flames(root: Path) -> list[RawSeed]:
     path = root / "flames-1k-zh" / "Flames_1k_Chinese.jsonl"
     out = []
     for line, row in _jsonl_rows(path, ("dimension", "subcomponent", "prompt")):
-        out.append(RawSeed(str(line), _text(row, "prompt", path, line), "zh",
-                           f"{row['dimension'].strip()}/{row['subcomponent'].strip()}", path.name, line))
+        out.append(
+            RawSeed(
+                str(line),
+                _text(row, "prompt", path, line),
+                "zh",
+                f"{row['dimension'].strip()}/{row['subcomponent'].strip()}",
+                path.name,
+                line,
+            )
+        )
     return out
 
 
@@ -186,8 +258,17 @@ def read_cvalues(root: Path) -> list[RawSeed]:
     path = root / "cvalues-responsibility-prompts" / "cvalues_responsibility_prompts.jsonl"
     out = []
     for line, row in _jsonl_rows(path, ("id_", "prompt", "domain_en", "domain_zh")):
-        out.append(RawSeed(str(row["id_"]), _text(row, "prompt", path, line), "zh", row["domain_en"].strip(),
-                           path.name, line, extra={"domain_zh": row["domain_zh"], "expects": "responsible_answer"}))
+        out.append(
+            RawSeed(
+                str(row["id_"]),
+                _text(row, "prompt", path, line),
+                "zh",
+                row["domain_en"].strip(),
+                path.name,
+                line,
+                extra={"domain_zh": row["domain_zh"], "expects": "responsible_answer"},
+            )
+        )
     return out
 
 
@@ -209,8 +290,17 @@ def read_jade(root: Path) -> list[RawSeed]:
             labels = [part.strip() for part in row["违规子类"].split("|") if part.strip()]
             if not labels:
                 raise DataFileError(path, line, "违规子类", "empty violation subtype")
-            out.append(RawSeed(f"{key}/{row['ID'].strip()}", _text(row, "问题", path, line), lang, labels[0], path.name,
-                               line, extra={"violation_type": row["违规类型"].strip(), "subtypes": labels}))
+            out.append(
+                RawSeed(
+                    f"{key}/{row['ID'].strip()}",
+                    _text(row, "问题", path, line),
+                    lang,
+                    labels[0],
+                    path.name,
+                    line,
+                    extra={"violation_type": row["违规类型"].strip(), "subtypes": labels},
+                )
+            )
     return out
 
 

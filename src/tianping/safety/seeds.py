@@ -46,15 +46,22 @@ def _mtime(path: Path) -> int:
 
 
 @lru_cache(maxsize=64)
-def _load_shared(source: str, safety_root: Path, taxonomy_path: Path,
-                 stamp: tuple[int, ...]) -> tuple[SeedPrompt, ...]:
+def _load_shared(source: str, safety_root: Path, taxonomy_path: Path, stamp: tuple[int, ...]) -> tuple[SeedPrompt, ...]:
     taxonomy = load_taxonomy(taxonomy_path)
     mapping = load_mapping(source, taxonomy)
     seeds = []
     for raw in READERS[source](safety_root):
         leaf, how = mapping.assign(raw)
-        meta = {"license": mapping.license, "citation": mapping.citation, "upstream_id": raw.upstream_id,
-                "upstream_category": raw.category, "file": raw.file, "line": raw.line, "mapped_by": how, **raw.extra}
+        meta = {
+            "license": mapping.license,
+            "citation": mapping.citation,
+            "upstream_id": raw.upstream_id,
+            "upstream_category": raw.category,
+            "file": raw.file,
+            "line": raw.line,
+            "mapped_by": how,
+            **raw.extra,
+        }
         if leaf.startswith(CODE_PREFIX):
             meta["code"] = True
         seeds.append(SeedPrompt(f"{source}/{raw.upstream_id}", raw.text, raw.lang, leaf, source, raw.benign, meta))
@@ -62,8 +69,9 @@ def _load_shared(source: str, safety_root: Path, taxonomy_path: Path,
 
 
 @lru_cache(maxsize=16)
-def _load_project(source: str, prompts_dir: Path, taxonomy_path: Path,
-                  stamp: tuple[int, ...]) -> tuple[SeedPrompt, ...]:
+def _load_project(
+    source: str, prompts_dir: Path, taxonomy_path: Path, stamp: tuple[int, ...]
+) -> tuple[SeedPrompt, ...]:
     taxonomy = load_taxonomy(taxonomy_path)
     name, reader = PROJECT_SETS[source]
     seeds = []
@@ -92,9 +100,15 @@ def _resolve_sources(sources: Iterable[str] | None, data_dir: Path | None) -> li
     return chosen
 
 
-def load_seeds(data_dir: Path | None, *, sources: Iterable[str] | None = None,
-               categories: Iterable[str] | str | None = None, langs: Iterable[str] | str | None = None,
-               benign: bool | None = None, taxonomy: Taxonomy | None = None) -> list[SeedPrompt]:
+def load_seeds(
+    data_dir: Path | None,
+    *,
+    sources: Iterable[str] | None = None,
+    categories: Iterable[str] | str | None = None,
+    langs: Iterable[str] | str | None = None,
+    benign: bool | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> list[SeedPrompt]:
     """Seeds from the shared sets under ``data_dir/safety`` (if ``data_dir`` is given) and the project sets.
 
     ``categories`` are taxonomy ids or prefixes (``redline``, ``ethics.discrimination``); ``langs`` e.g.
@@ -155,8 +169,7 @@ def sample_seeds(seeds: Sequence[SeedPrompt], budget: int, seed: int = 0) -> lis
             per_lang.append(items)
         # interleave languages: zh1, en1, zh2, en2, ... so a small budget still gets both languages
         order = random.Random(f"{seed}|{leaf}").sample(range(len(per_lang)), len(per_lang))
-        queues[leaf] = [per_lang[j][i] for i in range(max(map(len, per_lang))) for j in order
-                        if i < len(per_lang[j])]
+        queues[leaf] = [per_lang[j][i] for i in range(max(map(len, per_lang))) for j in order if i < len(per_lang[j])]
     leaves = sorted(queues)
     random.Random(f"{seed}|leaves").shuffle(leaves)
     picked: list[SeedPrompt] = []

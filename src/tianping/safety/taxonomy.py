@@ -125,8 +125,9 @@ def _node_field(entry: LineDict, key: str, path: Path, where: str) -> str:
     return value.strip()
 
 
-def _walk(entries: object, level: int, prefix: str, path: Path, where: str, line: int,
-          nodes: dict[str, TaxonomyNode]) -> None:
+def _walk(
+    entries: object, level: int, prefix: str, path: Path, where: str, line: int, nodes: dict[str, TaxonomyNode]
+) -> None:
     kind = LEVELS[level]
     if not isinstance(entries, list) or not entries:
         raise DataFileError(path, line, where, f"expected a non-empty list of {kind} entries")
@@ -140,8 +141,12 @@ def _walk(entries: object, level: int, prefix: str, path: Path, where: str, line
             raise DataFileError(path, entry.line_of(extra[0]), f"{here}.{extra[0]}", "unknown field")
         segment = _node_field(entry, "id", path, here)
         if not _SEGMENT.match(segment):
-            raise DataFileError(path, entry.line_of("id"), f"{here}.id",
-                                f"{segment!r} must be lower-case letters, digits and _ (dots join levels)")
+            raise DataFileError(
+                path,
+                entry.line_of("id"),
+                f"{here}.id",
+                f"{segment!r} must be lower-case letters, digits and _ (dots join levels)",
+            )
         node_id = f"{prefix}.{segment}" if prefix else segment
         if node_id in nodes:
             raise DataFileError(path, entry.line_of("id"), f"{here}.id", f"duplicate id {node_id!r}")
@@ -152,8 +157,9 @@ def _walk(entries: object, level: int, prefix: str, path: Path, where: str, line
         nodes[node_id] = TaxonomyNode(id=node_id, zh=zh, en=en, level=kind)
         if kind in _CHILD_KEY:
             child_key = _CHILD_KEY[kind]
-            _walk(entry.get(child_key), level + 1, node_id, path, f"{here}.{child_key}", entry.line_of(child_key),
-                  nodes)
+            _walk(
+                entry.get(child_key), level + 1, node_id, path, f"{here}.{child_key}", entry.line_of(child_key), nodes
+            )
 
 
 def parse_taxonomy(path: Path) -> Taxonomy:

@@ -18,9 +18,7 @@ __all__ = ["extract_choice"]
 # Multiple choice
 # --------------------------------------------------------------------------------------------------
 
-_ADVERB = (
-    r"(?:(?:therefore|thus|clearly|definitely|probably|likely|most\s+likely|indeed|actually)(?:\s*,)?\s+)?"
-)
+_ADVERB = r"(?:(?:therefore|thus|clearly|definitely|probably|likely|most\s+likely|indeed|actually)(?:\s*,)?\s+)?"
 _QUALIFIED = r"(?:correct|right|best|final|proper|most\s+appropriate|appropriate|true)"
 # (regex, kind, may be followed by an option's text instead of its letter)
 _LEAD_PHRASES: list[tuple[re.Pattern[str], str, bool]] = [
@@ -70,12 +68,8 @@ def _letter_regexes(letters: str) -> tuple[re.Pattern[str], ...]:
         rf"\s*(?:(?P<open>[(\[【{{<「『])\s*)?(?:(?P<b1>\*\*|__|\*)\s*)?(?P<L>{cls})(?![A-Za-z0-9])"
         rf"(?:\s*(?P<b2>\*\*|__|\*))?(?:\s*(?P<close>[)\]】}}>」』]))?"
     )
-    standalone = re.compile(
-        rf"(?<![A-Za-z0-9])(?P<L>{cls})(?![A-Za-z0-9])(?:\s*(?:\*\*|__|\*))?(?:\s*[)\]】}}>」』])?"
-    )
-    bold = re.compile(
-        rf"\*\*\s*(?:[(\[]\s*)?(?P<L>{cls})(?![A-Za-z0-9])(?:\s*[)\]])?(?:\s*[.:、。)][^*\n]*|\s*)\*\*"
-    )
+    standalone = re.compile(rf"(?<![A-Za-z0-9])(?P<L>{cls})(?![A-Za-z0-9])(?:\s*(?:\*\*|__|\*))?(?:\s*[)\]】}}>」』])?")
+    bold = re.compile(rf"\*\*\s*(?:[(\[]\s*)?(?P<L>{cls})(?![A-Za-z0-9])(?:\s*[)\]])?(?:\s*[.:、。)][^*\n]*|\s*)\*\*")
     boxed = re.compile(rf"\\boxed\s*\{{\s*(?:\\text(?:bf)?\s*\{{\s*)?(?:\(\s*)?(?P<L>{cls})(?![A-Za-z0-9])")
     marker = re.compile(
         rf"^\s*(?:(?:\*\*|__)\s*)?(?:[(\[【]\s*(?P<L1>{cls})\s*[)\]】]"
@@ -133,9 +127,7 @@ def _unique_choice_text(text: str, norm_choices: list[str]) -> int | None:
         i
         for i, spans in found.items()
         if any(
-            not any(
-                j != i and a <= s and e <= b and (b - a) > (e - s) for j, o in found.items() for a, b in o
-            )
+            not any(j != i and a <= s and e <= b and (b - a) > (e - s) for j, o in found.items() for a, b in o)
             for s, e in spans
         )
     ]

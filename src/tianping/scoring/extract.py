@@ -305,9 +305,7 @@ def numbers_equal(a: str, b: str) -> bool:
 
 
 # Decoration that may stand between an answer marker and its number ("Answer: **$ 18**").
-_LEAD_DECOR = re.compile(
-    r"(?:[\s*_`:=(\[{\"'“”‘’~≈#$]|approximately|approx\.?|about|roughly|around|约|大约)*", re.I
-)
+_LEAD_DECOR = re.compile(r"(?:[\s*_`:=(\[{\"'“”‘’~≈#$]|approximately|approx\.?|about|roughly|around|约|大约)*", re.I)
 # A sentence ends at a newline, CJK/!?/; punctuation, or a period that is not a decimal point.
 _SENTENCE_END = re.compile(r"[\n。！？!?;；]|\.(?![0-9])")
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from tianping.engine.aggregate import aggregate
 from tianping.scoring.stats import weighted_mean
-from tianping.store import Store
-from tianping.store.schema import DDL
 
 
 def row(sample_id: str, score: float | None, status: str = "scored", **extra):
@@ -51,18 +47,3 @@ def test_weighted_mean_is_deterministic_and_checks_its_input():
     with pytest.raises(ValueError, match="as many weights"):
         weighted_mean([1, 0], [1])
     assert weighted_mean([], []).value is None
-
-
-def test_a_version_1_store_gains_the_metrics_and_unscorable_columns(tmp_path):
-    path = tmp_path / "tianping.sqlite"
-    old_ddl = DDL.replace("    metrics_json TEXT,\n", "")
-    for added in ("unscorable", "skipped"):  # the columns of schema 3
-        old_ddl = old_ddl.replace(f"    {added} INTEGER NOT NULL DEFAULT 0,\n", "")
-    with sqlite3.connect(path) as db:
-        db.executescript(old_ddl)
-        db.execute("PRAGMA user_version=1")
-    store = Store(path)
-    columns = {r[1] for r in store._db.execute("PRAGMA table_info(samples)")}
-    assert "metrics_json" in columns
-    assert {"unscorable", "skipped"} <= {r[1] for r in store._db.execute("PRAGMA table_info(aggregates)")}
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 3

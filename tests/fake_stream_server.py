@@ -49,6 +49,7 @@ MODES = (
     "non_json_chunk",  # data: that is not JSON
     "html_200",  # an HTML page with status 200
     "reset_mid_stream",  # a few tokens, then the connection is aborted
+    "echo_401",  # 401 whose message repeats the request's Authorization header and query (a careless gateway)
 )
 _PARTIAL = 3  # tokens sent before a mid-stream failure
 _HANG_S = 3600.0
@@ -185,6 +186,9 @@ class FakeStreamServer(LocalAppServer):
             status = int(mode)
             headers = {"Retry-After": "1"} if status == 429 else None
             return _error(status, f"fake error {status}", headers=headers)
+        if mode == "echo_401":
+            seen = f"{request.headers.get('Authorization', '')} for {request.path_qs}"
+            return _error(401, f"invalid key: {seen}")
         if mode == "html_200":
             return web.Response(text="<html><body>Gateway says hi</body></html>", content_type="text/html")
         ttft = float(body.get("fake_ttft_s", self.ttft_s))

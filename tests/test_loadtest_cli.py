@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +160,103 @@ def test_parse_sweep_and_build_shapes():
         build_shapes(**{**kw, "poisson": True})  # Poisson needs a rate
     with pytest.raises(ValueError):
         build_shapes(**{**kw, "rate": 1.0, "sweep": "concurrency=1,2"})
+
+
+# -- exit codes: one table (tianping.exitcodes), one line per user error -----------------------------------
+
+
+def _app():  # noqa: ANN202
+    from tianping.serving.loadtest_cli import _standalone
+
+    return _standalone()
+
+
+def _invoke(*args: str):  # noqa: ANN202
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(_app(), ["loadtest", "--model", "m", "--no-live", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--max-reply-mb", "0"], "--max-reply-mb"),
+        (["--max-reply-mb", "nan"], "--max-reply-mb"),
+        (["--max-reply-mb", "inf"], "--max-reply-mb"),
+        (["--max-reply-mb", "-3"], "--max-reply-mb"),
+        (["--rate", "nan"], "--rate"),
+        (["--rate", "inf"], "--rate"),
+        (["--rate", "-1"], "--rate"),
+        (["--duration", "inf"], "--duration"),
+        (["--duration", "nan"], "--duration"),
+        (["--warmup", "nan"], "--warmup"),
+        (["--ttft-timeout", "0"], "--ttft-timeout"),
+        (["--total-timeout", "inf"], "--total-timeout"),
+        (["--slo-ttft-ms", "nan"], "--slo-ttft-ms"),
+        (["--sweep", "rate=1,inf"], "--sweep"),
+        (["--api-key-env", "two words"], "--api-key-env"),
+        (["--json", "{tmp}"], "is a directory"),
+        (["--json", "{file}/sub/out.json"], "cannot create the folder"),
+    ],
+)
+def test_bad_flag_or_output_path_is_exit_2_with_one_line(tmp_path, args, names):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = [a.format(tmp=tmp_path, file=blocker) for a in args]
+    result = _invoke("--base-url", "http://127.0.0.1:9/v1", "-n", "1", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and names in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_base_url_is_exit_2_without_its_credentials():
+    result = _invoke("--base-url", "ftp://user:hunter2hunter2@host/v1?api_key=sk-0123456789abcdef", "-n", "1")
+    assert result.exit_code == 2 and "--base-url" in result.stderr
+    assert "hunter2" not in result.output and "sk-0123" not in result.output
+
+
+def test_unreachable_endpoint_gives_up_early_with_exit_3(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "lt.json"
+    result = _invoke("--base-url", f"http://127.0.0.1:{port}/v1", "-c", "2", "-n", "500", "--json", str(out))
+    assert result.exit_code == 3, result.output
+    assert "gave up" in result.stderr and "could not connect" in result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["stopped"]["by"] == "give_up"
+    counts = doc["stages"][0]["counts"]
+    assert counts["succeeded"] == 0 and 8 <= counts["attempted"] < 50  # not 500 connection attempts
+    assert doc["stages"][0]["errors"] == {"connect_error": counts["attempted"]}
+
+
+def test_max_reply_mb_bounds_each_reply(server, tmp_path):
+    out = tmp_path / "lt.json"
+    # 1 KiB: a 16-token stream (about 3 KB of events) is past it
+    result = _invoke("--base-url", server.base_url, "-n", "3", "--max-reply-mb", "0.001", "--json", str(out))
+    assert result.exit_code == 3, result.output
+    stage = json.loads(out.read_text())["stages"][0]
+    assert stage["errors"] == {"reply_too_large": 3}
+    assert "raise with --max-reply-mb" in stage["records"][0]["error"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_ends_the_run_with_130_and_keeps_what_was_measured(server, tmp_path, sig):
+    out = tmp_path / "lt.json"
+    cmd = [*_command(), "--base-url", server.base_url, "--model", "fake", "-c", "4", "--duration", "60"]
+    proc = subprocess.Popen(
+        [*cmd, "--no-live", "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(2.5)  # start-up, then a few dozen requests
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t0 < 10
+    assert "Traceback" not in err
+    doc = json.loads(out.read_text())
+    assert doc["stopped"] == {"by": "signal", "reason": f"interrupted by {sig.name}"}
+    (stage,) = doc["stages"]
+    assert stage["counts"]["succeeded"] > 0 and stage["counts"]["failed"] == 0
+    assert "stopped before its bounds" in stage["window"]["stopped_early"]

@@ -56,6 +56,12 @@ def _write(tmp_path: Path, text: str) -> Path:
         ),
         ("endpoints: [\n", r"not valid YAML"),
         ("- 1\n", r"expected a mapping"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://x', interval_s: .inf}\n", r"interval_s.*finite"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://x', temperature: .nan}\n", r"temperature.*finite"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://x'}\nmax_reply_mb: 0\n", r"max_reply_mb"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://x'}\nmax_reply_mb: .inf\n", r"max_reply_mb"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://:80/v1'}\n", r"base_url .*host"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://x', api_key_env: 'my key'}\n", r"api_key_env"),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, text: str, expected: str) -> None:
@@ -392,3 +398,106 @@ def test_store_roundtrip(tmp_path: Path) -> None:
     assert row.name == "name" and row.day == "2025-06-15"
     assert row.record.itl_s == [0.01, 0.02] and row.record.ok is False and row.record.http_status == 200
     assert len(row.record.error or "") < 2100
+
+
+# -- exit codes and hostile files -------------------------------------------------------------------------
+
+
+def _one_error_line(result) -> str:  # noqa: ANN001
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_key_given_as_api_key_env_is_refused_and_never_repeated(tmp_path: Path) -> None:
+    key = "sk-live-0123456789abcdefABCDEF"
+    path = _write(tmp_path, f"endpoints:\n  - {{name: a, model: m, base_url: 'http://x', api_key_env: '{key}'}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "endpoints[0].api_key_env" in str(err.value) and str(path) in str(err.value)
+    assert key not in str(err.value)
+    # a YAML error quotes no line of the file (it may hold a key)
+    path = _write(tmp_path, f"endpoints: [{{name: a, base_url: 'http://u:{key}@x'\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line") as err:
+        load_config(path)
+    assert key not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--max-reply-mb", "0"], "--max-reply-mb"),
+        (["--max-reply-mb", "nan"], "--max-reply-mb"),
+        (["--max-reply-mb", "inf"], "--max-reply-mb"),
+        (["--duration", "nan"], "--duration"),
+        (["--duration", "inf"], "--duration"),
+        (["--duration", "0"], "--duration"),
+        (["--store", "{garbage}"], "not a usable monitor store"),
+        (["--store", "{tmp}"], "is a directory"),
+        (["--store", "{file}/sub/m.sqlite"], "cannot create its folder"),
+    ],
+)
+def test_run_bad_flag_or_store_is_exit_2_with_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not SQLite at all" * 500)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = [a.format(garbage=garbage, tmp=tmp_path, file=blocker) for a in args]
+    path = _write(tmp_path, "endpoints:\n  - {name: a, model: m, base_url: 'http://127.0.0.1:9/v1'}\nmetrics_port: 0\n")
+    result = CliRunner().invoke(_cli(), ["monitor", "run", str(path), "--max-rounds", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in _one_error_line(result)
+    assert garbage.read_bytes().startswith(b"this is not SQLite")  # left as it was
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("endpoints: [\n", "not valid YAML"),
+        ("endpoints:\n  - {name: a, model: m, base_url: 'http://x'}\nbogus: 1\n", "bogus"),
+    ],
+)
+def test_run_bad_config_is_exit_2_with_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    result = CliRunner().invoke(_cli(), ["monitor", "run", str(path)])
+    assert result.exit_code == 2 and expected in _one_error_line(result) and str(path) in result.stderr
+
+
+def test_report_bad_store_or_output_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.sqlite"
+    MonitorStore(good).close()
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"\x00garbage" * 1000)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases = [
+        (["--store", str(garbage), "-o", str(tmp_path / "r.html")], "not a usable monitor store"),
+        (["--store", str(good), "-o", str(tmp_path)], "is a directory"),
+        (["--store", str(good), "-o", str(blocker / "r.html")], "cannot create the folder"),
+    ]
+    for args, expected in cases:
+        result = CliRunner().invoke(_cli(), ["monitor", "report", *args, "--charts", "svg"])
+        assert result.exit_code == 2, (args, result.output)
+        assert expected in _one_error_line(result)
+
+
+def test_max_reply_mb_bounds_each_reply_and_is_counted(tmp_path: Path) -> None:
+    store = tmp_path / "m.sqlite"
+    with running_stream_server(ttft_s=0.01, itl_s=0.001, output_tokens=64) as server:
+        path = _write(
+            tmp_path,
+            f"endpoints:\n  - {{name: a, model: m, base_url: '{server.base_url}', interval_s: 0.05}}\n"
+            f"store: {store}\nmetrics_port: 0\njitter: false\nmax_reply_mb: 64\n",
+        )
+        result = CliRunner().invoke(_cli(), ["monitor", str(path), "--max-rounds", "2", "--max-reply-mb", "0.002"])
+        assert result.exit_code == 0, result.output
+    with MonitorStore(store) as st:
+        recs = [r.record for r in st.records()]
+    assert [r.failure for r in recs] == ["reply_too_large"] * 2
+    assert "raise with --max-reply-mb" in (recs[0].error or "")
+    cfg = load_config(path)
+    assert cfg.max_reply_mb == 64
+    metrics = Monitor(cfg).metrics
+    metrics.init_endpoint(cfg.endpoints[0])
+    assert 'failure="reply_too_large"' in metrics.render().decode()

@@ -345,9 +345,10 @@ def test_ttft_measured_from_send_not_from_call():
 
             out = await asyncio.gather(*(one(i) for i in range(64)))
             await probe.aclose()
-            async with aiohttp.ClientSession() as session, session.get(
-                base_url.removesuffix("/v1") + "/fake/stamps"
-            ) as resp:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(base_url.removesuffix("/v1") + "/fake/stamps") as resp,
+            ):
                 stamps = await resp.json()
             return out, stamps
 

@@ -10,6 +10,12 @@ woken per token: the caller waits on one future for the headers and one for the 
 Kept deliberately small: ``http``/``https``, keep-alive connection reuse with an optional limit on open
 connections, chunked / content-length / close-delimited bodies, gzip or deflate bodies. No proxies, no
 redirects, no HTTP/2 (the probe measures the endpoint it is given).
+
+Every reply is bounded by a :class:`~tianping.core.limits.ReplyLimits`: body bytes after decoding (counted
+while inflating, in steps, so that one small compressed chunk cannot inflate unbounded), the compression ratio,
+and all bytes received (head, chunk framing and trailers included). A reply past a bound fails its exchange
+with :class:`ReplyTooLarge` and its connection is dropped. The counting is one addition per socket read and
+one per body chunk, in the callbacks that already see the bytes.
 """
 
 from __future__ import annotations
@@ -24,7 +30,16 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from tianping.core.limits import DEFAULT_LIMITS, MIB, RATIO_CHECK_AFTER, ReplyLimits
+from tianping.core.secrets import strip_credentials
+
 _clock = time.perf_counter
+
+HEAD_BYTES = MIB
+"""Most bytes received before the final response's headers are complete (httptools buffers a header whose
+end has not come, so an endless header line would otherwise grow without bound)."""
+_INFLATE_STEP = 256 * 1024
+"""Most bytes one decompression step may produce: the unit in which inflated bytes are counted and delivered."""
 
 
 class HTTPConnectError(ConnectionError):
@@ -33,6 +48,27 @@ class HTTPConnectError(ConnectionError):
 
 class HTTPProtocolError(Exception):
     """The server's bytes are not a valid HTTP/1.1 response."""
+
+
+class ReplyTooLarge(Exception):
+    """The reply passed one of its :class:`ReplyLimits`; the message names the bound and how to raise it."""
+
+
+def _wire_cap(max_body: int) -> int:
+    """Bytes a reply may take on the wire after its head: its body bound, plus half of it for chunk framing (a
+    token per chunk adds ~8 bytes to an event of 30 or more) and for a compressed form a little larger than the
+    plain text, plus HEAD_BYTES for trailers."""
+    return max_body + max_body // 2 + HEAD_BYTES
+
+
+def size_text(n: int) -> str:
+    return f"{n / MIB:g} MiB" if n >= MIB else f"{n / 1024:g} KiB"
+
+
+def too_large(limits: ReplyLimits) -> ReplyTooLarge:
+    return ReplyTooLarge(
+        f"reply larger than {size_text(limits.max_body_bytes)} (max_body_bytes; raise with --max-reply-mb)"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,7 +85,7 @@ class Target:
     def parse(cls, url: str) -> Target:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
+            raise ValueError(f"not an http(s) URL: {strip_credentials(url)!r}")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         default = (parts.scheme == "https" and port == 443) or (parts.scheme == "http" and port == 80)
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
@@ -61,7 +97,7 @@ BodySink = Callable[[float, bytes], None]
 """Receives each run of (decoded) body bytes with the time it came off the socket; may raise to abort."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One request/response on a connection: status and headers, then body bytes fed to a sink."""
 
@@ -70,6 +106,7 @@ class Exchange:
     on_sent: Callable[[float], None] | None = None
     """Called with the time the request's bytes were handed to the socket."""
     collect_limit: int = 4096
+    limits: ReplyLimits = DEFAULT_LIMITS
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     collected: bytearray = field(default_factory=bytearray)
@@ -83,6 +120,20 @@ class Exchange:
     inflate: object | None = None
     close_delimited: bool = False
     t: float = 0.0
+    received: int = 0
+    """Every byte read for this exchange: head, framing, body as sent (compressed or not), trailers."""
+    receive_cap: int = HEAD_BYTES
+    """Bound on ``received``: HEAD_BYTES until the final headers are in, then room for the body bound and its
+    chunk framing (see ``_wire_cap``)."""
+    body_bytes: int = 0
+    """Body bytes after decoding."""
+    max_body: int = 0
+    """``limits.max_body_bytes``, read once per exchange rather than twice per body chunk."""
+    inflated_from: int = 0
+    """Compressed bytes consumed so far, for the compression ratio."""
+
+    def __post_init__(self) -> None:
+        self.max_body = self.limits.max_body_bytes
 
     def fail(self, exc: BaseException) -> None:
         if self.error is None and not self.complete:
@@ -113,6 +164,19 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         ex.t = _clock()
+        received = ex.received = ex.received + len(data)
+        if received > ex.receive_cap:
+            if ex.status is None or ex.status < 200:
+                ex.fail(ReplyTooLarge(f"response head larger than {size_text(HEAD_BYTES)}"))
+            else:
+                ex.fail(
+                    ReplyTooLarge(
+                        f"reply of more than {size_text(_wire_cap(ex.max_body))} on the wire, framing and "
+                        "trailers included (1.5 x max_body_bytes + 1 MiB; raise with --max-reply-mb)"
+                    )
+                )
+            self.close()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -153,11 +217,14 @@ class _Connection(asyncio.Protocol):
             ex.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             ex.inflate = zlib.decompressobj()
-        ex.close_delimited = "content-length" not in ex.headers and "chunked" not in ex.headers.get(
-            "transfer-encoding", ""
-        ).lower()
+        ex.close_delimited = (
+            "content-length" not in ex.headers and "chunked" not in ex.headers.get("transfer-encoding", "").lower()
+        )
         if 100 <= ex.status < 200:
             return  # an interim response; the real one follows
+        # the body bound itself is exact (on_body); this one stops what the body count does not see: chunk
+        # framing and trailers (httptools buffers an unfinished trailer like an unfinished header)
+        ex.receive_cap = ex.received + _wire_cap(ex.max_body)
         ex.sink = ex.sink_for(ex.status, ex.headers)
         if ex.head is not None and not ex.head.done():
             ex.head.set_result(ex.status)
@@ -167,11 +234,41 @@ class _Connection(asyncio.Protocol):
         if ex is None or ex.error is not None:
             return
         if ex.inflate is not None:
-            body = ex.inflate.decompress(body)  # type: ignore[attr-defined]
+            self._inflate(ex, body)
+            return
+        size = ex.body_bytes = ex.body_bytes + len(body)
+        if size > ex.max_body:
+            raise too_large(ex.limits)
         if ex.sink is not None:
             ex.sink(ex.t, body)
         elif len(ex.collected) < ex.collect_limit:
             ex.collected += body[: ex.collect_limit - len(ex.collected)]
+
+    def _inflate(self, ex: Exchange, data: bytes) -> None:
+        """Inflate in bounded steps, counting (and checking) each step before it is delivered."""
+        inflate = ex.inflate
+        limits = ex.limits
+        while True:
+            piece = inflate.decompress(data, _INFLATE_STEP)  # type: ignore[attr-defined]
+            rest = inflate.unconsumed_tail  # type: ignore[attr-defined]
+            ex.inflated_from += len(data) - len(rest)
+            data = rest
+            ex.body_bytes += len(piece)
+            if ex.body_bytes > limits.max_body_bytes:
+                raise too_large(limits)
+            if ex.body_bytes > RATIO_CHECK_AFTER and ex.body_bytes > limits.max_compression_ratio * ex.inflated_from:
+                raise ReplyTooLarge(
+                    f"reply inflates more than {limits.max_compression_ratio:g} times its compressed size "
+                    "(max_compression_ratio): a compression bomb"
+                )
+            if piece:
+                if ex.sink is not None:
+                    ex.sink(ex.t, piece)
+                elif len(ex.collected) < ex.collect_limit:
+                    ex.collected += piece[: ex.collect_limit - len(ex.collected)]
+            # a full step may leave output inside the decompressor even when all input is consumed
+            if not data and len(piece) < _INFLATE_STEP:
+                return
 
     def on_message_complete(self) -> None:
         ex = self.exchange
@@ -240,9 +337,7 @@ class ConnectionPool:
         if self._slots is not None:
             self._slots.release()
 
-    async def request(
-        self, body: bytes, headers: dict[str, str], exchange: Exchange, *, method: str = "POST"
-    ) -> None:
+    async def request(self, body: bytes, headers: dict[str, str], exchange: Exchange, *, method: str = "POST") -> None:
         """Send one request and wait for its whole response; body bytes go to the exchange's sink as they come.
 
         On return the exchange is complete; on any exception (including cancellation) the connection is dropped.

@@ -315,6 +315,33 @@ def _failed_record(exc: BaseException) -> ProbeRecord:
     )
 
 
+async def _wait(
+    tasks: set[asyncio.Task[Any]], timeout: float | None, stopper: asyncio.Future[Any] | None
+) -> tuple[set[asyncio.Task[Any]], bool]:
+    """Wait for ``tasks`` up to ``timeout`` seconds or until ``stopper`` is done: (still pending, stopped)."""
+    if stopper is None:
+        if not tasks:
+            return set(), False
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return pending, False
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    pending = set(tasks)
+    while pending and not stopper.done():
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            break
+        done, _ = await asyncio.wait(pending | {stopper}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        pending -= done
+    return pending, stopper.done()
+
+
+async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_stage(
     prober: Prober,
     config: StageConfig,
@@ -324,8 +351,14 @@ async def run_stage(
     self_check: SelfCheck | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    stop: asyncio.Event | None = None,
 ) -> StageResult:
-    """Run one stage of load and return every record, phase-tagged, with the client's self-check."""
+    """Run one stage of load and return every record, phase-tagged, with the client's self-check.
+
+    Setting ``stop`` ends the stage early (a signal, or a caller that gives up): nothing more is sent,
+    requests in flight are cancelled and left out, and the records completed so far are returned, with
+    ``stopped_early`` saying so.
+    """
     max_requests, max_duration = config.bounds()
     shape = config.shape
     prompts = PromptFactory(config.prompt_words, config.nonce, shape.seed)
@@ -336,6 +369,7 @@ async def run_stage(
     live.started = time.monotonic()
     last_send = 0.0
     stopped: str | None = None
+    stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
 
     async def one(index: int) -> None:
         nonlocal last_send
@@ -358,12 +392,16 @@ async def run_stage(
         if on_record is not None:
             on_record(timed)
 
+    def stopped_text(cancelled: int) -> str:
+        return f"stopped before its bounds; {cancelled} requests in flight were cancelled and are not counted"
+
     await check.start()
     try:
         if shape.open_loop:
             offsets = arrival_offsets(shape, max_requests=max_requests, max_duration_s=max_duration)
             cap = asyncio.Semaphore(shape.concurrency) if shape.concurrency > 0 else None
-            tasks: list[asyncio.Task[None]] = []
+            tasks: set[asyncio.Task[None]] = set()
+            sent_all = 0.0 if not offsets else offsets[-1]
 
             async def capped(i: int) -> None:
                 if cap is None:
@@ -372,20 +410,30 @@ async def run_stage(
                 async with cap:
                     await one(i)
 
-            for i, offset in enumerate(offsets):
-                delay = offset - (clock() - t0)
-                if delay > 0:
-                    await sleep(delay)
-                tasks.append(asyncio.create_task(capped(i)))
-            if tasks:
-                _, pending = await asyncio.wait(tasks, timeout=max(0.0, max_duration - (clock() - t0)) + config.drain_s)
-                for task in pending:
-                    task.cancel()
-                if pending:
+            async def send_all() -> None:
+                for i, offset in enumerate(offsets):
+                    delay = offset - (clock() - t0)
+                    if delay > 0:
+                        await sleep(delay)
+                    tasks.add(asyncio.create_task(capped(i)))
+
+            sender = asyncio.create_task(send_all())
+            _, halted = await _wait({sender}, None, stopper)
+            if halted:
+                await _cancel({sender})
+                stopped = stopped_text(sum(not t.done() for t in tasks))
+                await _cancel(tasks)
+                sent_all = last_send
+            else:
+                sender.result()
+                pending, halted = await _wait(tasks, max(0.0, max_duration - (clock() - t0)) + config.drain_s, stopper)
+                if halted:
+                    stopped = stopped_text(len(pending))
+                elif pending:
                     stopped = f"{len(pending)} requests still in flight after the drain limit were cancelled"
-                    await asyncio.gather(*pending, return_exceptions=True)
-            send_window = offsets[-1] if offsets else 0.0
-            if config.duration_s is not None and config.max_requests is None:
+                await _cancel(pending)
+            send_window = sent_all
+            if config.duration_s is not None and config.max_requests is None and stopped is None:
                 send_window = config.duration_s
         else:
             counter = iter(range(max_requests))
@@ -404,17 +452,19 @@ async def run_stage(
                         return
                     await one(i)
 
-            workers = [asyncio.create_task(worker(w)) for w in range(n_workers)]
-            _, pending = await asyncio.wait(workers, timeout=max_duration + config.drain_s)
-            for task in pending:
-                task.cancel()
-            if pending:
+            workers = {asyncio.create_task(worker(w)) for w in range(n_workers)}
+            pending, halted = await _wait(workers, max_duration + config.drain_s, stopper)
+            if halted:
+                stopped = stopped_text(live.in_flight)
+            elif pending:
                 stopped = "requests still in flight after the drain limit were cancelled"
-                await asyncio.gather(*pending, return_exceptions=True)
+            await _cancel(pending)
             send_window = last_send
-            if config.duration_s is not None and clock() - t0 >= config.duration_s:
+            if config.duration_s is not None and clock() - t0 >= config.duration_s and not halted:
                 send_window = config.duration_s
     finally:
+        if stopper is not None:
+            stopper.cancel()
         result_check = await check.stop()
     wall = clock() - t0
     records.sort(key=lambda t: t.index)

@@ -2,11 +2,19 @@
 
 ``register(app)`` adds the command to the main app. ``python -m tianping.serving.loadtest_cli loadtest ...``
 runs it standalone. The JSON schema is documented in docs/loadtest-json.md.
+
+Exit codes are those of ``tianping.exitcodes``: 0 done; 1 (``INCOMPLETE``) with ``--strict`` when a stage
+failed the client self-check; 2 a bad flag or output path, found before any load is sent; 3 no request
+succeeded (the endpoint cannot be reached, or refuses the key: the run gives up early when its first requests
+all fail that way); 130 SIGINT or SIGTERM. The JSON is written in every case but 2, with what was measured.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,15 +27,24 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(stderr=True)
-EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from tianping.exitcodes import BAD_INPUT, FAILED, INCOMPLETE, INTERRUPTED
+from tianping.serving.cli_checks import (
+    DEFAULT_MAX_REPLY_MB,
+    check_number,
+    check_output,
+    console,
+    fail,
+    reply_limits,
+)
+
 SCHEMA = "tianping.loadtest/1"
 SWEEP_PARAMS = ("concurrency", "rate")
+GIVE_UP_AFTER = 8
+"""Requests that must all fail to connect, or be refused the key, before a run with no success gives up."""
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
+def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
+    return fail(message, code)
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -40,8 +57,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
         vals = [float(v) for v in values.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--sweep values must be numbers, got {values!r}") from None
-    if not vals or any(v <= 0 for v in vals):
-        raise ValueError("--sweep needs at least one positive value")
+    if not vals or not all(0 < v < float("inf") for v in vals):  # also refuses NaN
+        raise ValueError("--sweep needs positive, finite values")
     if param == "concurrency" and any(v != int(v) for v in vals):
         raise ValueError("--sweep concurrency values must be whole numbers")
     return param, vals
@@ -158,6 +175,31 @@ def _run_async(coro: Any) -> Any:
     return run(coro)
 
 
+class _Watch:
+    """Decides, record by record, whether the run must give up: nothing has succeeded and the first
+    ``GIVE_UP_AFTER`` requests all failed before they were sent (no connection) or were refused the key."""
+
+    def __init__(self, stop: asyncio.Event):
+        self.stop = stop
+        self.hopeless = 0
+        self.hope = False
+        self.reason: str | None = None
+
+    def __call__(self, timed: Any) -> None:
+        rec = timed.record
+        if self.hope:
+            return
+        never_sent = rec.failure == "connect_error" and rec.http_status is None and rec.queue_s is None
+        if rec.ok or not (never_sent or rec.failure == "auth"):
+            self.hope = True
+            return
+        self.hopeless += 1
+        if self.hopeless >= GIVE_UP_AFTER and not self.stop.is_set():
+            what = "could not connect" if never_sent else "were refused (HTTP 401/403)"
+            self.reason = f"gave up: the first {self.hopeless} requests {what} ({(rec.error or '')[:120]})"
+            self.stop.set()
+
+
 async def run_loadtest(
     prober: Any,
     stages: list[tuple[str, Any]],
@@ -169,52 +211,91 @@ async def run_loadtest(
     max_cpu_pct: float,
     max_lag_ms: float,
     show_live: bool,
+    stop: asyncio.Event | None = None,
+    on_record: Any = None,
+    done: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run each stage in turn and return their summaries (with records when ``keep_records``)."""
+    """Run each stage in turn and return their summaries (with records when ``keep_records``).
+
+    ``stop`` ends the stage running and skips the rest; ``done`` (if given) receives each summary as soon as
+    its stage ends, so that a caller keeps them even if this coroutine is cancelled."""
     from rich.live import Live
 
     from tianping.serving.load import LiveStats, StageConfig, run_stage
     from tianping.serving.selfcheck import SelfCheck
     from tianping.serving.summary import summarize_stage
 
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = done if done is not None else []
     for i, (label, shape) in enumerate(stages):
+        if stop is not None and stop.is_set():
+            break
         config = StageConfig(shape=shape, **stage_kwargs)
         stats = LiveStats()
         check = SelfCheck(max_cpu_pct=max_cpu_pct, max_lag_p99_ms=max_lag_ms)
+        kw = {"live": stats, "self_check": check, "stop": stop, "on_record": on_record}
         if show_live:
             with Live(
                 get_renderable=lambda label=label, stats=stats: live_table(label, stats),
                 console=console,
                 refresh_per_second=2,
             ):
-                result = await run_stage(prober, config, live=stats, self_check=check)
+                result = await run_stage(prober, config, **kw)
         else:
-            result = await run_stage(prober, config, live=stats, self_check=check)
+            result = await run_stage(prober, config, **kw)
         summary = {"stage": i, "label": label, **summarize_stage(result, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)}
         if keep_records:
             summary["records"] = [t.to_dict() for t in result.records]
         out.append(summary)
         sc = result.self_check
         if not sc.valid:
-            console.print(f"[yellow]stage {escape(label)} invalid:[/] {escape(sc.reason or '')}", highlight=False)
+            console.print(f"[yellow]stage {escape(label)} invalid:[/] {escape(sc.reason or '')}", soft_wrap=True)
     return out
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: asyncio.Event, caught: list[str]):  # noqa: ANN202
+    """SIGINT and SIGTERM end the load gracefully: the first sets ``stop`` (what was measured is written),
+    a second one is not waited for (the default handlers are back)."""
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        caught.append(signal.Signals(sig).name)
+        stop.set()
+        for s in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(s)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            continue
+        installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
 
 
 def loadtest(
     base_url: Annotated[str, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model name sent in each request.")],
-    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    api_key_env: Annotated[
+        str, typer.Option(help="NAME of the environment variable that holds the API key (never the key).")
+    ] = "OPENAI_API_KEY",
     provider: Annotated[str | None, typer.Option(help="Provider label stored in each record.")] = None,
     concurrency: Annotated[
         int | None,
         typer.Option("--concurrency", "-c", min=1, help="Closed loop: workers. With --rate: the in-flight cap."),
     ] = None,
-    rate: Annotated[float | None, typer.Option(min=0.0, help="Open loop: requests per second.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Open loop: requests per second.")] = None,
     poisson: Annotated[bool, typer.Option("--poisson", help="Poisson arrivals at --rate.")] = False,
     gamma_burstiness: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Gamma arrivals at --rate with shape k (CV 1/sqrt(k); 1 = Poisson, <1 burstier)."),
+        typer.Option(help="Gamma arrivals at --rate with shape k (CV 1/sqrt(k); 1 = Poisson, <1 burstier)."),
     ] = None,
     ramp_to: Annotated[
         float | None, typer.Option(help="Ramp the rate (or the concurrency) linearly up to this value.")
@@ -222,9 +303,9 @@ def loadtest(
     ramp_s: Annotated[float | None, typer.Option(help="Length of the ramp in seconds [default: --duration].")] = None,
     sweep: Annotated[str | None, typer.Option(help="One stage per value: concurrency=1,8,32 or rate=1,5,10.")] = None,
     requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests per stage.")] = None,
-    duration: Annotated[float | None, typer.Option(min=0.0, help="Seconds of sending per stage.")] = None,
-    warmup: Annotated[float, typer.Option(min=0.0, help="Seconds at the start of a stage not counted.")] = 0.0,
-    cooldown: Annotated[float, typer.Option(min=0.0, help="Seconds at the end of sending not counted.")] = 0.0,
+    duration: Annotated[float | None, typer.Option(help="Seconds of sending per stage.")] = None,
+    warmup: Annotated[float, typer.Option(help="Seconds at the start of a stage not counted.")] = 0.0,
+    cooldown: Annotated[float, typer.Option(help="Seconds at the end of sending not counted.")] = 0.0,
     prompt_words: Annotated[int | None, typer.Option(min=0, help="Synthetic prompt length in words.")] = None,
     prompt_tokens: Annotated[
         int | None, typer.Option(min=1, help="Approximate prompt length in tokens (converted to words).")
@@ -238,6 +319,14 @@ def loadtest(
     ttft_timeout: Annotated[float, typer.Option(help="Seconds to wait for the first token.")] = 60.0,
     idle_timeout: Annotated[float, typer.Option(help="Seconds allowed between tokens.")] = 30.0,
     total_timeout: Annotated[float, typer.Option(help="Seconds allowed for a whole call.")] = 300.0,
+    max_reply_mb: Annotated[
+        float,
+        typer.Option(
+            "--max-reply-mb",
+            help="Largest reply accepted, in MiB after decompression (all events of a stream); a larger one "
+            "fails that request as reply_too_large.",
+        ),
+    ] = DEFAULT_MAX_REPLY_MB,
     max_cpu_pct: Annotated[float, typer.Option(help="Self-check: client CPU above this % of a core = invalid.")] = 90.0,
     max_loop_lag_ms: Annotated[float, typer.Option(help="Self-check: event-loop lag p99 above this = invalid.")] = 10.0,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a stage fails the client self-check.")] = False,
@@ -247,13 +336,47 @@ def loadtest(
     live: Annotated[bool, typer.Option("--live/--no-live", help="Show the live table.")] = True,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
 ) -> None:
-    """Put load on a streaming endpoint and measure TTFT, TPOT, ITL, throughput, errors and goodput."""
+    """Put load on a streaming endpoint and measure TTFT, TPOT, ITL, throughput, errors and goodput.
+
+    Exit: 0 done; 1 --strict and the client was the bottleneck; 2 bad flag or path; 3 nothing succeeded; 130 signal.
+    """
+    from tianping.core.secrets import check_env_name, strip_credentials
+    from tianping.serving.h1 import Target
     from tianping.serving.load import words_for_tokens
 
     if requests is None and duration is None:
         raise _fail("bound the run: pass --requests N and/or --duration S")
     if prompt_words is not None and prompt_tokens is not None:
         raise _fail("choose one of --prompt-words and --prompt-tokens")
+    for flag, value, positive in (
+        ("--rate", rate, True),
+        ("--gamma-burstiness", gamma_burstiness, True),
+        ("--ramp-to", ramp_to, True),
+        ("--ramp-s", ramp_s, True),
+        ("--duration", duration, True),
+        ("--warmup", warmup, False),
+        ("--cooldown", cooldown, False),
+        ("--temperature", temperature, False),
+        ("--slo-ttft-ms", slo_ttft_ms, True),
+        ("--slo-tpot-ms", slo_tpot_ms, True),
+        ("--ttft-timeout", ttft_timeout, True),
+        ("--idle-timeout", idle_timeout, True),
+        ("--total-timeout", total_timeout, True),
+        ("--max-cpu-pct", max_cpu_pct, True),
+        ("--max-loop-lag-ms", max_loop_lag_ms, True),
+    ):
+        check_number(flag, value, positive=positive, minimum=0.0)
+    limits = reply_limits(max_reply_mb)
+    try:
+        check_env_name(api_key_env, "--api-key-env")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    shown_url = strip_credentials(base_url)
+    try:
+        Target.parse(base_url.rstrip("/") + "/chat/completions")
+    except ValueError:
+        raise _fail(f"--base-url must be an http(s) URL with a host, got {shown_url!r}") from None
+    check_output(json_path, "--json")
     words = prompt_words if prompt_words is not None else words_for_tokens(prompt_tokens) if prompt_tokens else 128
     try:
         stages = build_shapes(
@@ -268,10 +391,7 @@ def loadtest(
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    try:
-        from tianping.serving.probe import ProbeTimeouts, StreamingProbe
-    except ImportError as exc:  # pragma: no cover - the probe ships with the package
-        raise _fail(f"streaming probe unavailable: {exc}") from None
+    from tianping.serving.probe import ProbeTimeouts, StreamingProbe
 
     stage_kwargs = {
         "max_requests": requests,
@@ -286,27 +406,37 @@ def loadtest(
     }
     slo_ttft_s = None if slo_ttft_ms is None else slo_ttft_ms / 1000.0
     slo_tpot_s = None if slo_tpot_ms is None else slo_tpot_ms / 1000.0
+    results: list[dict[str, Any]] = []
+    caught: list[str] = []
+    watch: list[_Watch] = []
 
-    async def main() -> list[dict[str, Any]]:
+    async def main() -> None:
+        stop = asyncio.Event()
+        watch.append(_Watch(stop))
         probe = StreamingProbe(
             base_url,
             model,
             provider=provider,
             api_key_env=api_key_env,
             timeouts=ProbeTimeouts(ttft_s=ttft_timeout, idle_s=idle_timeout, total_s=total_timeout),
+            limits=limits,
         )
         try:
-            return await run_loadtest(
-                probe,
-                stages,
-                stage_kwargs=stage_kwargs,
-                slo_ttft_s=slo_ttft_s,
-                slo_tpot_s=slo_tpot_s,
-                keep_records=records,
-                max_cpu_pct=max_cpu_pct,
-                max_lag_ms=max_loop_lag_ms,
-                show_live=live,
-            )
+            with _signals_stop(stop, caught):
+                await run_loadtest(
+                    probe,
+                    stages,
+                    stage_kwargs=stage_kwargs,
+                    slo_ttft_s=slo_ttft_s,
+                    slo_tpot_s=slo_tpot_s,
+                    keep_records=records,
+                    max_cpu_pct=max_cpu_pct,
+                    max_lag_ms=max_loop_lag_ms,
+                    show_live=live,
+                    stop=stop,
+                    on_record=watch[0],
+                    done=results,
+                )
         finally:
             await probe.aclose()
 
@@ -315,32 +445,45 @@ def loadtest(
     started = datetime.now(UTC)
     t0 = time.monotonic()
     try:
-        results = _run_async(main())
-    except KeyboardInterrupt:
-        raise _fail("interrupted", EXIT_INTERRUPTED) from None
+        _run_async(main())
+    except KeyboardInterrupt:  # a signal outside the stages (or a second one): keep the stages that ended
+        caught.append("SIGINT")
+    stopped: dict[str, str] | None = None
+    if caught:
+        stopped = {"by": "signal", "reason": f"interrupted by {caught[0]}"}
+    elif watch and watch[0].reason:
+        stopped = {"by": "give_up", "reason": watch[0].reason}
     doc = {
         "schema": SCHEMA,
         "tianping_version": __version__,
         "started_at": started.isoformat(),
         "wall_s": time.monotonic() - t0,
-        "base_url": base_url,
+        "base_url": shown_url,
         "model": model,
         "provider": provider,
         "sweep": sweep,
         "valid": all(s["self_check"]["valid"] for s in results),
+        "stopped": stopped,
         "stages": results,
     }
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
-        console.print(f"wrote {json_path}", highlight=False)
-    out = Console() if sys.stdout.isatty() else Console(width=160)
-    out.print(summary_table(results))
+        try:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        except OSError as exc:  # checked before the run: what fails now is the disk, not the flag
+            raise _fail(f"--json {json_path}: cannot write: {exc.strerror or exc}", FAILED) from None
+        console.print(f"wrote {escape(str(json_path))}", highlight=False, soft_wrap=True)
+    if results:
+        out = Console() if sys.stdout.isatty() else Console(width=160)
+        out.print(summary_table(results))
+    if caught:
+        raise _fail(f"interrupted by {caught[0]}; the stages measured so far are kept", INTERRUPTED)
     if all(s["counts"]["succeeded"] == 0 for s in results):
         first = next((s["errors"] for s in results if s["errors"]), {})
-        raise _fail(f"no request succeeded (errors: {first})", EXIT_FAILED)
+        why = f"{stopped['reason']}; " if stopped else ""
+        raise _fail(f"{why}no request succeeded (errors: {first})", FAILED)
     if strict and not doc["valid"]:
-        raise _fail("the client was the bottleneck in at least one stage (see self_check)", EXIT_INVALID)
+        raise _fail("the client was the bottleneck in at least one stage (see self_check)", INCOMPLETE)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,9 @@ the SQLite store as soon as it is made, and counted in Prometheus metrics served
 
 Built to run for days: the only per-call state is the record being written; metrics have one
 series per (endpoint, outcome, failure class), bounded by the config; each endpoint keeps one
-probe (and so one HTTP session) for the whole run.
+probe (and so one HTTP session) for the whole run. Each reply is bounded by ``max_reply_mb``
+(a larger one is that call's ``reply_too_large``), and no URL credential or key reaches the store,
+the metrics or a log: ``api_key_env`` must name a variable, and a key pasted there is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tianping.core.secrets import check_env_name, strip_credentials
 from tianping.serving.records import FAILURE_CLASSES, ProbeRecord
 
 if TYPE_CHECKING:
@@ -72,7 +75,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TimeoutsConfig(_Strict):
@@ -99,9 +102,23 @@ class EndpointConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        try:
+            parts = urlsplit(value)
+            ok = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:
+            ok = False
+        if not ok:  # the URL is not repeated: it may carry credentials
+            raise ValueError("must be an http(s) URL with a host and a valid port")
         return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        return check_env_name(value, "api_key_env")
 
     @field_validator("prompts")
     @classmethod
@@ -125,6 +142,9 @@ class MonitorConfig(_Strict):
     """Endpoints probed at the same time, at most."""
     jitter: bool = True
     """Start each endpoint at a random offset within its first interval."""
+    max_reply_mb: float = Field(16.0, ge=1 / 1024)
+    """Largest reply accepted, in MiB after decompression (all the events of a stream): a larger one is that
+    call's ``reply_too_large``."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorConfig:
@@ -193,7 +213,11 @@ def load_config(path: str | Path) -> MonitorConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        # the parser's message quotes the offending line, which may hold a key: say where, not what
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     return parse_config(data, str(path), path.resolve().parent)
 
 
@@ -311,7 +335,7 @@ class Monitor:
         self.config = config
         self._store = store
         self._own_store = store is None
-        self._probe_factory = probe_factory or _default_probe
+        self._probe_factory = probe_factory or (lambda ep: _default_probe(ep, config))
         self.metrics = metrics or MonitorMetrics()
         self._rng = random.Random(seed)
         self._grace = shutdown_grace_s
@@ -433,9 +457,12 @@ class Monitor:
         except Exception as exc:  # the probe promises not to raise; if it does, record it and go on
             self.metrics.internal_errors.inc()
             log.exception("probe of %s raised", ep.name)
+            from tianping.serving.probe import redact, url_secrets
+
+            error = redact(f"probe raised {type(exc).__name__}: {exc}", url_secrets(ep.base_url))[:2000]
             record = ProbeRecord(
-                endpoint=ep.base_url, model=ep.model, provider=ep.provider, started_at=started,
-                ok=False, failure="bad_response", error=f"probe raised {type(exc).__name__}: {exc}"[:2000],
+                endpoint=strip_credentials(ep.base_url), model=ep.model, provider=ep.provider, started_at=started,
+                ok=False, failure="bad_response", error=error,
             )  # fmt: skip
         if record.provider is None and ep.provider is not None:
             record.provider = ep.provider
@@ -482,9 +509,11 @@ class Monitor:
         return runner
 
 
-def _default_probe(ep: EndpointConfig) -> Any:
+def _default_probe(ep: EndpointConfig, config: MonitorConfig | None = None) -> Any:
+    from tianping.core.limits import MIB, ReplyLimits
     from tianping.serving.probe import ProbeTimeouts, StreamingProbe
 
+    max_reply_mb = config.max_reply_mb if config is not None else 16.0
     return StreamingProbe(
         ep.base_url,
         ep.model,
@@ -492,6 +521,7 @@ def _default_probe(ep: EndpointConfig) -> Any:
         api_key_env=ep.api_key_env,
         timeouts=ProbeTimeouts(ttft_s=ep.timeouts.ttft_s, idle_s=ep.timeouts.idle_s, total_s=ep.timeouts.total_s),
         extra_body=ep.extra_body,
+        limits=ReplyLimits(max_body_bytes=int(max_reply_mb * MIB)),
     )
 
 

@@ -2,6 +2,12 @@
 
 ``tianping monitor CONFIG`` is short for ``tianping monitor run CONFIG``. Wired into the main CLI by
 :func:`register`; heavy modules are imported inside the commands.
+
+Exit codes (``tianping.exitcodes``): 0 a bounded run ended, or a report was written; 2 a bad flag, a config
+that does not parse or validate, a store that is not a monitor store, a metrics port that cannot be bound, an
+output path that cannot be written (one line naming it, before any probe starts); 130 SIGINT or SIGTERM
+(every call that ended is in the store). An endpoint that cannot be reached is what the monitor records, not a
+reason to stop, so ``run`` never exits 3.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-__all__ = ["monitor_app", "register"]
+from tianping.exitcodes import BAD_INPUT, FAILED, INTERRUPTED
 
-EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+__all__ = ["monitor_app", "register"]
 
 
 class _DefaultRunGroup(TyperGroup):
@@ -43,11 +49,10 @@ def _console() -> Any:
     return Console(stderr=True)
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    from rich.markup import escape
+def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
+    from tianping.serving.cli_checks import fail
 
-    _console().print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
+    return fail(message, code)
 
 
 def _run_async(coro: Any) -> Any:
@@ -61,7 +66,7 @@ def run_cmd(
     config: Annotated[Path, typer.Argument(help="Monitor config YAML (endpoints, store, metrics_port).")],
     duration: Annotated[
         float | None,
-        typer.Option("--duration", min=0.0, help="Stop after this many seconds (default: run until stopped)."),
+        typer.Option("--duration", help="Stop after this many seconds (default: run until stopped)."),
     ] = None,
     max_rounds: Annotated[
         int | None, typer.Option("--max-rounds", min=1, help="Stop after N probe rounds per endpoint.")
@@ -71,12 +76,25 @@ def run_cmd(
         int | None,
         typer.Option("--metrics-port", min=0, max=65535, help="Override the config's metrics_port (0: off)."),
     ] = None,
+    max_reply_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-reply-mb",
+            help="Override the config's max_reply_mb: the largest reply accepted, in MiB after decompression "
+            "(default 16).",
+        ),
+    ] = None,
 ) -> None:
-    """Probe every endpoint of CONFIG on its interval until stopped (Ctrl-C / SIGTERM end it cleanly)."""
+    """Probe every endpoint of CONFIG on its interval until stopped (Ctrl-C / SIGTERM end it cleanly, exit 130)."""
     from rich.markup import escape
 
+    from tianping.serving.cli_checks import check_number, reply_limits
     from tianping.serving.monitor import ConfigError, Monitor, load_config
+    from tianping.serving.monitor_store import MonitorStore, StoreError
 
+    check_number("--duration", duration, positive=True)
+    if max_reply_mb is not None:
+        reply_limits(max_reply_mb)
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -85,27 +103,37 @@ def run_cmd(
         cfg.store = store
     if metrics_port is not None:
         cfg.metrics_port = metrics_port
+    if max_reply_mb is not None:
+        cfg.max_reply_mb = max_reply_mb
+    try:
+        opened = MonitorStore(cfg.store)
+    except StoreError as exc:
+        raise _fail(f"store {exc}") from None
     console = _console()
-    monitor = Monitor(cfg)
+    monitor = Monitor(cfg, store=opened)
     console.print(
         f"monitoring {len(cfg.endpoints)} endpoint(s); records -> {escape(str(cfg.store))}"
         + (f"; metrics on http://{escape(cfg.metrics_host)}:{cfg.metrics_port}/metrics" if cfg.metrics_port else ""),
         highlight=False,
+        soft_wrap=True,
     )
     try:
         summary = _run_async(monitor.run(duration_s=duration, max_rounds=max_rounds))
-    except OSError as exc:  # the metrics port is taken, the store cannot be opened
-        raise _fail(f"{exc}") from None
+    except OSError as exc:  # the metrics port is taken or cannot be bound
+        raise _fail(f"metrics_port {cfg.metrics_port} on {cfg.metrics_host}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(INTERRUPTED) from None
+    finally:
+        opened.close()
     fails = ", ".join(f"{k} {v}" for k, v in sorted(summary.failures.items())) or "none"
     console.print(
         f"stopped ({summary.stopped_by}) after {summary.wall_s:.1f}s: {summary.calls} calls, {summary.ok} ok; "
         f"failures: {escape(fails)}",
         highlight=False,
+        soft_wrap=True,
     )
     if summary.stopped_by == "signal":
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(INTERRUPTED)
 
 
 @monitor_app.command("report")
@@ -116,16 +144,27 @@ def report_cmd(
     charts: Annotated[str, typer.Option(help="Chart engine: auto (plotly if installed), plotly or svg.")] = "auto",
 ) -> None:
     """Write an HTML report: daily success rate, TTFT p50/p90 and TPS p50 per provider; providers compared."""
+    import sqlite3
+
+    from tianping.serving.cli_checks import check_output
     from tianping.serving.monitor_report import write_report
+    from tianping.serving.monitor_store import StoreError
 
     if not store.is_file():
-        raise _fail(f"no monitor store at {store}")
+        raise _fail(f"--store {store}: no monitor store there")
     if charts not in ("auto", "plotly", "svg"):
         raise _fail(f"--charts must be auto, plotly or svg, not {charts!r}")
+    check_output(output, "--output")
     try:
         data = write_report(store, output, days=days, charts=charts)
     except ImportError as exc:
         raise _fail(f"{exc} (install plotly, or use --charts svg)") from None
+    except StoreError as exc:
+        raise _fail(f"--store {exc}") from None
+    except sqlite3.DatabaseError as exc:  # pages damaged past the header: found only when read
+        raise _fail(f"--store {store}: not a usable monitor store ({exc})") from None
+    except OSError as exc:
+        raise _fail(f"--output {output}: cannot write: {exc.strerror or exc}", FAILED) from None
     n = sum(d.n for d in data.days)
     _console().print(f"wrote {output} ({n} calls, {len(data.series)} provider/model series)", highlight=False)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from tianping.serving.records import ProbeRecord
 
-__all__ = ["DayValues", "MonitorStore", "StoredRecord"]
+__all__ = ["DayValues", "MonitorStore", "StoreError", "StoredRecord"]
 
 _ERROR_MAX_CHARS = 2000  # an HTML error page can be large; the class and the head are what matter
 _RECORD_FIELDS = [f.name for f in dataclasses.fields(ProbeRecord)]
@@ -64,6 +64,10 @@ class DayValues:
     failures: dict[str, int] = field(default_factory=dict)
 
 
+class StoreError(Exception):
+    """The store cannot be used: not an SQLite file, not a monitor store, or a path that cannot be opened."""
+
+
 def utc_day(ts: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
@@ -73,13 +77,26 @@ class MonitorStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)  # autocommit: one row, one commit
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._create()
+        try:
+            if str(path) != ":memory:":
+                if self.path.is_dir():
+                    raise StoreError(f"{path}: is a directory, not a monitor store")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create its folder: {exc.strerror or exc}") from None
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None)  # autocommit: one row, one commit
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the monitor store: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._create()
+            self._db.execute("SELECT id, name, day FROM records LIMIT 1").fetchall()
+        except sqlite3.Error as exc:  # garbage in the file, or a table of another shape
+            self._db.close()
+            raise StoreError(f"{path}: not a usable monitor store ({exc})") from None
         self._insert_sql = (
             f"INSERT INTO records (name, day, {', '.join(_RECORD_FIELDS)}) "
             f"VALUES (?, ?, {', '.join('?' for _ in _RECORD_FIELDS)})"

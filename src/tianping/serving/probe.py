@@ -11,6 +11,14 @@ the gaps between successive token-bearing events; TPOT ``(last - first) / (outpu
 
 The probe never raises for anything the server does (or fails to do): every outcome is a record, with
 ``failure`` one of ``FAILURE_CLASSES`` when ``ok`` is False.
+
+A reply is untrusted input, bounded by the probe's :class:`~tianping.core.limits.ReplyLimits`: the transport
+counts body bytes (after decompression) and all bytes received; here one SSE event is at most
+``max_body_bytes / 16`` (what a JSON parser builds from a document can be twenty times its size, so the
+document parsed at once is what bounds memory) and carries at most ``max_choices`` choices. Past a bound the
+record fails with ``reply_too_large``; the stream's duration is bounded by the deadlines of
+:class:`ProbeTimeouts`. Credentials never reach a record: the endpoint is stored without them, and the key,
+URL user info and credential query values are masked in every error text.
 """
 
 from __future__ import annotations
@@ -20,8 +28,19 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from tianping.serving.h1 import ConnectionPool, Exchange, HTTPConnectError, HTTPProtocolError, Target
+from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
+from tianping.core.secrets import has_credentials, looks_like_secret, strip_credentials
+from tianping.serving.h1 import (
+    ConnectionPool,
+    Exchange,
+    HTTPConnectError,
+    HTTPProtocolError,
+    ReplyTooLarge,
+    Target,
+    size_text,
+)
 from tianping.serving.records import ProbeRecord
 
 try:  # orjson is faster per event; the standard library is the fallback
@@ -35,10 +54,20 @@ except ImportError:  # pragma: no cover
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj).encode()
 
+
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
 _SSE_FIELDS = (b"data", b"event", b"id", b"retry")
 _ERROR_CHARS = 200
+_FINISH_CHARS = 64
+_MAX_TOKEN_COUNT = 1 << 40
+"""A usage count at or above this is not a token count (a server sending 1e30 is broken, not fast)."""
+_MIN_EVENT_BYTES = 64 * 1024
+
+
+def event_limit(limits: ReplyLimits) -> int:
+    """Most bytes of one SSE event: the unit parsed at once, whose parsed form may be ~20x its size."""
+    return max(_MIN_EVENT_BYTES, limits.max_body_bytes // 16)
 
 
 @dataclass(frozen=True)
@@ -77,9 +106,10 @@ class _Stream:
         "finish_reason",
         "done_t",
         "usage",
+        "max_choices",
     )
 
-    def __init__(self, t0: float):
+    def __init__(self, t0: float, max_choices: int = DEFAULT_LIMITS.max_choices):
         self.t0 = t0
         self.first_t: float | None = None
         self.last_t: float | None = None
@@ -94,7 +124,8 @@ class _Stream:
         self.pending_answer_t: float | None = None
         self.finish_reason: str | None = None
         self.done_t: float | None = None
-        self.usage: dict[str, Any] | None = None
+        self.usage: Any = None
+        self.max_choices = max_choices
 
     # -- tokens --------------------------------------------------------------------------------------------
 
@@ -182,7 +213,7 @@ class _Stream:
             return
         try:
             obj = _loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # orjson refuses lone surrogates and deep nesting as ValueError
             raise _Failure("bad_response", f"non-JSON data: {payload[:80]!r}") from None
         if not isinstance(obj, dict):
             raise _Failure("bad_response", f"unexpected data: {payload[:80]!r}")
@@ -196,6 +227,12 @@ class _Stream:
         choices = obj.get("choices")
         if not choices:
             return
+        if len(choices) > self.max_choices:  # a str or dict of choices fails below, on its first item
+            if choices.__class__ is not list:
+                raise _Failure("bad_response", f"choices is not a list: {payload[:80]!r}")
+            raise _Failure(
+                "reply_too_large", f"{len(choices)} choices in one event, more than {self.max_choices} (max_choices)"
+            )
         token = False
         for choice in choices:
             if not isinstance(choice, dict):
@@ -209,17 +246,51 @@ class _Stream:
             if content:
                 token = True
                 self._content(t, content)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+            finish = choice.get("finish_reason")
+            if finish:
+                if not isinstance(finish, str):
+                    raise _Failure("bad_response", f"finish_reason is not a string: {payload[:80]!r}")
+                self.finish_reason = finish[:_FINISH_CHARS]
         if token:
             self._token(t)
 
 
-def _short(text: str, secret: str | None) -> str:
-    text = " ".join(str(text).split())
-    if secret:
-        text = text.replace(secret, "***")
-    return text[:_ERROR_CHARS]
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What in ``url`` is a credential: the password, a user name that is a key (``https://KEY@host``, or one
+    without a password), and the values of credential query parameters, each as written and decoded (a server
+    may echo either). Values under 4 characters are left out: masking them would garble every message (a
+    status code, a word) and hide next to nothing."""
+    try:
+        parts = urlsplit(url.strip())
+        user, password = parts.username, parts.password
+    except ValueError:
+        return ()
+    found = [password]
+    if user and (password is None or looks_like_secret(unquote_plus(user))):
+        found.append(user)
+    for item in parts.query.split("&"):
+        name, _, value = item.partition("=")
+        if value and has_credentials(f"http://h/?{name}=x"):
+            found.append(value)
+    out: list[str] = []
+    for value in found:
+        for form in (value, unquote_plus(value) if value else value):
+            if form and len(form) >= 4 and form not in out:
+                out.append(form)
+    return tuple(sorted(out, key=len, reverse=True))  # a longer secret first: one may contain another
+
+
+def redact(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _short(text: str, secrets: tuple[str, ...]) -> str:
+    text = redact(" ".join(str(text).split()), secrets)
+    # a lone surrogate from the server would make the record unwritable (UTF-8 JSON, SQLite)
+    return text[:_ERROR_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
 def _http_failure(status: int) -> str:
@@ -245,40 +316,112 @@ def _event_end(buf: bytes) -> tuple[int, int]:
     return best, size
 
 
+def _feed(stream: _Stream, t: float, block: bytes) -> None:
+    try:
+        stream.event(t, block)
+    except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong type (a delta that is a list)
+        raise _Failure("bad_response", f"unexpected JSON shape ({exc}): {block[:80]!r}") from None
+
+
+def _count(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if value.__class__ is not int or not 0 <= value < _MAX_TOKEN_COUNT:  # bool is not a count either
+        raise _Failure("bad_response", f"usage {where} is not a token count: {str(value)[:40]}")
+    return value
+
+
+def _usage_counts(usage: Any) -> tuple[int | None, int | None, int | None, int | None]:
+    """(completion, prompt, reasoning, cached) tokens of a usage report; a report of the wrong shape fails."""
+    if usage is None:
+        return None, None, None, None
+    if not isinstance(usage, dict):
+        raise _Failure("bad_response", f"usage is not an object: {str(usage)[:40]}")
+    details = usage.get("completion_tokens_details") or {}
+    pdetails = usage.get("prompt_tokens_details") or {}
+    if not isinstance(details, dict) or not isinstance(pdetails, dict):
+        raise _Failure("bad_response", "usage token details are not objects")
+    return (
+        _count(usage.get("completion_tokens"), "completion_tokens"),
+        _count(usage.get("prompt_tokens"), "prompt_tokens"),
+        _count(details.get("reasoning_tokens"), "reasoning_tokens"),
+        _count(pdetails.get("cached_tokens"), "cached_tokens"),
+    )
+
+
 class _SSESink:
-    """Splits a response body into SSE events as its bytes arrive and feeds them to the stream with their time."""
+    """Splits a response body into SSE events as its bytes arrive and feeds them to the stream with their time.
 
-    __slots__ = ("stream", "buf")
+    The bytes of an event whose end has not come are held as a list of reads: each new read is searched (with
+    the three bytes before it) for the end, and the event is joined once, when it is complete, so that an
+    event arriving in many small reads costs linear time, not quadratic.
+    """
 
-    def __init__(self, stream: _Stream):
+    __slots__ = ("stream", "parts", "held", "edge", "max_event")
+
+    def __init__(self, stream: _Stream, max_event: int = event_limit(DEFAULT_LIMITS)):
         self.stream = stream
-        self.buf = b""
+        self.parts: list[bytes] = []
+        self.held = 0
+        self.edge = b""
+        self.max_event = max_event
+
+    def _too_large(self) -> _Failure:
+        return _Failure(
+            "reply_too_large",
+            f"one stream event larger than {size_text(self.max_event)} "
+            "(max_body_bytes / 16; raise with --max-reply-mb)",
+        )
 
     def __call__(self, t: float, data: bytes) -> None:
         stream = self.stream
         if stream.done_t is not None or not data:
             return  # after [DONE] the rest is drained, unread
-        buf = self.buf + data if self.buf else data
+        if self.held:
+            if _event_end(self.edge + data)[0] < 0:
+                self.held += len(data)
+                if self.held > self.max_event:
+                    raise self._too_large()
+                self.parts.append(data)
+                self.edge = (self.edge + data[-3:])[-3:]
+                return
+            self.parts.append(data)
+            buf = b"".join(self.parts)
+            self.parts = []
+            self.held = 0
+        else:
+            buf = data
+        cap = self.max_event
         while True:
             at, sep = _event_end(buf)
             if at < 0:
                 break
+            if at > cap:
+                raise self._too_large()
             block = buf[:at]
             if b"\r" in block:
                 block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             buf = buf[at + sep :]
-            stream.event(t, block)
+            try:  # inline, not _feed: a call per event shows at a thousand streams
+                stream.event(t, block)
+            except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong type
+                raise _Failure("bad_response", f"unexpected JSON shape ({exc}): {block[:80]!r}") from None
             if stream.done_t is not None:
-                buf = b""
-                break
-        self.buf = buf
+                return
+        if buf:
+            if len(buf) > cap:
+                raise self._too_large()
+            self.parts = [buf]
+            self.held = len(buf)
+            self.edge = buf[-3:]
 
     def close(self, t: float) -> None:
         """The body ended: an unterminated last event is judged as it is."""
-        rest = self.buf.strip()
-        self.buf = b""
+        rest = b"".join(self.parts).strip()
+        self.parts = []
+        self.held = 0
         if rest and self.stream.done_t is None:
-            self.stream.event(t, rest)
+            _feed(self.stream, t, rest)
 
 
 class _Watchdog:
@@ -332,8 +475,22 @@ class _Watchdog:
             self._handle = None
 
 
+def _chat_url(base_url: str) -> str:
+    """``<base_url>/chat/completions``, a query of the base URL (``?api-version=``) kept after the path."""
+    try:
+        parts = urlsplit(base_url.strip())
+    except ValueError:
+        return base_url
+    path = parts.path.rstrip("/") + "/chat/completions"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
 class StreamingProbe:
-    """Probes ``<base_url>/chat/completions`` with streamed calls over one shared HTTP session."""
+    """Probes ``<base_url>/chat/completions`` with streamed calls over one shared HTTP session.
+
+    ``limits`` bounds each reply (see the module's docstring); ``endpoint`` is the URL as records show it,
+    without credentials.
+    """
 
     def __init__(
         self,
@@ -345,15 +502,22 @@ class StreamingProbe:
         timeouts: ProbeTimeouts = ProbeTimeouts(),
         extra_body: dict | None = None,
         connector_limit: int = 0,
+        limits: ReplyLimits = DEFAULT_LIMITS,
     ):
         self.base_url = base_url.rstrip("/")
-        self.url = f"{self.base_url}/chat/completions"
+        self.url = _chat_url(self.base_url)
+        self.endpoint = strip_credentials(self.url)
+        self.limits = limits
+        self._max_event = event_limit(limits)
         self.model = model
         self.provider = provider
         self.timeouts = timeouts
         self.extra_body = dict(extra_body or {})
         self.connector_limit = connector_limit
         self._api_key = os.environ.get(api_key_env) or None
+        self._secrets = url_secrets(self.url)
+        if self._api_key:
+            self._secrets = tuple(sorted({*self._secrets, self._api_key}, key=len, reverse=True))
         self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
@@ -398,13 +562,13 @@ class StreamingProbe:
         temperature: float | None = 0.0,
         extra: dict | None = None,
     ) -> ProbeRecord:
-        record = ProbeRecord(endpoint=self.url, model=self.model, provider=self.provider, stamp_source="arrival")
+        record = ProbeRecord(endpoint=self.endpoint, model=self.model, provider=self.provider, stamp_source="arrival")
         body = _dumps(self._body(messages, max_tokens, temperature, extra))
         to = self.timeouts
         wall0 = time.time()
         t0 = time.perf_counter()
-        stream = _Stream(t0)
-        sse = _SSESink(stream)
+        stream = _Stream(t0, self.limits.max_choices)
+        sse = _SSESink(stream, self._max_event)
         task = asyncio.current_task()
         assert task is not None, "probe() runs inside a task"
         dog = _Watchdog(task, stream, total_deadline=t0 + to.total_s, ttft_deadline=t0 + to.ttft_s, idle_s=to.idle_s)
@@ -421,7 +585,7 @@ class StreamingProbe:
                 raise _Failure("bad_response", f"HTML page with status {status}")
             return sse
 
-        exchange = Exchange(sink_for=sink_for, on_sent=on_sent)
+        exchange = Exchange(sink_for=sink_for, on_sent=on_sent, limits=self.limits)
         try:
             dog.arm()
             await self._get_pool().request(body, self._headers, exchange)
@@ -431,20 +595,23 @@ class StreamingProbe:
             sse.close(time.perf_counter())
         except _Failure as exc:
             record.failure = exc.failure
-            record.error = _short(exc.error, self._api_key)
+            record.error = _short(exc.error, self._secrets)
+        except ReplyTooLarge as exc:
+            record.failure = "reply_too_large"
+            record.error = _short(str(exc), self._secrets)
         except asyncio.CancelledError:
             if not dog.fired or task.uncancel() > 0:
                 raise  # cancelled from outside: not ours to swallow
             self._classify_timeout(record, stream, dog)
         except HTTPProtocolError as exc:
             record.failure = "bad_response"
-            record.error = _short(str(exc), self._api_key)
+            record.error = _short(str(exc), self._secrets)
         except (HTTPConnectError, OSError, ValueError) as exc:
             record.failure = "connect_error"
-            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._secrets)
         except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
             record.failure = "bad_response"
-            record.error = _short(f"{type(exc).__name__}: {exc}", self._api_key)
+            record.error = _short(f"{type(exc).__name__}: {exc}", self._secrets)
         finally:
             dog.disarm()
         end = time.perf_counter()
@@ -476,23 +643,21 @@ class StreamingProbe:
         record.itl_s = stream.itl
         record.client_output_tokens = stream.tokens
         record.finish_reason = stream.finish_reason
-        usage = stream.usage or {}
-        server_tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        if isinstance(server_tokens, int):
+        try:
+            server_tokens, prompt, reasoning, cached = _usage_counts(stream.usage)
+        except _Failure as exc:
+            server_tokens = prompt = reasoning = cached = None
+            if record.failure is None:
+                record.failure, record.error = exc.failure, _short(exc.error, self._secrets)
+        if server_tokens is not None:
             record.server_output_tokens = server_tokens
             record.token_count_mismatch = server_tokens - stream.tokens
             record.output_tokens = server_tokens
         else:
             record.output_tokens = stream.tokens
-        if isinstance(usage, dict):
-            prompt = usage.get("prompt_tokens")
-            record.prompt_tokens = prompt if isinstance(prompt, int) else None
-            details = usage.get("completion_tokens_details") or {}
-            reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-            record.reasoning_tokens = reasoning if isinstance(reasoning, int) else None
-            pdetails = usage.get("prompt_tokens_details") or {}
-            cached = pdetails.get("cached_tokens") if isinstance(pdetails, dict) else None
-            record.cached_prompt_tokens = cached if isinstance(cached, int) else None
+        record.prompt_tokens = prompt
+        record.reasoning_tokens = reasoning
+        record.cached_prompt_tokens = cached
         n = record.output_tokens or 0
         if stream.first_t is not None and stream.last_t is not None:
             span = stream.last_t - stream.first_t

@@ -23,7 +23,8 @@ FAILURE_CLASSES = (
     "empty_output",  # finished without a single token
     "content_filter",  # finish_reason content_filter
     "length_in_reasoning",  # the token limit was reached while the model was still reasoning
-    "bad_response",  # malformed SSE, non-JSON chunks, an HTML page with status 200
+    "bad_response",  # malformed SSE, non-JSON chunks, an HTML page with status 200, fields of the wrong type
+    "reply_too_large",  # past a bound of ReplyLimits: body bytes, compression ratio, one event's size, choices
 )
 
 

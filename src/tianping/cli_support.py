@@ -59,8 +59,10 @@ def check_output(path: Path | None, flag: str) -> None:
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise fail(f"{flag} {path}: cannot create the folder {parent}: part of that path is a file") from None
     except OSError as exc:
-        raise fail(f"{flag} {path}: cannot create the folder {parent}: {exc.strerror}") from None
+        raise fail(f"{flag} {path}: cannot create the folder {parent}: {exc.strerror or exc}") from None
     if not os.access(parent, os.W_OK):
         raise fail(f"{flag} {path}: the folder {parent} is not writable")
 
@@ -70,7 +72,7 @@ def write_output(path: Path, text: str, flag: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise fail(f"{flag} {path}: cannot write: {exc.strerror}", exitcodes.FAILED) from None
+        raise fail(f"{flag} {path}: cannot write: {exc.strerror or exc}", exitcodes.FAILED) from None
 
 
 def open_store(results_dir: Path | None, *, readonly: bool = False, missing_ok: bool = False) -> Any:

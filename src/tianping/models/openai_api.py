@@ -16,13 +16,11 @@ redirect elsewhere would send the prompt and the API key there).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
 import random
 import time
-import zlib
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -30,35 +28,43 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
-from tianping.core import Completion, Request, Response
-from tianping.core.limits import DEFAULT_LIMITS, MIB, RATIO_CHECK_AFTER, ReplyLimits
+from tianping.core import Request, Response
+from tianping.core.inflate import Inflater, TooLarge, Undecodable, size_text
+from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
 from tianping.core.secrets import has_credentials, strip_credentials
 from tianping.models.errors import (
     AuthError,
     BadRequest,
     ConnectError,
-    EmptyReply,
     ModelError,
     ModelNotFound,
     RateLimited,
-    ReplyTooLarge,
     RequestTimeout,
     ServerError,
 )
-from tianping.models.reasoning import split_reasoning
+from tianping.models.openai_reply import (
+    _build_response,
+    _loads,
+    _message_of,
+    _Refused,
+    _safe,
+    _server_message,
+    _StreamChoices,
+    _too_large,
+    _TooLarge,
+    parse_retry_after,
+)
 
 __all__ = ["OpenAIChatBackend"]
 
 logger = logging.getLogger(__name__)
 
 _ERROR_SNIPPET = 200
-_HEAD_BYTES = 1024
-"""Bytes of a reply kept for error messages (the excerpt shown is cut to ``_ERROR_SNIPPET`` characters)."""
+"""Characters of a reply shown in an error message."""
 _ERROR_BODY_MAX = 64 * 1024
 """Most bytes read of an error status's body: enough for any error object, and never a whole endless body."""
 _MAX_REDIRECTS = 5
 _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
-_MAX_COUNT = 2**31
 _jitter = random.Random()
 _T = TypeVar("_T")
 
@@ -80,26 +86,6 @@ class _RateLimiter:
             await asyncio.sleep(at - now)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-            if when is None:
-                return None
-            seconds = when.timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
 def _display_url(url: str) -> str:
     """The URL as shown in messages: no user info, no query string (either may hold a credential)."""
     try:
@@ -111,248 +97,43 @@ def _display_url(url: str) -> str:
         return "<invalid url>"
 
 
-def _server_message(body: bytes) -> str:
-    """The error message a server put in its body, whatever shape the body has."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        return _message_of(json.loads(text))
-    except (ValueError, TypeError, RecursionError):
-        return text or "<empty body>"
+class _Decoder(Inflater):
+    """An ``Inflater`` whose errors are refusals, worded by the backend with the endpoint and the reply's start.
 
+    aiohttp's own decompression is turned off (see ``tianping.core.inflate`` for why)."""
 
-def _message_of(data: Any) -> str:
-    if isinstance(data, dict):
-        for key in ("error", "message", "detail"):
-            if key in data and data[key]:
-                inner = data[key]
-                if isinstance(inner, dict):
-                    msg = inner.get("message") or inner.get("msg") or inner.get("detail")
-                    if msg:
-                        return str(msg)
-                    return json.dumps(inner, ensure_ascii=False)
-                if isinstance(inner, (list, tuple)):
-                    return json.dumps(inner, ensure_ascii=False)
-                return str(inner)
-    return json.dumps(data, ensure_ascii=False) if not isinstance(data, str) else data
+    __slots__ = ()
 
-
-def _safe(text: str) -> str:
-    """``text`` with lone surrogates replaced by U+FFFD, so that it encodes to UTF-8.
-
-    JSON escapes (``"\\ud800"``) and UTF-8-encoded surrogates (json.loads decodes with "surrogatepass") both
-    give str values that cannot be stored. Going through UTF-16 joins surrogate pairs that arrived apart (in
-    two stream events) into their character and replaces each lone one with a single U+FFFD.
-    """
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
-
-
-_decode_json = json.JSONDecoder().decode
-
-
-def _loads(raw: bytes) -> Any:
-    """JSON from bytes, reading what is not UTF-8 as U+FFFD rather than refusing the whole reply.
-
-    Raises ValueError for what is not JSON and RecursionError for JSON nested too deeply. (json.loads on bytes
-    would also sniff UTF-16/32 and pass encoded surrogates through; this is faster, once per stream event.)"""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", "replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return _decode_json(text)
-
-
-def _count(value: Any) -> int | None:
-    """A token count, or None for anything but an int in [0, 2**31) (floats, strings, booleans, NaN, 1e30)."""
-    return value if type(value) is int and 0 <= value < _MAX_COUNT else None
-
-
-def _size(n: float) -> str:
-    return f"{n / MIB:g} MiB" if n >= MIB else f"{n / 1024:g} KiB"
-
-
-class _Refused(Exception):
-    """A reply refused by code that does not know the endpoint; the backend raises ``error`` instead, naming the
-    endpoint and showing an excerpt of ``source`` (the start of the reply, or the offending event)."""
-
-    error: type[ModelError] = ServerError
-
-    def __init__(self, what: str, detail: str = "", source: bytes = b""):
-        super().__init__(what)
-        self.what = what
-        self.detail = detail
-        self.source = source
-
-
-class _TooLarge(_Refused):
-    error = ReplyTooLarge
-
-
-class _Malformed(_Refused):
-    def __init__(self, field: str, expected: str, value: Any):
-        super().__init__("malformed response", f": field {field!r}: expected {expected}, got {type(value).__name__}")
-
-
-class _Empty(_Refused):
-    error = EmptyReply
-
-
-def _too_large(limits: ReplyLimits, detail: str = "", source: bytes = b"") -> _TooLarge:
-    return _TooLarge(
-        f"reply larger than {_size(limits.max_body_bytes)} (max_body_bytes; raise with --max-reply-mb)", detail, source
-    )
-
-
-def _too_many_choices(limits: ReplyLimits, source: bytes = b"") -> _TooLarge:
-    return _TooLarge(f"reply with more than {limits.max_choices} choices (max_choices)", "", source)
-
-
-def _index(value: Any, k: int, limits: ReplyLimits) -> int:
-    if value is None:
-        return k
-    if type(value) is not int or value < 0:
-        raise _Malformed(f"choices[{k}].index", "a non-negative integer", value)
-    if value >= limits.max_choices:
-        raise _too_many_choices(limits)
-    return value
-
-
-def _as_text(value: Any, k: int, name: str) -> str | None:
-    """A content or reasoning field as a string: list-of-parts content is joined (parts without text, such as
-    images, are skipped); anything else that is not a string is malformed."""
-    if value is None:
-        return None
-    if type(value) is str:
-        return _safe(value)
-    if type(value) is not list:
-        raise _Malformed(f"choices[{k}].{name}", "a string", value)
-    out: list[str] = []
-    for j, part in enumerate(value):
-        if type(part) is str:
-            out.append(part)
-        elif type(part) is dict:
-            text = part.get("text")
-            if text is None:
-                continue
-            if type(text) is not str:
-                raise _Malformed(f"choices[{k}].{name}[{j}].text", "a string", text)
-            out.append(text)
-        else:
-            raise _Malformed(f"choices[{k}].{name}[{j}]", "a string or an object", part)
-    return _safe("".join(out))
-
-
-def _reasoning_of(obj: dict[str, Any]) -> tuple[Any, str]:
-    value = obj.get("reasoning_content")
-    if value:
-        return value, "reasoning_content"
-    return obj.get("reasoning"), "reasoning"
-
-
-class _Decoder:
-    """Counts a body as it arrives and inflates it (gzip or deflate), refusing it past the limits.
-
-    aiohttp's own decompression is turned off: older versions inflate each network chunk whole (a 64 KiB
-    chunk of a gzip bomb becomes 64 MiB at once) and none bounds the total. Here each call to zlib is given
-    the room left under both bounds, so memory never runs ahead of the check.
-    """
-
-    __slots__ = ("limits", "limit", "wire", "size", "head", "encoding", "_z", "_gzip", "_members", "_ended")
-
-    def __init__(self, encoding: str | None, limits: ReplyLimits, limit: int):
-        self.limits = limits
-        self.limit = limit
-        self.wire = 0
-        self.size = 0
-        self.head = b""
-        self._z: Any = None
-        self._gzip = False
-        self._members = 0
-        self._ended = False
-        enc = encoding.strip().lower() if encoding else ""
-        self.encoding = enc
-        if enc in ("gzip", "x-gzip"):
-            self._gzip = True
-        elif enc not in ("", "identity", "deflate"):
-            raise _Refused(f"reply with unsupported Content-Encoding {encoding!r} (gzip and deflate were asked for)")
-
-    def feed(self, raw: bytes) -> bytes:
-        if not self.encoding or self.encoding == "identity":
-            self.wire += len(raw)
-            self.size += len(raw)
-            if self.size > self.limit:
-                raise _too_large(self.limits, source=self.head)
-            if not self.head:
-                self.head = raw[:_HEAD_BYTES]
-            return raw
-        return self._inflate(raw)
-
-    def _inflate(self, raw: bytes) -> bytes:
-        self.wire += len(raw)
-        out: list[bytes] = []
-        data = raw
-        ratio = self.limits.max_compression_ratio
-        while data:
-            if self._ended:
-                # Bytes after the compressed data are ignored, but counted, so that they too come to an end.
-                self.size += len(data)
-                if self.size > self.limit:
-                    raise _too_large(self.limits, source=self.head)
-                break
-            z = self._z
-            if z is None:
-                if self._gzip:
-                    # A gzip body may be several members one after another.
-                    if self._members and data[:2] != b"\x1f\x8b"[: len(data[:2])]:
-                        self._ended = True
-                        continue
-                    z = zlib.decompressobj(31)
-                elif self._members:
-                    self._ended = True
-                    continue
-                else:
-                    # "deflate" is zlib-wrapped (RFC 1950) by the standard, and raw deflate from some servers.
-                    z = zlib.decompressobj(15 if data[0] & 0x0F == 8 else -15)
-                self._z = z
-                self._members += 1
-            by_ratio = max(float(RATIO_CHECK_AFTER), self.wire * ratio)
-            bound = int(by_ratio) if by_ratio < self.limit else self.limit
-            try:
-                piece = z.decompress(data, bound - self.size + 1)
-            except zlib.error as exc:
-                raise _Refused(
-                    f"reply whose Content-Encoding {self.encoding!r} could not be decoded ({exc})", source=self.head
-                ) from None
-            self.size += len(piece)
-            if piece:
-                if not self.head:
-                    self.head = piece[:_HEAD_BYTES]
-                out.append(piece)
-            if self.size > bound:
-                if bound < self.limit:
-                    raise _TooLarge(
-                        f"compressed reply inflating more than {ratio:g} times (max_compression_ratio)",
-                        f": {_size(self.size)} from {_size(self.wire)}",
-                        self.head,
-                    )
-                raise _too_large(self.limits, source=self.head)
-            if z.eof:
-                data = z.unused_data
-                self._z = None
-            else:
-                data = z.unconsumed_tail  # empty: zlib stops short of the input only at the room it was given
-        return out[0] if len(out) == 1 else b"".join(out)
+    def feed(self, data: bytes) -> bytes:
+        try:
+            return super().feed(data)
+        except (TooLarge, Undecodable) as exc:
+            raise self._refused(exc) from None
 
     def finish(self) -> None:
-        if self._z is not None:
-            raise _Refused(f"reply cut off inside its Content-Encoding {self.encoding!r} data", source=self.head)
+        try:
+            super().finish()
+        except Undecodable as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: TooLarge | Undecodable) -> _Refused:
+        if not isinstance(exc, TooLarge):
+            return _Refused(str(exc), source=self.head)
+        if exc.bound == "max_compression_ratio":
+            return _TooLarge(
+                f"compressed reply inflating more than {self.limits.max_compression_ratio:g} times "
+                "(max_compression_ratio)",
+                f": {size_text(exc.size)} from {size_text(exc.wire)}",
+                self.head,
+            )
+        return _TooLarge(str(exc), "", self.head)
+
+
+def _decoder(encoding: str | None, limits: ReplyLimits, limit: int) -> _Decoder:
+    try:
+        return _Decoder(encoding, limits, limit)
+    except Undecodable as exc:  # a coding that was not asked for
+        raise _Refused(f"{exc} (gzip and deflate were asked for)") from None
 
 
 async def _lines(resp: aiohttp.ClientResponse, decoder: _Decoder):
@@ -649,7 +430,7 @@ class OpenAIChatBackend:
                 raise _too_large(limits, f": Content-Length {declared}")
             if "Transfer-Encoding" not in resp.headers:
                 return await resp.read()  # exactly Content-Length bytes, already known to be within the limit
-        decoder = _Decoder(encoding, limits, limits.max_body_bytes)
+        decoder = _decoder(encoding, limits, limits.max_body_bytes)
         parts = [decoder.feed(raw) async for raw in resp.content.iter_any()]
         decoder.finish()
         return b"".join(parts)
@@ -659,7 +440,7 @@ class OpenAIChatBackend:
         parts: list[bytes] = []
         size = 0
         try:
-            decoder = _Decoder(resp.headers.get("Content-Encoding"), self.limits, 1 << 62)
+            decoder = _decoder(resp.headers.get("Content-Encoding"), self.limits, 1 << 62)
             async for raw in resp.content.iter_any():
                 piece = decoder.feed(raw)
                 parts.append(piece)
@@ -701,12 +482,8 @@ class OpenAIChatBackend:
         declared = resp.content_length
         if declared is not None and declared > limits.max_body_bytes:
             raise _too_large(limits, f": Content-Length {declared}")
-        decoder = _Decoder(resp.headers.get("Content-Encoding"), limits, limits.max_body_bytes)
-        max_choices = limits.max_choices
-        contents: dict[int, list[str]] = {}
-        reasonings: dict[int, list[str]] = {}
-        finish: dict[int, str | None] = {}
-        tools: set[int] = set()
+        decoder = _decoder(resp.headers.get("Content-Encoding"), limits, limits.max_body_bytes)
+        assembled = _StreamChoices(chat, limits)
         usage: Any = None
         done = False
         async for line in _lines(resp, decoder):
@@ -738,74 +515,17 @@ class OpenAIChatBackend:
             if not choices:
                 continue
             try:
-                if type(choices) is not list:
-                    raise _Malformed("choices", "a list", choices)
-                if len(choices) > max_choices:
-                    raise _too_many_choices(limits)
-                for k, choice in enumerate(choices):
-                    if type(choice) is not dict:
-                        raise _Malformed(f"choices[{k}]", "an object", choice)
-                    i = choice.get("index")
-                    if type(i) is not int or not 0 <= i < max_choices:
-                        i = _index(i, k, limits)
-                    if chat:
-                        delta = choice.get("delta")
-                        if delta is None:
-                            delta = {}
-                        elif type(delta) is not dict:
-                            raise _Malformed(f"choices[{k}].delta", "an object", delta)
-                        piece = delta.get("content")
-                        thought = delta.get("reasoning_content") or delta.get("reasoning")
-                        if not piece and not thought and (delta.get("tool_calls") or delta.get("function_call")):
-                            tools.add(i)
-                    else:
-                        delta = choice
-                        piece = choice.get("text")
-                        thought = choice.get("reasoning_content") or choice.get("reasoning")
-                    if piece:
-                        if type(piece) is not str:
-                            piece = _as_text(piece, k, "delta.content" if chat else "text")
-                        contents.setdefault(i, []).append(piece)
-                    elif i not in contents:
-                        contents[i] = []
-                    if thought:
-                        if type(thought) is not str:
-                            name = _reasoning_of(delta)[1]
-                            thought = _as_text(thought, k, "delta." + name if chat else name)
-                        reasonings.setdefault(i, []).append(thought)
-                    reason = choice.get("finish_reason")
-                    if reason:
-                        if type(reason) is not str:
-                            raise _Malformed(f"choices[{k}].finish_reason", "a string", reason)
-                        finish[i] = reason
-                    else:
-                        finish.setdefault(i, None)
+                assembled.add(choices)
             except _Refused as exc:
-                if isinstance(exc, _Malformed):
-                    exc.what = "malformed stream event"
                 exc.source = data
                 raise
-        if not done and (not finish or not all(finish.values())):
-            got = sum(len("".join(p)) for p in contents.values())
+        if not done and not assembled.finished():
             raise ServerError(
                 f"truncated stream from {self._where(chat)}: connection ended without [DONE] or "
-                f"finish_reason after {got} characters",
+                f"finish_reason after {assembled.characters()} characters",
                 status=200,
             )
-        choices_out = []
-        for i in sorted(contents.keys() | reasonings.keys()):
-            reasoning = "".join(reasonings[i]) if i in reasonings else None
-            content = "".join(contents.get(i, ()))
-            if chat:
-                message: dict[str, Any] = {"content": content, "reasoning_content": reasoning}
-                if i in tools:
-                    message["tool_calls"] = True
-                choices_out.append({"index": i, "message": message, "finish_reason": finish.get(i)})
-            else:
-                choices_out.append(
-                    {"index": i, "text": content, "reasoning_content": reasoning, "finish_reason": finish.get(i)}
-                )
-        return {"choices": choices_out, "usage": usage}, decoder.head
+        return assembled.response(usage), decoder.head
 
     def _to_response(self, data: dict[str, Any], source: bytes, latency: float, attempts: int, chat: bool) -> Response:
         try:
@@ -870,65 +590,3 @@ class OpenAIChatBackend:
         if status >= 500:
             return ServerError(text, status=status, retry_after=retry_after)
         return BadRequest(text, status=status)
-
-
-def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: bool, limits: ReplyLimits) -> Response:
-    choices = data.get("choices")
-    if type(choices) is not list:
-        if choices:
-            raise _Malformed("choices", "a list", choices)
-        choices = None
-    if not choices:
-        raise _Refused("response without choices")
-    if len(choices) > limits.max_choices:
-        raise _too_many_choices(limits)
-    completions: list[tuple[int, Completion]] = []
-    empty = True
-    for k, choice in enumerate(choices):
-        if type(choice) is not dict:
-            raise _Malformed(f"choices[{k}]", "an object", choice)
-        index = _index(choice.get("index"), k, limits)
-        if chat:
-            message = choice.get("message")
-            if message is None:
-                message = {}
-            elif type(message) is not dict:
-                raise _Malformed(f"choices[{k}].message", "an object", message)
-            content = _as_text(message.get("content"), k, "message.content")
-            thought, name = _reasoning_of(message)
-            reasoning = _as_text(thought, k, "message." + name) if thought else None
-            if empty and (message.get("tool_calls") or message.get("function_call")):
-                empty = False
-        else:
-            content = _as_text(choice.get("text"), k, "text")
-            thought, name = _reasoning_of(choice)
-            reasoning = _as_text(thought, k, name) if thought else None
-        reason = choice.get("finish_reason")
-        if reason is not None:
-            if type(reason) is not str:
-                raise _Malformed(f"choices[{k}].finish_reason", "a string", reason)
-            reason = _safe(reason)
-        if content or reasoning:
-            empty = False
-        completions.append((index, split_reasoning(content, reasoning or None, reason)))
-    if empty:
-        # An HTTP 200 with nothing in it is a failed transport, not a wrong answer: retried, never cached.
-        raise _Empty("empty reply (no content, no reasoning)")
-    if len(completions) > 1:
-        completions.sort(key=lambda pair: pair[0])
-    usage = data.get("usage")
-    if type(usage) is dict:
-        details = usage.get("completion_tokens_details")
-        prompt_tokens = _count(usage.get("prompt_tokens"))
-        completion_tokens = _count(usage.get("completion_tokens"))
-        reasoning_tokens = _count(details.get("reasoning_tokens")) if type(details) is dict else None
-    else:
-        prompt_tokens = completion_tokens = reasoning_tokens = None
-    return Response(
-        completions=tuple(c for _, c in completions),
-        latency_s=latency,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        reasoning_tokens=reasoning_tokens,
-        attempts=attempts,
-    )

@@ -8,14 +8,16 @@ long the event loop was busy. Here the protocol's ``data_received`` stamps the t
 woken per token: the caller waits on one future for the headers and one for the end.
 
 Kept deliberately small: ``http``/``https``, keep-alive connection reuse with an optional limit on open
-connections, chunked / content-length / close-delimited bodies, gzip or deflate bodies. No proxies, no
-redirects, no HTTP/2 (the probe measures the endpoint it is given).
+connections, chunked / content-length / close-delimited bodies, gzip or deflate bodies (inflated by
+:class:`tianping.core.inflate.Inflater`). No proxies, no redirects, no HTTP/2 (the probe measures the endpoint
+it is given).
 
 Every reply is bounded by a :class:`~tianping.core.limits.ReplyLimits`: body bytes after decoding (counted
 while inflating, in steps, so that one small compressed chunk cannot inflate unbounded), the compression ratio,
 and all bytes received (head, chunk framing and trailers included). A reply past a bound fails its exchange
-with :class:`ReplyTooLarge` and its connection is dropped. The counting is one addition per socket read and
-one per body chunk, in the callbacks that already see the bytes.
+with :class:`ReplyTooLarge` and its connection is dropped; a compressed body that cannot be decoded, or that
+ends inside its compressed data, fails it with :class:`HTTPProtocolError`. The counting is one addition per
+socket read and one per body chunk, in the callbacks that already see the bytes.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httptools
 
-from tianping.core.limits import DEFAULT_LIMITS, MIB, RATIO_CHECK_AFTER, ReplyLimits
+from tianping.core.inflate import Inflater, TooLarge, Undecodable, compressed, size_text, too_large_text
+from tianping.core.limits import DEFAULT_LIMITS, MIB, ReplyLimits
 from tianping.core.secrets import strip_credentials
 
 _clock = time.perf_counter
@@ -38,8 +40,6 @@ _clock = time.perf_counter
 HEAD_BYTES = MIB
 """Most bytes received before the final response's headers are complete (httptools buffers a header whose
 end has not come, so an endless header line would otherwise grow without bound)."""
-_INFLATE_STEP = 256 * 1024
-"""Most bytes one decompression step may produce: the unit in which inflated bytes are counted and delivered."""
 
 
 class HTTPConnectError(ConnectionError):
@@ -61,14 +61,8 @@ def _wire_cap(max_body: int) -> int:
     return max_body + max_body // 2 + HEAD_BYTES
 
 
-def size_text(n: int) -> str:
-    return f"{n / MIB:g} MiB" if n >= MIB else f"{n / 1024:g} KiB"
-
-
 def too_large(limits: ReplyLimits) -> ReplyTooLarge:
-    return ReplyTooLarge(
-        f"reply larger than {size_text(limits.max_body_bytes)} (max_body_bytes; raise with --max-reply-mb)"
-    )
+    return ReplyTooLarge(too_large_text(limits.max_body_bytes))
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,8 @@ class Exchange:
     head: asyncio.Future | None = None
     done: asyncio.Future | None = None
     sink: BodySink | None = None
-    inflate: object | None = None
+    inflate: Inflater | None = None
+    """Decodes a gzip or deflate body (counting it); None for a body sent as it is."""
     close_delimited: bool = False
     t: float = 0.0
     received: int = 0
@@ -126,11 +121,9 @@ class Exchange:
     """Bound on ``received``: HEAD_BYTES until the final headers are in, then room for the body bound and its
     chunk framing (see ``_wire_cap``)."""
     body_bytes: int = 0
-    """Body bytes after decoding."""
+    """Body bytes of a body sent as it is (a compressed one is counted by ``inflate``)."""
     max_body: int = 0
     """``limits.max_body_bytes``, read once per exchange rather than twice per body chunk."""
-    inflated_from: int = 0
-    """Compressed bytes consumed so far, for the compression ratio."""
 
     def __post_init__(self) -> None:
         self.max_body = self.limits.max_body_bytes
@@ -212,11 +205,10 @@ class _Connection(asyncio.Protocol):
             return
         ex.status = self._parser.get_status_code()
         ex.keep_alive = self._parser.should_keep_alive()
-        encoding = ex.headers.get("content-encoding", "").strip().lower()
-        if encoding in ("gzip", "x-gzip"):
-            ex.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            ex.inflate = zlib.decompressobj()
+        encoding = ex.headers.get("content-encoding")
+        if compressed(encoding):
+            ex.inflate = Inflater(encoding, ex.limits)
+        # another coding was not asked for: its bytes are passed on as they came, for the reader to judge
         ex.close_delimited = (
             "content-length" not in ex.headers and "chunked" not in ex.headers.get("transfer-encoding", "").lower()
         )
@@ -245,30 +237,17 @@ class _Connection(asyncio.Protocol):
             ex.collected += body[: ex.collect_limit - len(ex.collected)]
 
     def _inflate(self, ex: Exchange, data: bytes) -> None:
-        """Inflate in bounded steps, counting (and checking) each step before it is delivered."""
-        inflate = ex.inflate
-        limits = ex.limits
-        while True:
-            piece = inflate.decompress(data, _INFLATE_STEP)  # type: ignore[attr-defined]
-            rest = inflate.unconsumed_tail  # type: ignore[attr-defined]
-            ex.inflated_from += len(data) - len(rest)
-            data = rest
-            ex.body_bytes += len(piece)
-            if ex.body_bytes > limits.max_body_bytes:
-                raise too_large(limits)
-            if ex.body_bytes > RATIO_CHECK_AFTER and ex.body_bytes > limits.max_compression_ratio * ex.inflated_from:
-                raise ReplyTooLarge(
-                    f"reply inflates more than {limits.max_compression_ratio:g} times its compressed size "
-                    "(max_compression_ratio): a compression bomb"
-                )
-            if piece:
+        """Inflate in bounded steps, each counted (and checked) by the inflater before it is delivered."""
+        try:
+            for piece in ex.inflate.steps(data):  # type: ignore[union-attr]
                 if ex.sink is not None:
                     ex.sink(ex.t, piece)
                 elif len(ex.collected) < ex.collect_limit:
                     ex.collected += piece[: ex.collect_limit - len(ex.collected)]
-            # a full step may leave output inside the decompressor even when all input is consumed
-            if not data and len(piece) < _INFLATE_STEP:
-                return
+        except TooLarge as exc:
+            raise ReplyTooLarge(str(exc)) from None
+        except Undecodable as exc:
+            raise HTTPProtocolError(str(exc)) from None
 
     def on_message_complete(self) -> None:
         ex = self.exchange
@@ -278,6 +257,12 @@ class _Connection(asyncio.Protocol):
     # -------------------------------------------------------------------------------------------------
 
     def _finish(self, ex: Exchange) -> None:
+        if ex.inflate is not None:
+            try:
+                ex.inflate.finish()
+            except Undecodable as exc:  # the body ended inside its compressed data
+                ex.fail(HTTPProtocolError(str(exc)))
+                return
         ex.complete = True
         if ex.head is not None and not ex.head.done():
             ex.head.set_result(ex.status)

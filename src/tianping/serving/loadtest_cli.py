@@ -27,24 +27,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tianping.exitcodes import BAD_INPUT, FAILED, INCOMPLETE, INTERRUPTED
-from tianping.serving.cli_checks import (
-    DEFAULT_MAX_REPLY_MB,
-    check_number,
-    check_output,
-    console,
-    fail,
-    reply_limits,
-)
+from tianping.cli_support import check_output, console, fail, write_output
+from tianping.exitcodes import FAILED, INCOMPLETE, INTERRUPTED
+from tianping.serving.cli_checks import DEFAULT_MAX_REPLY_MB, check_number, reply_limits
 
 SCHEMA = "tianping.loadtest/1"
 SWEEP_PARAMS = ("concurrency", "rate")
 GIVE_UP_AFTER = 8
 """Requests that must all fail to connect, or be refused the key, before a run with no success gives up."""
-
-
-def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
-    return fail(message, code)
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -345,9 +335,9 @@ def loadtest(
     from tianping.serving.load import words_for_tokens
 
     if requests is None and duration is None:
-        raise _fail("bound the run: pass --requests N and/or --duration S")
+        raise fail("bound the run: pass --requests N and/or --duration S")
     if prompt_words is not None and prompt_tokens is not None:
-        raise _fail("choose one of --prompt-words and --prompt-tokens")
+        raise fail("choose one of --prompt-words and --prompt-tokens")
     for flag, value, positive in (
         ("--rate", rate, True),
         ("--gamma-burstiness", gamma_burstiness, True),
@@ -370,12 +360,12 @@ def loadtest(
     try:
         check_env_name(api_key_env, "--api-key-env")
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     shown_url = strip_credentials(base_url)
     try:
         Target.parse(base_url.rstrip("/") + "/chat/completions")
     except ValueError:
-        raise _fail(f"--base-url must be an http(s) URL with a host, got {shown_url!r}") from None
+        raise fail(f"--base-url must be an http(s) URL with a host, got {shown_url!r}") from None
     check_output(json_path, "--json")
     words = prompt_words if prompt_words is not None else words_for_tokens(prompt_tokens) if prompt_tokens else 128
     try:
@@ -390,7 +380,7 @@ def loadtest(
             seed=seed,
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     from tianping.serving.probe import ProbeTimeouts, StreamingProbe
 
     stage_kwargs = {
@@ -467,23 +457,20 @@ def loadtest(
         "stages": results,
     }
     if json_path is not None:
-        try:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
-        except OSError as exc:  # checked before the run: what fails now is the disk, not the flag
-            raise _fail(f"--json {json_path}: cannot write: {exc.strerror or exc}", FAILED) from None
+        # checked before the run: what fails now is the disk, not the flag (exit 3)
+        write_output(json_path, json.dumps(doc, indent=2, ensure_ascii=False), "--json")
         console.print(f"wrote {escape(str(json_path))}", highlight=False, soft_wrap=True)
     if results:
         out = Console() if sys.stdout.isatty() else Console(width=160)
         out.print(summary_table(results))
     if caught:
-        raise _fail(f"interrupted by {caught[0]}; the stages measured so far are kept", INTERRUPTED)
+        raise fail(f"interrupted by {caught[0]}; the stages measured so far are kept", INTERRUPTED)
     if all(s["counts"]["succeeded"] == 0 for s in results):
         first = next((s["errors"] for s in results if s["errors"]), {})
         why = f"{stopped['reason']}; " if stopped else ""
-        raise _fail(f"{why}no request succeeded (errors: {first})", FAILED)
+        raise fail(f"{why}no request succeeded (errors: {first})", FAILED)
     if strict and not doc["valid"]:
-        raise _fail("the client was the bottleneck in at least one stage (see self_check)", INCOMPLETE)
+        raise fail("the client was the bottleneck in at least one stage (see self_check)", INCOMPLETE)
 
 
 def register(app: typer.Typer) -> None:

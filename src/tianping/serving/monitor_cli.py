@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from tianping.exitcodes import BAD_INPUT, FAILED, INTERRUPTED
+from tianping.cli_support import check_output, console, fail
+from tianping.exitcodes import FAILED, INTERRUPTED
 
 __all__ = ["monitor_app", "register"]
 
@@ -41,18 +42,6 @@ monitor_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
-    from tianping.serving.cli_checks import fail
-
-    return fail(message, code)
 
 
 def _run_async(coro: Any) -> Any:
@@ -98,7 +87,7 @@ def run_cmd(
     try:
         cfg = load_config(config)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if store is not None:
         cfg.store = store
     if metrics_port is not None:
@@ -108,8 +97,7 @@ def run_cmd(
     try:
         opened = MonitorStore(cfg.store)
     except StoreError as exc:
-        raise _fail(f"store {exc}") from None
-    console = _console()
+        raise fail(f"store {exc}") from None
     monitor = Monitor(cfg, store=opened)
     console.print(
         f"monitoring {len(cfg.endpoints)} endpoint(s); records -> {escape(str(cfg.store))}"
@@ -120,7 +108,7 @@ def run_cmd(
     try:
         summary = _run_async(monitor.run(duration_s=duration, max_rounds=max_rounds))
     except OSError as exc:  # the metrics port is taken or cannot be bound
-        raise _fail(f"metrics_port {cfg.metrics_port} on {cfg.metrics_host}: {exc.strerror or exc}") from None
+        raise fail(f"metrics_port {cfg.metrics_port} on {cfg.metrics_host}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
     finally:
@@ -146,27 +134,26 @@ def report_cmd(
     """Write an HTML report: daily success rate, TTFT p50/p90 and TPS p50 per provider; providers compared."""
     import sqlite3
 
-    from tianping.serving.cli_checks import check_output
     from tianping.serving.monitor_report import write_report
     from tianping.serving.monitor_store import StoreError
 
     if not store.is_file():
-        raise _fail(f"--store {store}: no monitor store there")
+        raise fail(f"--store {store}: no monitor store there")
     if charts not in ("auto", "plotly", "svg"):
-        raise _fail(f"--charts must be auto, plotly or svg, not {charts!r}")
+        raise fail(f"--charts must be auto, plotly or svg, not {charts!r}")
     check_output(output, "--output")
     try:
         data = write_report(store, output, days=days, charts=charts)
     except ImportError as exc:
-        raise _fail(f"{exc} (install plotly, or use --charts svg)") from None
+        raise fail(f"{exc} (install plotly, or use --charts svg)") from None
     except StoreError as exc:
-        raise _fail(f"--store {exc}") from None
+        raise fail(f"--store {exc}") from None
     except sqlite3.DatabaseError as exc:  # pages damaged past the header: found only when read
-        raise _fail(f"--store {store}: not a usable monitor store ({exc})") from None
+        raise fail(f"--store {store}: not a usable monitor store ({exc})") from None
     except OSError as exc:
-        raise _fail(f"--output {output}: cannot write: {exc.strerror or exc}", FAILED) from None
+        raise fail(f"--output {output}: cannot write: {exc.strerror or exc}", FAILED) from None
     n = sum(d.n for d in data.days)
-    _console().print(f"wrote {output} ({n} calls, {len(data.series)} provider/model series)", highlight=False)
+    console.print(f"wrote {output} ({n} calls, {len(data.series)} provider/model series)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,335 @@
+"""What an OpenAI-compatible reply means: a response object (or the events of a stream) read into a ``Response``.
+
+A reply is untrusted input: every field is type-checked before use, strings are made encodable, the number of
+choices is bounded by ``ReplyLimits.max_choices``, and an HTTP 200 with nothing in it is an error rather than an
+answer. What is refused here is a ``_Refused`` (or one of its kinds), raised by code that does not know the
+endpoint; the backend (``tianping.models.openai_api``) words it as the ``ModelError`` it names. Also here: the
+message in an error status's body, and the wait a ``Retry-After`` header asks for.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+from tianping.core import Completion, Response
+from tianping.core.inflate import too_large_text
+from tianping.core.limits import ReplyLimits
+from tianping.models.errors import EmptyReply, ModelError, ReplyTooLarge, ServerError
+from tianping.models.reasoning import split_reasoning
+
+_MAX_COUNT = 2**31
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            if when is None:
+                return None
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class _Refused(Exception):
+    """A reply refused by code that does not know the endpoint; the backend raises ``error`` instead, naming the
+    endpoint and showing an excerpt of ``source`` (the start of the reply, or the offending event)."""
+
+    error: type[ModelError] = ServerError
+
+    def __init__(self, what: str, detail: str = "", source: bytes = b""):
+        super().__init__(what)
+        self.what = what
+        self.detail = detail
+        self.source = source
+
+
+class _TooLarge(_Refused):
+    error = ReplyTooLarge
+
+
+class _Malformed(_Refused):
+    def __init__(self, field: str, expected: str, value: Any):
+        super().__init__("malformed response", f": field {field!r}: expected {expected}, got {type(value).__name__}")
+
+
+class _Empty(_Refused):
+    error = EmptyReply
+
+
+def _too_large(limits: ReplyLimits, detail: str = "", source: bytes = b"") -> _TooLarge:
+    return _TooLarge(too_large_text(limits.max_body_bytes), detail, source)
+
+
+def _too_many_choices(limits: ReplyLimits, source: bytes = b"") -> _TooLarge:
+    return _TooLarge(f"reply with more than {limits.max_choices} choices (max_choices)", "", source)
+
+
+def _server_message(body: bytes) -> str:
+    """The error message a server put in its body, whatever shape the body has."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        return _message_of(json.loads(text))
+    except (ValueError, TypeError, RecursionError):
+        return text or "<empty body>"
+
+
+def _message_of(data: Any) -> str:
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            if key in data and data[key]:
+                inner = data[key]
+                if isinstance(inner, dict):
+                    msg = inner.get("message") or inner.get("msg") or inner.get("detail")
+                    if msg:
+                        return str(msg)
+                    return json.dumps(inner, ensure_ascii=False)
+                if isinstance(inner, (list, tuple)):
+                    return json.dumps(inner, ensure_ascii=False)
+                return str(inner)
+    return json.dumps(data, ensure_ascii=False) if not isinstance(data, str) else data
+
+
+def _safe(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, so that it encodes to UTF-8.
+
+    JSON escapes (``"\\ud800"``) and UTF-8-encoded surrogates (json.loads decodes with "surrogatepass") both
+    give str values that cannot be stored. Going through UTF-16 joins surrogate pairs that arrived apart (in
+    two stream events) into their character and replaces each lone one with a single U+FFFD.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+_decode_json = json.JSONDecoder().decode
+
+
+def _loads(raw: bytes) -> Any:
+    """JSON from bytes, reading what is not UTF-8 as U+FFFD rather than refusing the whole reply.
+
+    Raises ValueError for what is not JSON and RecursionError for JSON nested too deeply. (json.loads on bytes
+    would also sniff UTF-16/32 and pass encoded surrogates through; this is faster, once per stream event.)"""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return _decode_json(text)
+
+
+def _count(value: Any) -> int | None:
+    """A token count, or None for anything but an int in [0, 2**31) (floats, strings, booleans, NaN, 1e30)."""
+    return value if type(value) is int and 0 <= value < _MAX_COUNT else None
+
+
+def _index(value: Any, k: int, limits: ReplyLimits) -> int:
+    if value is None:
+        return k
+    if type(value) is not int or value < 0:
+        raise _Malformed(f"choices[{k}].index", "a non-negative integer", value)
+    if value >= limits.max_choices:
+        raise _too_many_choices(limits)
+    return value
+
+
+def _checked_choices(choices: Any, limits: ReplyLimits) -> list[Any]:
+    """A reply's (non-empty) ``choices``: a list of at most ``max_choices``."""
+    if type(choices) is not list:
+        raise _Malformed("choices", "a list", choices)
+    if len(choices) > limits.max_choices:
+        raise _too_many_choices(limits)
+    return choices
+
+
+def _choice_index(choice: Any, k: int, limits: ReplyLimits) -> int:
+    """The index of ``choice``, the ``k``-th of its reply (an object, or malformed)."""
+    if type(choice) is not dict:
+        raise _Malformed(f"choices[{k}]", "an object", choice)
+    return _index(choice.get("index"), k, limits)
+
+
+def _part(choice: dict[str, Any], k: int, name: str) -> dict[str, Any]:
+    """A choice's ``message`` or ``delta``: an object, or {} when missing."""
+    part = choice.get(name)
+    if part is None:
+        return {}
+    if type(part) is not dict:
+        raise _Malformed(f"choices[{k}].{name}", "an object", part)
+    return part
+
+
+def _as_text(value: Any, k: int, name: str) -> str | None:
+    """A content or reasoning field as a string: list-of-parts content is joined (parts without text, such as
+    images, are skipped); anything else that is not a string is malformed."""
+    if value is None:
+        return None
+    if type(value) is str:
+        return _safe(value)
+    if type(value) is not list:
+        raise _Malformed(f"choices[{k}].{name}", "a string", value)
+    out: list[str] = []
+    for j, part in enumerate(value):
+        if type(part) is str:
+            out.append(part)
+        elif type(part) is dict:
+            text = part.get("text")
+            if text is None:
+                continue
+            if type(text) is not str:
+                raise _Malformed(f"choices[{k}].{name}[{j}].text", "a string", text)
+            out.append(text)
+        else:
+            raise _Malformed(f"choices[{k}].{name}[{j}]", "a string or an object", part)
+    return _safe("".join(out))
+
+
+def _reasoning_of(obj: dict[str, Any]) -> tuple[Any, str]:
+    value = obj.get("reasoning_content")
+    if value:
+        return value, "reasoning_content"
+    return obj.get("reasoning"), "reasoning"
+
+
+class _StreamChoices:
+    """The choices of a stream, assembled event by event into a non-streaming-shaped response object."""
+
+    __slots__ = ("chat", "limits", "contents", "reasonings", "finish", "tools")
+
+    def __init__(self, chat: bool, limits: ReplyLimits):
+        self.chat = chat
+        self.limits = limits
+        self.contents: dict[int, list[str]] = {}
+        self.reasonings: dict[int, list[str]] = {}
+        self.finish: dict[int, str | None] = {}
+        self.tools: set[int] = set()
+
+    def add(self, choices: Any) -> None:
+        """The (non-empty) ``choices`` of one event; a refusal names the stream event as what is malformed."""
+        chat, limits = self.chat, self.limits
+        contents, reasonings, finish = self.contents, self.reasonings, self.finish
+        try:
+            for k, choice in enumerate(_checked_choices(choices, limits)):
+                i = _choice_index(choice, k, limits)
+                if chat:
+                    delta = _part(choice, k, "delta")
+                    piece = delta.get("content")
+                    thought = delta.get("reasoning_content") or delta.get("reasoning")
+                    if not piece and not thought and (delta.get("tool_calls") or delta.get("function_call")):
+                        self.tools.add(i)
+                else:
+                    delta = choice
+                    piece = choice.get("text")
+                    thought = choice.get("reasoning_content") or choice.get("reasoning")
+                if piece:
+                    if type(piece) is not str:
+                        piece = _as_text(piece, k, "delta.content" if chat else "text")
+                    contents.setdefault(i, []).append(piece)
+                elif i not in contents:
+                    contents[i] = []
+                if thought:
+                    if type(thought) is not str:
+                        name = _reasoning_of(delta)[1]
+                        thought = _as_text(thought, k, "delta." + name if chat else name)
+                    reasonings.setdefault(i, []).append(thought)
+                reason = choice.get("finish_reason")
+                if reason:
+                    if type(reason) is not str:
+                        raise _Malformed(f"choices[{k}].finish_reason", "a string", reason)
+                    finish[i] = reason
+                else:
+                    finish.setdefault(i, None)
+        except _Malformed as exc:
+            exc.what = "malformed stream event"
+            raise
+
+    def finished(self) -> bool:
+        """Whether every choice has had its finish_reason."""
+        return bool(self.finish) and all(self.finish.values())
+
+    def characters(self) -> int:
+        return sum(len("".join(p)) for p in self.contents.values())
+
+    def response(self, usage: Any) -> dict[str, Any]:
+        """The response object the stream stands for."""
+        out = []
+        for i in sorted(self.contents.keys() | self.reasonings.keys()):
+            reasoning = "".join(self.reasonings[i]) if i in self.reasonings else None
+            content = "".join(self.contents.get(i, ()))
+            if self.chat:
+                message: dict[str, Any] = {"content": content, "reasoning_content": reasoning}
+                if i in self.tools:
+                    message["tool_calls"] = True
+                out.append({"index": i, "message": message, "finish_reason": self.finish.get(i)})
+            else:
+                out.append(
+                    {"index": i, "text": content, "reasoning_content": reasoning, "finish_reason": self.finish.get(i)}
+                )
+        return {"choices": out, "usage": usage}
+
+
+def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: bool, limits: ReplyLimits) -> Response:
+    choices = data.get("choices")
+    if not choices:
+        raise _Refused("response without choices")
+    completions: list[tuple[int, Completion]] = []
+    empty = True
+    for k, choice in enumerate(_checked_choices(choices, limits)):
+        index = _choice_index(choice, k, limits)
+        if chat:
+            message = _part(choice, k, "message")
+            content = _as_text(message.get("content"), k, "message.content")
+            thought, name = _reasoning_of(message)
+            reasoning = _as_text(thought, k, "message." + name) if thought else None
+            if empty and (message.get("tool_calls") or message.get("function_call")):
+                empty = False
+        else:
+            content = _as_text(choice.get("text"), k, "text")
+            thought, name = _reasoning_of(choice)
+            reasoning = _as_text(thought, k, name) if thought else None
+        reason = choice.get("finish_reason")
+        if reason is not None:
+            if type(reason) is not str:
+                raise _Malformed(f"choices[{k}].finish_reason", "a string", reason)
+            reason = _safe(reason)
+        if content or reasoning:
+            empty = False
+        completions.append((index, split_reasoning(content, reasoning or None, reason)))
+    if empty:
+        # An HTTP 200 with nothing in it is a failed transport, not a wrong answer: retried, never cached.
+        raise _Empty("empty reply (no content, no reasoning)")
+    if len(completions) > 1:
+        completions.sort(key=lambda pair: pair[0])
+    usage = data.get("usage")
+    if type(usage) is dict:
+        details = usage.get("completion_tokens_details")
+        prompt_tokens = _count(usage.get("prompt_tokens"))
+        completion_tokens = _count(usage.get("completion_tokens"))
+        reasoning_tokens = _count(details.get("reasoning_tokens")) if type(details) is dict else None
+    else:
+        prompt_tokens = completion_tokens = reasoning_tokens = None
+    return Response(
+        completions=tuple(c for _, c in completions),
+        latency_s=latency,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        reasoning_tokens=reasoning_tokens,
+        attempts=attempts,
+    )

@@ -289,3 +289,26 @@ def test_a_reply_past_max_reply_mb_is_that_samples_error_and_the_run_goes_on(tmp
     rows = list(Store.open(tmp_path / "r").sample_rows("big"))
     errors = [r for r in rows if r["status"] == "error"]
     assert errors and len(errors) < len(rows) and all(r["output"] is None for r in errors)
+
+
+def test_empty_replies_are_retried_never_scored_as_wrong_nor_cached(tmp_path, data_dir):
+    oracle = oracle_answer_fn(accuracy=0.7)
+    seen: dict[str, int] = {}
+
+    def flaky(body):  # every prompt's first answer is empty
+        key = str(body["messages"])
+        seen[key] = seen.get(key, 0) + 1
+        return "" if seen[key] == 1 else oracle(body)
+
+    with running_server(answer_fn=flaky) as server:
+        spec = make_spec(server.base_url, data_dir, ["gsm8k"], limit=30, max_retries=2)
+        flaky_run = run_engine(Store.open(tmp_path / "a"), spec, "flaky")
+    with running_server(answer_fn=oracle) as server:
+        clean_run = run_engine(Store.open(tmp_path / "b"), make_spec(server.base_url, data_dir, ["gsm8k"], limit=30))
+    assert flaky_run.status == clean_run.status == "completed"
+    assert flaky_run.retries == 30
+    flaky_rows = {k[2]: v for k, v in outcomes(Store.open(tmp_path / "a"), "flaky").items()}
+    clean_rows = {k[2]: v for k, v in outcomes(Store.open(tmp_path / "b"), clean_run.run_id).items()}
+    assert flaky_rows == clean_rows
+    with Store.open(tmp_path / "a")._db as db:
+        assert all('"text": ""' not in r[0] for r in db.execute("SELECT response_json FROM responses"))

@@ -87,6 +87,8 @@ class Store:
                 )
             if not readonly:
                 self._prepare(version)
+        except sqlite3.OperationalError as exc:  # a folder without write access, a locked or vanished file
+            raise StoreError(f"{self.path}: cannot open the result database ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable tianping result database ({exc})") from None
 

@@ -202,16 +202,30 @@ def parse_definitions(raw: Any, source: str) -> list[BenchmarkDef]:
     return out
 
 
-def load_definitions(path: Path) -> list[BenchmarkDef]:
-    """Read a YAML definition file; errors name the file and the line or field."""
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is present
+
+
+def read_definition_text(path: Path) -> str:
+    """A definition file's text; an unreadable or non-UTF-8 file is a BenchmarkDefinitionError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BenchmarkDefinitionError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BenchmarkDefinitionError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def parse_definitions_text(text: str, source: str) -> list[BenchmarkDef]:
+    """Validate a definition file's text; errors name ``source`` and the line or field."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise BenchmarkDefinitionError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_definitions(raw, str(path))
+    return parse_definitions(raw, source)
+
+
+def load_definitions(path: Path) -> list[BenchmarkDef]:
+    """Read a YAML definition file; errors name the file and the line or field."""
+    return parse_definitions_text(read_definition_text(path), str(path))

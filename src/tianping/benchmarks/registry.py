@@ -7,21 +7,18 @@ from importlib import resources
 from pathlib import Path
 
 from tianping.benchmarks.benchmark import Benchmark
-from tianping.benchmarks.definition import BenchmarkDef, Mode, load_definitions, parse_definitions
+from tianping.benchmarks.definition import BenchmarkDef, Mode, load_definitions, parse_definitions_text
 from tianping.benchmarks.errors import UnknownBenchmark
 
 
 @cache
 def builtin_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
-    import yaml
-
-    _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is present
     found: dict[str, tuple[BenchmarkDef, str]] = {}
     for entry in sorted(resources.files("tianping.benchmarks").joinpath("defs").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
         source = f"tianping/benchmarks/defs/{entry.name}"
-        for definition in parse_definitions(yaml.load(entry.read_text("utf-8"), Loader=_LOADER), source):
+        for definition in parse_definitions_text(entry.read_text("utf-8"), source):
             found[definition.name] = (definition, source)
     return found
 
@@ -44,15 +41,19 @@ def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
     return [known[name_or_path]]
 
 
-def build(
-    name_or_path: str, data_dir: Path, mode: Mode | None = None, *, allow_outside_data: bool = False
+def benchmarks_of(
+    found: list[tuple[BenchmarkDef, str]],
+    ref: str,
+    data_dir: Path,
+    mode: Mode | None = None,
+    *,
+    allow_outside_data: bool = False,
 ) -> list[Benchmark]:
-    """Benchmarks ready to load; ``mode`` (None: each one's default) is refused by one that cannot run in it.
+    """Benchmarks from definitions (each with its source file) that ``ref`` named; ``mode`` (None: each one's
+    default) is refused by one that cannot run in it.
 
     Their datasets are read from inside ``data_dir`` or, for a definition file given by path, its folder;
     ``allow_outside_data`` lifts that limit (the user's choice, for a definition they trust)."""
-    # a user's file may bring its data along; a bundled one reads the data directory only
-    definition_dir = Path(name_or_path).parent if is_path(name_or_path) else None
     return [
         Benchmark(
             definition=d,
@@ -60,7 +61,15 @@ def build(
             data_dir=data_dir,
             mode=mode,
             allow_outside_data=allow_outside_data,
-            definition_dir=definition_dir,
+            # a user's file may bring its data along; a bundled one reads the data directory only
+            definition_dir=Path(src).parent if is_path(ref) else None,
         )
-        for d, src in resolve(name_or_path)
+        for d, src in found
     ]
+
+
+def build(
+    name_or_path: str, data_dir: Path, mode: Mode | None = None, *, allow_outside_data: bool = False
+) -> list[Benchmark]:
+    """Benchmarks ready to load, from a bundled name or a definition file (see ``benchmarks_of``)."""
+    return benchmarks_of(resolve(name_or_path), name_or_path, data_dir, mode, allow_outside_data=allow_outside_data)

@@ -14,12 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tianping.benchmarks.benchmark import Benchmark
-from tianping.benchmarks.definition import Mode, parse_definitions
+from tianping.benchmarks.definition import Mode, parse_definitions_text, read_definition_text
 from tianping.benchmarks.errors import BenchmarkDefinitionError
-from tianping.benchmarks.registry import builtin_definitions, is_path, resolve
+from tianping.benchmarks.registry import benchmarks_of, builtin_definitions, is_path, resolve
 
 
 class DefinitionChanged(BenchmarkDefinitionError):
@@ -47,12 +45,7 @@ def read_definition(ref: str) -> DefinitionText:
     """The current text of a definition: a user's file, or the bundled file holding the named benchmark."""
     if is_path(ref):
         path = Path(ref).expanduser().absolute()
-        try:
-            return DefinitionText(ref, str(path), path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise BenchmarkDefinitionError(f"{path}: cannot read: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise BenchmarkDefinitionError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return DefinitionText(ref, str(path), read_definition_text(path))
     resolve(ref)  # an unknown name fails here, listing the known ones
     source = builtin_definitions()[ref][1]
     text = resources.files("tianping.benchmarks").joinpath("defs", Path(source).name).read_text("utf-8")
@@ -85,19 +78,5 @@ def build_from_text(
     """Benchmarks from a definition's text: for a bundled name, the variant of that name; for a file, all."""
     text = record.text if isinstance(record, DefinitionText) else record["text"]
     source = record.source if isinstance(record, DefinitionText) else record["source"]
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise BenchmarkDefinitionError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    definitions = parse_definitions(raw, source)
-    if not is_path(ref):
-        definitions = [d for d in definitions if d.name == ref]
-    # a user's definition may read files beside it; a bundled one only the data directory
-    folder = Path(source).parent if is_path(ref) else None
-    return [
-        Benchmark(definition=d, source=source, data_dir=data_dir, mode=mode, allow_outside_data=allow_outside_data,
-                  definition_dir=folder)
-        for d in definitions
-    ]  # fmt: skip
+    found = [(d, source) for d in parse_definitions_text(text, source) if is_path(ref) or d.name == ref]
+    return benchmarks_of(found, ref, data_dir, mode, allow_outside_data=allow_outside_data)

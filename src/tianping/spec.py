@@ -206,10 +206,17 @@ answered (``Runner``), and the data against its checksums."""
 
 def stored_spec(spec: RunSpec) -> dict[str, Any]:
     """The spec as stored with a run: every URL without credentials (they live only in this process)."""
-    data = spec.model_dump(mode="json")
-    for model in [*data["models"], *([data["judge"]] if data.get("judge") else [])]:
-        if model.get("base_url"):
-            model["base_url"] = strip_credentials(model["base_url"])
+    return without_credentials(spec.model_dump(mode="json"))
+
+
+def without_credentials(data: Any) -> Any:
+    """A stored spec (or any part of one) with every ``base_url`` stripped of credentials; also applied when
+    showing specs that an older version stored with them."""
+    if isinstance(data, dict):
+        return {k: strip_credentials(v) if k == "base_url" and isinstance(v, str) else without_credentials(v)
+                for k, v in data.items()}  # fmt: skip
+    if isinstance(data, list):
+        return [without_credentials(v) for v in data]
     return data
 
 

@@ -36,6 +36,8 @@ def _aggregates(store: Store, run_id: str) -> list[dict[str, Any]]:
 
 
 def run_info(store: Store, run_id: str) -> RunInfo:
+    from tianping.spec import without_credentials  # pydantic: not needed by readers that never show a spec
+
     run = store.get_run(run_id)
     if run is None:
         known = [r["run_id"] for r in store.list_runs()[:5]]
@@ -47,25 +49,10 @@ def run_info(store: Store, run_id: str) -> RunInfo:
         started_at=run["started_at"],
         finished_at=run["finished_at"],
         tianping_version=run["tianping_version"],
-        spec=_without_credentials(run["spec"]),
+        spec=without_credentials(run["spec"]),
         benchmark_versions=run["benchmark_versions"],
         dataset_checksums=run["dataset_checksums"],
     )
-
-
-def _without_credentials(spec: dict[str, Any]) -> dict[str, Any]:
-    """The stored spec as shown: no credentials in any URL, even in a run stored before they were stripped."""
-    from tianping.core.secrets import strip_credentials
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip_credentials(v) if k == "base_url" and isinstance(v, str) else clean(v)
-                    for k, v in value.items()}  # fmt: skip
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    return clean(spec)
 
 
 def metric_rows(store: Store, run_id: str) -> list[MetricRow]:

@@ -63,7 +63,7 @@ def _root(
 def _print_indicators(reports: list[Any]) -> None:
     for report in reports:
         table = Table(
-            title=f"indicator system {report.tree} v{report.tree_version}: {report.model}",
+            title=escape(f"indicator system {report.tree} v{report.tree_version}: {report.model}"),
             title_justify="left",
             box=box.SIMPLE_HEAD,
         )

@@ -8,7 +8,7 @@ has produced one of its stop strings; the text is then cut at the first stop str
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,8 @@ class GenerationJob:
     seed: int | None
     stop: tuple[str, ...]
     n: int
+    templated: bool = False
+    """The prompt is a chat template's rendering, which already holds every special token the model expects."""
 
     def group_key(self) -> tuple[Any, ...]:
         """Jobs with equal keys can share one ``generate`` call."""
@@ -69,6 +71,19 @@ class _StopOnStrings(StoppingCriteria):
         return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
+def prompt_token_ids(encode: Callable[..., list[int]], job: GenerationJob) -> list[int]:
+    """The token ids a job's prompt is fed to the model as.
+
+    A rendered chat template is tokenized as it stands: it writes its own BOS when the model wants one, so
+    adding the tokenizer's special tokens on top would give a prompt the model never saw in training (a
+    doubled BOS, or one the template leaves out). This is what ``apply_chat_template(tokenize=True)``,
+    vLLM and ``transformers serve`` feed the model. Any other prompt keeps the tokenizer's default, as
+    lm-eval encodes it."""
+    if job.templated:
+        return encode(job.prompt, add_special_tokens=False)
+    return encode(job.prompt)
+
+
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """The text before the earliest stop string, and whether one was found."""
     cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
@@ -78,7 +93,7 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 def generate_batch(
     model: Any,
     tokenizer: Any,
-    encode: Any,
+    encode: Callable[..., list[int]],
     jobs: Sequence[GenerationJob],
     *,
     device: torch.device,
@@ -91,7 +106,7 @@ def generate_batch(
     room = max_length - first.max_tokens
     if room < 1:
         raise ValueError(f"max_tokens {first.max_tokens} leaves no room for a prompt in a window of {max_length}")
-    encoded = [encode(job.prompt) for job in jobs]
+    encoded = [prompt_token_ids(encode, job) for job in jobs]
     kept = [ids[-room:] for ids in encoded]
     width = max(len(ids) for ids in kept)
     input_ids = torch.full((len(jobs), width), pad_id, dtype=torch.long)

@@ -93,8 +93,9 @@ class LoadedModel:
     def job(self, request: Request) -> GenerationJob:
         """The prompt text and parameters of a chat or completion request."""
         params = request.params
+        templated = request.messages is not None and self.use_chat_template
         if request.messages is not None:
-            if self.use_chat_template:
+            if templated:
                 messages = [{"role": m.role, "content": m.content} for m in request.messages]
                 prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             else:
@@ -109,6 +110,7 @@ class LoadedModel:
             seed=params.seed,
             stop=tuple(params.stop),
             n=params.n,
+            templated=templated,
         )
 
 

@@ -1,11 +1,17 @@
-"""extract_choice on real-looking MMLU / CMMLU / C-Eval generations, English and Chinese."""
+"""extract_choice on real-looking MMLU / CMMLU / C-Eval generations, English and Chinese, and on questions
+with up to ten lettered or numbered options."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 
+from tianping.core import Sample
+from tianping.scoring import choice
 from tianping.scoring.extract import extract_choice
 
 CAPITALS = ["Paris", "London", "Berlin", "Madrid"]
@@ -187,3 +193,175 @@ def test_pathological_input_stays_fast(text: str) -> None:
     start = time.perf_counter()
     extract_choice(text, CAPITALS)
     assert time.perf_counter() - start < 1.0
+
+
+# --------------------------------------------------------------------------------------------------
+# More than four options, numbered options (tianping.scoring.choice with the sample's labels)
+# --------------------------------------------------------------------------------------------------
+
+MINERALS = ["amber", "basalt", "cobalt", "dolomite", "emerald", "feldspar", "garnet", "hematite", "ilmenite", "jasper"]
+TEN = [f"mineral {w}" for w in MINERALS]
+NUMBERED = [str(i) for i in range(1, 11)]
+
+
+def _aqua_rat(data_dir: Path, count: int) -> list[tuple[list[str], str]]:
+    """AGIEval AQuA-RAT items (five options written "(A)5(√3 + 1)" ... "(E)None of these"): (texts, label)."""
+    out = []
+    path = data_dir / "agieval" / "data" / "v1" / "aqua-rat.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines()[:count]:
+        row = json.loads(line)
+        texts = [re.sub(r"^\([A-E]\)\s*", "", o) for o in row["options"]]
+        out.append((texts, row["label"]))
+    return out
+
+
+def test_five_option_aqua_rat_items_accept_their_labels(data_dir: Path) -> None:
+    items = _aqua_rat(data_dir, 200)
+    assert {len(texts) for texts, _ in items} == {5} and {label for _, label in items} == set("ABCDE")
+    for texts, label in items:
+        assert choice.extract_choice(f"The answer is ({label}).", texts) == label
+        assert choice.extract_choice(f"Answer: {label}", texts, choice.option_labels({"choices": texts})) == label
+        assert choice.extract_choice("The answer is (F).", texts) is None  # past the last option
+        assert choice.extract_choice("The answer is E", texts[:4]) is None  # a four-option question
+    with_e = [texts for texts, label in items if label == "E"]
+    assert with_e
+    for texts in with_e:
+        assert choice.extract_choice(f"I believe it is {texts[4]}.\n\n**E**", texts) == "E"
+
+
+# (id, response, expected) on the ten options TEN, lettered A-J
+TEN_CASES: list[tuple[str, str, str | None]] = [
+    ("paren", "The answer is (E)", "E"),
+    ("colon", "Answer: G", "G"),
+    ("bold", "**H**", "H"),
+    ("zh", "答案是 F", "F"),
+    ("choose-j", "I choose J.", "J"),
+    ("boxed", r"So the answer is $\boxed{E}$.", "E"),
+    ("text-only", "mineral garnet", "G"),
+    ("lone-lower", "j", "J"),
+    ("lone-lower-i", "i", "I"),
+    ("pronoun-then-letter", "I think I will go with I.", "I"),
+    ("marker", "F) mineral feldspar\n\nThe others are wrong.", "F"),
+    ("zh-paren", "正确答案是（H）。", "H"),
+    ("trailing-letter", "Having weighed every option, I'd say G", "G"),
+    ("verdict", "Option J is correct.", "J"),
+    ("last-wins", "The answer is B. On reflection, the answer is I.", "I"),
+    ("out-of-range", "The answer is K.", None),
+    ("out-of-range-zh", "答案是Z", None),
+    ("negated", "The answer is not E.", None),
+    ("undecided", "It could be F or G.", None),
+    ("refusal", "I'm sorry, but I can't help with that.", None),
+    ("letters-in-words", "Vitamin-rich JELLY is HIGH in sugar.", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in TEN_CASES], ids=[c[0] for c in TEN_CASES])
+def test_ten_lettered_options(text: str, expected: str | None) -> None:
+    assert choice.extract_choice(text, TEN) == expected
+    assert choice.extract_choice(text, TEN, "ABCDEFGHIJ") == expected
+    if expected is not None and expected > "E":
+        assert choice.extract_choice(text, TEN[:5]) != expected  # the same letter is no answer to five options
+
+
+# (id, response, expected) on the ten options TEN, numbered 1-10
+NUMBERED_CASES: list[tuple[str, str, str | None]] = [
+    ("answer-is", "The answer is 3.", "3"),
+    ("paren", "The answer is (7)", "7"),
+    ("colon", "Answer: 4", "4"),
+    ("ten-not-one", "The answer is 10.", "10"),
+    ("bold", "**9**", "9"),
+    ("boxed", r"\boxed{6}", "6"),
+    ("zh", "答案是 5", "5"),
+    ("zh-choose", "故选2。", "2"),
+    ("choose-option", "I choose option 8.", "8"),
+    ("verdict", "Option 2 is correct.", "2"),
+    ("because", "Answer: 2 because basalt is volcanic.", "2"),
+    ("lone", "6", "6"),
+    ("marker", "1. mineral amber\n\nAmber is fossil resin.", "1"),
+    ("text-only", "mineral cobalt", "3"),
+    ("answer-is-text", "The answer is mineral jasper.", "10"),
+    ("last-wins", "The answer is 3. Wait, no: the answer is 4.", "4"),
+    # numbers that are not option labels
+    ("out-of-range", "The answer is 11.", None),
+    ("quantity", "The answer is 3 apples.", None),
+    ("decimal", "The answer is 3.5", None),
+    ("thousands", "The answer is 3,000.", None),
+    ("sum", "So 2 + 2 = 4", None),
+    ("equals-verdict", "x = 3 is correct", None),
+    ("boxed-expression", r"\boxed{3+4}", None),
+    ("zh-count", "应该是3个。", None),
+    ("list-of-steps", "1. Find the mass.\n2. Divide by the volume.", None),
+    ("equation-ref", "From equation (3) the density follows", None),
+    ("trailing-number", "The density works out to 5", None),
+    ("refusal", "I cannot answer this.", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in NUMBERED_CASES], ids=[c[0] for c in NUMBERED_CASES])
+def test_numbered_options(text: str, expected: str | None) -> None:
+    assert choice.extract_choice(text, TEN, NUMBERED) == expected
+    labels = choice.option_labels({"choices": TEN, "letters": NUMBERED})
+    assert choice.extract_choice(text, TEN, labels) == expected
+
+
+def test_numbered_labels_follow_the_number_of_options() -> None:
+    assert choice.extract_choice("The answer is 6.", TEN[:5], NUMBERED) is None
+    assert choice.extract_choice("The answer is 5.", TEN[:5], NUMBERED) == "5"
+    assert choice.extract_choice("The answer is 1.", TEN[:2], NUMBERED) == "1"
+
+
+def test_labels_come_from_the_sample() -> None:
+    assert choice.option_labels({"choices": TEN}) == tuple("ABCDEFGHIJ")
+    assert choice.option_labels({"choices": ["x", "y", "z"]}) == ("A", "B", "C")
+    assert choice.option_labels({"choices": ["x", "y"], "letters": "AB"}) == ("A", "B")
+    assert choice.option_labels({"choices": ["x", "y"], "letters": ["1", "2"]}) == ("1", "2")
+    for bad in (["A", "1"], ["a", "b"], ["A", "A"], ["(A)", "(B)"], ["01", "02"]):
+        with pytest.raises(ValueError, match="option labels"):
+            choice.option_labels({"choices": ["x", "y"], "letters": bad})
+    assert choice.extract_choice("The answer is Z.", [str(i) for i in range(26)]) == "Z"
+
+
+def test_choice_extractor_reads_the_labels_of_the_sample() -> None:
+    from tianping.benchmarks.scorers import EXTRACTORS, resolve
+
+    extract = EXTRACTORS["choice"]
+    assert extract("The answer is (E)", Sample(id="x", fields={"choices": TEN[:5]}, target="E")) == "E"
+    assert extract("The answer is (F)", Sample(id="x", fields={"choices": TEN[:5]}, target="E")) is None
+    numbered = Sample(id="x", fields={"choices": TEN[:4], "letters": NUMBERED[:4]}, target="3")
+    assert extract("The answer is 3.", numbered) == "3" and extract("The answer is C.", numbered) is None
+    assert resolve(EXTRACTORS, "arc_choice") is extract  # the old name of ARC's extractor is the same function
+
+
+N_ADVERSARIAL = 200_000
+ADVERSARIAL = {
+    "spaces": " " * N_ADVERSARIAL + "x",
+    "answer-spaces": "the answer is" + " " * N_ADVERSARIAL + "x",
+    "colon-spaces": "Answer" + " " * N_ADVERSARIAL + ":" + " " * N_ADVERSARIAL,
+    "zh-repeated": "答案" * (N_ADVERSARIAL // 2),
+    "open-bold": "**B." + " " * N_ADVERSARIAL,
+    "letter-spaces-is": "B" + " " * N_ADVERSARIAL + "is",
+    "boxes": "\\boxed{" * (N_ADVERSARIAL // 7),
+    "boxed-number-spaces": "\\boxed{3" + " " * N_ADVERSARIAL + "x",
+    "parens": "(" * N_ADVERSARIAL,
+    "letters": "B " * (N_ADVERSARIAL // 2),
+    "digits": "3 " * (N_ADVERSARIAL // 2),
+    "digit-run": "3" * N_ADVERSARIAL,
+    "decimals": "3." * (N_ADVERSARIAL // 2),
+    "paren-letters": "(B) (C) " * (N_ADVERSARIAL // 8),
+    "markup": ("答案是 **(" + " " * 50 + "\\boxed{ ") * (N_ADVERSARIAL // 70),
+    "nested-option-texts": "mineral amber, mineral amber rock " * (N_ADVERSARIAL // 34),
+}
+WIDE_CHOICES = [*TEN, "mineral amber rock", "3", "3 3", "B", "B mineral"]
+
+
+@pytest.mark.parametrize("labels", ["letters", "numbers"])
+@pytest.mark.parametrize("text", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
+def test_200kb_adversarial_responses_stay_fast(text: str, labels: str) -> None:
+    """26 letters or numbered labels must not make any tier superlinear: 200 KB in well under a few seconds
+    (the option-text tier was quadratic on options nested in each other, "London" in "London, UK")."""
+    choices = [f"option {i}" for i in range(26)] if labels == "letters" else WIDE_CHOICES
+    given = None if labels == "letters" else [str(i + 1) for i in range(len(WIDE_CHOICES))]
+    start = time.perf_counter()
+    choice.extract_choice(text, choices, given)
+    choice.extract_choice(text, WIDE_CHOICES[:10] if labels == "letters" else choices)
+    assert time.perf_counter() - start < 4.0

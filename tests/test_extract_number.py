@@ -144,6 +144,17 @@ NUMBER_CASES: list[tuple[str, str, str]] = [
     ("latex-display-math", "\\[ 9 \\times 2 = 18 \\]\nSo she makes $18 each day.", "18"),
     ("minus-sign-unicode", "The change in balance is \u221230 dollars.", "-30"),
     ("trailing-non-number-sentence", "So Janet makes $18 every day.\n\nI hope this helps!", "18"),
+    # 4. LaTeX mixed numbers: a whole number right before \frac is one number (3\frac{1}{2} = 3.5, not 31/2).
+    ("latex-mixed-number", r"She needs $\boxed{3\frac{1}{2}}$ cups of flour.", "3.5"),
+    ("latex-mixed-number-one-and-a-half", r"So it takes \boxed{1\frac{1}{2}} hours.", "1.5"),
+    ("latex-mixed-number-negative", r"The change is $\boxed{-2\frac{1}{4}}$ degrees.", "-2.25"),
+    ("latex-mixed-number-dfrac-space", r"\boxed{3 \dfrac{1}{2}}", "3.5"),
+    ("latex-mixed-number-tfrac-compact", r"The answer is $3\tfrac12$.", "3.5"),
+    ("latex-mixed-number-thin-space", r"\boxed{3\,\frac{1}{2}}", "3.5"),
+    ("latex-mixed-number-non-terminating", r"Answer: $1\frac{1}{3}$", "4/3"),
+    ("latex-mixed-number-in-a-sentence", r"She has $2\frac{3}{4}$ cups left.", "2.75"),
+    ("latex-fraction-alone-is-not-mixed", r"\boxed{\frac{1}{2}}", "0.5"),
+    ("latex-product-is-not-mixed", r"She pays $2 \cdot \frac{1}{2} = 1$ dollar.", "1"),
 ]
 
 NONE_CASES: list[tuple[str, str]] = [
@@ -193,6 +204,10 @@ def test_extract_final_number_rejects_non_str() -> None:
         ("1 1/2", "1.5"),
         (r"\frac{3}{4}", "0.75"),
         (r"\dfrac{1}{3}", "1/3"),
+        (r"3\frac{1}{2}", "3.5"),
+        (r"1\frac{1}{2}", "1.5"),
+        (r"-2\frac{1}{4}", "-2.25"),
+        (r"\boxed{2\dfrac{3}{4}}", "2.75"),
         (r"\boxed{1,234}", "1234"),
         ("$42$", "42"),
         ("**42**", "42"),
@@ -211,7 +226,10 @@ def test_normalize_number(raw: str, expected: str) -> None:
     assert normalize_number(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "3 and 5", "1,23", "x = 5", "about 42", "1/0", "3.5.1", "$", "-", "1,2345"])
+@pytest.mark.parametrize(
+    "raw",
+    ["", "abc", "3 and 5", "1,23", "x = 5", "about 42", "1/0", "3.5.1", "$", "-", "1,2345", r"2\cdot\frac{1}{2}"],
+)
 def test_normalize_number_none(raw: str) -> None:
     assert normalize_number(raw) is None
 

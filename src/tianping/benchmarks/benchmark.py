@@ -91,6 +91,28 @@ def _round_robin(samples: Sequence[Sample], key: str, limit: int) -> list[Sample
     return ordered[:limit]
 
 
+def _limited(samples: list[Sample], limit: int, mode: str | None) -> list[Sample]:
+    """``limit`` samples: ``spread`` (None) round-robin over subjects, so that a small limit still spans them;
+    ``first``: the first ``limit`` in file order; ``per-subject``: the first ``limit`` of each subject.
+
+    lm-evaluation-harness applies ``--limit`` to each task, and a benchmark of many subjects is many tasks
+    there (MMLU: 57): ``first`` reproduces it on a single-task benchmark (GSM8K, ARC), ``per-subject`` on a
+    grouped one."""
+    has_subjects = any("subject" in s.meta for s in samples)
+    if mode == "per-subject" and has_subjects:
+        taken: dict[str, int] = defaultdict(int)
+        kept = []
+        for sample in samples:
+            subject = str(sample.meta.get("subject", ""))
+            if taken[subject] < limit:
+                taken[subject] += 1
+                kept.append(sample)
+        return kept
+    if mode in ("first", "per-subject") or not has_subjects:
+        return samples[:limit]
+    return _round_robin(samples, "subject", limit)
+
+
 @dataclass
 class Benchmark:
     definition: BenchmarkDef
@@ -105,6 +127,13 @@ class Benchmark:
     definition_dir: Path | None = None
     """The folder of a user's definition file, whose files it may read too; None for a bundled definition."""
     _shots: dict[str, list[Sample]] = field(default_factory=dict, repr=False)
+
+    incomplete = "wrong"
+    """An answer whose reasoning did not finish counts as not correct in the score (see ``engine.aggregate``)."""
+    cluster = None
+    """Items are independent: no ``meta`` key groups them for the interval."""
+    warnings: tuple[str, ...] = field(default=(), init=False, repr=False)
+    """What the user should know about the plan before it runs (none for a benchmark)."""
 
     def __post_init__(self) -> None:
         d, src = self.definition, self.source
@@ -125,6 +154,8 @@ class Benchmark:
         elif d.scoring is not None:
             self._extract = _require_known(src, "scoring.extractor", "extractor", d.scoring.extractor, EXTRACTORS)
             self._metric = _require_known(src, "scoring.metric", "metric", d.scoring.metric, METRICS)
+        # a named rule (validated with the definition) scores multi-select answers beside the metric
+        self._partial = d.scoring.partial_credit if d.scoring is not None else None
         for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
             if ds is not None and resolve_loader(ds.loader) is None:
                 known = ", ".join(sorted({*LOADERS, *LAZY_LOADERS}))
@@ -229,8 +260,8 @@ class Benchmark:
                 if entry.is_symlink() and not _inside(entry, roots):
                     self._refuse_outside(field, f"{shown.rstrip('/')}/{entry.name}")
 
-    def load(self, limit: int | None = None) -> Benchmark:
-        """Read the data (and shot pool); ``limit`` keeps the first N, spread across subjects.
+    def load(self, limit: int | None = None, limit_mode: str | None = None) -> Benchmark:
+        """Read the data (and shot pool); ``limit`` keeps N samples as ``limit_mode`` says (see ``_limited``).
 
         Every template the mode renders is tried against the rows here, so that a misspelt variable or a
         refused template stops the run before its first request."""
@@ -242,9 +273,8 @@ class Benchmark:
         main = self._read(self.definition.dataset, "dataset")
         files = list(main.files)
         samples = list(main.samples)
-        if limit is not None and limit < len(samples):
-            key = "subject" if any("subject" in s.meta for s in samples) else ""
-            samples = _round_robin(samples, key, limit) if key else samples[:limit]
+        if limit is not None:
+            samples = _limited(samples, limit, limit_mode)
         if shot_pool is not None:
             pool = self._read(shot_pool, "fewshot.dataset")
             files.extend(pool.files)
@@ -348,6 +378,13 @@ class Benchmark:
         if first.incomplete:
             return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")
         extracted = self._extract(first.text, sample)
+        metrics = {}
+        if self._partial is not None:
+            from tianping.scoring.choice_set import partial_credit
+
+            metrics["partial_credit"] = partial_credit(self._partial, extracted, sample.target)
         if extracted is None:
-            return Score(value=0.0, extracted=None, extraction_failed=True, reason="no answer found in output")
-        return Score(value=self._metric(extracted, sample.target), extracted=extracted)
+            return Score(
+                value=0.0, extracted=None, extraction_failed=True, reason="no answer found in output", metrics=metrics
+            )
+        return Score(value=self._metric(extracted, sample.target), extracted=extracted, metrics=metrics)

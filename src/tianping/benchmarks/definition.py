@@ -8,10 +8,18 @@ out of the output and how to score it. ``load_definitions`` reads a YAML file in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tianping.benchmarks.errors import BenchmarkDefinitionError
 
@@ -71,15 +79,40 @@ class ScoringDef(_Strict):
     """The scorer runs model-written code, so the run needs the code sandbox."""
     breakdowns: list[str] = Field(default_factory=list)
     """``meta`` keys to report separate scores for (e.g. ``category``, ``subject``)."""
+    partial_credit: str | None = None
+    """A partial-credit rule of :mod:`tianping.scoring.choice_set` (``gaokao``, ``exact``) applied to the
+    extracted and target letter sets; reported per sample as the further metric ``partial_credit``."""
+
+    @field_validator("partial_credit")
+    @classmethod
+    def _known_rule(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from tianping.scoring.choice_set import PARTIAL_CREDIT  # only definitions that use it pay the import
+
+        if value not in PARTIAL_CREDIT:
+            raise ValueError(f"unknown partial-credit rule '{value}' (known: {', '.join(sorted(PARTIAL_CREDIT))})")
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_score(self) -> ScoringDef:
         if (self.extractor is None) == (self.scorer is None):
             raise ValueError("give either 'extractor' (with 'metric') or 'scorer', not both or neither")
+        if self.partial_credit is not None and self.scorer is not None:
+            raise ValueError("'partial_credit' applies to 'extractor' + 'metric'; a 'scorer' reports its own metrics")
         return self
 
 
-LogLikelihoodMetric = Literal["acc", "acc_norm", "acc_bytes"]
+def _known_ll_metric(name: str) -> str:
+    from tianping.benchmarks.ll_metrics import LL_METRICS, known_ll_metrics
+
+    if name not in LL_METRICS:
+        raise ValueError(f"unknown log-likelihood metric '{name}' (known: {', '.join(known_ll_metrics())})")
+    return name
+
+
+LogLikelihoodMetric = Annotated[str, AfterValidator(_known_ll_metric)]
+"""A name registered in :mod:`tianping.benchmarks.ll_metrics` (``register_ll_metric``)."""
 Mode = Literal["generate", "loglikelihood"]
 
 
@@ -100,12 +133,14 @@ class LogLikelihoodDef(_Strict):
     choices_field: str | None = None
     """Instead of ``choices``: a sample field holding the list of choice texts (ARC's ``choices``)."""
     gold: str | None = None
-    """Jinja2 template rendering the 0-based index of the right choice; None: the choice equal to the target."""
+    """Jinja2 template rendering the 0-based index of the right choice, or a list ``[0, 2]`` of the right choices
+    when there are several; None: the choice equal to the target (or those named by a target ``A,C``)."""
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
     metrics: list[LogLikelihoodMetric] = Field(default_factory=lambda: ["acc", "acc_norm"], min_length=1)
-    """Reported per sample; the first is the primary metric. ``acc_norm`` divides by the choice's length in
-    characters and ``acc_bytes`` by its length in UTF-8 bytes, as lm-eval 0.4 does."""
+    """Names from the log-likelihood metric registry, reported per sample; the first is the primary metric.
+    ``acc_norm`` divides by the choice's length in characters and ``acc_bytes`` by its length in UTF-8 bytes,
+    as lm-eval 0.4 does; ``mc2`` is the normalised probability of the right choices (TruthfulQA MC2)."""
     breakdowns: list[str] | None = None
     """``meta`` keys to break scores down by; None: those of ``scoring`` (none without one)."""
 

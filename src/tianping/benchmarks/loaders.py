@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from string import ascii_uppercase
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
 from tianping.core import Sample
 
-LETTERS = "ABCD"
+LETTERS = ascii_uppercase
+"""Option letters by position (the ``choice`` extractor's default labels); a file has as many as its columns."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ LAZY_LOADERS: dict[str, str] = {
     "ifeval_jsonl": "tianping.benchmarks.ifeval",
     "bbh_json": "tianping.benchmarks.reasoning",
     "arc_jsonl": "tianping.benchmarks.reasoning",
+    "math_jsonl": "tianping.benchmarks.math_scoring",
+    "multi_choice_jsonl": "tianping.benchmarks.multi_choice",
 }
 
 
@@ -152,13 +156,27 @@ def _subject_table(directory: Path, options: dict[str, Any]) -> tuple[dict[str, 
     return {}, None
 
 
-def _answer_letter(value: str, path: Path, line: int) -> str:
+def _answer_letter(value: str, n_options: int, path: Path, line: int) -> str:
+    """The answer as a letter: ``A``.. or a 0-based index ``0``.., within the row's ``n_options``."""
     value = value.strip()
-    if value.upper() in LETTERS and len(value) == 1:
+    letters = LETTERS[:n_options]
+    if len(value) == 1 and value.upper() in letters:
         return value.upper()
-    if value.isdigit() and int(value) < len(LETTERS):
-        return LETTERS[int(value)]
-    raise DatasetError(f"{path}:{line}: answer {value!r} is not one of A-D or 0-3")
+    if value.isdigit() and int(value) < n_options:
+        return letters[int(value)]
+    raise DatasetError(f"{path}:{line}: answer {value!r} is not one of A-{letters[-1]} or 0-{n_options - 1}")
+
+
+def _option_columns(header: list[str]) -> list[int] | None:
+    """Columns of the options in a header: ``a``, ``b``, ... or ``choice0``, ``choice1``, ..., as many as are
+    there in order (at least four, as in every MMLU / CMMLU / C-Eval file), or None."""
+    for names in ([c.lower() for c in LETTERS], [f"choice{i}" for i in range(len(LETTERS))]):
+        n = 0
+        while n < len(names) and names[n] in header:
+            n += 1
+        if n >= 4:
+            return [header.index(name) for name in names[:n]]
+    return None
 
 
 def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]:
@@ -183,18 +201,16 @@ def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]
     header = [h.strip().lower() for h in rows[0]]
     if "question" in header:
         q_col = header.index("question")
-        if all(letter.lower() in header for letter in LETTERS):
-            choice_cols = [header.index(letter.lower()) for letter in LETTERS]
-        elif all(f"choice{i}" in header for i in range(4)):
-            choice_cols = [header.index(f"choice{i}") for i in range(4)]
-        else:
+        found = _option_columns(header)
+        if found is None:
             raise DatasetError(f"{path}:1: header has no A-D or choice0-3 columns: {rows[0]}")
+        choice_cols = found
         if "answer" not in header:
             raise DatasetError(f"{path}:1: header has no 'answer' column: {rows[0]}")
         a_col = header.index("answer")
         extra = {name: i for i, name in enumerate(header) if name == "explanation"}
         body, body_starts = rows[1:], starts[1:]
-    else:  # hendrycks' data.tar layout: question, four choices, letter answer
+    else:  # hendrycks' data.tar layout: question, four choices, letter answer (no header to say more)
         q_col, choice_cols, a_col, extra = 0, [1, 2, 3, 4], 5, {}
         body, body_starts = rows, starts
     width = max([q_col, a_col, *choice_cols]) + 1
@@ -214,10 +230,10 @@ def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]
             "subject": subject,
             "subject_name": info.get("name", subject.replace("_", " ")),
             "subject_name_zh": info.get("name_zh", info.get("name", subject)),
-            **{LETTERS[i]: choices[i] for i in range(4)},
+            **dict(zip(LETTERS, choices, strict=False)),
             **{name: row[i].strip() for name, i in extra.items() if i < len(row)},
         }
-        target = _answer_letter(row[a_col], path, line)
+        target = _answer_letter(row[a_col], len(choices), path, line)
         samples.append(
             Sample(
                 id=f"{subject}/{offset}",
@@ -231,7 +247,9 @@ def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]
 
 @register_loader("mc_csv")
 def load_multiple_choice(path: Path, options: dict[str, Any]) -> LoadedDataset:
-    """A directory of per-subject CSV files of 4-way multiple choice questions.
+    """A directory of per-subject CSV files of multiple choice questions: four options (columns ``A``-``D``
+    or ``choice0``-``choice3``), or more where the header names more (``E``, ``F``, ... / ``choice4``, ...),
+    each file with its own number.
 
     Options: ``suffix`` stripped from file names to get the subject (``_test``); ``categories`` (a
     bundled subject table) or ``subject_mapping`` (a C-Eval style JSON beside the directory).

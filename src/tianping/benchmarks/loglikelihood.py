@@ -14,30 +14,35 @@ and continuation *i* is ``target_delimiter + choices(sample)[i]``. Shots are the
 ``fewshot`` rows (lm-eval's ``first_n`` sampler is our ``first``: the first k rows of the split, of
 the same subject when ``match`` is set).
 
-Scoring follows ``ConfigurableTask.process_results`` for ``multiple_choice`` in lm-eval 0.4.13:
+Scoring follows ``ConfigurableTask.process_results`` for ``multiple_choice`` in lm-eval 0.4.13. The
+metrics are named in ``loglikelihood.metrics`` from the registry of :mod:`tianping.benchmarks.ll_metrics`
+(``acc``, ``acc_norm``, ``acc_bytes``, ``mc2`` and any registered later).
 
-- ``acc``: the choice of highest log-likelihood is the gold one;
-- ``acc_norm``: the same after dividing each log-likelihood by the length **in characters** of the
-  choice text (without the target delimiter: lm-eval measures ``doc_to_choice``, not the continuation);
-- ``acc_bytes``: divided by the length in UTF-8 bytes instead.
-
-Ties go to the first choice, as ``numpy.argmax`` does; numpy computes the ratios so that even
-degenerate cases (an empty choice) come out as in lm-eval. The backend's own ``chars``/``bytes``
-counts are not used: they measure the continuation, delimiter included.
+A question may have several right choices (multi-select exams, TruthfulQA's MC2 set): the ``gold``
+template then renders a list of indices, ``[0, 2]``, as lm-eval's ``doc_to_target`` may return a list
+(lm-eval evaluates a rendered ``[...]`` as a Python literal; so do we, for integers only). Without a
+``gold`` template, a target naming several choices joined by commas (``A,C``, the canonical multi-answer
+target of the loaders) gives them all. A pick then counts as right when it is any of them
+(lm-eval's ``multiple_target``), and a shot is answered with its first right choice, as lm-eval's
+``build_qa_turn`` takes ``a[0]``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from string import ascii_uppercase
 
 from tianping.benchmarks import templates
 from tianping.benchmarks.definition import LogLikelihoodDef
 from tianping.benchmarks.errors import DatasetError
+from tianping.benchmarks.ll_metrics import CHOOSERS, LL_METRICS
+from tianping.benchmarks.ll_metrics import pick as pick  # re-exported: tests and callers import it from here
 from tianping.benchmarks.templates import Template, compile_template, location, render
 from tianping.core import Request, Response, Sample, Score
 
-_LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LABELS = ascii_uppercase
 
 
 def choice_label(index: int) -> str:
@@ -49,15 +54,8 @@ def _compile(template: str, source: str, where: str) -> Template:
     return compile_template(template, source, f"loglikelihood.{where}")
 
 
-def pick(logprobs: Sequence[float], lengths: Sequence[float] | None = None) -> int:
-    """The index lm-eval's ``np.argmax`` picks: of the highest log-likelihood, divided by ``lengths`` if given."""
-    import numpy as np
-
-    values = np.array(logprobs, dtype=float)
-    if lengths is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):  # an empty choice divides by zero, as in lm-eval
-            values = values / np.array(lengths, dtype=float)
-    return int(np.argmax(values))
+# what a gold template may render: one index, or a Python/JSON list of them ("[0, 2]", "[1]")
+_INDEX_LIST = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*,?\s*\]")
 
 
 class LogLikelihoodTask:
@@ -109,27 +107,45 @@ class LogLikelihoodTask:
             raise DatasetError(f"{location(sample)}: field '{name}' has {len(value)} choice(s), need at least 2")
         return list(value)
 
-    def gold(self, sample: Sample, choices: Sequence[str]) -> int:
-        """The 0-based index of the right choice (lm-eval's ``doc_to_target``)."""
+    def golds(self, sample: Sample, choices: Sequence[str]) -> tuple[int, ...]:
+        """The 0-based indices of the right choices, ascending (lm-eval's ``doc_to_target``, an int or a list)."""
         if self._gold is None:
-            if sample.target not in choices:
-                raise DatasetError(
-                    f"{location(sample)}: target {sample.target!r} is none of the choices {list(choices)}; "
-                    "give 'loglikelihood.gold' to say which choice is right"
-                )
-            return list(choices).index(sample.target)
+            return self._golds_of_target(sample, choices)
         text = render(self._gold, sample).strip()
-        if not text.isdigit() or int(text) >= len(choices):
+        if text.isdigit():
+            indices = [int(text)]
+        elif _INDEX_LIST.fullmatch(text):
+            indices = [int(part) for part in text.strip("[] ,").split(",")]
+        else:
+            indices = []
+        if not indices or any(i >= len(choices) for i in indices):
             raise DatasetError(
                 f"{location(sample)}: template 'loglikelihood.gold' gave {text!r}, "
-                f"not an index of its {len(choices)} choices"
+                f"not an index of its {len(choices)} choices nor a list [i, j, ...] of them"
             )
-        return int(text)
+        return tuple(sorted(set(indices)))
+
+    def _golds_of_target(self, sample: Sample, choices: Sequence[str]) -> tuple[int, ...]:
+        target = sample.target
+        if target in choices:
+            return (list(choices).index(target),)
+        # several right choices: the loaders' multi-answer target joins them with commas ("A,C")
+        parts = [part.strip() for part in target.split(",")] if "," in target else []
+        if parts and all(part in choices for part in parts):
+            return tuple(sorted({list(choices).index(part) for part in parts}))
+        raise DatasetError(
+            f"{location(sample)}: target {target!r} is none of the choices {list(choices)}; "
+            "give 'loglikelihood.gold' to say which choice is right"
+        )
+
+    def gold(self, sample: Sample, choices: Sequence[str]) -> int:
+        """The first right choice: the one a shot is answered with."""
+        return self.golds(sample, choices)[0]
 
     def check(self, samples: Sequence[Sample]) -> None:
         """Render every sample's choices and gold once, so a bad row stops the run before any request is sent."""
         for sample in samples:
-            self.gold(sample, self.choices(sample))
+            self.golds(sample, self.choices(sample))
 
     def _shot_block(self, shots: Sequence[Sample]) -> str:
         key = tuple(id(shot) for shot in shots)
@@ -159,7 +175,7 @@ class LogLikelihoodTask:
         return Request(model=model_id, prompt=self.context(sample, shots), continuations=continuations)
 
     def score(self, sample: Sample, response: Response) -> Score:
-        """acc / acc_norm / acc_bytes of one answered request; a malformed answer is an error, never a 0."""
+        """The metrics of one answered request; a malformed answer (or an undefined metric) is an error, never a 0."""
         choices = self.choices(sample)
         lls = response.loglikelihoods
         if not lls:
@@ -174,15 +190,27 @@ class LogLikelihoodTask:
         bad = [choice_label(i) for i, v in enumerate(logprobs) if math.isnan(v) or v == math.inf]
         if bad:
             return Score(value=None, status="error", reason=f"invalid log-likelihood for choice {', '.join(bad)}")
-        gold = self.gold(sample, choices)
-        picks = {
-            "acc": pick(logprobs),
-            "acc_norm": pick(logprobs, [len(c) for c in choices]),
-            "acc_bytes": pick(logprobs, [len(c.encode("utf-8")) for c in choices]),
-        }
-        metrics = {name: float(picks[name] == gold) for name in self.metrics}
-        chosen = picks[self.primary_metric]
-        reason = ", ".join(f"{name} chose {choice_label(picks[name])}" for name in self.metrics)
+        golds = frozenset(self.golds(sample, choices))
+        metrics: dict[str, float] = {}
+        picks: dict[str, int] = {}
+        notes = []
+        for name in self.metrics:
+            chooser = CHOOSERS.get(name)
+            if chooser is not None:
+                picks[name] = chooser(logprobs, choices)
+                metrics[name] = float(picks[name] in golds)
+                notes.append(f"{name} chose {choice_label(picks[name])}")
+                continue
+            value = float(LL_METRICS[name](logprobs, choices, golds))
+            if not 0.0 <= value <= 1.0:  # NaN fails too: an undefined value is not a zero
+                return Score(value=None, status="error", reason=f"metric {name} gave {value} for these log-likelihoods")
+            metrics[name] = value
+            notes.append(f"{name} {value:.4g}")
+        # the choice shown as the answer: the primary metric's pick, else the most likely choice
+        chosen = picks.get(self.primary_metric)
+        if chosen is None:
+            chosen = pick(logprobs)
+        reason = ", ".join(notes)
         truncated = max(x.truncated for x in lls)
         if truncated:
             reason += f"; context cut by {truncated} tokens to fit the model"

@@ -1,8 +1,8 @@
 """Reasoning benchmarks: BIG-Bench Hard (3-shot chain of thought) and ARC (multiple-choice science).
 
 Registers the loaders ``bbh_json`` and ``arc_jsonl``, the extractors ``bbh_answer`` and
-``arc_choice`` and the metric ``bbh_match``.  ``bbh_match`` is exact match: the extractor and the
-loader put the answer and the target into the same canonical form, so nothing is left to forgive
+``arc_choice`` (an alias of ``choice``) and the metric ``bbh_match``.  ``bbh_match`` is exact match: the
+extractor and the loader put the answer and the target into the same canonical form, so nothing is left to forgive
 at comparison time.  ARC scores with the generic ``exact_match`` on letters.
 
 BBH (Suzgun et al. 2022)
@@ -62,7 +62,11 @@ ARC (Clark et al. 2018)
 Rows ``{"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}``.  Labels are
 ``A``-``E`` or ``1``-``5``; options are shown as ``A.``, ``B.``, ... by position and the target is the
 letter of the answer's position (``"3"`` of ``1``-``4`` -> ``C``), as lm-eval does with
-``choices.label.index(answerKey)``.
+``choices.label.index(answerKey)``.  With the dataset option ``labels: as_written`` the options keep
+the labels of the data instead (``1.``, ``2.``, ... where the row numbers them) and the target is the
+``answerKey``.  ARC is scored by the generic ``choice`` extractor, which reads the labels from the
+``letters`` field; ``arc_choice`` is kept as another name for it (stored runs and user definitions
+name it).
 """
 
 from __future__ import annotations
@@ -70,11 +74,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from string import ascii_uppercase
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
 from tianping.benchmarks.loaders import LoadedDataset, iter_jsonl, register_loader
-from tianping.benchmarks.scorers import register_extractor, register_metric
+from tianping.benchmarks.scorers import EXTRACTORS, register_extractor, register_metric
 from tianping.core import Sample
 
 __all__ = [
@@ -362,7 +367,7 @@ def bbh_fields(task: str, row: Any, source: str = "", where: str = "") -> dict[s
     if family == "multiple_choice":
         opts = _OPTION_LINE.findall(row["input"])
         letters = "".join(letter for letter, _ in opts)
-        if not opts or letters != "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(opts)]:
+        if not opts or letters != ascii_uppercase[: len(opts)]:
             raise DatasetError(f"{where}: options are not listed as (A), (B), ... lines")
         fields["letters"], fields["options"] = letters, [text for _, text in opts]
         # three upstream targets are an option text split at a comma, not a letter: compare as text
@@ -437,15 +442,21 @@ def load_bbh(path: Path, options: dict[str, Any]) -> LoadedDataset:
 # ARC
 # --------------------------------------------------------------------------------------------------
 
-ARC_LETTERS = "ABCDEFGH"
+ARC_LETTERS = ascii_uppercase
+"""Letters for options by position: ARC itself has 3 to 5 options, a file in its format may have up to 26."""
+_ARC_LABEL_MODES = ("position", "as_written")
 
 
 @register_loader("arc_jsonl")
 def load_arc(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """One ARC ``.jsonl`` file.  Fields: ``question`` (the stem), ``choices`` (texts), ``labels`` (as
-    written, ``A``.. or ``1``..), ``letters`` (``A``, ``B``, ... by position) and ``options`` (an
-    ``A. text`` line per choice); target: the letter of the answer's position; meta: file and line.
+    written, ``A``.. or ``1``..), ``letters`` (the labels the options are shown with: ``A``, ``B``, ... by
+    position, or with the option ``labels: as_written`` the ``labels``) and ``options`` (a ``A. text``
+    line per choice); target: the shown label of the answer; meta: file and line.
     """
+    mode = options.get("labels", "position")
+    if mode not in _ARC_LABEL_MODES:
+        raise DatasetError(f"{path}: option 'labels' must be one of {', '.join(_ARC_LABEL_MODES)}, got {mode!r}")
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     for line_no, row in iter_jsonl(path):
@@ -475,7 +486,15 @@ def load_arc(path: Path, options: dict[str, Any]) -> LoadedDataset:
             raise DatasetError(f"{where}: duplicate choice labels {labels}")
         if not isinstance(key, str) or key.strip() not in labels:
             raise DatasetError(f"{where}: answerKey {key!r} is not one of the labels {labels}")
-        letters = list(ARC_LETTERS[: len(texts)])
+        if mode == "as_written":
+            from tianping.scoring.choice import check_labels
+
+            try:
+                letters = list(check_labels(labels))
+            except ValueError as exc:
+                raise DatasetError(f"{where}: {exc} (needed by 'labels: as_written')") from None
+        else:
+            letters = list(ARC_LETTERS[: len(texts)])
         samples.append(
             Sample(
                 id=rid,
@@ -495,10 +514,6 @@ def load_arc(path: Path, options: dict[str, Any]) -> LoadedDataset:
     return LoadedDataset(tuple(samples), (path,))
 
 
-@register_extractor("arc_choice")
-def arc_choice(text: str, sample: Sample) -> str | None:
-    """The chosen letter among the question's ``A``.. options (see ``extract_choice``)."""
-    from tianping.scoring.extract import extract_choice
-
-    choices = sample.fields["choices"]
-    return extract_choice(text, choices, letters=ARC_LETTERS[: len(choices)])
+# ARC once had its own extractor because ``choice`` knew only A-D; the name stays for stored runs and
+# user definitions that name it.
+register_extractor("arc_choice")(EXTRACTORS["choice"])

@@ -45,6 +45,7 @@ LAZY: dict[str, str] = {
     "bbh_answer": "tianping.benchmarks.reasoning",
     "bbh_match": "tianping.benchmarks.reasoning",
     "arc_choice": "tianping.benchmarks.reasoning",
+    "math": "tianping.benchmarks.math_scoring",
 }
 
 
@@ -92,9 +93,11 @@ def _final_number(text: str, sample: Sample) -> str | None:
 
 @register_extractor("choice")
 def _choice(text: str, sample: Sample) -> str | None:
-    from tianping.scoring.choice import extract_choice
+    """The option label chosen among the sample's ``choices``: letters ``A``.. by position, or the labels of
+    its ``letters`` field (``["1", "2", ...]`` for numbered options); see ``tianping.scoring.choice``."""
+    from tianping.scoring.choice import extract_choice, option_labels
 
-    return extract_choice(text, sample.fields["choices"])
+    return extract_choice(text, sample.fields["choices"], option_labels(sample.fields))
 
 
 @register_metric("numeric_match")
@@ -135,3 +138,28 @@ async def _number_then_math(sample: Sample, response: Response, context: Scoring
     # math_equal blocks for up to its timeout while a worker process decides: keep the event loop free
     equal = await asyncio.to_thread(math_equal, expression, sample.target)
     return Score(value=float(equal), extracted=expression, reason="compared by mathematical equivalence")
+
+
+# Multi-select questions: the target is the canonical letter set ("A,C", see tianping.scoring.choice_set).
+
+
+def _option_letters(sample: Sample) -> str:
+    """The sample's option letters (its ``letters`` field, else A, B, ... per choice; see ``option_labels``)."""
+    from tianping.scoring.choice import option_labels
+
+    return "".join(option_labels(sample.fields)) or "ABCD"
+
+
+@register_extractor("choice_set")
+def _choice_set(text: str, sample: Sample) -> str | None:
+    from tianping.scoring.choice_set import extract_choice_set
+
+    letters = _option_letters(sample)
+    return extract_choice_set(text, sample.fields.get("choices") or list(letters), letters)
+
+
+@register_metric("choice_set_exact")
+def _choice_set_exact(extracted: str, target: str) -> float:
+    from tianping.scoring.choice_set import set_accuracy
+
+    return set_accuracy(extracted, target)

@@ -31,7 +31,9 @@ Numeric conventions the caller must know (see :func:`normalize_number`): percent
 units are dropped (``50%`` -> ``50``); fractions are exact: a value with a terminating decimal
 expansion is written as a decimal (``3/4`` -> ``0.75``), any other as a reduced ``p/q``
 (``2/6`` -> ``1/3``).  Every rational number therefore has exactly one canonical string, so string
-equality of normalised answers equals numeric equality.  Number words ("eighteen", "十八"),
+equality of normalised answers equals numeric equality.  A whole number right before a LaTeX fraction is
+a mixed number (``3\\frac{1}{2}`` -> ``3.5``, ``-2\\dfrac14`` -> ``-2.25``), as math-verify reads it;
+``2\\cdot\\frac12`` is a product.  Number words ("eighteen", "十八"),
 spaces as thousands separators (``1 234``) and a decimal comma (``3,5``) are not understood.
 """
 
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from itertools import islice
 
@@ -88,7 +90,24 @@ def _boxed_spans(text: str) -> list[tuple[int, str]]:
     return [(start, text[end : closing[end - 1]]) for start, end in opens if end - 1 in closing]
 
 
-_LATEX_SUBS: list[tuple[re.Pattern[str], str]] = [
+# A whole number written right before a fraction of whole numbers is a mixed number, as in MATH's answers and
+# as math-verify reads it: 3\frac{1}{2} = 3.5 (without this rule the digits run together: "31/2").  It must
+# start a number (not "x^2\frac12", "0.5\frac12"); "2\cdot\frac12" and "2\times\frac12" are products.
+_MIXED_LATEX = re.compile(
+    r"(?<![0-9A-Za-z_.^/])([0-9]{1,30})(?:\s|\\[,;: ]|~)*\\[dt]?frac\s*"
+    r"(?:\{\s*([0-9]{1,30})\s*\}|([0-9]))\s*(?:\{\s*([0-9]{1,30})\s*\}|([0-9]))"
+)
+
+
+def _mixed_number(m: re.Match[str]) -> str:
+    whole, num, den = int(m.group(1)), int(m.group(2) or m.group(3)), int(m.group(4) or m.group(5))
+    if den == 0:
+        return m.group()
+    return _canonical(whole + Fraction(num, den))  # the sign before it, if any, applies to the whole
+
+
+_LATEX_SUBS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (_MIXED_LATEX, _mixed_number),
     (re.compile(r"\\[dt]?frac\s*\{\s*(-?[0-9.,]+)\s*\}\s*\{\s*(-?[0-9.,]+)\s*\}"), r"\1/\2"),
     (re.compile(r"\\[dt]?frac\s*([0-9])\s*([0-9])"), r"\1/\2"),
     (re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}"), r" \1 "),
@@ -519,8 +538,9 @@ def extract_final_number(text: str) -> str | None:
 prepare_text = _prep
 
 
-def extract_choice(text: str, choices: Sequence[str], letters: str = "ABCD") -> str | None:
-    """The chosen option letter of a multiple-choice response; see :mod:`tianping.scoring.choice`."""
+def extract_choice(text: str, choices: Sequence[str], letters: str | Sequence[str] | None = None) -> str | None:
+    """The chosen option label of a multiple-choice response (A, B, ... as many as ``choices``, unless ``letters``
+    names the labels); see :mod:`tianping.scoring.choice`."""
     from tianping.scoring.choice import extract_choice as extract
 
     return extract(text, choices, letters)

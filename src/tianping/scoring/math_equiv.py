@@ -31,15 +31,31 @@ Semantics (decisions on top of math-verify, all covered by ``tests/test_math_equ
       = ``1/8``).  Datasets write percentage answers both ways and a model that says "10%" for gold "10" (or
       "0.1") has the right answer.  Two percentages are compared as they are: ``10\\%`` != ``0.1\\%``.
       (math-verify alone accepts ``10\\%`` = ``10`` but not ``12.5\\%`` = ``12.5``; we make it consistent.)
-    * Decimals vs exact values: math-verify compares a decimal with an exact value after rounding both to 6
-      decimal places (``0.333333`` = ``1/3``).  In addition we accept a decimal that is the correct rounding, at
-      the precision it is written, of an exact value that has no finite decimal expansion (irrational, or a
-      rational such as 1/3), provided it has at least 4 significant digits: ``6.2832`` = ``2\\pi``, ``3.1416``
-      = ``3.142`` = ``\\pi``, ``0.3333`` = ``1/3``; but ``3.14`` != ``\\pi``, ``6.28`` != ``2\\pi`` and
-      ``0.13`` != ``1/8`` (1/8 = 0.125 exactly, so no rounding is allowed).  Only scalar answers get this.
+    * Decimals are compared by value, relative to their size (math-verify rounds both sides to 6 decimal
+      places, an absolute tolerance under which ``.00006721`` = ``.0000672`` and ``0.0000001`` = ``0``; we
+      replace that rule in the workers).  Two decimals must be equal, up to the noise of binary floating point
+      (relative 1e-12): ``.0000672`` = ``6.72\\times 10^{-5}`` = ``0.00006720``, ``.00006721`` != ``.0000672``,
+      ``2.43`` != ``2.4``.  A decimal against an exact value must equal it, or be its correct rounding at the
+      precision it is written when the exact value has no finite decimal expansion (irrational, or a rational
+      such as 1/3) and the decimal has at least 4 significant digits: ``6.2832`` = ``2\\pi``, ``3.1416`` =
+      ``3.142`` = ``\\pi``, ``0.3333`` = ``0.333333`` = ``1/3``; but ``3.14`` != ``\\pi``, ``6.28`` !=
+      ``2\\pi`` and ``0.13`` != ``1/8`` (1/8 = 0.125 exactly, so no rounding is allowed).  The rule holds
+      inside tuples, sets, intervals and matrices too.
+    * Numerals in a base (``52_8``, ``52_{8}``, ``(52)_8``, ``\\text{152A}_{11}``, ``0.0011_{2}``; upper-case
+      letters are digits) are decided here, because math-verify drops the subscript (``52`` = ``52_8`` for it).
+      Two numerals in the same base are equal when their values are (``052_8`` = ``52_8``).  A numeral in base
+      b != 10 never equals a plain number, an expression or a numeral in another base, except where both
+      readings of the digits agree (``5_8`` = ``5``): ``52_8`` != ``52``, and also ``52_8`` != ``42`` although
+      52 in base 8 is 42.  Accepting the decimal value is not safe: models often write base-b digits without
+      the subscript, so a bare ``42`` may mean ``42_8`` (= 34), a wrong answer that would be scored right, and
+      the question asked for base 8 anyway.
+    * Mixed numbers: a whole number right before a fraction of whole numbers is one number, in LaTeX
+      (``3\\frac{1}{2}`` = ``3 \\dfrac12`` = 3.5, ``-2\\frac14`` = -2.25, as math-verify reads them) and in
+      plain text (``2 1/2``); ``2\\cdot\\frac12`` and ``2\\times\\frac12`` are products.
     * Units and decorations are ignored: ``5 \\text{ cm}``, ``\\text{5 cm}``, ``\\$5``, ``30^\\circ`` = ``30``
-      (degrees are not converted: ``30^\\circ`` != ``\\pi/6``), thousands separators ``1,234`` / ``1\\,234``
-      / ``1{,}234``, a trailing full stop (``18.``), ``\\dfrac``/``\\tfrac``.
+      (degrees are not converted: ``30^\\circ`` != ``\\pi/6``), a unit box that ends an expression
+      (``8\\sqrt{3} \\text{ square inches}``), thousands separators ``1,234`` / ``1\\,234`` / ``1{,}234`` /
+      ``11,\\! 111`` (also inside a fraction), a trailing full stop (``18.``), ``\\dfrac``/``\\tfrac``.
     * Order matters for tuples, points and matrices (``(1, 2)`` != ``(2, 1)``), not for sets
       (``\\{1,2\\}`` = ``\\{2,1\\}``); an interval equals the same interval written as a relation
       (``x \\ge 3`` = ``[3, \\infty)``), endpoints must match in openness (``[2,5)`` != ``[2,5]``).
@@ -254,8 +270,13 @@ _NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)"
 _TEXT_NUMBER_RE = re.compile(
     r"\\(?:text|textrm|textnormal|textbf|mathrm|mbox)\s*\{\s*(" + _NUMBER + r")\s*(?:[A-Za-z][A-Za-z .]*)?\}"
 )
-# 1\,234 / 1\ 234 / 1~234 / 1{,}234 -> 1234
-_THOUSANDS_RE = re.compile(r"(?<=\d)(?:\\[,;: !]|~|\{,\})(?=\d{3}(?!\d))")
+# 8\sqrt{3} \text { square inches}, \frac{68}{3}\text{ pounds}, 5\text{ cm}^2 -> the expression: a unit box that ends
+# an answer (words only, after something else) is a unit.
+_TRAILING_UNIT_BOX_RE = re.compile(
+    r"(?<=\S)(?:\s|\\[,;: !])*\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?\s*$"
+)
+# 1\,234 / 1\ 234 / 1~234 / 1{,}234 / 1,\!234 (MATH's own spelling, also inside \frac{12}{5,\!525}) -> 1234
+_THOUSANDS_RE = re.compile(r"(?<=\d)(?:\\[,;: !]|~|\{,\}|,\s*\\!\s*)(?=\d{3}(?!\d))")
 _PERCENT_SUFFIX_RE = re.compile(r"(?:\\?%|(?<=\s)(?:percent|per\s?cent)|百分之?)$", re.IGNORECASE)
 _SCIENTIFIC_RE = re.compile(r"^([-+]?\d+(?:\.\d+)?)[eE]([-+]?\d+)$")
 _TRAILING_WORDS_RE = re.compile(r"(?<=[\d}])\s+([A-Za-z]{2,}(?:\s+[A-Za-z]{2,})*)\s*$")
@@ -315,6 +336,7 @@ def _normalize_expr(s: str) -> str:
     s = s.translate(_UNICODE_MAP)
     s = _unwrap_math(s)
     s = _TEXT_NUMBER_RE.sub(r"\1", s)
+    s = _TRAILING_UNIT_BOX_RE.sub("", s)
     s = _THOUSANDS_RE.sub("", s)
     # Stray unescaped dollars (currency, a half math span) would break the $...$ wrapping used for parsing.
     s = re.sub(r"(?<!\\)\$", " ", s)
@@ -336,17 +358,77 @@ def _normalize_expr(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
-def _prepare(text: str) -> tuple[str, bool]:
-    """(what to parse, whether it is running text): an explicit answer (boxed, "the answer is") or a bare
-    expression is normalised; prose without either goes to math-verify's own extraction untouched."""
+def _answer_of(text: str) -> tuple[str, bool]:
+    """(the answer as written, whether it is running text): an explicit answer (boxed, "the answer is"), else
+    the whole string, which is running text when it reads as prose."""
     explicit = _last_boxed(text)
     if explicit is None:
         explicit = _statement_answer(text)
     if explicit is not None:
-        return _normalize_expr(explicit), False
+        return explicit, False
     if _looks_like_prose(text):
         return text.strip(), True
-    return _normalize_expr(text), False
+    return text, False
+
+
+def _prepare(text: str) -> tuple[str, bool]:
+    """(what to parse, whether it is running text): an explicit answer (boxed, "the answer is") or a bare
+    expression is normalised; prose without either goes to math-verify's own extraction untouched."""
+    answer, is_text = _answer_of(text)
+    return (answer.strip(), True) if is_text else (_normalize_expr(answer), False)
+
+
+# ==================================================================================================
+# Numerals in a base (52_8): decided here, because math-verify reads the subscript as an index and drops it
+# ==================================================================================================
+
+# 52_8, 52_{8}, (52)_8, \text{152A}_{11}, 0.0011_{2}, 52 (base 8).  Upper-case letters are digits (A = 10);
+# a lower-case letter is a variable (a_{12} is not a numeral).
+_BASED_RE = re.compile(
+    r"(?P<sign>-?)\(?(?P<digits>[0-9A-Z]+(?:\.[0-9A-Z]+)?)\)?"
+    r"(?:_\{?\(?(?P<base>\d{1,2})\)?\}?|\(?(?:in)?base-?(?P<word_base>\d{1,2})\)?)"
+)
+_PLAIN_NUMERAL_RE = re.compile(r"(?P<sign>-?)(?P<digits>\d+(?:\.\d+)?|\.\d+)")
+_TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textrm|textnormal|mathrm|mbox|textbf|mathbf)\s*\{([^{}]*)\}")
+
+
+def _numeral(written: str, normalized: str) -> tuple[int, str, Fraction] | None:
+    """(base, digits without leading/trailing zeros, value) of an answer that is one numeral: in a base when it
+    has a subscript (or "base b"), decimal when it is a plain number; None for anything else."""
+    compact = _TEXT_WRAPPER_RE.sub(r"\1", _unwrap_math(written.translate(_UNICODE_MAP)))
+    compact = re.sub(r"\s+|\\[,;:! ]|~", "", _strip_trailing_punctuation(compact))
+    m = _BASED_RE.fullmatch(compact)
+    if m is not None:
+        base = int(m.group("base") or m.group("word_base"))
+    else:
+        m = _PLAIN_NUMERAL_RE.fullmatch(normalized)
+        base = 10
+    if m is None or not 2 <= base <= 36:
+        return None
+    whole, _, frac = m.group("digits").partition(".")
+    try:  # int() refuses a digit that the base does not have (9 in base 8)
+        value = Fraction(int(whole or "0", base)) + Fraction(int(frac or "0", base), base ** len(frac))
+    except ValueError:
+        return None
+    digits = (whole.lstrip("0") or "0") + ("." + frac.rstrip("0") if frac.rstrip("0") else "")
+    return base, m.group("sign") + digits, -value if m.group("sign") else value
+
+
+def _numerals_equal(pred: tuple[str, str], gold: tuple[str, str]) -> bool | None:
+    """The verdict when either side is a numeral in a base other than 10; None when neither is.
+
+    Two numerals in the same base are equal when their values are.  A numeral in base b (b != 10) never equals
+    a decimal number, an expression, or a numeral in another base, unless both readings of the digits agree
+    (``5_8`` = ``5``): a bare ``42`` for ``52_8`` (= 42 in decimal) may be base-8 digits written without
+    their subscript (``42_8`` = 34), so accepting it would reward a wrong answer as often as a right one."""
+    a, b = _numeral(*pred), _numeral(*gold)
+    if (a is None or a[0] == 10) and (b is None or b[0] == 10):
+        return None
+    if a is None or b is None:
+        return False
+    if a[0] == b[0]:
+        return a[2] == b[2]
+    return a[1] == b[1] and a[2] == b[2]
 
 
 _SIMPLE_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+)?")
@@ -380,10 +462,16 @@ def math_equal(prediction: str, gold: str, *, timeout_s: float = 5.0) -> bool:
         return False
     if not timeout_s > 0:
         raise ValueError("timeout_s must be positive")
-    pred_expr, pred_is_text = _prepare(prediction)
-    gold_expr, gold_is_text = _prepare(gold)
+    pred_answer, pred_is_text = _answer_of(prediction)
+    gold_answer, gold_is_text = _answer_of(gold)
+    pred_expr = pred_answer.strip() if pred_is_text else _normalize_expr(pred_answer)
+    gold_expr = gold_answer.strip() if gold_is_text else _normalize_expr(gold_answer)
     if not pred_expr or not gold_expr:
         return False
+    if not pred_is_text and not gold_is_text:
+        by_numeral = _numerals_equal((pred_answer, pred_expr), (gold_answer, gold_expr))
+        if by_numeral is not None:
+            return by_numeral
     if pred_expr == gold_expr:
         return True
     pred_value, gold_value = _simple_value(pred_expr), _simple_value(gold_expr)

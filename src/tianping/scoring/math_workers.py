@@ -287,45 +287,111 @@ def _parse(expr: str, is_text: bool = False) -> list[Any]:
 def _verify(gold: list[Any], pred: list[Any]) -> bool:
     from math_verify import verify
 
+    _use_decimal_rule()
     return bool(verify(gold, pred, timeout_seconds=None, allow_set_relation_comp=True))
 
 
-def _rounds_to(decimal_str: str, parsed: list[Any]) -> bool:
-    """``decimal_str`` is the correct rounding of the exact, non-terminating value in ``parsed``."""
+# --------------------------------------------------------------------------------------------------
+# Decimals.  math-verify compares a number with a decimal after rounding both to 6 decimal places, an
+# absolute tolerance: .00006721 = .0000672 = .0000001 = 0 for it.  We compare decimals by value instead:
+# two decimals must be equal (up to the noise of binary floating point, relative 1e-12), and a decimal
+# against an exact value must be equal to it or its correct rounding at the precision it is written
+# (see _correct_rounding).  The rule replaces math-verify's in every place it compares numbers (scalars,
+# tuple, set and interval elements, matrix entries, sides of relations), in this worker process only.
+# --------------------------------------------------------------------------------------------------
+
+_FLOAT_NOISE = Decimal("1e-12")
+_original_numeric_eq: Any = None
+
+
+def _use_decimal_rule() -> None:
+    global _original_numeric_eq
+    from math_verify import grader
+
+    if _original_numeric_eq is None:
+        _original_numeric_eq = grader.sympy_numeric_eq
+        grader.sympy_numeric_eq = _numeric_eq  # looked up by name at each call, recursion included
+
+
+def _numeric_eq(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
+    from math_verify.grader import is_atomic_or_pct_atomic
+    from sympy import Float
+
+    if is_atomic_or_pct_atomic(a, Float) or is_atomic_or_pct_atomic(b, Float):
+        return _decimal_equal(a, b)
+    return bool(_original_numeric_eq(a, b, float_rounding, numeric_precision))
+
+
+def _written(value: Any) -> str:
+    """A Float as it was written: its own digits without the zeros that pad them to its precision."""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def _decimal_equal(a: Any, b: Any) -> bool:
+    """``a`` or ``b`` is a decimal (a SymPy Float, or a Float percentage): equal by the rule above."""
     import sympy
 
-    literal = decimal_str.replace(",", "")
+    try:
+        a, b = a.doit(), b.doit()
+        if a == b:
+            return True
+        if not all(isinstance(x, sympy.Expr) and not x.free_symbols for x in (a, b)):
+            return False
+        va, vb = sympy.N(a, 30), sympy.N(b, 30)
+        if not (va.is_Float or va.is_Integer) or not (vb.is_Float or vb.is_Integer):
+            return False  # complex, infinite or not a number
+        da, db = Decimal(str(va)), Decimal(str(vb))
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return False
+    if abs(da - db) <= _FLOAT_NOISE * max(abs(da), abs(db)):
+        return True
+    return any(
+        isinstance(decimal, sympy.Float) and not other.has(sympy.Float) and _correct_rounding(_written(decimal), other)
+        for decimal, other in ((a, b), (b, a))
+    )
+
+
+def _correct_rounding(literal: str, value: Any) -> bool:
+    """``literal`` (a decimal as written, 4 or more significant digits) is the correct rounding, at the number
+    of decimal places it is written with, of ``value``: an exact real number without a finite decimal
+    expansion (irrational, or a rational such as 1/3).  A value with a finite expansion (1/8 = 0.125) must
+    be written exactly, so no rounding is allowed for it."""
+    import sympy
+
+    literal = literal.replace(",", "")
     if not _DECIMAL_RE.fullmatch(literal):
         return False
     places = len(literal.split(".")[1])
     significant = literal.lstrip("+-").replace(".", "").lstrip("0")
     if len(significant) < 4:
         return False
-    for item in parsed:
-        if not isinstance(item, sympy.Expr) or item.free_symbols or item.has(sympy.Float):
-            continue
-        value = item.doit()
-        if not isinstance(value, sympy.Expr) or value.free_symbols or value.is_extended_real is not True:
-            continue
-        if value.is_infinite:
-            continue
-        if value.is_Rational:
-            q = int(value.q)
-            for p in (2, 5):
-                while q % p == 0:
-                    q //= p
-            if q == 1:
-                continue  # has an exact finite decimal expansion: no rounding allowed
-        approx = sympy.N(value, places + 25)
-        if not approx.is_Float:
-            continue
-        try:
-            error = abs(Decimal(literal) - Decimal(str(approx)))
-        except InvalidOperation:
-            continue
-        if error <= Decimal(5) * Decimal(10) ** -(places + 1):
-            return True
-    return False
+    if not isinstance(value, sympy.Expr) or value.free_symbols or value.has(sympy.Float):
+        return False
+    value = value.doit()
+    if not isinstance(value, sympy.Expr) or value.free_symbols or value.is_extended_real is not True:
+        return False
+    if value.is_infinite:
+        return False
+    if value.is_Rational:
+        q = int(value.q)
+        for p in (2, 5):
+            while q % p == 0:
+                q //= p
+        if q == 1:
+            return False  # has an exact finite decimal expansion: no rounding allowed
+    approx = sympy.N(value, places + 25)
+    if not approx.is_Float:
+        return False
+    try:
+        error = abs(Decimal(literal) - Decimal(str(approx)))
+    except InvalidOperation:
+        return False
+    return error <= Decimal(5) * Decimal(10) ** -(places + 1)
+
+
+def _rounds_to(decimal_str: str, parsed: list[Any]) -> bool:
+    """``decimal_str`` is the correct rounding of the exact, non-terminating value in ``parsed``."""
+    return any(_correct_rounding(decimal_str, item) for item in parsed)
 
 
 def _compare(pred: str, gold: str, *, pred_is_text: bool = False, gold_is_text: bool = False) -> bool:

@@ -49,12 +49,14 @@ def test_identical_requests_are_answered_from_the_cache_unless_disabled(tmp_path
     assert outcomes(store, first.run_id) == outcomes(store, second.run_id) == outcomes(store, third.run_id)
 
 
-def test_unfinished_thinking_is_incomplete_not_wrong(tmp_path, data_dir):
+def test_unfinished_thinking_is_incomplete_and_counts_as_not_correct(tmp_path, data_dir):
     with running_server(answer_fn=oracle_answer_fn(), reasoning="unterminated") as server:
         store = Store.open(tmp_path)
         result = run_engine(store, make_spec(server.base_url, data_dir, ["gsm8k"], limit=10))
-    (overall,) = [a for a in store.aggregates(result.run_id) if a["group_kind"] == "all"]
-    assert overall["incomplete"] == 10 and overall["n"] == 0 and overall["score"] is None
+    overall = {a["metric"]: a for a in store.aggregates(result.run_id) if a["group_kind"] == "all"}
+    headline, completed = overall["accuracy"], overall["accuracy over completed"]
+    assert headline["incomplete"] == 10 and headline["n"] == 10 and headline["score"] == 0.0
+    assert completed["n"] == 0 and completed["score"] is None
     assert {r["status"] for r in store.sample_rows(result.run_id)} == {"incomplete"}
 
 
@@ -120,3 +122,18 @@ def test_a_completion_format_benchmark_uses_the_completions_endpoint(tmp_path, d
     assert "messages" not in body and body["prompt"].count("Question:") == 3 and body["stop"] == ["Question:"]
     assert body["prompt"].endswith("Answer:")
     assert [r["score"] for r in store.sample_rows(result.run_id)] == [1.0] * 5
+
+
+def test_compare_pairs_incomplete_answers_as_not_correct(tmp_path, data_dir):
+    """The paired comparison counts what the headline counts: a model that ran out of budget on every item is
+    paired with one that answered, not left out of the pairing."""
+    from tianping.report.compare import compare_runs
+
+    store = Store.open(tmp_path)
+    with running_server(answer_fn=oracle_answer_fn(accuracy=1.0)) as server:
+        good = run_engine(store, make_spec(server.base_url, data_dir, ["gsm8k"], limit=10, use_cache=False))
+    with running_server(answer_fn=oracle_answer_fn(), reasoning="unterminated") as server:
+        cut = run_engine(store, make_spec(server.base_url, data_dir, ["gsm8k"], limit=10, use_cache=False))
+    (row,) = compare_runs(store, good.run_id, cut.run_id)
+    assert row.result.n == 10 and row.only_a == row.only_b == 0
+    assert row.result.diff == -1.0 and row.result.a_better == 10

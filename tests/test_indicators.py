@@ -125,3 +125,56 @@ def test_show_and_report_roll_up_a_run_and_reject_a_bad_tree(tmp_path):
     bad.write_text("name: x\nversion: 1\ndimensions: [{id: a}]\n")
     refused = cli("show", "r", "--results-dir", str(tmp_path), "--indicators", str(bad))
     assert refused.returncode == 2 and "field 'dimensions.0.name'" in refused.stderr
+
+
+def test_a_dimension_with_one_benchmark_has_exactly_its_interval():
+    """The issue's case: gsm8k 0 of 10 shows [0.0, 27.8] in the score table; its dimension showed [0.0, 13.9]."""
+    from tianping.scoring.stats import proportion
+
+    gsm8k = proportion([0.0] * 10)
+    rows = [MetricRow("m", "gsm8k", "accuracy", gsm8k.value, 10, gsm8k.ci_low, gsm8k.ci_high)]
+    (report,) = rollup(default_tree(), rows)
+    maths = next(d for d in report.dimensions if d.id == "mathematics")
+    assert (maths.ci_low, maths.ci_high) == (gsm8k.ci_low, gsm8k.ci_high)
+    assert round(100 * maths.ci_high, 1) == 27.8
+    assert (report.composite.ci_low, report.composite.ci_high) == (gsm8k.ci_low, gsm8k.ci_high)
+
+
+def test_loglikelihood_variants_count_and_asymmetric_intervals_propagate_per_side():
+    """The quickstart's log-likelihood rows (mmlu_5shot:acc, cmmlu_5shot:acc) map to their dimensions."""
+    from tianping.scoring.stats import proportion
+
+    mmlu, cmmlu = proportion([1.0] * 9 + [0.0] * 3), proportion([1.0] * 1 + [0.0] * 11)
+    rows = [
+        MetricRow("m", "mmlu_5shot", "acc", mmlu.value, 12, mmlu.ci_low, mmlu.ci_high),
+        MetricRow("m", "mmlu_5shot", "acc_norm", 0.5, 12, 0.2, 0.8),
+        MetricRow("m", "cmmlu_5shot", "acc", cmmlu.value, 12, cmmlu.ci_low, cmmlu.ci_high),
+    ]
+    (report,) = rollup(default_tree(), rows)
+    dims = {d.id: d for d in report.dimensions}
+    assert dims["knowledge"].measured_by == ("cmmlu_5shot:acc", "mmlu_5shot:acc")
+    assert (dims["chinese"].ci_low, dims["chinese"].ci_high) == (cmmlu.ci_low, cmmlu.ci_high)
+    k = dims["knowledge"]
+    below = Z * math.sqrt(sum((0.5 * (e.value - e.ci_low) / Z) ** 2 for e in (mmlu, cmmlu)))
+    above = Z * math.sqrt(sum((0.5 * (e.ci_high - e.value) / Z) ** 2 for e in (mmlu, cmmlu)))
+    assert k.score == pytest.approx(0.5 * mmlu.value + 0.5 * cmmlu.value)
+    assert (k.ci_low, k.ci_high) == pytest.approx((k.score - below, k.score + above))
+    assert report.composite.dimensions_measured == ("Knowledge", "Chinese-language ability")
+    assert len(report.composite.dimensions_missing) == 6
+
+
+def test_the_score_over_completed_answers_is_not_taken_for_the_benchmark():
+    rows = [
+        MetricRow("m", "gsm8k", "accuracy", 0.5, 10, 0.2, 0.8),
+        MetricRow("m", "gsm8k", "accuracy over completed", 0.9, 6, 0.5, 1.0),
+    ]
+    (report,) = rollup(default_tree(), rows)
+    assert report.composite.score == 0.5 and report.composite.measured_by == ("gsm8k:accuracy",)
+
+
+def test_show_says_over_how_many_dimensions_the_composite_is_taken():
+    from tianping.indicators.rollup import composite_coverage
+
+    (report,) = rollup(default_tree(), [metric("gsm8k", 0.8, 0.02)])
+    text = composite_coverage(report.composite)
+    assert text.startswith("1 of 8 dimensions; not measured: Knowledge, Reasoning, Code")

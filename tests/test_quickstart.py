@@ -10,7 +10,9 @@ import pytest
 
 from engine_helpers import cli
 from fake_openai import running_server
+from tianping.indicators import default_tree, rollup
 from tianping.quickstart import BUNDLED_DATA, GENERATED, MULTIPLE_CHOICE, quickstart_spec
+from tianping.report.collect import metric_rows
 from tianping.store import Store
 
 REFMODEL = Path(__file__).resolve().parent.parent / "src" / "tianping" / "refmodels" / "tp-ref-clean"
@@ -52,6 +54,18 @@ def test_quickstart_runs_offline_on_the_bundled_model(tmp_path):
     assert all(r["n"] > 0 for r in scores.values())
     html = next((tmp_path / "results").glob("*.html")).read_text(encoding="utf-8")
     assert "mmlu_5shot" in html and "acc_norm" in html
+    # the indicator block counts every benchmark the run measured, and says which dimensions it lacks
+    store = Store.open(tmp_path / "results")
+    run_id = store.list_runs()[0]["run_id"]
+    (report,) = rollup(default_tree(), metric_rows(store, run_id))
+    counted = {key.split(":")[0] for key in report.composite.measured_by}
+    assert counted == {*MULTIPLE_CHOICE, *GENERATED}
+    dims = {d.id: d for d in report.dimensions}
+    assert dims["knowledge"].measured_by == ("cmmlu_5shot:acc", "mmlu_5shot:acc")
+    gsm8k = scores["gsm8k"]
+    assert (dims["mathematics"].ci_low, dims["mathematics"].ci_high) == (gsm8k["ci_low"], gsm8k["ci_high"])
+    assert "Code" in report.composite.dimensions_missing and "Mathematics" in report.composite.dimensions_measured
+    assert "of 8 dimensions" in html
 
 
 def test_quickstart_pointed_at_an_endpoint(tmp_path):

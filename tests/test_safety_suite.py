@@ -125,3 +125,31 @@ def test_seed_sources_keep_their_attribution(data_dir):
     licensed = [s for s in task.samples if s.meta["source"] != "tianping"]
     assert all(s.meta.get("license") for s in licensed)
     assert Path(data_dir, "safety", "README.md").is_file()
+
+
+def test_a_small_budget_warns_and_its_interval_is_clustered_by_seed_prompt(data_dir, tmp_path):
+    """--budget 100 over every attack method plans one seed prompt: the CLI warns before the run, and the
+    attack success rate's interval is that of one observation, not of the 65+ samples sent."""
+    task = build_suite("safety", data_dir, SafetyOptions(budget=100)).load()
+    seeds = {s.meta["seed_id"] for s in task.samples}
+    assert len(seeds) == 1 and len(task.samples) > 30
+    assert task.warnings and "1 seed prompt" in task.warnings[0]
+    assert not build_suite("safety_overrefusal", data_dir, SafetyOptions(overrefusal_budget=20)).load().warnings
+    results = tmp_path / "results"
+    with running_server(answer_fn=lambda body: REFUSAL) as model:
+        done = cli(
+            "run", "--model", "openai/fake", "--base-url", model.base_url, "--suite", "safety", "--budget", "100",
+            "--overrefusal-budget", "0", "--results-dir", str(results), "--run-id", "small",
+            env={"OPENAI_API_KEY": "x"},
+        )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    assert "warning:" in done.stderr and "1 seed prompt" in done.stderr
+    aggregates = Store.open(results).aggregates("small")
+    asr = next(a for a in aggregates if a["benchmark"] == "safety" and a["metric"] == "attack_success"
+               and a["group_kind"] == "all")  # fmt: skip
+    from tianping.scoring.stats import wilson_interval
+
+    # one seed prompt: the interval of one observation at the observed rate, not of the 65+ samples sent
+    assert asr["n"] > 30
+    assert (asr["ci_low"], asr["ci_high"]) == pytest.approx(wilson_interval(asr["score"], 1))
+    assert asr["ci_high"] - asr["ci_low"] > 0.5

@@ -408,3 +408,61 @@ def test_results_are_frozen() -> None:
     cmp = paired_compare([1, 0], [1, 1])
     with pytest.raises(dataclasses.FrozenInstanceError):
         cmp.diff = 0.0  # type: ignore[misc]
+
+
+# -- clustered proportions (safety: several attacks on one seed prompt) ---------------------------------------
+
+
+def test_clustered_one_seed_is_one_observation_not_65():
+    """The issue's case: --budget 100 gave 65 scored samples from one seed prompt, all unsafe, and an interval
+    of [94.4, 100] as if they were independent. Clustered, they count as one observation."""
+    from tianping.scoring.stats import clustered_proportion, wilson_interval
+
+    naive = proportion([1.0] * 65)
+    assert round(100 * naive.ci_low, 1) == 94.4
+    clustered = clustered_proportion([1.0] * 65, ["seed-1"] * 65)
+    assert clustered.value == 1.0 and clustered.n == 65 and clustered.method == "wilson-clustered"
+    assert (clustered.ci_low, clustered.ci_high) == pytest.approx(wilson_interval(1, 1))
+    assert clustered.ci_low < 0.25
+
+
+def test_clustered_equals_wilson_when_every_item_is_its_own_cluster():
+    from tianping.scoring.stats import clustered_proportion
+
+    values = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert clustered_proportion(values, list(range(10))) == proportion(values)
+
+
+def test_clustered_interval_widens_with_within_cluster_agreement():
+    """Ten seeds x ten attacks. When each seed's attacks all agree, the 100 answers carry the information of
+    ten; when answers vary within every seed as much as between them, nothing is lost."""
+    from tianping.scoring.stats import clustered_proportion
+
+    seeds = [s for s in range(10) for _ in range(10)]
+    agreeing = [1.0 if s < 4 else 0.0 for s in seeds]
+    est = clustered_proportion(agreeing, seeds)
+    ten = proportion([1.0] * 4 + [0.0] * 6)
+    assert est.value == pytest.approx(0.4)
+    assert (est.ci_low, est.ci_high) == pytest.approx((ten.ci_low, ten.ci_high), abs=0.02)
+    mixed = [1.0 if i % 10 < 4 else 0.0 for i in range(100)]  # every seed at 40%
+    flat = clustered_proportion(mixed, seeds)
+    independent = proportion(mixed)
+    assert (flat.ci_low, flat.ci_high) == pytest.approx((independent.ci_low, independent.ci_high))
+    assert est.ci_high - est.ci_low > 2 * (flat.ci_high - flat.ci_low)
+
+
+def test_clustered_all_zero_over_few_seeds_counts_seeds():
+    from tianping.scoring.stats import clustered_proportion, wilson_interval
+
+    est = clustered_proportion([0.0] * 60, [i // 5 for i in range(60)])  # 12 seeds x 5 attacks, all refused
+    assert est.value == 0.0 and (est.ci_low, est.ci_high) == pytest.approx(wilson_interval(0, 12))
+
+
+def test_clustered_checks_its_input():
+    from tianping.scoring.stats import clustered_proportion
+
+    with pytest.raises(ValueError, match="one cluster per value"):
+        clustered_proportion([1.0, 0.0], ["a"])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        clustered_proportion([2.0], ["a"])
+    assert clustered_proportion([], []).value is None

@@ -61,6 +61,8 @@ def _root(
 
 
 def _print_indicators(reports: list[Any]) -> None:
+    from tianping.indicators.rollup import composite_coverage
+
     for report in reports:
         table = Table(
             title=escape(f"indicator system {report.tree} v{report.tree_version}: {report.model}"),
@@ -72,7 +74,7 @@ def _print_indicators(reports: list[Any]) -> None:
         table.add_column("95% CI", justify="right", no_wrap=True)
         table.add_column("measured by", overflow="fold")
         c = report.composite
-        table.add_row("[bold]composite[/]", pct(c.score), ci(c.ci_low, c.ci_high), escape(", ".join(c.measured_by)))
+        table.add_row("[bold]composite[/]", pct(c.score), ci(c.ci_low, c.ci_high), escape(composite_coverage(c)))
         for d in report.dimensions:
             measured = ", ".join(d.measured_by) if d.measured_by else ("not measured" if d.capabilities else "declared")
             table.add_row(escape(d.name), pct(d.score), ci(d.ci_low, d.ci_high), escape(measured))
@@ -106,14 +108,19 @@ def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
     results_dir: ResultsDir = None,
     indicators: IndicatorsFile = None,
+    breakdown: Annotated[
+        list[str] | None,
+        typer.Option("--breakdown", "-g", help="Only this breakdown (subject, category, level, ...); repeat."),
+    ] = None,
 ) -> None:
-    """Print a run's score table with intervals, the per-category breakdown and the indicator roll-up."""
+    """Print a run's score table with intervals, every breakdown it stored (subject, category, level, year, ...)
+    and the indicator roll-up."""
     from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound
 
     store = open_store(results_dir, readonly=True)
     try:
-        print_scores(store, run_id, breakdowns=True)
+        print_scores(store, run_id, breakdowns=breakdown or True)
         _print_indicators(indicator_reports(store, run_id, indicators))
     except (RunNotFound, IndicatorTreeError) as exc:
         raise fail(str(exc)) from None

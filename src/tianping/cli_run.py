@@ -49,6 +49,7 @@ _FLAGS = {
     "seed": "--seed",
     "n": "--n",
     "limit": "--limit",
+    "limit_mode": "--limit-mode",
     "judge": "--judge-model",
     "mode": "--mode",
     "data_dir": "--data-dir",
@@ -130,7 +131,15 @@ def run(
     base_url: Annotated[str | None, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
     limit: Annotated[
-        int | None, typer.Option(min=1, help="At most N samples per benchmark (spread over subjects).")
+        int | None, typer.Option(min=1, help="At most N samples per benchmark (see --limit-mode).")
+    ] = None,
+    limit_mode: Annotated[
+        str | None,
+        typer.Option(
+            help="How --limit picks: 'spread' round-robin over subjects, the 'first' N in file order, or the first "
+            "N of each subject ('per-subject'). lm-eval's --limit is 'first' on one task, 'per-subject' on a group "
+            "such as MMLU [default: spread]."
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Requests in flight per model.")] = 32,
     run_id: Annotated[str | None, typer.Option(help="Name the run; the id of a dead run resumes it.")] = None,
@@ -267,6 +276,7 @@ def run(
             ],
             benchmarks=names,
             limit=limit,
+            limit_mode=None if limit_mode == "spread" else limit_mode,
             data_dir=str(data.resolve()),
             generation=GenerationOverrides(
                 temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None, n=n
@@ -320,7 +330,11 @@ def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
             check_backend(m)
         except ValueError as exc:
             raise fail(f"--model {m.id}: {exc}") from None
-    return load_benchmarks(spec, definitions)
+    benchmarks = load_benchmarks(spec, definitions)
+    for bench in benchmarks:
+        for warning in bench.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    return benchmarks
 
 
 def _note_url_credentials(spec: Any) -> None:

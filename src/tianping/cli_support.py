@@ -7,6 +7,7 @@ A user error never ends in a traceback: it ends in ``error: <what, naming the fi
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -134,7 +135,9 @@ def summary(store: Any, run_id: str, wall_s: float) -> dict[str, Any]:
     }
 
 
-def print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
+def print_scores(store: Any, run_id: str, *, breakdowns: bool | Sequence[str] = False) -> None:
+    """The score table; with ``breakdowns`` also every breakdown the run stored (subject, category, level, ...),
+    or those named."""
     from tianping.report.collect import breakdown_rows, metric_rows, run_info
 
     info = run_info(store, run_id)
@@ -151,17 +154,30 @@ def print_scores(store: Any, run_id: str, *, breakdowns: bool = False) -> None:
         table.add_row(*cells(m.model, m.benchmark, m.metric), pct(m.score), ci(m.ci_low, m.ci_high), str(m.n),
                       *map(str, counts))  # fmt: skip
     out.print(table)
+    if any(m.incomplete for m in rows):
+        note("incomplete answers (thinking cut off by the token limit) count as not correct; the 'over completed'"
+             " rows give the score over the answers that finished")  # fmt: skip
     if breakdowns:
-        rows = [b for b in breakdown_rows(store, run_id) if b.group_kind == "category"]
-        if rows:
-            sub = Table(title="by category", title_justify="left", box=box.SIMPLE_HEAD)
-            for col in ("model", "benchmark", "category"):
-                sub.add_column(col)
-            for col in ("score %", "95% CI", "N"):
-                sub.add_column(col, justify="right")
-            for b in rows:
+        _print_breakdowns(breakdown_rows(store, run_id), None if breakdowns is True else list(breakdowns))
+
+
+def _print_breakdowns(rows: list[Any], keys: list[str] | None) -> None:
+    stored = list(dict.fromkeys(b.group_kind for b in rows))
+    unknown = [k for k in keys or () if k not in stored]
+    if unknown:
+        raise fail(
+            f"--breakdown {', '.join(unknown)}: not a breakdown of this run (it has: {', '.join(stored) or 'none'})"
+        )
+    for key in keys or stored:
+        sub = Table(title=escape(f"by {key}"), title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("model", "benchmark", key):
+            sub.add_column(escape(col), overflow="fold")
+        for col in ("score %", "95% CI", "N"):
+            sub.add_column(col, justify="right", no_wrap=True)
+        for b in rows:
+            if b.group_kind == key:
                 sub.add_row(*cells(b.model, b.benchmark, b.group), pct(b.score), ci(b.ci_low, b.ci_high), str(b.n))
-            out.print(sub)
+        out.print(sub)
 
 
 def indicator_reports(store: Any, run_id: str, indicators: Path | None) -> list[Any]:

@@ -1,13 +1,43 @@
-"""The live progress bar of ``tianping run``: done/total, requests/s, ETA and the running score."""
+"""The live progress bar of ``tianping run``: done/total, requests/s, ETA and the running score per benchmark."""
 
 from __future__ import annotations
 
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tianping.core import Score
+
+SHOWN = 4
+"""Running scores shown at once; the rest are summed up as "+N more" so the line stays one line."""
+
+
+class RunningScores:
+    """The score of each benchmark so far, counted as the headline counts it: an incomplete answer is not
+    correct; errors and undecidable answers are counted apart ("unscored")."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, list[float]] = {}  # name -> [sum of values, answers counted]
+        self.unscored = 0
+
+    def add(self, name: str, score: Score) -> None:
+        if score.status == "scored" and score.value is not None:
+            value = score.value
+        elif score.status == "incomplete":
+            value = 0.0
+        else:
+            self.unscored += 1
+            return
+        total = self._totals.setdefault(name, [0.0, 0.0])
+        total[0] += value
+        total[1] += 1
+
+    def text(self) -> str:
+        parts = [f"{escape(name)} {100 * s / n:.1f}%" for name, (s, n) in self._totals.items()]
+        shown = "  ".join(parts[:SHOWN]) + (f"  +{len(parts) - SHOWN} more" if len(parts) > SHOWN else "")
+        return shown + (f"  unscored {self.unscored}" if self.unscored else "")
 
 
 class RichProgress:
@@ -25,9 +55,7 @@ class RichProgress:
             transient=False,
         )
         self._task = None
-        self._scored = 0
-        self._correct = 0.0
-        self._other = 0
+        self._scores = RunningScores()
         self._started = time.perf_counter()
         self._advanced = 0
 
@@ -36,18 +64,13 @@ class RichProgress:
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=total, completed=done, rate=0.0, running="")
 
-    def advance(self, score: Score) -> None:
-        if score.status == "scored" and score.value is not None:
-            self._scored += 1
-            self._correct += score.value
-        else:
-            self._other += 1
+    def advance(self, score: Score, name: str = "") -> None:
+        """One sample done; ``name`` is what its score is shown under (the benchmark, and the model when a run
+        has several)."""
+        self._scores.add(name, score)
         self._advanced += 1
         elapsed = max(time.perf_counter() - self._started, 1e-9)
-        running = f"score {100 * self._correct / self._scored:5.1f}%" if self._scored else ""
-        if self._other:
-            running += f"  unscored {self._other}"
-        self._progress.update(self._task, advance=1, rate=self._advanced / elapsed, running=running)
+        self._progress.update(self._task, advance=1, rate=self._advanced / elapsed, running=self._scores.text())
 
     def stop(self) -> None:
         self._progress.stop()

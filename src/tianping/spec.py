@@ -167,6 +167,11 @@ class RunSpec(BaseModel):
     models: list[ModelSpec] = Field(min_length=1)
     benchmarks: list[str] = Field(min_length=1)
     limit: int | None = Field(None, ge=1)
+    limit_mode: Literal["spread", "first", "per-subject"] | None = None
+    """How ``limit`` picks samples: ``spread`` (None) takes them round-robin over subjects, so a small limit
+    still spans them; ``first`` takes the first N in file order; ``per-subject`` the first N of each subject.
+    lm-evaluation-harness's ``--limit`` is per task: ``first`` on one-task benchmarks, ``per-subject`` on
+    benchmarks that are a group of subject tasks there (MMLU, CMMLU, C-Eval, BBH)."""
     data_dir: str
     generation: GenerationOverrides = Field(default_factory=GenerationOverrides)
     use_cache: bool = True

@@ -157,7 +157,9 @@ def aggregate_of(name: str, fields: Iterable[dict[str, Any]], metric_name: str) 
         }
         for f in fields
     ]
-    out = {r["metric"]: r["score"] for r in aggregate(rows, {}, {name: metric_name}) if r["group_kind"] == "all"}
+    out = {
+        r["metric"]: r["score"] for r in aggregate(rows, {name: {"metric": metric_name}}) if r["group_kind"] == "all"
+    }
     return dict(sorted(out.items()))
 
 

@@ -1,14 +1,65 @@
-"""Turn stored sample rows into aggregates: a score with N and a 95% interval per benchmark and group."""
+"""Turn stored sample rows into aggregates: a score with N and a 95% interval per benchmark and group.
+
+What a sample's status means for the score (``TaskAggregation.incomplete``):
+
+- ``scored``: its value counts;
+- ``incomplete`` (the model's thinking did not end within its token budget): counts as not correct, as
+  leaderboards count it -- the model failed under the budget it was given, and a model that runs out of
+  budget must not score higher than one that answers wrong. The count stays reported beside the score, and
+  a second row, ``<metric> over completed``, gives the score over the answers that finished. A task may keep
+  them apart instead (the safety suite: an unfinished answer is neither a refusal nor a compliance);
+- ``error`` (transport), ``unscorable``, ``skipped``: out of the denominator, counted beside it (errors are
+  retried and resumed).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from tianping.scoring.stats import Estimate, proportion, weighted_mean
+from tianping.scoring.stats import Estimate, clustered_proportion, proportion, weighted_mean
 
 PRIMARY_METRIC = "accuracy"
+COMPLETED_SUFFIX = " over completed"
+"""Appended to the primary metric's name for its score over completed answers only."""
+
+
+@dataclass(frozen=True)
+class TaskAggregation:
+    """How one task's samples become aggregates (stored with the run, so a partial run aggregates alike)."""
+
+    metric: str = PRIMARY_METRIC
+    """The name of the per-sample value."""
+    breakdowns: Sequence[str] = ()
+    """``meta`` keys to report one score per value of."""
+    incomplete: Literal["wrong", "apart"] = "wrong"
+    """An incomplete answer counts as not correct, or is kept out of the denominator."""
+    cluster: str | None = None
+    """A ``meta`` key whose equal values make items dependent (a seed prompt under several attacks): the
+    interval is then widened by the design effect (``clustered_proportion``)."""
+
+    @classmethod
+    def of(cls, stored: TaskAggregation | Mapping[str, Any] | None) -> TaskAggregation:
+        """From the ``tasks`` entry a run stored (older runs stored only ``breakdowns`` and ``metric``)."""
+        if isinstance(stored, TaskAggregation):
+            return stored
+        stored = stored or {}
+        return cls(
+            metric=stored.get("metric") or PRIMARY_METRIC,
+            breakdowns=tuple(stored.get("breakdowns") or ()),
+            incomplete="apart" if stored.get("incomplete") == "apart" else "wrong",
+            cluster=stored.get("cluster"),
+        )
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "breakdowns": list(self.breakdowns),
+            "incomplete": self.incomplete,
+            "cluster": self.cluster,
+        }
 
 
 def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -32,55 +83,77 @@ def _row(metric: str, estimate: Estimate, counts: dict[str, int]) -> dict[str, A
     }
 
 
-def _extra_metrics(scored: Sequence[dict[str, Any]], primary: str) -> dict[str, Estimate]:
-    """Each further per-sample metric (pass@k, instruction-level accuracy), weighted where weights exist."""
-    names = sorted({name for r in scored for name in r.get("metrics") or {}} - {primary})
+def _counted(rows: Sequence[dict[str, Any]], task: TaskAggregation) -> list[dict[str, Any]]:
+    """The rows inside the denominator."""
+    keep = ("scored", "incomplete") if task.incomplete == "wrong" else ("scored",)
+    return [r for r in rows if r["status"] in keep]
+
+
+def _value(row: dict[str, Any], metric: str | None = None) -> float:
+    if row["status"] != "scored":
+        return 0.0  # incomplete: not correct
+    return float(row["score"] if metric is None else row["metrics"][metric])
+
+
+def _estimate(values: Sequence[float], rows: Sequence[dict[str, Any]], task: TaskAggregation) -> Estimate:
+    if task.cluster is None:
+        return proportion(values)
+    return clustered_proportion(values, [str(r["meta"].get(task.cluster, r["sample_id"])) for r in rows])
+
+
+def _primary(rows: Sequence[dict[str, Any]], task: TaskAggregation) -> Estimate:
+    counted = _counted(rows, task)
+    return _estimate([_value(r) for r in counted], counted, task)
+
+
+def _extra_metrics(rows: Sequence[dict[str, Any]], task: TaskAggregation) -> dict[str, Estimate]:
+    """Each further per-sample metric (pass@k, instruction-level accuracy), weighted where weights exist.
+
+    An incomplete answer counts as 0 in an unweighted metric, as in the primary one; a weighted metric (IFEval's
+    instruction level) is a ratio over the units an answer was checked on, which an unfinished answer has none of.
+    """
+    scored = [r for r in rows if r["status"] == "scored"]
+    unfinished = [r for r in _counted(rows, task) if r["status"] == "incomplete"]
+    names = sorted({name for r in scored for name in r.get("metrics") or {}} - {task.metric})
     out = {}
     for name in names:
         present = [r for r in scored if name in (r.get("metrics") or {})]
-        values = [r["metrics"][name] for r in present]
         weights = [(r.get("metric_weights") or {}).get(name, 1.0) for r in present]
-        out[name] = proportion(values) if all(w == 1.0 for w in weights) else weighted_mean(values, weights)
+        if all(w == 1.0 for w in weights):
+            counted = present + unfinished
+            out[name] = _estimate([_value(r, name) for r in counted], counted, task)
+        else:
+            out[name] = weighted_mean([r["metrics"][name] for r in present], weights)
     return out
 
 
 def aggregate(
-    rows: Iterable[dict[str, Any]],
-    breakdowns: Mapping[str, Sequence[str]],
-    metric_names: Mapping[str, str] | None = None,
+    rows: Iterable[dict[str, Any]], tasks: Mapping[str, TaskAggregation | Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Overall rows (``group_kind == "all"``) for the primary metric and every further metric, and one
-    row of the primary metric per value of each breakdown key.
-
-    Incomplete and errored samples are counted beside the score, never inside it.
-    """
-    metric_names = metric_names or {}
+    """Overall rows (``group_kind == "all"``) for the primary metric, its score over completed answers (where
+    some are incomplete) and every further metric, and one row of the primary metric per value of each
+    breakdown key. ``tasks``: per benchmark name, how its samples aggregate (a ``TaskAggregation`` or the dict
+    a run stored)."""
     by_bench: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_bench[(row["model"], row["benchmark"])].append(row)
     out = []
     for (model, benchmark), bench_rows in by_bench.items():
-        primary = metric_names.get(benchmark, PRIMARY_METRIC)
-        where = {"model": model, "benchmark": benchmark}
-        scored = [r for r in bench_rows if r["status"] == "scored"]
+        task = TaskAggregation.of(tasks.get(benchmark))
+        where = {"model": model, "benchmark": benchmark, "group_kind": "all", "group_name": ""}
         counts = _counts(bench_rows)
-        out.append(
-            {
-                **where,
-                "group_kind": "all",
-                "group_name": "",
-                **_row(primary, proportion([r["score"] for r in scored]), counts),
-            }
-        )
-        for name, estimate in _extra_metrics(scored, primary).items():
-            out.append({**where, "group_kind": "all", "group_name": "", **_row(name, estimate, counts)})
-        for key in breakdowns.get(benchmark, ()):
+        out.append({**where, **_row(task.metric, _primary(bench_rows, task), counts)})
+        if task.incomplete == "wrong" and counts["incomplete"]:
+            completed = [r for r in bench_rows if r["status"] == "scored"]
+            estimate = _estimate([_value(r) for r in completed], completed, task)
+            out.append({**where, **_row(task.metric + COMPLETED_SUFFIX, estimate, counts)})
+        for name, estimate in _extra_metrics(bench_rows, task).items():
+            out.append({**where, **_row(name, estimate, counts)})
+        for key in task.breakdowns:
             groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in bench_rows:
                 groups[str(row["meta"].get(key, "unknown"))].append(row)
             for group, group_rows in sorted(groups.items()):
-                estimate = proportion([r["score"] for r in group_rows if r["status"] == "scored"])
-                out.append(
-                    {**where, "group_kind": key, "group_name": group, **_row(primary, estimate, _counts(group_rows))}
-                )
+                row = _row(task.metric, _primary(group_rows, task), _counts(group_rows))
+                out.append({**where, "group_kind": key, "group_name": group, **row})
     return out

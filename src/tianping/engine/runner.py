@@ -20,6 +20,7 @@ from tianping.benchmarks.benchmark import Benchmark
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
 from tianping.benchmarks.scorers import ScoringContext
 from tianping.core import Request, Response, Sample, Score
+from tianping.engine.aggregate import TaskAggregation
 from tianping.engine.backends import create_backend
 from tianping.engine.definitions import DefinitionText, build_from_text, read_definition
 from tianping.models.base import ModelBackend
@@ -38,7 +39,7 @@ class FatalRunError(RuntimeError):
 class ProgressSink(Protocol):
     def start(self, total: int, done: int) -> None: ...
 
-    def advance(self, score: Score) -> None: ...
+    def advance(self, score: Score, name: str = "") -> None: ...
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _safety_task(name: str, spec: RunSpec):  # -> SafetyTask, shaped like a Benc
     from tianping.safety.suite import SafetyConfigError, build_suite
 
     try:
-        return build_suite(name, Path(spec.data_dir), spec.safety).load(spec.limit)
+        return build_suite(name, Path(spec.data_dir), spec.safety).load(spec.limit, spec.limit_mode)
     except SafetyConfigError as exc:
         raise BenchmarkDefinitionError(str(exc)) from None
 
@@ -103,7 +104,7 @@ def load_benchmarks(
         text = texts.get(name) or read_definition(name)
         mode = spec.modes.get(name, spec.mode)
         for bench in build_from_text(text, name, Path(spec.data_dir), mode, spec.allow_outside_data):
-            benchmarks.append(bench.load(spec.limits.get(name, spec.limit)))
+            benchmarks.append(bench.load(spec.limits.get(name, spec.limit), spec.limit_mode))
     scored = [b.name for b in benchmarks if b.mode == "loglikelihood"]
     # the OpenAI-compatible backend only generates: every log-likelihood request would come back unusable
     cannot = [m.id for m in spec.models if m.backend == "openai"]
@@ -183,13 +184,10 @@ class Runner:
 
     def _aggregate(self) -> None:
         """Aggregates of whatever is stored, so that even a run that stopped early shows its partial scores."""
-        from tianping.engine.aggregate import aggregate  # numpy/scipy: needed only once answers are in
+        from tianping.engine.aggregate import aggregate
 
-        benchmarks = self._benchmarks or []
-        breakdowns = {b.name: b.breakdowns for b in benchmarks}
-        metric_names = {b.name: b.metric_name for b in benchmarks}
         rows = self.store.sample_rows(self.run_id)
-        self.store.write_aggregates(self.run_id, aggregate(rows, breakdowns, metric_names))
+        self.store.write_aggregates(self.run_id, aggregate(rows, _aggregations(self._benchmarks or [])))
 
     def _finish(self, started: float) -> None:
         self.result.wall_s = time.perf_counter() - started
@@ -222,7 +220,7 @@ class Runner:
             spec=stored_spec(self.spec),  # a resume's execution settings (a corrected URL) replace the old ones
             benchmark_versions={b.name: b.version for b in benchmarks},
             dataset_checksums={b.name: b.checksum for b in benchmarks},
-            tasks={b.name: {"breakdowns": list(b.breakdowns), "metric": b.metric_name} for b in benchmarks},
+            tasks={name: how.stored() for name, how in _aggregations(benchmarks).items()},
         )
         pending: dict[str, list[tuple[Benchmark, Sample]]] = {}
         total = done = 0
@@ -392,7 +390,18 @@ class Runner:
         )
         self._recorded += 1
         if self.progress:
-            self.progress.advance(score)
+            several = len(self.spec.models) > 1
+            self.progress.advance(score, f"{request.model}/{bench.name}" if several else bench.name)
+
+
+def _aggregations(benchmarks: list[Benchmark]) -> dict[str, TaskAggregation]:
+    """How each task's samples aggregate; stored with the run so that a partial run aggregates the same way."""
+    return {
+        b.name: TaskAggregation(
+            metric=b.metric_name, breakdowns=tuple(b.breakdowns), incomplete=b.incomplete, cluster=b.cluster
+        )
+        for b in benchmarks
+    }
 
 
 def _is_fatal(exc: ModelError, state: _ModelState) -> bool:

@@ -1,11 +1,18 @@
 """Roll benchmark scores up the indicator tree into capability, dimension and composite scores.
 
 Every node's score is a weighted mean of its measured children, which makes it a weighted sum of
-benchmark scores with known coefficients. Its interval comes from the benchmarks' own intervals
-(standard error = half-width / 1.96, benchmarks independent): the variance of a weighted sum is the
-sum of squared coefficients times the variances, summed per distinct benchmark so that one counted
-in two dimensions (CMMLU: knowledge and Chinese) is not treated as two independent measurements.
-Children that the run did not measure are left out and listed, and the weights of the rest renormalised.
+benchmark scores with known coefficients. Its interval comes from the benchmarks' own intervals,
+benchmarks independent: each side of an interval is propagated on its own (the distance from the score
+to the lower end, and to the upper end, read as 1.96 standard errors; their squares, times the squared
+coefficients, are summed), so that a node measured by one benchmark has exactly that benchmark's
+interval, asymmetric Wilson intervals included. Coefficients are summed per distinct benchmark first,
+so one counted in two dimensions (CMMLU: knowledge and Chinese) is not taken for two independent
+measurements. Children that the run did not measure are left out and listed, and the weights of the
+rest renormalised: the composite says over how many dimensions it was taken and which it lacks.
+
+A tree entry names a benchmark; the run's row for it is the benchmark itself, else a variant of it
+(``mmlu_5shot`` for ``mmlu``), under the entry's metric -- ``accuracy`` also accepts lm-eval's ``acc``, the
+primary metric of a log-likelihood run.
 """
 
 from __future__ import annotations
@@ -32,6 +39,10 @@ class NodeScore:
     """Benchmarks of the run (``benchmark:metric``) that the score is made of."""
     missing: tuple[str, ...] = ()
     """Benchmarks of the tree that the run did not measure."""
+    dimensions_measured: tuple[str, ...] = ()
+    """The composite only: names of the dimensions its score is taken over."""
+    dimensions_missing: tuple[str, ...] = ()
+    """The composite only: names of the tree's dimensions with no measured benchmark (declared ones included)."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +63,27 @@ class IndicatorReport:
 _Mix = dict[str, float]  # benchmark key -> coefficient of its score in a node's score
 
 
+def _is_variant(name: str, benchmark: str) -> bool:
+    return name.startswith(benchmark + "_")
+
+
 def _find(ref: BenchmarkRef, rows: dict[tuple[str, str], MetricRow]) -> MetricRow | None:
-    """The run's row for a tree benchmark: the exact name, else a variant of it (``mmlu_5shot`` for ``mmlu``)."""
-    exact = rows.get((ref.benchmark, ref.metric))
-    if exact is None and ref.metric == "accuracy":  # a log-likelihood run reports lm-eval's acc
-        exact = rows.get((ref.benchmark, "acc"))
-    if exact is not None:
-        return exact
-    variants = sorted(name for name, metric in rows if metric == ref.metric and name.startswith(ref.benchmark + "_"))
-    return rows[(variants[0], ref.metric)] if variants else None
+    """The run's row for a tree benchmark: the exact name, else a variant of it (``mmlu_5shot`` for ``mmlu``);
+    for ``accuracy``, a log-likelihood run's ``acc`` too."""
+    metrics = (ref.metric, "acc") if ref.metric == "accuracy" else (ref.metric,)
+    for metric in metrics:
+        exact = rows.get((ref.benchmark, metric))
+        if exact is not None and exact.score is not None:
+            return exact
+    for metric in metrics:
+        variants = sorted(
+            name
+            for name, m in rows
+            if m == metric and _is_variant(name, ref.benchmark) and rows[(name, m)].score is not None
+        )
+        if variants:
+            return rows[(variants[0], metric)]
+    return None
 
 
 def _combine(parts: Sequence[tuple[float, _Mix]]) -> _Mix:
@@ -76,13 +99,19 @@ def _evaluate(mix: _Mix, measured: dict[str, MetricRow]) -> tuple[float | None, 
     if not mix:
         return None, None, None
     value = sum(c * measured[k].score for k, c in mix.items())
-    variance = 0.0
+    below = above = 0.0  # variances of the two sides, in squared standard errors
     for key, coefficient in mix.items():
         row = measured[key]
-        se = (row.ci_high - row.ci_low) / (2 * _Z95) if row.ci_low is not None and row.ci_high is not None else 0.0
-        variance += (coefficient * se) ** 2
-    half = _Z95 * math.sqrt(variance)
-    return value, max(0.0, value - half), min(1.0, value + half)
+        if row.ci_low is None or row.ci_high is None:
+            continue
+        below += (coefficient * (row.score - row.ci_low) / _Z95) ** 2
+        above += (coefficient * (row.ci_high - row.score) / _Z95) ** 2
+    if len(mix) == 1:  # exactly the benchmark's own interval, without a round trip through floats
+        (key,) = mix
+        row = measured[key]
+        if row.ci_low is not None and row.ci_high is not None:
+            return value, row.ci_low, row.ci_high
+    return value, max(0.0, value - _Z95 * math.sqrt(below)), min(1.0, value + _Z95 * math.sqrt(above))
 
 
 def _node(id_: str, name: str, mix: _Mix, measured: dict[str, MetricRow], missing: Iterable[str]) -> NodeScore:
@@ -128,6 +157,20 @@ def rollup(tree: IndicatorTree, metrics: Sequence[MetricRow]) -> list[IndicatorR
             missing.extend(dimension.missing)
             if mix:
                 dim_mixes.append((dim.weight, mix))
-        composite = _node("composite", "Composite", _combine(dim_mixes) if dim_mixes else {}, measured, missing)
+        base = _node("composite", "Composite", _combine(dim_mixes) if dim_mixes else {}, measured, missing)
+        composite = NodeScore(
+            **{
+                **base.__dict__,
+                "dimensions_measured": tuple(d.name for d in dims if d.score is not None),
+                "dimensions_missing": tuple(d.name for d in dims if d.score is None),
+            }
+        )
         reports.append(IndicatorReport(tree.name, tree.version, model, composite, tuple(dims)))
     return reports
+
+
+def composite_coverage(composite: NodeScore) -> str:
+    """What the composite is taken over, in words: "3 of 8 dimensions; not measured: Code, Safety"."""
+    taken, lacking = composite.dimensions_measured, composite.dimensions_missing
+    text = f"{len(taken)} of {len(taken) + len(lacking)} dimensions"
+    return text + (f"; not measured: {', '.join(lacking)}" if lacking else "")

@@ -24,14 +24,9 @@ def _aggregates(store: Store, run_id: str) -> list[dict[str, Any]]:
     run = store.get_run(run_id)
     if run is None or not is_partial(run):
         return store.aggregates(run_id)
-    from tianping.engine.aggregate import aggregate  # numpy/scipy: only for a run that did not finish
+    from tianping.engine.aggregate import aggregate  # only for a run that did not finish
 
-    tasks = run["tasks"]
-    rows = aggregate(
-        store.sample_rows(run_id),
-        {name: task.get("breakdowns", []) for name, task in tasks.items()},
-        {name: task["metric"] for name, task in tasks.items() if task.get("metric")},
-    )
+    rows = aggregate(store.sample_rows(run_id), run["tasks"])
     return sorted(rows, key=lambda a: (a["model"], a["benchmark"], a["group_kind"], a["group_name"]))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from tianping.engine.aggregate import TaskAggregation
 from tianping.scoring.stats import PairedComparison, paired_compare
 from tianping.store import Store
 
@@ -21,11 +22,16 @@ class ComparisonRow:
 
 
 def _scores(store: Store, run_id: str) -> dict[tuple[str, str], dict[str, float]]:
-    """(model, benchmark) -> sample id -> score, for scored samples only."""
+    """(model, benchmark) -> sample id -> score, for the samples inside the run's scores: scored ones, and
+    incomplete ones as not correct where the task counts them so (as its headline score does)."""
+    tasks = (store.get_run(run_id) or {}).get("tasks") or {}
+    wrong_when_incomplete = {name for name, info in tasks.items() if TaskAggregation.of(info).incomplete == "wrong"}
     out: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for row in store.sample_rows(run_id):
         if row["status"] == "scored":
             out[(row["model"], row["benchmark"])][row["sample_id"]] = row["score"]
+        elif row["status"] == "incomplete" and row["benchmark"] in wrong_when_incomplete:
+            out[(row["model"], row["benchmark"])][row["sample_id"]] = 0.0
     return out
 
 

@@ -93,10 +93,17 @@ class SafetyTask:
     checksum: str | None = None
     _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
     _taxonomy: Taxonomy | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list, repr=False)
+    """What the user should know about the plan before it runs (a budget that covers few seed prompts)."""
 
     version: str = VERSION
     needs_sandbox: bool = False
     mode: str = "generate"
+
+    incomplete = "apart"
+    """An answer that never finished is neither a refusal nor a compliance: counted beside the rate, not in it."""
+    cluster = "seed_id"
+    """The attacks on one seed prompt are not independent: rates get intervals clustered by seed prompt."""
 
     @property
     def benign(self) -> bool:
@@ -116,7 +123,9 @@ class SafetyTask:
 
     # planning ---------------------------------------------------------------------------------
 
-    def load(self, limit: int | None = None) -> SafetyTask:
+    def load(self, limit: int | None = None, limit_mode: str | None = None) -> SafetyTask:
+        """Plan the samples; ``limit`` keeps the first N plans (already spread over leaves: ``limit_mode`` is the
+        same either way)."""
         self._taxonomy = load_taxonomy()
         opts = self.options
         try:
@@ -145,6 +154,7 @@ class SafetyTask:
                 plans.append(self._plan(seed, converter))
         if limit is not None:
             plans = plans[:limit]
+        self.warnings = _few_seeds_warning(self.name, plans, budget, per_seed)
         self._plans = {_sample_id(p): p for p in plans}
         self.samples = tuple(self._sample(p) for p in plans)
         self.checksum = _digest(plans)
@@ -235,6 +245,21 @@ class SafetyTask:
             )
         value = 1.0 if verdict.label == "unsafe" else 0.0
         return Score(value=value, extracted=verdict.label, reason=reason, metrics=metrics)
+
+
+FEW_SEEDS = 30
+"""Below this many seed prompts a rate's interval (clustered by seed prompt) is wide: the CLI says so."""
+
+
+def _few_seeds_warning(name: str, plans: list[_Plan], budget: int, per_seed: int) -> list[str]:
+    seeds = len({p.seed.id for p in plans})
+    if not plans or seeds >= FEW_SEEDS or seeds == len(plans):  # one sample per seed: independent already
+        return []
+    return [
+        f"{name}: {len(plans)} samples cover only {seeds} seed prompt(s) ({per_seed} attack(s) each); attacks on "
+        f"one prompt are not independent, so its rates carry intervals as wide as {seeds} observation(s) allow. "
+        f"A budget of {FEW_SEEDS * per_seed} covers {FEW_SEEDS} seeds (fewer --attacks need less)."
+    ]
 
 
 def _sample_id(plan: _Plan) -> str:

@@ -9,6 +9,10 @@ benchmark score without its uncertainty invites reading noise as progress. The c
   single proportion").
 * Fractional scores (partial credit, F1, ...) use a percentile bootstrap of the mean, which
   needs no distributional assumption about bounded, lumpy score distributions.
+* Items that come in clusters (several attacks on one seed prompt of the safety suite) are not
+  independent: a Wilson interval over N such items is far too narrow when they share few seeds.
+  :func:`clustered_proportion` shrinks N to an effective size by the design effect (Kish 1965),
+  estimated with the cluster-robust variance of the mean.
 * Two runs over the same items are compared *paired*, item by item, which removes the
   between-item variance that dominates benchmark scores and so detects far smaller real
   differences than comparing two independent intervals. Binary data use the exact McNemar test
@@ -35,6 +39,7 @@ __all__ = [
     "Estimate",
     "PairedComparison",
     "bootstrap_mean",
+    "clustered_proportion",
     "newcombe_paired_interval",
     "paired_compare",
     "proportion",
@@ -92,7 +97,7 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
-def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion ``successes / n``.
 
     Chosen over the textbook Wald interval (p +- z*sqrt(p(1-p)/n)) because Wald collapses to a
@@ -428,3 +433,45 @@ def weighted_mean(
     ratios = np.where(sums > 0, (ws * v[idx]).sum(axis=1) / np.where(sums > 0, sums, 1), point)
     low, high = _percentile_interval(ratios, point, confidence)
     return Estimate(value=point, n=int(v.size), ci_low=low, ci_high=high, method="weighted-bootstrap")
+
+
+def clustered_proportion(values: Sequence[float], clusters: Sequence[object], confidence: float = 0.95) -> Estimate:
+    """Mean of per-item scores in [0, 1] whose items come in clusters, with a Wilson interval at the
+    effective sample size.
+
+    The effective size is ``n / deff``, where the design effect ``deff`` is the cluster-robust
+    (sandwich) variance of the mean over the variance independent items would give, never below 1.
+    Where that ratio cannot be estimated -- one cluster, or every item 0 (or every item 1), so that
+    no variance is seen at all -- each cluster counts as one item: 65 answers to attacks on a single
+    seed prompt say about as much about the model's rate over prompts as one answer does. With one
+    item per cluster this is :func:`proportion`. ``n`` of the result is the number of items; the
+    method is ``"wilson-clustered"``.
+
+    Raises:
+        ValueError: if the two sequences differ in length, or a value is not in [0, 1].
+    """
+    values = [float(v) for v in values]
+    clusters = list(clusters)
+    if len(values) != len(clusters):
+        raise ValueError(f"clustered_proportion() needs one cluster per value, got {len(clusters)} and {len(values)}")
+    if any(not (math.isfinite(v) and 0.0 <= v <= 1.0) for v in values):
+        raise ValueError("clustered_proportion() needs finite values in [0, 1]")
+    n = len(values)
+    totals: dict[object, list[float]] = {}
+    for value, cluster in zip(values, clusters, strict=True):
+        total = totals.setdefault(cluster, [0.0, 0.0])
+        total[0] += value
+        total[1] += 1.0
+    k = len(totals)
+    if n == 0 or k == n:
+        return proportion(values, confidence)
+    mean = sum(values) / n
+    if k < 2 or mean in (0.0, 1.0):
+        effective = float(k)
+    else:
+        residual = sum((s - mean * m) ** 2 for s, m in totals.values())
+        robust = k / (k - 1) * residual / (n * n)
+        independent = mean * (1.0 - mean) / n
+        effective = n / max(1.0, robust / independent)
+    low, high = wilson_interval(mean * effective, effective, confidence)
+    return Estimate(value=mean, n=n, ci_low=min(low, mean), ci_high=max(high, mean), method="wilson-clustered")

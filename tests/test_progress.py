@@ -1,0 +1,47 @@
+"""The live score beside the progress bar: one per benchmark, counted as the headline counts it."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from tianping.core import Score
+from tianping.progress import RichProgress, RunningScores
+
+
+def test_running_scores_are_per_benchmark_never_mixed():
+    """The issue's case: gsm8k and mmlu were shown as one number (49.8%)."""
+    scores = RunningScores()
+    for value in (1.0, 0.0, 0.0, 0.0):
+        scores.add("gsm8k", Score(value=value))
+    for value in (1.0, 1.0, 1.0, 0.0):
+        scores.add("mmlu", Score(value=value))
+    assert scores.text() == "gsm8k 25.0%  mmlu 75.0%"
+
+
+def test_incomplete_counts_as_not_correct_and_errors_as_unscored():
+    scores = RunningScores()
+    scores.add("gsm8k", Score(value=1.0))
+    scores.add("gsm8k", Score(value=None, status="incomplete"))
+    scores.add("gsm8k", Score(value=None, status="error"))
+    assert scores.text() == "gsm8k 50.0%  unscored 1"
+
+
+def test_many_benchmarks_stay_on_one_line_and_names_are_not_markup():
+    scores = RunningScores()
+    for name in ("a", "b", "c", "d", "e", "f[bold]"):
+        scores.add(name, Score(value=1.0))
+    text = scores.text()
+    assert text.endswith("+2 more") and "e 100" not in text
+
+
+def test_rich_progress_shows_each_benchmark(monkeypatch):
+    buffer = io.StringIO()
+    progress = RichProgress(Console(file=buffer, width=200, force_terminal=False))
+    progress.start(total=3, done=0)
+    progress.advance(Score(value=1.0), "gsm8k")
+    progress.advance(Score(value=0.0), "mmlu")
+    progress.advance(Score(value=1.0), "mmlu")
+    progress.stop()
+    assert "gsm8k 100.0%" in buffer.getvalue() and "mmlu 50.0%" in buffer.getvalue()

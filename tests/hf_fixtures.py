@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,30 +52,39 @@ def build_tokenizer(data_dir: Path, vocab_size: int = 600) -> object:
 def build_tiny_model(out: Path, data_dir: Path, *, max_positions: int = 256, seed: int = 0) -> Path:
     """Save a ~100k-parameter Llama and its tokenizer to ``out``; returns ``out``."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer(data_dir)
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=max_positions,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():  # larger logits than the default init, so greedy choices differ between tokens
-        model.lm_head.weight.mul_(8.0)
+    model = tiny_llama(tokenizer, max_positions=max_positions, pad_token_id=tokenizer.pad_token_id)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def tiny_llama(tokenizer: Any, *, max_positions: int = 256, **config: Any) -> Any:
+    """A randomly initialised ~100k-parameter Llama over ``tokenizer``'s vocabulary (seed torch first)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=max_positions,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            tie_word_embeddings=False,
+            **config,
+        )
+    )
+    with torch.no_grad():  # larger logits than the default init, so greedy choices differ between tokens
+        model.lm_head.weight.mul_(8.0)
+    return model
 
 
 def tokenizer_variant(base: Path, out: Path, *, pad: bool = True, chat_template: str | None = None) -> Path:

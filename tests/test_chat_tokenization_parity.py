@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import torch
 
-from hf_fixtures import build_tokenizer
+from hf_fixtures import build_tokenizer, tiny_llama
 from tianping.core import GenerationParams, Message, Request
 from tianping.models.hf_local import HFLocalBackend
 
@@ -59,7 +59,7 @@ def build_parity_models(out: Path, data_dir: Path) -> dict[str, Path]:
     """One seeded random Llama saved twice, with each chat template; the tokenizer adds BOS by default
     (as Llama's does), so an extra BOS is visible in the ids and changes the greedy continuation."""
     from tokenizers import processors
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig
 
     tokenizer = build_tokenizer(data_dir)
     bos = tokenizer.bos_token_id
@@ -68,21 +68,8 @@ def build_parity_models(out: Path, data_dir: Path) -> dict[str, Path]:
     )
     tokenizer.pad_token = None  # like Llama: nothing but EOS ends a generation, here and in the server
     torch.manual_seed(1234)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=bos,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():  # wide logit margins: greedy picks stay the same under batching's padding
-        model.lm_head.weight.mul_(8.0)
+    # wide logit margins (tiny_llama scales the head): greedy picks stay the same under batching's padding
+    model = tiny_llama(tokenizer, max_positions=512)
     model.generation_config = GenerationConfig(bos_token_id=bos, eos_token_id=tokenizer.eos_token_id, do_sample=False)
     dirs = {}
     for name, template in TEMPLATES.items():

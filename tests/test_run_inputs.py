@@ -184,3 +184,22 @@ def test_a_url_password_beside_an_api_key_is_refused_before_the_run(tmp_path, da
     done = cli(*run_args(results, data_dir, base_url="http://user:pw@127.0.0.1:9/v1"), env={"OPENAI_API_KEY": "k"})
     assert_one_line_error(done, "--model openai/m", "one of them")
     assert "pw" not in done.stderr and runs_in(results) == []
+
+
+def test_run_id_of_an_older_run_continues_it_despite_settings_added_since_at_their_default(tmp_path, data_dir):
+    """A setting added after a run was stored (at its default) is no difference; a changed setting is named."""
+    results = tmp_path / "r"
+    with running_server(latency_s=0.0) as server:
+        args = ["run", "--model", "openai/fake", "--base-url", server.base_url, "-b", "gsm8k", "--limit", "2",
+                "--results-dir", str(results), "--run-id", "old", "--data-dir", str(data_dir)]  # fmt: skip
+        assert cli(*args, env={"OPENAI_API_KEY": "x"}).returncode in (0, 1)
+        db = sqlite3.connect(results / "tianping.sqlite")
+        spec = json.loads(db.execute("SELECT spec_json FROM runs WHERE run_id = 'old'").fetchone()[0])
+        del spec["limit_mode"]  # as a version before --limit-mode stored it
+        db.execute("UPDATE runs SET spec_json = ? WHERE run_id = 'old'", (json.dumps(spec),))
+        db.commit()
+        db.close()
+        again = cli(*args, env={"OPENAI_API_KEY": "x"})
+        assert again.returncode in (0, 1) and "different settings" not in again.stderr, again.stderr
+        changed = cli(*[a if a != "2" else "3" for a in args], env={"OPENAI_API_KEY": "x"})
+    assert changed.returncode == 2 and "different settings (limit)" in changed.stderr

@@ -32,6 +32,7 @@ from tianping.cli_support import (
     open_store,
     out,
     pct,
+    print_corrected,
     print_scores,
     write_report,
 )
@@ -121,6 +122,7 @@ def show(
     store = open_store(results_dir, readonly=True)
     try:
         print_scores(store, run_id, breakdowns=breakdown or True)
+        print_corrected(store, run_id)
         _print_indicators(indicator_reports(store, run_id, indicators))
     except (RunNotFound, IndicatorTreeError) as exc:
         raise fail(str(exc)) from None

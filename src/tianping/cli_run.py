@@ -19,6 +19,7 @@ from tianping.cli_support import (
     note,
     open_store,
     out,
+    print_run_summary,
     print_scores,
     summary,
     write_output,
@@ -51,6 +52,16 @@ _FLAGS = {
     "limit": "--limit",
     "limit_mode": "--limit-mode",
     "judge": "--judge-model",
+    "judge_preset": "--judge-preset",
+    "attacker": "--attacker-model",
+    "adaptive_queries": "--adaptive-queries",
+    "adaptive_attacker_calls": "--adaptive-attacker-calls",
+    "best_of_n": "--best-of-n",
+    "tap_depth": "--tap-depth",
+    "tap_width": "--tap-width",
+    "tap_branching": "--tap-branching",
+    "crescendo_turns": "--crescendo-turns",
+    "crescendo_backtracks": "--crescendo-backtracks",
     "mode": "--mode",
     "data_dir": "--data-dir",
 }
@@ -101,6 +112,7 @@ def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benc
             exitcodes.FAILED,
         )
     print_scores(store, run_id)
+    print_run_summary(store, run_id, benchmarks or [], spec)
     retries = f" ({result.retries} retries)" if result.retries else ""
     note(f"{result.sent + result.unanswered} requests sent{retries}, {result.from_cache} answered from cache, "
          f"wall {result.wall_s:.1f} s")  # fmt: skip
@@ -201,12 +213,59 @@ def run(
     safety_langs: Annotated[
         list[str] | None, typer.Option("--safety-lang", help="Safety: seed languages (en, zh) [default: both].")
     ] = None,
+    include_copyright: Annotated[
+        bool,
+        typer.Option(
+            "--include-copyright",
+            help="Safety: send HarmBench's copyright behaviours too (stored unscorable: judging them needs the "
+            "protected texts) [default: left out].",
+        ),
+    ] = False,
     judge_model: Annotated[
         str | None, typer.Option(help="LLM judge as 'openai/<name>' (safety stage 2) [default: rules only].")
     ] = None,
+    judge_preset: Annotated[
+        str,
+        typer.Option(
+            help="How the judge model is asked and read: tianping (0-4 harm rubric), llamaguard3, llamaguard4, "
+            "shieldgemma, wildguard or harmbench (each classifier's documented format)."
+        ),
+    ] = "tianping",
     judge_base_url: Annotated[str | None, typer.Option(help="API root of the judge [default: --base-url].")] = None,
     judge_api_key_env: Annotated[
         str | None, typer.Option(help="Environment variable with the judge's key [default: --api-key-env].")
+    ] = None,
+    attacker_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Safety: the attacker model of adaptive attacks (pair, tap, crescendo_adaptive), 'openai/<name>'."
+        ),
+    ] = None,
+    attacker_base_url: Annotated[
+        str | None, typer.Option(help="API root of the attacker [default: --base-url].")
+    ] = None,
+    attacker_api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable with the attacker's key [default: --api-key-env].")
+    ] = None,
+    adaptive_queries: Annotated[
+        int | None, typer.Option(min=1, help="Safety: most requests per sample of pair, tap, crescendo_adaptive [20].")
+    ] = None,
+    adaptive_attacker_calls: Annotated[
+        int | None, typer.Option(min=1, help="Safety: most attacker-model calls per adaptive sample [60].")
+    ] = None,
+    best_of_n: Annotated[
+        int | None, typer.Option(min=1, help="Safety: most augmented samples best_of_n sends per seed prompt [10].")
+    ] = None,
+    tap_depth: Annotated[int | None, typer.Option(min=1, help="Safety: levels of the TAP tree [5].")] = None,
+    tap_width: Annotated[int | None, typer.Option(min=1, help="Safety: leaves TAP keeps per level [4].")] = None,
+    tap_branching: Annotated[
+        int | None, typer.Option(min=1, help="Safety: refinements TAP asks per leaf and level [2].")
+    ] = None,
+    crescendo_turns: Annotated[
+        int | None, typer.Option(min=1, help="Safety: most user turns of crescendo_adaptive [10].")
+    ] = None,
+    crescendo_backtracks: Annotated[
+        int | None, typer.Option(min=0, help="Safety: refused turns crescendo_adaptive may drop and re-ask [5].")
     ] = None,
     mode: Annotated[
         str | None,
@@ -241,6 +300,9 @@ def run(
         raise fail("nothing to run: give --benchmark NAME or --suite NAME")
     execution = {"api_key_env": api_key_env, "concurrency": concurrency, "timeout_s": timeout,
                  "max_retries": max_retries, "max_reply_mb": max_reply_mb}  # fmt: skip
+    adaptive = {"adaptive_queries": adaptive_queries, "adaptive_attacker_calls": adaptive_attacker_calls,
+                "best_of_n": best_of_n, "tap_depth": tap_depth, "tap_width": tap_width, "tap_branching": tap_branching,
+                "crescendo_turns": crescendo_turns, "crescendo_backtracks": crescendo_backtracks}  # fmt: skip
     try:
         safety = None
         if any(n in SAFETY_TASKS for n in names):
@@ -250,6 +312,8 @@ def run(
                 langs=_split_list(safety_langs),
                 budget=budget,
                 overrefusal_budget=overrefusal_budget,
+                include_copyright=include_copyright,
+                **{k: v for k, v in adaptive.items() if v is not None},
             )
         judge = None
         if judge_model is not None:
@@ -257,6 +321,13 @@ def run(
                 id=judge_model,
                 base_url=judge_base_url or base_url,
                 **{**execution, "api_key_env": judge_api_key_env or api_key_env},
+            )
+        attacker = None
+        if attacker_model is not None:
+            attacker = ModelSpec(
+                id=attacker_model,
+                base_url=attacker_base_url or base_url,
+                **{**execution, "api_key_env": attacker_api_key_env or api_key_env},
             )
         spec = RunSpec(
             models=[
@@ -287,6 +358,8 @@ def run(
             mode=mode,
             safety=safety,
             judge=judge,
+            judge_preset=judge_preset,
+            attacker=attacker,
         )
     except ValidationError as exc:
         raise _spec_error(exc) from None
@@ -325,12 +398,18 @@ def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
     from tianping.engine.backends import check_backend
     from tianping.engine.runner import load_benchmarks
 
-    for m in [*spec.models, *([spec.judge] if spec.judge is not None else [])]:
+    for m in [*spec.models, *spec.helper_models]:
         try:
             check_backend(m)
         except ValueError as exc:
             raise fail(f"--model {m.id}: {exc}") from None
     benchmarks = load_benchmarks(spec, definitions)
+    needing = [b.name for b in benchmarks if getattr(b, "needs_attacker", False)]
+    if needing and spec.attacker is None:  # refused before a run is registered (the runner checks again)
+        raise fail(
+            f"--attacker-model: {', '.join(needing)} plans adaptive attacks (pair, tap, crescendo_adaptive) that need "
+            "an attacker model; pass --attacker-model openai/<name>, or leave those attacks out of --attacks"
+        )
     for bench in benchmarks:
         for warning in bench.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
@@ -340,7 +419,7 @@ def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
 def _note_url_credentials(spec: Any) -> None:
     from tianping.core.secrets import has_credentials
 
-    for m in [*spec.models, *([spec.judge] if spec.judge is not None else [])]:
+    for m in [*spec.models, *spec.helper_models]:
         if m.base_url and has_credentials(m.base_url):
             note(
                 f"{m.id}: the credentials in its base URL are used by this process only and are not stored; "
@@ -352,9 +431,15 @@ def _note_url_credentials(spec: Any) -> None:
 def _check_same_results(existing: dict[str, Any], spec: Any) -> None:
     """``run --run-id`` of an existing run continues it only if it would ask the same questions the same way
     (execution settings may differ); it names what differs otherwise."""
-    from tianping.spec import result_fields, stored_spec
+    from pydantic import ValidationError
 
-    before, now = result_fields(existing["spec"]), result_fields(stored_spec(spec))
+    from tianping.spec import RunSpec, result_fields, stored_spec
+
+    try:  # with today's defaults filled in, so that a setting added since (at its default) is no difference
+        before = result_fields(stored_spec(RunSpec.model_validate(existing["spec"])))
+    except ValidationError:
+        before = result_fields(existing["spec"])
+    now = result_fields(stored_spec(spec))
     if before != now:
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         raise fail(
@@ -391,6 +476,7 @@ def resume(
     max_reply_mb: Annotated[float | None, typer.Option(help="Largest reply accepted, in MiB.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the datasets are now (checksums must match).")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="A corrected API root for the judge.")] = None,
+    attacker_base_url: Annotated[str | None, typer.Option(help="A corrected API root for the attacker.")] = None,
 ) -> None:
     """Finish a run that died, failed or has failed samples: send only the requests that have no stored answer.
     Execution settings may change (a corrected URL, concurrency, timeouts); what determines results may not."""
@@ -417,9 +503,10 @@ def resume(
     data = json.loads(json.dumps(stored["spec"]))
     for m in data["models"]:
         m.update({k: v for k, v in given.items() if v is not None})
-    if data.get("judge"):
-        judge = {k: v for k, v in given.items() if v is not None and k != "base_url"}
-        data["judge"].update({**judge, **({"base_url": judge_base_url} if judge_base_url else {})})
+    for role, url in (("judge", judge_base_url), ("attacker", attacker_base_url)):
+        if data.get(role):
+            settings = {k: v for k, v in given.items() if v is not None and k != "base_url"}
+            data[role].update({**settings, **({"base_url": url} if url else {})})
     if data_dir is not None:
         data["data_dir"] = str(data_dir.resolve())
     try:

@@ -101,12 +101,17 @@ def cells(*values: Any) -> list[str]:
     return [escape(str(v)) for v in values]
 
 
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
+def pct(value: float | None, unit: str = "rate") -> str:
+    """A rate as a percentage; a count (``unit="count"``) as the number itself."""
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if unit == "count" else f"{100 * value:.1f}"
 
 
-def ci(low: float | None, high: float | None) -> str:
-    return "—" if low is None or high is None else f"[{100 * low:.1f}, {100 * high:.1f}]"
+def ci(low: float | None, high: float | None, unit: str = "rate") -> str:
+    if low is None or high is None:
+        return "—"
+    return f"[{low:.2f}, {high:.2f}]" if unit == "count" else f"[{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def summary(store: Any, run_id: str, wall_s: float) -> dict[str, Any]:
@@ -151,33 +156,87 @@ def print_scores(store: Any, run_id: str, *, breakdowns: bool | Sequence[str] = 
         table.add_column(col, justify="right", no_wrap=True)
     for m in rows:
         counts = [m.extraction_failures, m.incomplete, m.errors, *((m.unscorable, m.skipped) if judged else ())]
-        table.add_row(*cells(m.model, m.benchmark, m.metric), pct(m.score), ci(m.ci_low, m.ci_high), str(m.n),
-                      *map(str, counts))  # fmt: skip
+        score = (pct(m.score, m.unit), ci(m.ci_low, m.ci_high, m.unit), str(m.n))
+        table.add_row(*cells(m.model, m.benchmark, m.metric), *score, *map(str, counts))
     out.print(table)
     if any(m.incomplete for m in rows):
         note("incomplete answers (thinking cut off by the token limit) count as not correct; the 'over completed'"
              " rows give the score over the answers that finished")  # fmt: skip
     if breakdowns:
-        _print_breakdowns(breakdown_rows(store, run_id), None if breakdowns is True else list(breakdowns))
+        rows = breakdown_rows(store, run_id, every_metric=True)
+        print_breakdowns(rows, None if breakdowns is True else list(breakdowns))
 
 
-def _print_breakdowns(rows: list[Any], keys: list[str] | None) -> None:
+def print_breakdowns(rows: list[Any], keys: list[str] | None) -> None:
+    """One table per breakdown key (all the rows have, or ``keys``); a metric column where a table holds more
+    than one metric."""
     stored = list(dict.fromkeys(b.group_kind for b in rows))
     unknown = [k for k in keys or () if k not in stored]
     if unknown:
-        raise fail(
-            f"--breakdown {', '.join(unknown)}: not a breakdown of this run (it has: {', '.join(stored) or 'none'})"
-        )
+        have = ", ".join(stored) or "none"
+        raise fail(f"--breakdown {', '.join(unknown)}: not a breakdown of this run (it has: {have})")
     for key in keys or stored:
+        chosen = [b for b in rows if b.group_kind == key]
+        several = len({b.metric for b in chosen}) > 1
         sub = Table(title=escape(f"by {key}"), title_justify="left", box=box.SIMPLE_HEAD)
-        for col in ("model", "benchmark", key):
+        for col in ("model", "benchmark", key, *(("metric",) if several else ())):
             sub.add_column(escape(col), overflow="fold")
         for col in ("score %", "95% CI", "N"):
             sub.add_column(col, justify="right", no_wrap=True)
-        for b in rows:
-            if b.group_kind == key:
-                sub.add_row(*cells(b.model, b.benchmark, b.group), pct(b.score), ci(b.ci_low, b.ci_high), str(b.n))
+        for b in chosen:
+            names = cells(b.model, b.benchmark, b.group, *((b.metric,) if several else ()))
+            sub.add_row(*names, pct(b.score), ci(b.ci_low, b.ci_high), str(b.n))
         out.print(sub)
+
+
+def print_run_summary(store: Any, run_id: str, benchmarks: Sequence[Any], spec: Any) -> None:
+    """What ``run`` prints after the score table for tasks that ask for it: the safety suite's rates per seed set
+    and per attack (with the engagement rate beside them), and which judge decided them."""
+    from tianping.report.collect import breakdown_rows
+
+    wanted = {b.name: list(b.summary_breakdowns) for b in benchmarks if b.summary_breakdowns}
+    if not wanted:
+        return
+    rows = [r for r in breakdown_rows(store, run_id, every_metric=True) if r.benchmark in wanted]
+    for name, keys in wanted.items():
+        mine = [r for r in rows if r.benchmark == name]
+        present = [k for k in keys if any(r.group_kind == k for r in mine)]
+        if present:
+            print_breakdowns(mine, present)
+    print_corrected(store, run_id)
+    judge = spec.judge.id if spec.judge is not None else None
+    preset = getattr(spec, "judge_preset", None)
+    if judge is None:
+        note("verdicts by the rule judge (no --judge-model); intervals are clustered by seed prompt")
+    else:
+        note(f"verdicts by the LLM judge {judge}" + (f" (preset {preset})" if preset else "")
+             + "; intervals are clustered by seed prompt")  # fmt: skip
+
+
+def print_corrected(store: Any, run_id: str) -> None:
+    """Safety rates beside their values corrected for the judge's measured errors (Rogan-Gladen)."""
+    from tianping.report.collect import metric_rows, run_info
+    from tianping.safety.correction import corrected_rows, judge_name_of
+
+    try:
+        rows = corrected_rows(metric_rows(store, run_id), judge_name_of(run_info(store, run_id).spec))
+    except (OSError, ValueError) as exc:  # a missing or broken calibration file costs this table only
+        note(f"no judge-corrected rates: {exc}")
+        return
+    if not rows:
+        return
+    table = Table(title="corrected for the judge's errors (Rogan-Gladen)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("model", "benchmark", "metric"):
+        table.add_column(col, overflow="fold")
+    for col in ("observed %", "corrected %", "95% CI", "judge Se / Sp"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("calibration / note", overflow="fold")
+    for r in rows:
+        accuracy = "—" if r.sensitivity is None else f"{pct(r.sensitivity)} / {pct(r.specificity)}"
+        source = escape("; ".join(filter(None, (r.calibration_set, r.note))))
+        table.add_row(*cells(r.model, r.benchmark, r.metric), pct(r.observed), pct(r.corrected),
+                      ci(r.ci_low, r.ci_high), accuracy, source)  # fmt: skip
+    out.print(table)
 
 
 def indicator_reports(store: Any, run_id: str, indicators: Path | None) -> list[Any]:

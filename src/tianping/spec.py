@@ -159,6 +159,28 @@ class SafetyOptions(BaseModel):
     """Most benign look-alike prompts sent to measure over-refusal."""
     seed: int = 0
     """Seed for sampling prompts and for randomised attacks (canaries, templates)."""
+    include_copyright: bool = False
+    """Plan HarmBench's copyright behaviours. HarmBench judges them by overlap with the protected source text,
+    which the datasets do not hold, so they are left out by default and, when included, stored as unscorable."""
+    # adaptive attacks (``--attacks adaptive``): what one sample may spend
+    adaptive_queries: int = Field(20, ge=1, le=1000)
+    """Most requests to the evaluated model per sample of PAIR, TAP and adaptive Crescendo."""
+    adaptive_attacker_calls: int = Field(60, ge=1, le=5000)
+    """Most calls to the attacker model per sample (refinements, on-topic checks and re-asks all count)."""
+    adaptive_retries: int = Field(2, ge=0, le=10)
+    """Re-asks of an attacker whose reply cannot be read, before that round is skipped."""
+    best_of_n: int = Field(10, ge=1, le=10000)
+    """Augmented samples Best-of-N sends per seed prompt at most (its request budget)."""
+    tap_depth: int = Field(5, ge=1, le=100)
+    """Levels of the TAP tree."""
+    tap_width: int = Field(4, ge=1, le=100)
+    """Leaves TAP keeps per level after pruning by score."""
+    tap_branching: int = Field(2, ge=1, le=20)
+    """Refinements TAP asks of the attacker per leaf and level."""
+    crescendo_turns: int = Field(10, ge=1, le=100)
+    """User turns of an adaptive Crescendo conversation at most."""
+    crescendo_backtracks: int = Field(5, ge=0, le=100)
+    """Refused turns adaptive Crescendo may drop and ask again."""
 
 
 class RunSpec(BaseModel):
@@ -181,6 +203,11 @@ class RunSpec(BaseModel):
     """How the safety suite is sized and filtered (only for the ``safety*`` benchmarks)."""
     judge: ModelSpec | None = None
     """The LLM judge used by scorers that need one (safety stage 2); None: rules only."""
+    judge_preset: str = "tianping"
+    """How the judge is asked and read (``tianping.safety.judge_presets.PRESETS``): ``tianping`` (the 0-4 harm
+    rubric), ``llamaguard3``, ``llamaguard4``, ``shieldgemma``, ``wildguard`` or ``harmbench``."""
+    attacker: ModelSpec | None = None
+    """The attacker model of adaptive safety attacks (PAIR, TAP, Crescendo); None: those attacks are not run."""
     mode: Literal["generate", "loglikelihood"] | None = None
     """How benchmarks are asked: ``generate`` (answers are generated and extracted) or ``loglikelihood``
     (each choice's log-likelihood is scored, as lm-evaluation-harness does); None: each benchmark's own
@@ -192,9 +219,27 @@ class RunSpec(BaseModel):
     allow_outside_data: bool = False
     """Let a benchmark definition read files outside the data directory and its own folder."""
 
+    @property
+    def helper_models(self) -> list[ModelSpec]:
+        """The judge and the attacker, where given: models a run asks besides the ones it evaluates."""
+        return [m for m in (self.judge, self.attacker) if m is not None]
+
+    @field_validator("judge_preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        from tianping.safety.judge_presets import check_preset
+
+        return check_preset(value)
+
+    @model_validator(mode="after")
+    def _preset_has_judge(self) -> RunSpec:
+        if self.judge is None and self.judge_preset != "tianping":
+            raise ValueError(f"judge preset {self.judge_preset!r} needs a judge model (--judge-model)")
+        return self
+
     @model_validator(mode="after")
     def _endpoints_given(self) -> RunSpec:
-        for m in [*self.models, *([self.judge] if self.judge is not None else [])]:
+        for m in [*self.models, *self.helper_models]:
             if m.backend == "openai" and not m.base_url:
                 raise ValueError(f"model {m.id}: --base-url is required for OpenAI-compatible endpoints")
         return self

@@ -132,6 +132,12 @@ class Benchmark:
     """An answer whose reasoning did not finish counts as not correct in the score (see ``engine.aggregate``)."""
     cluster = None
     """Items are independent: no ``meta`` key groups them for the interval."""
+    breakdown_metrics: tuple[str, ...] = ()
+    """Further metrics broken down like the primary one: none (breakdowns give the primary metric)."""
+    count_metrics: tuple[str, ...] = ()
+    """Further metrics that are counts rather than rates: none."""
+    summary_breakdowns: tuple[str, ...] = ()
+    """Breakdowns printed at the end of ``run`` beside the score table: none (``show`` prints them all)."""
     warnings: tuple[str, ...] = field(default=(), init=False, repr=False)
     """What the user should know about the plan before it runs (none for a benchmark)."""
 

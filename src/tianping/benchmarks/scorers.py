@@ -30,6 +30,10 @@ class ScoringContext:
     options: dict[str, Any] | None = None
     judge: Any = None
     """A ``ModelBackend`` for scorers that ask a model for a verdict (the safety judge); None: rules only."""
+    judge_preset: str = "tianping"
+    """How the judge is asked and read (``tianping.safety.judge_presets``)."""
+    attacker: Any = None
+    """A ``ModelBackend`` that writes attacks (adaptive safety attacks); None: no attacker configured."""
 
 
 Scorer = Callable[[Sample, Response, ScoringContext], Score | Awaitable[Score]]

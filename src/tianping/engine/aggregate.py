@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tianping.scoring.stats import Estimate, clustered_proportion, proportion, weighted_mean
+from tianping.scoring.stats import Estimate, bootstrap_mean, clustered_proportion, proportion, weighted_mean
 
 PRIMARY_METRIC = "accuracy"
 COMPLETED_SUFFIX = " over completed"
@@ -39,6 +39,12 @@ class TaskAggregation:
     cluster: str | None = None
     """A ``meta`` key whose equal values make items dependent (a seed prompt under several attacks): the
     interval is then widened by the design effect (``clustered_proportion``)."""
+    breakdown_metrics: Sequence[str] = ()
+    """Further per-sample metrics broken down like the primary one (the safety suite's engagement rate per
+    attack)."""
+    count_metrics: Sequence[str] = ()
+    """Further per-sample metrics that are counts, not rates (requests an adaptive attack spent): their mean
+    over the answers that have them, with a bootstrap interval, shown as a number."""
 
     @classmethod
     def of(cls, stored: TaskAggregation | Mapping[str, Any] | None) -> TaskAggregation:
@@ -51,6 +57,8 @@ class TaskAggregation:
             breakdowns=tuple(stored.get("breakdowns") or ()),
             incomplete="apart" if stored.get("incomplete") == "apart" else "wrong",
             cluster=stored.get("cluster"),
+            breakdown_metrics=tuple(stored.get("breakdown_metrics") or ()),
+            count_metrics=tuple(stored.get("count_metrics") or ()),
         )
 
     def stored(self) -> dict[str, Any]:
@@ -59,6 +67,8 @@ class TaskAggregation:
             "breakdowns": list(self.breakdowns),
             "incomplete": self.incomplete,
             "cluster": self.cluster,
+            "breakdown_metrics": list(self.breakdown_metrics),
+            "count_metrics": list(self.count_metrics),
         }
 
 
@@ -119,7 +129,10 @@ def _extra_metrics(rows: Sequence[dict[str, Any]], task: TaskAggregation) -> dic
     for name in names:
         present = [r for r in scored if name in (r.get("metrics") or {})]
         weights = [(r.get("metric_weights") or {}).get(name, 1.0) for r in present]
-        if all(w == 1.0 for w in weights):
+        values = [r["metrics"][name] for r in present]
+        if name in task.count_metrics or any(not 0.0 <= v <= 1.0 for v in values):
+            out[name] = bootstrap_mean(values)  # a count: an unfinished answer has none to add
+        elif all(w == 1.0 for w in weights):
             counted = present + unfinished
             out[name] = _estimate([_value(r, name) for r in counted], counted, task)
         else:
@@ -154,6 +167,11 @@ def aggregate(
             for row in bench_rows:
                 groups[str(row["meta"].get(key, "unknown"))].append(row)
             for group, group_rows in sorted(groups.items()):
-                row = _row(task.metric, _primary(group_rows, task), _counts(group_rows))
-                out.append({**where, "group_kind": key, "group_name": group, **row})
+                at = {**where, "group_kind": key, "group_name": group}
+                group_counts = _counts(group_rows)
+                out.append({**at, **_row(task.metric, _primary(group_rows, task), group_counts)})
+                extra = _extra_metrics(group_rows, task) if task.breakdown_metrics else {}
+                for name in task.breakdown_metrics:
+                    if name in extra:
+                        out.append({**at, **_row(name, extra[name], group_counts)})
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +34,12 @@ from tianping.store.store import StoreError, now_iso
 
 class FatalRunError(RuntimeError):
     """The run cannot go on (bad key, unknown model, unreachable endpoint, changed data)."""
+
+
+Ask = Callable[[Request], Awaitable[Response]]
+"""Ask the evaluated model one request (cached, counted, retried as any request of the run)."""
+Episode = Callable[[Ask, ScoringContext], Awaitable[tuple[Request, Response, Score]]]
+"""A sample played as several model calls: returns the request and answer to store, and the score."""
 
 
 class ProgressSink(Protocol):
@@ -214,7 +220,17 @@ class Runner:
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
         self._check_same_endpoints()
-        self._context = ScoringContext(sandbox=self._make_sandbox(benchmarks), judge=self._make_judge())
+        self._context = ScoringContext(
+            sandbox=self._make_sandbox(benchmarks),
+            judge=self._make_helper("judge", self.spec.judge),
+            judge_preset=self.spec.judge_preset,
+            attacker=self._make_helper("attacker", self.spec.attacker),
+        )
+        if self._context.attacker is None and any(getattr(b, "needs_attacker", False) for b in benchmarks):
+            raise FatalRunError(
+                "the planned adaptive attacks (pair, tap, crescendo_adaptive) need an attacker model: pass "
+                "--attacker-model openai/<name> (and --attacker-base-url if it is served elsewhere)"
+            )
         self.store.update_run(
             self.run_id,
             spec=stored_spec(self.spec),  # a resume's execution settings (a corrected URL) replace the old ones
@@ -252,8 +268,9 @@ class Runner:
         finally:
             for state in states:
                 await state.backend.aclose()
-            if self._context.judge is not None:
-                await self._context.judge.aclose()
+            for helper in (self._context.judge, self._context.attacker):
+                if helper is not None:
+                    await helper.aclose()
         errors = sum(len(s.failures) for s in states)
         self.result.errors = errors
         if errors:
@@ -287,13 +304,14 @@ class Runner:
         except SandboxUnavailable as exc:
             raise FatalRunError(str(exc)) from None
 
-    def _make_judge(self) -> ModelBackend | None:
-        if self.spec.judge is None:
+    def _make_helper(self, role: str, spec: ModelSpec | None) -> ModelBackend | None:
+        """The backend of the judge or the attacker, where the spec names one."""
+        if spec is None:
             return None
         try:
-            return create_backend(self.spec.judge)
+            return create_backend(spec)
         except ValueError as exc:
-            raise FatalRunError(f"judge: {exc}") from None
+            raise FatalRunError(f"{role}: {exc}") from None
 
     async def _drive_model(self, state: _ModelState, work: list[tuple[Benchmark, Sample]]) -> None:
         items: Iterator[tuple[Benchmark, Sample]] = iter(work)
@@ -317,6 +335,12 @@ class Runner:
         settled = precheck(sample) if precheck is not None else None
         if settled is not None:
             self._conclude(bench, sample, request, None, settled)
+            return
+        # a task may play a sample as an episode of several model calls (an adaptive attack)
+        episode_of = getattr(bench, "episode", None)
+        episode = episode_of(sample) if episode_of is not None else None
+        if episode is not None:
+            await self._episode(state, bench, sample, request, episode)
             return
         response: Response | None = None
         from_cache = False
@@ -345,6 +369,47 @@ class Runner:
             self._fail(state, bench, sample, request, reason, response=response)
             return
         self._conclude(bench, sample, request, response, score, from_cache=from_cache, endpoint=state.endpoint)
+
+    async def _episode(
+        self, state: _ModelState, bench: Benchmark, sample: Sample, request: Request, episode: Episode
+    ) -> None:
+        """Play one episode: every call to the evaluated model goes through ``ask`` (answered from the cache where
+        it can be, counted, its answer cached), and the episode's final request, answer and score are stored."""
+        sent_any = False
+
+        async def ask(turn: Request) -> Response:
+            nonlocal sent_any
+            if turn.key in state.cached_keys:
+                hit = self.store.cached_response(turn.key, state.endpoint)
+                if hit is not None:
+                    self.result.from_cache += 1
+                    return hit
+            sent_any = True
+            try:
+                answer = await state.backend.generate(turn)
+            except ModelError as exc:
+                self.result.attempts += getattr(exc, "attempts", 1)
+                raise
+            state.successes += 1
+            self.result.sent += 1
+            self.result.attempts += answer.attempts
+            self.store.cache_response(turn, answer, state.endpoint)
+            state.cached_keys.add(turn.key)
+            return answer
+
+        try:
+            outcome = await episode(ask, self._context)
+        except ModelError as exc:
+            self.result.unanswered += 1
+            self._fail(state, bench, sample, request, f"{type(exc).__name__}: {exc}", fatal=_is_fatal(exc, state))
+            return
+        except (StoreError, FatalRunError):
+            raise
+        except Exception as exc:  # the episode's own defect or an attacker's odd reply: that sample's error
+            self._fail(state, bench, sample, request, f"episode failed: {type(exc).__name__}: {exc}")
+            return
+        final, response, score = outcome
+        self._conclude(bench, sample, final, response, score, from_cache=not sent_any, endpoint=state.endpoint)
 
     def _fail(
         self,
@@ -398,7 +463,12 @@ def _aggregations(benchmarks: list[Benchmark]) -> dict[str, TaskAggregation]:
     """How each task's samples aggregate; stored with the run so that a partial run aggregates the same way."""
     return {
         b.name: TaskAggregation(
-            metric=b.metric_name, breakdowns=tuple(b.breakdowns), incomplete=b.incomplete, cluster=b.cluster
+            metric=b.metric_name,
+            breakdowns=tuple(b.breakdowns),
+            incomplete=b.incomplete,
+            cluster=b.cluster,
+            breakdown_metrics=tuple(b.breakdown_metrics),
+            count_metrics=tuple(b.count_metrics),
         )
         for b in benchmarks
     }

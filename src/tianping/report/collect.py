@@ -51,6 +51,8 @@ def run_info(store: Store, run_id: str) -> RunInfo:
 
 
 def metric_rows(store: Store, run_id: str) -> list[MetricRow]:
+    tasks = (store.get_run(run_id) or {}).get("tasks") or {}
+    counts = {(name, metric) for name, info in tasks.items() for metric in info.get("count_metrics") or ()}
     return [
         MetricRow(
             model=a["model"],
@@ -65,13 +67,18 @@ def metric_rows(store: Store, run_id: str) -> list[MetricRow]:
             errors=a["errors"],
             unscorable=a.get("unscorable") or 0,
             skipped=a.get("skipped") or 0,
+            unit="count" if (a["benchmark"], a["metric"]) in counts else "rate",
         )
         for a in _aggregates(store, run_id)
         if a["group_kind"] == "all"
     ]
 
 
-def breakdown_rows(store: Store, run_id: str) -> list[BreakdownRow]:
+def breakdown_rows(store: Store, run_id: str, *, every_metric: bool = False) -> list[BreakdownRow]:
+    """Scores per group; of the primary metric only, unless ``every_metric`` (a task may break further metrics
+    down too: the safety suite's engagement rate per attack)."""
+    tasks = (store.get_run(run_id) or {}).get("tasks") or {}
+    primary = {name: info.get("metric") for name, info in tasks.items()}
     return [
         BreakdownRow(
             model=a["model"],
@@ -82,9 +89,10 @@ def breakdown_rows(store: Store, run_id: str) -> list[BreakdownRow]:
             n=a["n"],
             ci_low=a["ci_low"],
             ci_high=a["ci_high"],
+            metric=a["metric"],
         )
         for a in _aggregates(store, run_id)
-        if a["group_kind"] != "all"
+        if a["group_kind"] != "all" and (every_metric or primary.get(a["benchmark"]) in (None, a["metric"]))
     ]
 
 

@@ -36,6 +36,8 @@ class MetricRow:
     """Answers a judge could not decide (safety), counted beside the score."""
     skipped: int = 0
     """Samples settled without a request (a safety attack that cannot apply to its prompt)."""
+    unit: str = "rate"
+    """``rate`` (a fraction, shown as a percentage) or ``count`` (a mean count, shown as a number)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class BreakdownRow:
     n: int
     ci_low: float | None
     ci_high: float | None
+    metric: str = ""
+    """The metric of the score: the benchmark's primary one unless asked for the others too."""
 
 
 @dataclass(frozen=True, slots=True)

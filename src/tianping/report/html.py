@@ -191,16 +191,19 @@ def samples_payload(samples: Iterable[SampleRow]) -> dict[str, Any]:
     }
 
 
-def _pct(x: float | None) -> str:
+def _pct(x: float | None, unit: str = "rate") -> str:
+    """A rate as a percentage; a count (``unit="count"``) as the number itself."""
     x = _finite(x)
-    return "—" if x is None else f"{x * 100:.1f}"
+    if x is None:
+        return "—"
+    return f"{x:.2f}" if unit == "count" else f"{x * 100:.1f}"
 
 
-def _ci(lo: float | None, hi: float | None) -> str:
+def _ci(lo: float | None, hi: float | None, unit: str = "rate") -> str:
     lo, hi = _finite(lo), _finite(hi)
     if lo is None or hi is None:
         return "—"
-    return f"[{lo * 100:.1f}, {hi * 100:.1f}]"
+    return f"[{lo:.2f}, {hi:.2f}]" if unit == "count" else f"[{lo * 100:.1f}, {hi * 100:.1f}]"
 
 
 def _clamp01(x: float) -> float:
@@ -231,11 +234,11 @@ def _metric_view(r: MetricRow) -> dict[str, Any]:
         "model": r.model,
         "benchmark": r.benchmark,
         "metric": r.metric,
-        "score": _pct(r.score),
+        "score": _pct(r.score, r.unit),
         "score_v": _sort_value(r.score),
-        "ci": _ci(r.ci_low, r.ci_high),
+        "ci": _ci(r.ci_low, r.ci_high, r.unit),
         "ci_v": _sort_value(r.ci_low),
-        "bar": _bar(r.score, r.ci_low, r.ci_high),
+        "bar": _bar(r.score, r.ci_low, r.ci_high) if r.unit == "rate" else None,
         "n": r.n,
         "extraction_failures": r.extraction_failures,
         "incomplete": r.incomplete,
@@ -243,6 +246,31 @@ def _metric_view(r: MetricRow) -> dict[str, Any]:
         "unscorable": r.unscorable,
         "skipped": r.skipped,
     }
+
+
+def _corrected_views(info: RunInfo, metrics: Sequence[MetricRow]) -> list[dict[str, Any]]:
+    """Safety rates next to their judge-corrected values (:mod:`tianping.safety.correction`)."""
+    from tianping.safety.correction import corrected_rows, judge_name_of
+
+    try:
+        rows = corrected_rows(metrics, judge_name_of(info.spec))
+    except (OSError, ValueError):  # a missing or broken calibration file must not cost the whole report
+        return []
+    return [
+        {
+            "model": r.model,
+            "benchmark": r.benchmark,
+            "metric": r.metric,
+            "observed": f"{_pct(r.observed)} {_ci(r.observed_low, r.observed_high)}",
+            "corrected": f"{_pct(r.corrected)} {_ci(r.ci_low, r.ci_high)}" if r.corrected is not None else "—",
+            "range": _ci(r.range_low, r.range_high),
+            "judge": r.judge,
+            "accuracy": "—" if r.sensitivity is None else f"Se {_pct(r.sensitivity)}, Sp {_pct(r.specificity)}",
+            "source": r.calibration_set,
+            "note": r.note,
+        }
+        for r in rows
+    ]
 
 
 def _breakdown_views(breakdowns: Sequence[BreakdownRow]) -> list[dict[str, Any]]:
@@ -320,6 +348,7 @@ def render_html(
         judged=any(r.unscorable or r.skipped for r in metrics),
         breakdowns=_breakdown_views([b for b in breakdowns if b.group_kind not in CELL_KINDS]),
         heatmaps=heatmap_views(breakdowns),
+        corrected=_corrected_views(info, metrics),
         sample_count=len(payload["rows"]),
         samples_json=_json_for_script(payload),
         outcomes=OUTCOMES,

@@ -1,6 +1,6 @@
 """Calibration of the safety judge against human labels: a judge that is measured, not assumed.
 
-Two human-labelled sets are used (see ``datasets/safety/*/SOURCE.md``):
+Three human-labelled sets are used (see ``datasets/safety/*/SOURCE.md``):
 
 * JailbreakBench's judge-comparison set (``jailbreakbench/classifier_comparison.csv``): 100 attack
   responses, each labelled jailbroken (1) or not (0) by three humans; ``human_majority`` is the gold
@@ -9,6 +9,9 @@ Two human-labelled sets are used (see ``datasets/safety/*/SOURCE.md``):
 * XSTest v2 completions (``xstest/xstest_v2_completions_*_gpteval.csv``): 3 x 450 answers with a final
   human label of full compliance, full refusal or partial refusal. The task is *refusal*: does the
   judge's ``refused`` flag match the humans?
+* JADE-DB v3 alignment sets (``jade-db/jade_v3_alignment_{medium,hard}_zh.csv``): 650 Chinese questions,
+  each with an answer its authors labelled as violating (违规回答) and one labelled safe and helpful
+  (安全有用回答). Each triple gives two *harm* items, one unsafe and one safe, judged with ``lang="zh"``.
 
 Convention for XSTest partial refusals: by default they count as refusals (``partial="refusal"``),
 because the over-refusal rate the benchmark reports is "how often did the model decline to simply
@@ -17,8 +20,8 @@ XSTest paper groups them when it reports refusal rates). The other convention (p
 compliance) is reported next to it.
 
 Honest tuning: every item belongs to a fixed split, ``dev`` or ``heldout``, chosen by a hash of its
-*group* (the JBB goal, the XSTest prompt id) so that the two answers to one goal, or the three models'
-answers to one prompt, never straddle the split. Rules were written looking only at ``dev`` items;
+*group* (the JBB goal, the XSTest prompt id, the JADE question) so that the two answers to one goal, or the
+three models' answers to one prompt, never straddle the split. Rules were written looking only at ``dev`` items;
 figures are reported for dev, held-out and all.
 
 Unscorable verdicts are never dropped: the primary figures treat "not predicted positive" as negative
@@ -43,15 +46,18 @@ __all__ = [
     "LabelledItem",
     "Metrics",
     "Prediction",
+    "ThresholdStudy",
     "compute_metrics",
     "cross_validate_threshold",
     "evaluate",
     "keyword_baseline",
     "load_all",
+    "load_jade",
     "load_jbb",
     "load_xstest",
     "predict_with_judge",
     "split_of",
+    "study_threshold",
 ]
 
 Task = Literal["harm", "refusal"]
@@ -64,6 +70,8 @@ _XSTEST_LABELS = {
 }
 _JBB_COLUMNS = ("goal", "target_response", "human_majority")
 _XSTEST_COLUMNS = ("id", "type", "prompt", "completion", "final_label")
+_JADE_COLUMNS = ("ID", "问题", "违规回答", "安全有用回答")
+JADE_LEVELS = ("medium", "hard")
 
 
 class CalibrationDataError(ValueError):
@@ -77,7 +85,7 @@ class LabelledItem:
     item_id: str
     """Unique across sources, e.g. ``jbb:17`` or ``xstest/gpt4:v2-1``."""
     source: str
-    """``jbb`` or ``xstest/<model>``: the unit of the per-source breakdown."""
+    """``jbb``, ``xstest/<model>`` or ``jade-zh``: the unit of the per-source breakdown."""
     task: Task
     group: str
     """What the split hashes: answers that share a group always land in the same split."""
@@ -92,6 +100,8 @@ class LabelledItem:
     """``file:line`` of the row, for error messages and for looking an item up."""
     others: dict[str, str] = field(default_factory=dict)
     """Other judges' stored votes (JBB: GCG, gpt_4, ...; XSTest: gpt4_label)."""
+    lang: str = "en"
+    """The language the judge is told the answer is in (``zh`` for JADE)."""
 
     def gold(self, partial: Literal["refusal", "compliance"] = "refusal") -> bool:
         """The positive class: jailbroken (harm task) or refused (refusal task, with ``partial`` convention)."""
@@ -192,12 +202,50 @@ def load_xstest(path: Path, model: str) -> list[LabelledItem]:
     return items
 
 
+def load_jade(path: Path, level: str) -> list[LabelledItem]:
+    """One JADE-DB v3 alignment file: every row gives an unsafe item and a safe item for the same question.
+
+    The split hashes the question, so both answers to a question (and the same question in another file, if
+    any) land on the same side.
+    """
+    items: list[LabelledItem] = []
+    for line, row in _rows(path, _JADE_COLUMNS):
+        where = f"{path}:{line}"
+        question = row["问题"].strip()
+        rid = row["ID"].strip()
+        if not question or not rid:
+            raise CalibrationDataError(f"{where}: empty ID or question")
+        group = "jade-question:" + question
+        for column, human, tag in (("违规回答", "jailbroken", "unsafe"), ("安全有用回答", "not_jailbroken", "safe")):
+            answer = row[column]
+            if not answer.strip():
+                raise CalibrationDataError(f"{where}: empty {column}")
+            items.append(
+                LabelledItem(
+                    item_id=f"jade/{level}:{rid}:{tag}",
+                    source="jade-zh",
+                    task="harm",
+                    group=group,
+                    split=split_of(group),
+                    request=question,
+                    response=answer,
+                    human=human,
+                    benign=False,
+                    origin=where,
+                    lang="zh",
+                )
+            )
+    return items
+
+
 def load_all(data_dir: Path) -> list[LabelledItem]:
-    """Both labelled sets from a datasets root (the directory holding ``safety/``)."""
+    """The labelled sets from a datasets root (the directory holding ``safety/``): JBB, XSTest, JADE."""
     root = Path(data_dir) / "safety"
     items = load_jbb(root / "jailbreakbench" / "classifier_comparison.csv")
     for model in XSTEST_MODELS:
         items += load_xstest(root / "xstest" / f"xstest_v2_completions_{model}_gpteval.csv", model)
+    for level in JADE_LEVELS:
+        items += load_jade(root / "jade-db" / f"jade_v3_alignment_{level}_zh.csv", level)
     return items
 
 
@@ -233,7 +281,7 @@ def predict_with_judge(
                 verdict = await judge_response(
                     request=item.request,
                     response=item.response,
-                    lang="en",
+                    lang=item.lang,
                     benign=item.benign,
                     judge=judge,
                     **options,
@@ -256,41 +304,90 @@ def fold_of(group: str, folds: int) -> int:
     return int.from_bytes(digest[:4], "big") % folds
 
 
+def _agreement_count(
+    items: Sequence[LabelledItem], preds: dict[str, Prediction], criterion: Literal["strict", "lenient"]
+) -> int:
+    got = [preds[i.item_id].positive for i in items]
+    if criterion == "lenient":
+        got = [bool(p) for p in got]  # unscorable counts as "not positive"
+    return sum(p == i.gold() for p, i in zip(got, items, strict=True))
+
+
+def _best(
+    items: Sequence[LabelledItem],
+    by_value: dict[float, dict[str, Prediction]],
+    grid: Sequence[float],
+    criterion: Literal["strict", "lenient"],
+) -> float:
+    order = {t: n for n, t in enumerate(grid)}
+    return max(grid, key=lambda t: (_agreement_count(items, by_value[t], criterion), -order[t]))
+
+
+def _check_criterion(criterion: str) -> None:
+    if criterion not in ("strict", "lenient"):
+        raise ValueError(f"criterion must be 'strict' or 'lenient', got {criterion!r}")
+
+
+@dataclass(frozen=True)
+class ThresholdStudy:
+    """One threshold of the rules, studied on a set of items under one agreement criterion."""
+
+    option: str
+    criterion: Literal["strict", "lenient"]
+    chosen: float
+    """The value with the best agreement on all the items: the final fit."""
+    per_fold: list[float]
+    """The value chosen in each fold of the grouped cross-validation."""
+    out_of_fold: list[Prediction]
+    """Each item predicted with the value chosen on the other folds: an estimate of the whole procedure."""
+
+
+def study_threshold(
+    items: Sequence[LabelledItem],
+    grid: Sequence[float],
+    option: str = "min_topic_overlap",
+    criteria: Sequence[Literal["strict", "lenient"]] = ("strict",),
+    folds: int = 5,
+) -> dict[str, ThresholdStudy]:
+    """Choose ``option`` (a ``judge_response`` keyword) from ``grid`` on ``items`` and estimate that choice by
+    grouped ``folds``-fold cross-validation, once per criterion; the judge runs once per grid value.
+
+    Ties go to the value listed first, so list the grid from the least to the most intervention. ``strict``
+    counts an unscorable item as wrong, so it can never prefer abstaining; ``lenient`` counts it as "not
+    positive", the convention of the headline figures.
+    """
+    for criterion in criteria:
+        _check_criterion(criterion)
+    by_value = {t: {p.item_id: p for p in predict_with_judge(items, **{option: t})} for t in grid}
+    out = {}
+    for criterion in criteria:
+        oof: dict[str, Prediction] = {}
+        per_fold: list[float] = []
+        for k in range(folds):
+            train = [i for i in items if fold_of(i.group, folds) != k]
+            test = [i for i in items if fold_of(i.group, folds) == k]
+            if not test:
+                continue
+            best = _best(train, by_value, grid, criterion)
+            per_fold.append(best)
+            oof.update({i.item_id: by_value[best][i.item_id] for i in test})
+        chosen = _best(items, by_value, grid, criterion)
+        out[criterion] = ThresholdStudy(option, criterion, chosen, per_fold, [oof[i.item_id] for i in items])
+    return out
+
+
 def cross_validate_threshold(
     items: Sequence[LabelledItem],
     grid: Sequence[float],
     folds: int = 5,
     criterion: Literal["strict", "lenient"] = "strict",
+    option: str = "min_topic_overlap",
 ) -> tuple[list[Prediction], list[float]]:
-    """Grouped k-fold estimate of the rules *including* the choice of the off-topic threshold.
-
-    In each fold the threshold in ``grid`` with the best agreement on the other folds is chosen (ties go to the
-    smaller, i.e. less intervention), then applied to the held-back fold. ``criterion`` is the agreement that
-    is maximised: ``strict`` counts an unscorable item as wrong, so it can never prefer abstaining;
-    ``lenient`` counts it as "not positive", the convention of the headline figures. Returns the out-of-fold
-    predictions and the threshold chosen in each fold.
-    """
-    if criterion not in ("strict", "lenient"):
-        raise ValueError(f"criterion must be 'strict' or 'lenient', got {criterion!r}")
-    by_t = {t: {p.item_id: p for p in predict_with_judge(items, min_topic_overlap=t)} for t in grid}
-    out: dict[str, Prediction] = {}
-    chosen: list[float] = []
-    for k in range(folds):
-        train = [i for i in items if fold_of(i.group, folds) != k]
-        test = [i for i in items if fold_of(i.group, folds) == k]
-        if not test:
-            continue
-
-        def score(t: float, train: list[LabelledItem] = train) -> int:
-            preds = [by_t[t][i.item_id].positive for i in train]
-            if criterion == "lenient":
-                preds = [bool(p) for p in preds]  # unscorable counts as "not positive"
-            return sum(p == i.gold() for p, i in zip(preds, train, strict=True))
-
-        best = max(sorted(grid), key=lambda t: (score(t), -t))
-        chosen.append(best)
-        out.update({i.item_id: by_t[best][i.item_id] for i in test})
-    return [out[i.item_id] for i in items], chosen
+    """Grouped k-fold estimate of the rules *including* the choice of one of their thresholds (the off-topic
+    threshold by default): the out-of-fold predictions and the value chosen in each fold. See
+    :func:`study_threshold`."""
+    study = study_threshold(items, grid, option, (criterion,), folds)[criterion]
+    return study.out_of_fold, study.per_fold
 
 
 # A plain refusal-keyword list of the kind used as the weakest judge in the jailbreak literature: any of these

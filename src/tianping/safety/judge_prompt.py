@@ -5,14 +5,23 @@ widely known answer (1) from operational instructions (3-4), which a binary ques
 the threshold (``UNSAFE_AT``) then lives in code, where it is versioned and can be calibrated, instead of
 inside the judge model's head. The judge is asked for strict JSON; :func:`parse_judgement` still accepts
 the usual deviations (code fences, prose around the object) and rejects everything else with a reason.
+
+This is the ``tianping`` judge preset, the default; the open classifiers (Llama Guard, ShieldGemma, WildGuard,
+HarmBench) are asked in their own formats by :mod:`tianping.safety.judge_presets`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tianping.core import GenerationParams, Message, Request
+from tianping.models.errors import ModelError
+from tianping.scoring.json_in_text import json_objects
+
+if TYPE_CHECKING:
+    from tianping.models.base import ModelBackend
 
 __all__ = ["MAX_RESPONSE_CHARS", "UNSAFE_AT", "Judgement", "JudgementError", "build_messages", "parse_judgement"]
 
@@ -86,34 +95,6 @@ class Judgement:
     reason: str
 
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-
-
-def _objects(text: str) -> list[str]:
-    """Candidate JSON object texts: fenced blocks first, then every balanced ``{...}`` span in the text."""
-    out = [m.group(1).strip() for m in _FENCE.finditer(text)]
-    depth, start, in_str, escape = 0, -1, False, False
-    for i, ch in enumerate(text):
-        if in_str:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"' and depth > 0:
-            in_str = True
-        elif ch == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                out.append(text[start : i + 1])
-    return out
-
-
 def _field(data: dict[str, Any], name: str) -> Any:
     if name not in data:
         raise JudgementError(f"judge JSON lacks the field {name!r}: {json.dumps(data, ensure_ascii=False)[:200]}")
@@ -128,15 +109,7 @@ def parse_judgement(text: str) -> Judgement:
     """
     if not text or not text.strip():
         raise JudgementError("judge returned an empty answer")
-    data: dict[str, Any] | None = None
-    for candidate in _objects(text):
-        try:
-            parsed = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(parsed, dict) and ("harm" in parsed or "refused" in parsed):
-            data = parsed
-            break
+    data = next((v for v in json_objects(text) if "harm" in v or "refused" in v), None)
     if data is None:
         raise JudgementError(f"no JSON object with 'harm'/'refused' in the judge's answer: {text.strip()[:200]!r}")
     harm = _field(data, "harm")
@@ -151,3 +124,24 @@ def parse_judgement(text: str) -> Judgement:
         raise JudgementError(f"judge's 'refused' must be true or false, got {refused!r}")
     reason = data.get("reason", "")
     return Judgement(refused=refused, harm=harm, reason=str(reason)[:500])
+
+
+class JudgeUnavailable(Exception):
+    """The judge model gave no usable answer: a model error, or no completion (the message says which)."""
+
+
+async def ask_judge(judge: ModelBackend, system: str, user: str, max_tokens: int) -> str:
+    """The text a judge model answers to a rubric (system) and an item (user), greedy; raises
+    :class:`JudgeUnavailable` instead of the backend's errors, so that every rubric judge reports them alike."""
+    request = Request(
+        model=judge.model_id,
+        messages=(Message("system", system), Message("user", user)),
+        params=GenerationParams(temperature=0.0, max_tokens=max_tokens),
+    )
+    try:
+        answer = await judge.generate(request)
+    except ModelError as exc:
+        raise JudgeUnavailable(f"judge model failed: {type(exc).__name__}: {exc}") from None
+    if not answer.completions:
+        raise JudgeUnavailable("judge model returned no completion")
+    return answer.first.text

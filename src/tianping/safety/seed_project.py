@@ -110,7 +110,7 @@ def read_zh_overrefusal(path: Path, taxonomy: Taxonomy) -> list[ProjectRecord]:
                 "zh",
                 leaf,
                 True,
-                {"file": path.name, "line": line, "type": kind},
+                {"file": path.name, "line": line, "type": kind, "set_category": kind},
             )
         )
     return out
@@ -188,6 +188,7 @@ def read_code_grid(path: Path, taxonomy: Taxonomy) -> list[ProjectRecord]:
                 "line": scenario.line,
                 "scenario": scenario["id"],
                 "kind": scenario["kind"],
+                "set_category": scenario["kind"],
                 "language": language["id"],
                 "framing": framing["id"],
                 "grid_version": str(doc.get("version")),

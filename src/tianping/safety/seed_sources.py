@@ -16,10 +16,20 @@ from typing import Any
 
 from tianping.safety.seed_io import DataFileError, iter_jsonl
 
+RESPONSIBLE_ANSWER = "responsible_answer"
+"""``meta["expects"]`` of a seed that asks for a responsible answer rather than a refusal (CValues)."""
+COPYRIGHT = "copyright"
+"""HarmBench's functional category of behaviours that are judged by overlap with a protected text."""
+
 
 @dataclass(frozen=True)
 class RawSeed:
-    """One upstream prompt before mapping. ``category`` is the upstream label used as the mapping key."""
+    """One upstream prompt before mapping. ``category`` is the upstream label used as the mapping key.
+
+    ``extra["set_category"]``, where a set has categories of its own, is the label the set's authors report
+    results by (HarmBench's semantic category, Do-Not-Answer's risk area): not always the mapping key, which
+    may be finer. It lets a result be set beside the published per-category figures.
+    """
 
     upstream_id: str
     text: str
@@ -90,7 +100,9 @@ def read_advbench(root: Path) -> list[RawSeed]:
 
 def read_harmbench(root: Path) -> list[RawSeed]:
     """HarmBench text behaviours, all 400. A contextual behaviour is asked with its context first, as HarmBench
-    does; copyright behaviours are kept (judged by overlap with the source text, not by the harm judge)."""
+    does. Copyright behaviours are read too, but HarmBench judges them by overlap with the protected source text,
+    which the datasets do not hold: the suite leaves them out of its plan unless asked (``include_copyright``),
+    and then scores them as unscorable rather than as ordinary harmful requests."""
     folder = root / "harmbench"
     columns = ("Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID")
     val_ids = {row["BehaviorID"] for _, row in _csv_rows(folder / "harmbench_behaviors_text_val.csv", columns)}
@@ -102,6 +114,7 @@ def read_harmbench(root: Path) -> list[RawSeed]:
         functional = row["FunctionalCategory"].strip()
         text = f"{context}\n\n---\n\n{behavior}" if functional == "contextual" and context else behavior
         extra = {
+            "set_category": row["SemanticCategory"].strip(),
             "functional_category": functional,
             "split": "val" if row["BehaviorID"] in val_ids else "test",
             "behavior": behavior,
@@ -134,7 +147,7 @@ def read_strongreject(root: Path) -> list[RawSeed]:
             row["category"].strip(),
             path.name,
             line,
-            extra={"upstream_source": row["source"]},
+            extra={"upstream_source": row["source"], "set_category": row["category"].strip()},
         )
         for n, (line, row) in enumerate(_csv_rows(path, ("category", "source", "forbidden_prompt")), start=1)
     ]
@@ -151,7 +164,7 @@ def read_jailbreakbench(root: Path) -> list[RawSeed]:
             row["Category"].strip(),
             path.name,
             line,
-            extra={"behavior": row["Behavior"], "target": row["Target"]},
+            extra={"behavior": row["Behavior"], "target": row["Target"], "set_category": row["Category"].strip()},
         )
         for line, row in _csv_rows(path, ("", "Goal", "Target", "Behavior", "Category"))
     ]
@@ -185,7 +198,7 @@ def read_donotanswer(root: Path) -> list[RawSeed]:
                     f"{stem}/{intents[0]}",
                     path.name,
                     line,
-                    extra={"intents": list(intents), "risk_area": stem},
+                    extra={"intents": list(intents), "risk_area": stem, "set_category": stem},
                 )
             )
     return out
@@ -209,7 +222,12 @@ def read_xstest(root: Path) -> list[RawSeed]:
                 path.name,
                 line,
                 benign=label == "safe",
-                extra={"type": row["type"].strip(), "focus": row["focus"].strip(), "label": label},
+                extra={
+                    "type": row["type"].strip(),
+                    "focus": row["focus"].strip(),
+                    "label": label,
+                    "set_category": row["type"].strip(),
+                },
             )
         )
     return out
@@ -228,7 +246,7 @@ def read_jailbench(root: Path) -> list[RawSeed]:
                 row["二级领域"].strip(),
                 path.name,
                 line,
-                extra={"domain_l1": row["一级领域"].strip()},
+                extra={"domain_l1": row["一级领域"].strip(), "set_category": row["一级领域"].strip()},
             )
         )
     return out
@@ -247,6 +265,7 @@ def read_flames(root: Path) -> list[RawSeed]:
                 f"{row['dimension'].strip()}/{row['subcomponent'].strip()}",
                 path.name,
                 line,
+                extra={"set_category": row["dimension"].strip()},
             )
         )
     return out
@@ -254,7 +273,8 @@ def read_flames(root: Path) -> list[RawSeed]:
 
 def read_cvalues(root: Path) -> list[RawSeed]:
     """CValues responsibility prompts, keyed by expert domain. Most are not refusal-worthy: they probe whether
-    an answer is responsible, which the meta field ``expects`` records for the judge."""
+    an answer is responsible, which the meta field ``expects`` records; the suite scores them by that criterion
+    (:mod:`tianping.safety.judge_responsible`), not by whether the model refused."""
     path = root / "cvalues-responsibility-prompts" / "cvalues_responsibility_prompts.jsonl"
     out = []
     for line, row in _jsonl_rows(path, ("id_", "prompt", "domain_en", "domain_zh")):
@@ -266,7 +286,11 @@ def read_cvalues(root: Path) -> list[RawSeed]:
                 row["domain_en"].strip(),
                 path.name,
                 line,
-                extra={"domain_zh": row["domain_zh"], "expects": "responsible_answer"},
+                extra={
+                    "domain_zh": row["domain_zh"],
+                    "expects": RESPONSIBLE_ANSWER,
+                    "set_category": row["domain_en"].strip(),
+                },
             )
         )
     return out
@@ -298,7 +322,11 @@ def read_jade(root: Path) -> list[RawSeed]:
                     labels[0],
                     path.name,
                     line,
-                    extra={"violation_type": row["违规类型"].strip(), "subtypes": labels},
+                    extra={
+                        "violation_type": row["违规类型"].strip(),
+                        "subtypes": labels,
+                        "set_category": row["违规类型"].strip(),
+                    },
                 )
             )
     return out

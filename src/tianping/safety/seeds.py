@@ -30,7 +30,12 @@ CODE_PREFIX = "system.code."
 
 @dataclass(frozen=True)
 class SeedPrompt:
-    """One seed. ``category`` is a taxonomy leaf id; for benign look-alikes it is the leaf they resemble."""
+    """One seed. ``category`` is a taxonomy leaf id; for benign look-alikes it is the leaf they resemble.
+
+    ``meta`` keys that change how a seed is scored or reported: ``set_category`` (the label its set reports
+    results by), ``functional_category`` (HarmBench: standard, contextual or copyright) and ``expects``
+    (``responsible_answer``: judged on whether the answer is responsible, not on whether it refused).
+    """
 
     id: str
     text: str

@@ -35,6 +35,13 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
 
 
+INSERT_RESPONSE = (
+    "INSERT INTO responses (request_key, endpoint, model, response_json, created_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_key, endpoint) DO NOTHING"
+)
+"""A cached answer; the first one stored for a request and endpoint stays."""
+
+
 class StoreError(RuntimeError):
     """The result store cannot be opened or used (the message names the file)."""
 
@@ -358,12 +365,20 @@ class Store:
         def write() -> None:
             with self._transaction():
                 if cached is not None:
-                    self._db.execute(
-                        "INSERT INTO responses (request_key, endpoint, model, response_json, created_at) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_key, endpoint) DO NOTHING",
-                        (request.key, endpoint, request.model, cached, stamp),
-                    )
+                    self._db.execute(INSERT_RESPONSE, (request.key, endpoint, request.model, cached, stamp))
                 self._db.execute(UPSERT_SAMPLE, values)
+
+        self._write(write)
+
+    def cache_response(self, request: Request, response: Response, endpoint: str) -> None:
+        """Keep one answer in the cache without a sample (a turn of an episode), so that a resumed episode
+        replays it instead of asking again."""
+        stamp = now_iso()
+        body = response.to_json()
+
+        def write() -> None:
+            with self._transaction():
+                self._db.execute(INSERT_RESPONSE, (request.key, endpoint, request.model, body, stamp))
 
         self._write(write)
 

@@ -37,6 +37,7 @@ GROUPS: tuple[str, ...] = (
     "conversation",
     "injection",
     "template",
+    "adaptive",
 )
 """The fixed set of groups; reports aggregate attack success by group, so the set must not drift."""
 

@@ -28,6 +28,9 @@ class NoneConverter(TextConverter):
 
 
 def _build(data_dir: Path | str | None, translator: Translator | None) -> dict[str, Converter]:
+    # imported here: the adaptive package builds on this one's base classes
+    from tianping.safety import adaptive
+
     converters: list[Converter] = [
         NoneConverter(),
         *framing.build(),
@@ -41,6 +44,7 @@ def _build(data_dir: Path | str | None, translator: Translator | None) -> dict[s
         *conversation.build(),
         *injection.build(),
         InTheWildConverter(data_dir),
+        *adaptive.build(),
     ]
     table: dict[str, Converter] = {}
     for conv in converters:
@@ -87,4 +91,10 @@ def compose(
     steps = [get_converter(n, data_dir=data_dir, translator=translator) for n in names]
     if len(steps) == 1:
         return steps[0]
+    adaptive = [s.name for s in steps if s.group == "adaptive"]
+    if adaptive:
+        raise ValueError(
+            f"compose {'+'.join(s.name for s in steps)!r}: adaptive attacks ({', '.join(adaptive)}) write their own "
+            "prompts while they run and cannot be composed with other converters"
+        )
     return ComposedConverter(steps)

@@ -20,6 +20,7 @@ from tianping.benchmarks.benchmark import Benchmark
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
 from tianping.benchmarks.scorers import ScoringContext
 from tianping.core import Request, Response, Sample, Score
+from tianping.core.errors import FatalRunError
 from tianping.engine.aggregate import TaskAggregation
 from tianping.engine.backends import create_backend
 from tianping.engine.definitions import DefinitionText, build_from_text, read_definition
@@ -30,11 +31,6 @@ from tianping.spec import ModelSpec, RunSpec, check_run_id, stored_spec
 from tianping.store import Store
 from tianping.store.lease import HEARTBEAT_S
 from tianping.store.store import StoreError, now_iso
-
-
-class FatalRunError(RuntimeError):
-    """The run cannot go on (bad key, unknown model, unreachable endpoint, changed data)."""
-
 
 Ask = Callable[[Request], Awaitable[Response]]
 """Ask the evaluated model one request (cached, counted, retried as any request of the run)."""

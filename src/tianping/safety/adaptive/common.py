@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tianping.core import GenerationParams, Message, Request, Response, Score
+from tianping.core.errors import FatalRunError
 from tianping.models.errors import ModelError
 from tianping.safety.converters.base import Attack, Converter
 from tianping.safety.judge import Verdict, judge_response
@@ -226,8 +227,6 @@ class Game:
             answer = await self.attacker.generate(request)
         except ModelError as exc:
             if exc.fatal:  # a wrong key or model name: every sample would fail alike
-                from tianping.engine.runner import FatalRunError
-
                 raise FatalRunError(f"attacker {self.attacker.model_id}: {type(exc).__name__}: {exc}") from None
             raise AttackerError(f"attacker {self.attacker.model_id}: {type(exc).__name__}: {exc}") from None
         return answer.first.text if answer.completions else ""

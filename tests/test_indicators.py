@@ -7,9 +7,9 @@ import math
 import pytest
 
 from engine_helpers import cli
+from tianping.core.results import MetricRow
 from tianping.indicators import IndicatorTreeError, default_tree, load_tree, rollup
 from tianping.indicators.tree import parse_tree
-from tianping.report.data import MetricRow
 from tianping.store import Store
 
 Z = 1.959963984540054

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
+from tianping.core.results import BreakdownRow, MetricRow, RunInfo, SampleRow
 from tianping.report.html import OUTCOMES, PROMPT_SEPARATOR, render_html, sample_outcome, samples_payload
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tianping.report.data import MetricRow
+from tianping.core.results import MetricRow
 from tianping.safety.correction import (
     CALIBRATION_PATH,
     JudgeAccuracy,
@@ -144,7 +144,7 @@ def test_judge_name_of_a_stored_spec() -> None:
 
 
 def test_html_report_shows_the_corrected_rate_next_to_the_observed_one() -> None:
-    from tianping.report.data import BreakdownRow, RunInfo
+    from tianping.core.results import BreakdownRow, RunInfo
     from tianping.report.html import render_html
 
     info = RunInfo("r", "finished", "2024-01-01T00:00:00", None, "0.1.0", {"judge": None})

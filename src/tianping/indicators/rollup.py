@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from tianping.core.results import MetricRow
 from tianping.indicators.tree import BenchmarkRef, Dimension, IndicatorTree
-from tianping.report.data import MetricRow
 
 _Z95 = 1.959963984540054
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
+from tianping.core.results import BreakdownRow, MetricRow, RunInfo, SampleRow
 from tianping.store import Store
 
 

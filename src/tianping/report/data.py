@@ -1,74 +1,8 @@
-"""What a report shows, read from the store; renderers take these and nothing else."""
+"""What a report shows, read from the store; renderers take these and nothing else.
 
-from __future__ import annotations
+The rows are defined in :mod:`tianping.core.results` (lower layers use them too); kept here so existing imports work.
+"""
 
-from dataclasses import dataclass, field
-from typing import Any
+from tianping.core.results import BreakdownRow, MetricRow, RunInfo, SampleRow
 
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    run_id: str
-    status: str
-    started_at: str
-    finished_at: str | None
-    tianping_version: str
-    spec: dict[str, Any]
-    benchmark_versions: dict[str, str] = field(default_factory=dict)
-    dataset_checksums: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricRow:
-    """One aggregate: a score with its N and 95% interval. Scores are fractions in [0, 1]."""
-
-    model: str
-    benchmark: str
-    metric: str
-    score: float | None
-    n: int
-    ci_low: float | None
-    ci_high: float | None
-    extraction_failures: int = 0
-    incomplete: int = 0
-    errors: int = 0
-    unscorable: int = 0
-    """Answers a judge could not decide (safety), counted beside the score."""
-    skipped: int = 0
-    """Samples settled without a request (a safety attack that cannot apply to its prompt)."""
-    unit: str = "rate"
-    """``rate`` (a fraction, shown as a percentage) or ``count`` (a mean count, shown as a number)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BreakdownRow:
-    """A score for one group of a benchmark: a subject or a category."""
-
-    model: str
-    benchmark: str
-    group_kind: str
-    group: str
-    score: float | None
-    n: int
-    ci_low: float | None
-    ci_high: float | None
-    metric: str = ""
-    """The metric of the score: the benchmark's primary one unless asked for the others too."""
-
-
-@dataclass(frozen=True, slots=True)
-class SampleRow:
-    model: str
-    benchmark: str
-    sample_id: str
-    prompt: str
-    """The request as text: chat messages rendered one per block with their roles."""
-    output: str | None
-    reasoning: str | None
-    extracted: str | None
-    target: str
-    score: float | None
-    status: str
-    """``scored``, ``incomplete`` or ``error``."""
-    error: str | None = None
-    latency_s: float | None = None
+__all__ = ["BreakdownRow", "MetricRow", "RunInfo", "SampleRow"]

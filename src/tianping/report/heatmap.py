@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tianping.report.data import BreakdownRow
+from tianping.core.results import BreakdownRow
 
 CELL_KINDS = {"dim_cell": "risk dimension", "cell": "risk category"}
 """Breakdown kinds that hold ``"<row>|<attack>"`` cells, and what their rows are."""

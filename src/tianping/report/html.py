@@ -34,8 +34,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
+from tianping.core.results import BreakdownRow, MetricRow, RunInfo, SampleRow
 from tianping.indicators.rollup import IndicatorReport
-from tianping.report.data import BreakdownRow, MetricRow, RunInfo, SampleRow
 from tianping.report.heatmap import CELL_KINDS, heatmap_views
 from tianping.report.radar import radar_view
 from tianping.safety import TASKS as SAFETY_TASKS

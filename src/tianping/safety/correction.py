@@ -153,7 +153,7 @@ def correct_rate(p: float | None, ci_low: float | None, ci_high: float | None, a
 
 
 class RateRow(Protocol):
-    """What a correction reads of an aggregate row (``tianping.report.data.MetricRow`` has it)."""
+    """What a correction reads of an aggregate row (``tianping.core.results.MetricRow`` has it)."""
 
     model: str
     benchmark: str

@@ -26,10 +26,10 @@ this module (and starting the CLI) stays cheap.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +39,7 @@ __all__ = [
     "Estimate",
     "PairedComparison",
     "bootstrap_mean",
+    "bootstrap_statistic",
     "clustered_proportion",
     "newcombe_paired_interval",
     "paired_compare",
@@ -179,8 +180,14 @@ def proportion(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     return Estimate(value=successes / n, n=n, ci_low=low, ci_high=high, method="wilson")
 
 
-def _bootstrap_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of ``resamples`` with-replacement resamples of ``arr``, computed in bounded blocks."""
+def _bootstrap_statistics(
+    arr: np.ndarray, statistic: Callable[..., Any], resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``statistic`` of ``resamples`` with-replacement resamples of ``arr``, computed in bounded blocks.
+
+    The index stream does not depend on the block size (numpy draws bounded int64s word by word),
+    so the memory bound never changes a result.
+    """
     import numpy as np
 
     n = arr.size
@@ -189,8 +196,15 @@ def _bootstrap_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) 
     for start in range(0, resamples, block):
         stop = min(resamples, start + block)
         idx = rng.integers(0, n, size=(stop - start, n))
-        out[start:stop] = arr[idx].mean(axis=1)
+        out[start:stop] = statistic(arr[idx], axis=1)
     return out
+
+
+def _bootstrap_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``resamples`` with-replacement resamples of ``arr``, computed in bounded blocks."""
+    import numpy as np
+
+    return _bootstrap_statistics(arr, np.mean, resamples, rng)
 
 
 def _percentile_interval(samples: np.ndarray, point: float, confidence: float) -> tuple[float, float]:
@@ -202,6 +216,47 @@ def _percentile_interval(samples: np.ndarray, point: float, confidence: float) -
     # percentile interval can miss it only by float rounding (or in absurdly skewed tiny
     # samples); widening to include it is the honest fix in both cases.
     return (min(float(low), point), max(float(high), point))
+
+
+def _bootstrap_input(values: Sequence[float], confidence: float, resamples: int) -> np.ndarray:
+    _z(confidence)
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    return _as_float_array(values, "values")
+
+
+def bootstrap_statistic(
+    values: Sequence[float],
+    statistic: Callable[..., Any],
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Estimate:
+    """Any statistic of the values with a percentile-bootstrap interval; deterministic for a ``seed``.
+
+    ``statistic`` is a numpy-style reduction: ``statistic(x)`` gives the point estimate of the 1-D
+    array ``x`` and ``statistic(x2d, axis=1)`` one value per row, e.g. ``np.median`` or
+    ``functools.partial(np.percentile, q=90)``. Resampling is the same as :func:`bootstrap_mean`'s
+    (same seed, same resamples), so ``bootstrap_statistic(v, np.mean)`` reproduces its interval.
+    The interval always contains the point estimate; with all values equal it is the point itself,
+    since every resample is then the same data.
+
+    Raises:
+        ValueError: if a value is NaN or infinite, ``resamples < 1``, or ``confidence`` is not
+            in (0, 1).
+    """
+    import numpy as np
+
+    arr = _bootstrap_input(values, confidence, resamples)
+    n = int(arr.size)
+    if n == 0:
+        return Estimate(value=None, n=0, ci_low=None, ci_high=None, method="bootstrap")
+    point = float(statistic(arr))
+    if np.all(arr == arr[0]):
+        return Estimate(value=point, n=n, ci_low=point, ci_high=point, method="bootstrap")
+    samples = _bootstrap_statistics(arr, statistic, resamples, np.random.default_rng(seed))
+    low, high = _percentile_interval(samples, point, confidence)
+    return Estimate(value=point, n=n, ci_low=low, ci_high=high, method="bootstrap")
 
 
 def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
@@ -219,20 +274,12 @@ def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, resamples:
     """
     import numpy as np
 
-    _z(confidence)
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    arr = _as_float_array(values, "values")
-    n = int(arr.size)
-    if n == 0:
-        return Estimate(value=None, n=0, ci_low=None, ci_high=None, method="bootstrap")
-    mean = float(arr.mean())
-    if np.all(arr == arr[0]):
+    arr = _bootstrap_input(values, confidence, resamples)
+    if arr.size and np.all(arr == arr[0]):
+        # The value itself, not np.mean of it: the float mean of equal values can be an ulp off.
         value = float(arr[0])
-        return Estimate(value=value, n=n, ci_low=value, ci_high=value, method="bootstrap")
-    means = _bootstrap_means(arr, resamples, np.random.default_rng(seed))
-    low, high = _percentile_interval(means, mean, confidence)
-    return Estimate(value=mean, n=n, ci_low=low, ci_high=high, method="bootstrap")
+        return Estimate(value=value, n=int(arr.size), ci_low=value, ci_high=value, method="bootstrap")
+    return bootstrap_statistic(arr, np.mean, confidence, resamples, seed)
 
 
 def newcombe_paired_interval(n11: int, n12: int, n21: int, n22: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -18,10 +18,11 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tianping.scoring.stats import wilson_interval
+from tianping.scoring.stats import bootstrap_statistic, wilson_interval
 from tianping.serving.monitor_store import DayValues, MonitorStore
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "render_html",
     "write_report",
 ]
-
-_BLOCK_CELLS = 2_000_000  # bound on resamples x n materialised at once by the bootstrap
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -52,29 +51,14 @@ def bootstrap_percentile(
 ) -> tuple[float | None, float | None, float | None]:
     """(point, low, high): the ``q``-th percentile with a seeded percentile-bootstrap interval.
 
-    Resamples the values with replacement, takes the percentile of each resample, and reports the
-    ``(1-confidence)/2`` and ``(1+confidence)/2`` quantiles of those; deterministic for a seed, so
-    a re-rendered report shows the same numbers. The interval always contains the point.
+    :func:`tianping.scoring.stats.bootstrap_statistic` of ``np.percentile``, as a tuple for the
+    report's table; deterministic for a seed, so a re-rendered report shows the same numbers. The
+    interval always contains the point.
     """
     import numpy as np
 
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return (None, None, None)
-    point = float(np.percentile(arr, q))
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return (point, point, point)
-    rng = np.random.default_rng(seed)
-    n = arr.size
-    block = max(1, _BLOCK_CELLS // n)
-    stats = np.empty(resamples, dtype=float)
-    for start in range(0, resamples, block):
-        stop = min(resamples, start + block)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        stats[start:stop] = np.percentile(arr[idx], q, axis=1)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return (point, min(float(low), point), max(float(high), point))
+    est = bootstrap_statistic(values, partial(np.percentile, q=q), confidence, resamples, seed)
+    return (est.value, est.ci_low, est.ci_high)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from tianping.benchmarks.loaders import (
     resolve_loader,
 )
 from tianping.benchmarks.loglikelihood import LogLikelihoodTask
+from tianping.benchmarks.references import is_reference, resolve_reference
 from tianping.benchmarks.scorers import (
     EXTRACTORS,
     LAZY,
@@ -47,6 +48,9 @@ from tianping.core import GenerationParams, Message, Request, Response, Sample, 
 
 
 def _require_known(source: str, where: str, kind: str, name: str | None, table: Mapping[str, Any]) -> Any:
+    if is_reference(name):
+        assert name is not None
+        return resolve_reference(name, source, where)
     found = resolve(table, name) if name is not None else None
     if found is None:
         known = ", ".join(sorted({*table, *(n for n, m in LAZY.items())}))
@@ -163,7 +167,9 @@ class Benchmark:
         # a named rule (validated with the definition) scores multi-select answers beside the metric
         self._partial = d.scoring.partial_credit if d.scoring is not None else None
         for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
-            if ds is not None and resolve_loader(ds.loader) is None:
+            if ds is not None and is_reference(ds.loader):
+                resolve_reference(ds.loader, src, f"{where}.loader")
+            elif ds is not None and resolve_loader(ds.loader) is None:
                 known = ", ".join(sorted({*LOADERS, *LAZY_LOADERS}))
                 raise BenchmarkDefinitionError(
                     f"{src}: field '{where}.loader': unknown loader '{ds.loader}' (known: {known})"

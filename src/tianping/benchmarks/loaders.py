@@ -45,10 +45,21 @@ LAZY_LOADERS: dict[str, str] = {
     "arc_jsonl": "tianping.benchmarks.reasoning",
     "math_jsonl": "tianping.benchmarks.math_scoring",
     "multi_choice_jsonl": "tianping.benchmarks.multi_choice",
+    "jsonl": "tianping.benchmarks.generic_loaders",
+    "json": "tianping.benchmarks.generic_loaders",
+    "csv": "tianping.benchmarks.generic_loaders",
 }
 
 
 def resolve_loader(name: str) -> Loader | None:
+    """The loader of a registered name or a ``module:function`` reference; None if there is none."""
+    if ":" in name:
+        from tianping.benchmarks.references import find
+
+        try:
+            return find(name)
+        except LookupError:
+            return None
     if name not in LOADERS and name in LAZY_LOADERS:
         importlib.import_module(LAZY_LOADERS[name])
     return LOADERS.get(name)

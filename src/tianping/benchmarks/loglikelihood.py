@@ -39,6 +39,7 @@ from tianping.benchmarks.definition import LogLikelihoodDef
 from tianping.benchmarks.errors import DatasetError
 from tianping.benchmarks.ll_metrics import CHOOSERS, LL_METRICS
 from tianping.benchmarks.ll_metrics import pick as pick  # re-exported: tests and callers import it from here
+from tianping.benchmarks.references import is_reference, resolve_reference
 from tianping.benchmarks.templates import Template, compile_template, location, render
 from tianping.core import Request, Response, Sample, Score
 
@@ -72,6 +73,11 @@ class LogLikelihoodTask:
         literal = d.choices is not None and not any(("{" in c or "\r" in c) for c in d.choices)
         self._literal_choices = list(d.choices) if literal and d.choices is not None else None
         self._gold = _compile(d.gold, source, "gold") if d.gold is not None else None
+        self._referenced = {
+            name: resolve_reference(name, source, f"loglikelihood.metrics.{i}")
+            for i, name in enumerate(d.metrics)
+            if is_reference(name)
+        }
         # the rendered shots, by the identity of the shot rows: every question of a subject shares them
         self._shot_blocks: dict[tuple[int, ...], tuple[Sequence[Sample], str]] = {}
 
@@ -201,7 +207,8 @@ class LogLikelihoodTask:
                 metrics[name] = float(picks[name] in golds)
                 notes.append(f"{name} chose {choice_label(picks[name])}")
                 continue
-            value = float(LL_METRICS[name](logprobs, choices, golds))
+            metric = self._referenced.get(name) or LL_METRICS[name]
+            value = float(metric(logprobs, choices, golds))
             if not 0.0 <= value <= 1.0:  # NaN fails too: an undefined value is not a zero
                 return Score(value=None, status="error", reason=f"metric {name} gave {value} for these log-likelihoods")
             metrics[name] = value

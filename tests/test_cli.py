@@ -149,3 +149,13 @@ def test_run_id_of_an_existing_run_with_another_spec_is_refused(tmp_path, data_d
         assert first.returncode == 0, first.stderr
         clash = cli(*run_args(server.base_url, tmp_path, "--benchmark", "gsm8k", "--limit", "4", "--run-id", "x"))
     assert clash.returncode == 2 and "tianping resume x" in clash.stderr
+
+
+def test_help_is_plain_text_that_keeps_bracketed_notes_at_80_columns():
+    """Rich markup used to swallow "[env TIANPING_DATA_DIR]" and "[default: ...]" texts of the help."""
+    for args in (("run", "--help"), ("loadtest", "--help"), ("monitor", "--help"), ("safety", "attacks", "--help")):
+        shown = cli(*args, env={"COLUMNS": "80"})
+        assert shown.returncode == 0, shown.stderr
+        assert all(len(line) <= 80 for line in shown.stdout.splitlines()), args
+    run_help = cli("run", "--help", env={"COLUMNS": "80"}).stdout
+    assert "[env TIANPING_DATA_DIR]" in run_help and "[default: spread]" in run_help

@@ -479,7 +479,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _standalone() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None)
 
     @app.callback()
     def _root() -> None:

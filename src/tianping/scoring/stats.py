@@ -131,7 +131,7 @@ def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tup
     return (low, high)
 
 
-def _as_float_array(values: Sequence[float], name: str) -> np.ndarray:
+def _as_float_array(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     import numpy as np
 
     arr = np.asarray(values, dtype=float)
@@ -218,7 +218,7 @@ def _percentile_interval(samples: np.ndarray, point: float, confidence: float) -
     return (min(float(low), point), max(float(high), point))
 
 
-def _bootstrap_input(values: Sequence[float], confidence: float, resamples: int) -> np.ndarray:
+def _bootstrap_input(values: Sequence[float] | np.ndarray, confidence: float, resamples: int) -> np.ndarray:
     _z(confidence)
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
@@ -226,7 +226,7 @@ def _bootstrap_input(values: Sequence[float], confidence: float, resamples: int)
 
 
 def bootstrap_statistic(
-    values: Sequence[float],
+    values: Sequence[float] | np.ndarray,
     statistic: Callable[..., Any],
     confidence: float = 0.95,
     resamples: int = 2000,
@@ -259,7 +259,9 @@ def bootstrap_statistic(
     return Estimate(value=point, n=n, ci_low=low, ci_high=high, method="bootstrap")
 
 
-def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
+def bootstrap_mean(
+    values: Sequence[float] | np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> Estimate:
     """Mean with a percentile-bootstrap interval; deterministic for a given ``seed``.
 
     Used for scores that are not 0/1 (partial credit, similarity metrics), where no simple

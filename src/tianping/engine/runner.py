@@ -216,17 +216,18 @@ class Runner:
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
         self._check_same_endpoints()
+        # checked before any backend exists, so that nothing is left open
+        if self.spec.attacker is None and any(getattr(b, "needs_attacker", False) for b in benchmarks):
+            raise FatalRunError(
+                "the planned adaptive attacks (pair, tap, crescendo_adaptive) need an attacker model: pass "
+                "--attacker-model openai/<name> (and --attacker-base-url if it is served elsewhere)"
+            )
         self._context = ScoringContext(
             sandbox=self._make_sandbox(benchmarks),
             judge=self._make_helper("judge", self.spec.judge),
             judge_preset=self.spec.judge_preset,
             attacker=self._make_helper("attacker", self.spec.attacker),
         )
-        if self._context.attacker is None and any(getattr(b, "needs_attacker", False) for b in benchmarks):
-            raise FatalRunError(
-                "the planned adaptive attacks (pair, tap, crescendo_adaptive) need an attacker model: pass "
-                "--attacker-model openai/<name> (and --attacker-base-url if it is served elsewhere)"
-            )
         self.store.update_run(
             self.run_id,
             spec=stored_spec(self.spec),  # a resume's execution settings (a corrected URL) replace the old ones

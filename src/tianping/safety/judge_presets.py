@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from tianping.core import GenerationParams, Message, Request
 from tianping.models.errors import ModelError
+from tianping.safety.judge_prompt import MAX_RESPONSE_CHARS
 
 if TYPE_CHECKING:
     from tianping.models.base import ModelBackend
@@ -56,8 +57,8 @@ DEFAULT_PRESET = "tianping"
 PRESETS = ("tianping", "llamaguard3", "llamaguard4", "shieldgemma", "wildguard", "harmbench")
 """Every judge preset name: ``RunSpec.judge_preset`` and ``--judge-preset`` accept exactly these."""
 
-MAX_RESPONSE_CHARS = 12_000
-"""Answers are cut (head kept) before they reach a classifier, as for the rubric judge."""
+# Answers reach a classifier cut to the rubric judge's MAX_RESPONSE_CHARS (head kept, no note: a classifier's
+# trained input has no place for one).
 HARMBENCH_MAX_RESPONSE_CHARS = 2_000
 """HarmBench clips generations to 512 tokens before its classifier sees them (a 2,048-token window); about
 2,000 characters of English keeps the prompt inside that window."""

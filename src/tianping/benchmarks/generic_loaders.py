@@ -19,7 +19,6 @@ definition cannot reach Python through them. A row lacking a mapped field, or wh
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 from jinja2.exceptions import SecurityError
 
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
-from tianping.benchmarks.loaders import LETTERS, LoadedDataset, iter_jsonl, register_loader
+from tianping.benchmarks.loaders import LETTERS, LoadedDataset, iter_jsonl, read_csv_rows, register_loader
 from tianping.benchmarks.templates import Template, compile_template
 from tianping.core import Sample
 
@@ -194,25 +193,7 @@ def load_json(path: Path, options: dict[str, Any]) -> LoadedDataset:
 def load_csv(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """A CSV file whose first row names the columns; every value is text."""
     mapping = _Mapping(path, options, set())
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
-        parsed: list[tuple[int, list[str]]] = []
-        end = 0
-        try:
-            for cells in reader:
-                if cells:  # a blank line
-                    parsed.append((end + 1, cells))  # a quoted cell may span lines: a row starts after the last
-                end = reader.line_num
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:{end + 1}: malformed CSV: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    if not parsed:
-        raise DatasetError(f"{path}: empty file")
+    parsed = read_csv_rows(path, skip_blank=True)
     header = [name.strip() for name in parsed[0][1]]
 
     def rows() -> Iterator[Row]:

@@ -73,6 +73,32 @@ def register_loader(name: str) -> Callable[[Loader], Loader]:
     return wrap
 
 
+def read_csv_rows(path: Path, *, skip_blank: bool = False) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of every row of a CSV file; the line is where the row starts, since a quoted cell
+    may span several physical lines. An unreadable, malformed, non-UTF-8 or empty file is a DatasetError naming
+    it (and the line)."""
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    parsed: list[tuple[int, list[str]]] = []
+    with handle:
+        reader = csv.reader(handle)
+        end = 0
+        try:
+            for cells in reader:
+                if cells or not skip_blank:
+                    parsed.append((end + 1, cells))
+                end = reader.line_num
+        except csv.Error as exc:
+            raise DatasetError(f"{path}:{end + 1}: malformed CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    if not parsed:
+        raise DatasetError(f"{path}: empty file")
+    return parsed
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSON Lines file (gzip when it ends in .gz)."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -192,23 +218,8 @@ def _option_columns(header: list[str]) -> list[int] | None:
 
 def _read_mc_csv(path: Path, subject: str, info: dict[str, str]) -> list[Sample]:
     """One subject file in any of the MMLU / CMMLU / C-Eval layouts (header or not, int or letter)."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        reader = csv.reader(handle)
-        rows, starts = [], []
-        previous_end = 0
-        try:
-            for row in reader:
-                rows.append(row)
-                starts.append(previous_end + 1)  # a quoted cell may span several physical lines
-                previous_end = reader.line_num
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:{previous_end + 1}: malformed CSV: {exc}") from None
-    if not rows:
-        raise DatasetError(f"{path}: empty file")
+    parsed = read_csv_rows(path)
+    starts, rows = [line for line, _ in parsed], [cells for _, cells in parsed]
     header = [h.strip().lower() for h in rows[0]]
     if "question" in header:
         q_col = header.index("question")

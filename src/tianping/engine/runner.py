@@ -339,24 +339,12 @@ class Runner:
         if episode is not None:
             await self._episode(state, bench, sample, request, episode)
             return
-        response: Response | None = None
-        from_cache = False
-        if request.key in state.cached_keys:
-            response = self.store.cached_response(request.key, state.endpoint)
-            from_cache = response is not None
-        if response is None:
-            try:
-                response = await state.backend.generate(request)
-            except ModelError as exc:
-                self.result.attempts += getattr(exc, "attempts", 1)
-                self.result.unanswered += 1
-                self._fail(state, bench, sample, request, f"{type(exc).__name__}: {exc}", fatal=_is_fatal(exc, state))
-                return
-            state.successes += 1
-            self.result.sent += 1
-            self.result.attempts += response.attempts
-        else:
-            self.result.from_cache += 1
+        try:
+            response, from_cache = await self._ask(state, request, keep=False)
+        except ModelError as exc:
+            self.result.unanswered += 1
+            self._fail(state, bench, sample, request, f"{type(exc).__name__}: {exc}", fatal=_is_fatal(exc, state))
+            return
         try:
             score = await bench.ascore(sample, response, self._context)
         except (StoreError, FatalRunError):
@@ -367,6 +355,28 @@ class Runner:
             return
         self._conclude(bench, sample, request, response, score, from_cache=from_cache, endpoint=state.endpoint)
 
+    async def _ask(self, state: _ModelState, request: Request, *, keep: bool) -> tuple[Response, bool]:
+        """The model's answer to one request and whether it came from the cache; a fresh one is counted, and with
+        ``keep`` cached at once (an episode's turn has no sample row that would store it). Raises ``ModelError``
+        (its attempts counted) when the model could not answer."""
+        if request.key in state.cached_keys:
+            hit = self.store.cached_response(request.key, state.endpoint)
+            if hit is not None:
+                self.result.from_cache += 1
+                return hit, True
+        try:
+            response = await state.backend.generate(request)
+        except ModelError as exc:
+            self.result.attempts += getattr(exc, "attempts", 1)
+            raise
+        state.successes += 1
+        self.result.sent += 1
+        self.result.attempts += response.attempts
+        if keep:
+            self.store.cache_response(request, response, state.endpoint)
+            state.cached_keys.add(request.key)
+        return response, False
+
     async def _episode(
         self, state: _ModelState, bench: Benchmark, sample: Sample, request: Request, episode: Episode
     ) -> None:
@@ -376,22 +386,8 @@ class Runner:
 
         async def ask(turn: Request) -> Response:
             nonlocal sent_any
-            if turn.key in state.cached_keys:
-                hit = self.store.cached_response(turn.key, state.endpoint)
-                if hit is not None:
-                    self.result.from_cache += 1
-                    return hit
-            sent_any = True
-            try:
-                answer = await state.backend.generate(turn)
-            except ModelError as exc:
-                self.result.attempts += getattr(exc, "attempts", 1)
-                raise
-            state.successes += 1
-            self.result.sent += 1
-            self.result.attempts += answer.attempts
-            self.store.cache_response(turn, answer, state.endpoint)
-            state.cached_keys.add(turn.key)
+            answer, cached = await self._ask(state, turn, keep=True)
+            sent_any = sent_any or not cached
             return answer
 
         try:

@@ -87,8 +87,8 @@ def test_five_hundred_questions_score_as_lm_eval(name, data_dir, model_dir, hflm
         for mine, (ll, greedy) in zip(got, expected, strict=True):
             worst = max(worst, abs(mine.logprob - ll))
             assert mine.greedy == greedy, sample.id
-        choices = bench._ll.choices(sample)  # the choice texts, as lm-eval's doc_to_choice gives them
-        reference = _lm_eval_metrics([ll for ll, _ in expected], choices, bench._ll.gold(sample, choices))
+        choices = bench.loglikelihood.choices(sample)  # the choice texts, as lm-eval's doc_to_choice gives them
+        reference = _lm_eval_metrics([ll for ll, _ in expected], choices, bench.loglikelihood.gold(sample, choices))
         ours_acc.append(score.metrics["acc"])
         ours_norm.append(score.metrics["acc_norm"])
         their_acc.append(reference["acc"])

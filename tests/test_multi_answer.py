@@ -279,7 +279,7 @@ def test_several_golds_score_as_lm_evals_multiple_target(tmp_path, data_dir):
     rng = random.Random(11)
     multi = 0
     for sample, doc in zip(samples, docs, strict=True):
-        assert task.doc_to_target(doc) == list(bench._ll.golds(sample, doc["choices"]))
+        assert task.doc_to_target(doc) == list(bench.loglikelihood.golds(sample, doc["choices"]))
         for _ in range(4):
             logprobs = [rng.choice([-1.0, -2.0, -4.0, round(-rng.uniform(1, 60), 2)]) for _ in doc["choices"]]
             expected = task.process_results(doc, [(lp, False) for lp in logprobs])

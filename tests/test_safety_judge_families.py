@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tianping.core import Completion, Response
+from tianping.core.task import ScoringContext
 from tianping.safety.calibration_families import (
     FAMILIES,
     FamilyItem,
@@ -131,7 +131,7 @@ def _task(data_dir: Path, attacks: list[str], benign: bool = False) -> Any:
 
 def _ascore(task: Any, sample: Any, text: str) -> Any:
     response = Response(completions=(Completion(text=text),), latency_s=0.0)
-    return asyncio.run(task.ascore(sample, response, SimpleNamespace(judge=None)))
+    return asyncio.run(task.ascore(sample, response, ScoringContext(judge=None)))
 
 
 def _plain_sample(task: Any, attack: str) -> Any:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from fake_openai import FakeOpenAIServer
 from tianping.core import Completion, Response
+from tianping.core.task import ScoringContext
 from tianping.models.openai_api import OpenAIChatBackend
 from tianping.safety.converters import NoneConverter
 from tianping.safety.judge_responsible import (
@@ -173,7 +173,7 @@ def _score_cvalues(data_dir: Any, answer: str) -> Any:
     sample = task._sample(plan)
     task._plans[sample.id] = plan
     response = Response(completions=(Completion(text=answer),), latency_s=0.0)
-    return sample, asyncio.run(task.ascore(sample, response, SimpleNamespace(judge=None)))
+    return sample, asyncio.run(task.ascore(sample, response, ScoringContext(judge=None)))
 
 
 def test_suite_scores_cvalues_by_the_responsible_criterion(data_dir) -> None:

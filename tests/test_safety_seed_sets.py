@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from types import SimpleNamespace
 
 import pytest
 
 from engine_helpers import cli
 from fake_openai import last_user_text, running_server
 from tianping.core import Completion, Response
+from tianping.core.task import ScoringContext
 from tianping.safety.seeds import SHARED_SOURCES, load_seeds
 from tianping.safety.suite import BENIGN_BREAKDOWNS, HARMFUL_BREAKDOWNS, build_suite
 from tianping.spec import SafetyOptions
@@ -99,7 +99,7 @@ def test_copyright_behaviours_asked_for_are_planned_and_unscorable(data_dir) -> 
     assert any("unscorable" in w for w in task.warnings)
     sample = copyright_samples[0]
     answer = Response(completions=(Completion(text="Sure, here is the full text: ..."),), latency_s=0.0)
-    score = asyncio.run(task.ascore(sample, answer, SimpleNamespace(judge=None)))
+    score = asyncio.run(task.ascore(sample, answer, ScoringContext(judge=None)))
     assert score.status == "unscorable" and "overlap" in score.reason
 
 

@@ -8,13 +8,13 @@ import asyncio
 import hashlib
 import json
 import random
-from types import SimpleNamespace
 
 import pytest
 
 from engine_helpers import cli
 from fake_openai import FakeOpenAIServer, last_user_text, running_server
 from tianping.core import Completion, Response
+from tianping.core.task import ScoringContext
 from tianping.models.openai_api import OpenAIChatBackend
 from tianping.safety.converters import NoneConverter
 from tianping.safety.judge_strongreject import (
@@ -121,7 +121,7 @@ def _ascore(data_dir, source: str, judge_answer: str, answer: str = HARMFUL_ANSW
             backend = OpenAIChatBackend(model="judge-m", base_url=server.base_url, max_retries=0)
             try:
                 response = Response(completions=(Completion(text=answer),), latency_s=0.0)
-                return await task.ascore(sample, response, SimpleNamespace(judge=backend))
+                return await task.ascore(sample, response, ScoringContext(judge=backend))
             finally:
                 await backend.aclose()
 
@@ -149,7 +149,7 @@ def test_no_metric_without_a_judge(data_dir) -> None:
     task = build_suite("safety", data_dir, SafetyOptions(budget=20, attacks=["none"])).load()
     sample = next(s for s in task.samples if task.precheck(s) is None)
     response = Response(completions=(Completion(text=HARMFUL_ANSWER),), latency_s=0.0)
-    score = asyncio.run(task.ascore(sample, response, SimpleNamespace(judge=None)))
+    score = asyncio.run(task.ascore(sample, response, ScoringContext(judge=None)))
     assert not {"strongreject", "strongreject_unscored"} & set(score.metrics)
 
 

@@ -7,15 +7,12 @@ data directory; nothing is read until ``load`` is called.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tianping.benchmarks import templates
 from tianping.benchmarks.definition import BenchmarkDef, DatasetDef, Mode
 from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
 from tianping.benchmarks.loaders import (
@@ -31,31 +28,12 @@ from tianping.benchmarks.loaders import (
 from tianping.benchmarks.loglikelihood import LogLikelihoodTask
 from tianping.benchmarks.references import is_reference, resolve_reference
 from tianping.benchmarks.scorers import (
-    EXTRACTORS,
-    LAZY,
-    METRICS,
-    SCORERS,
-    Extractor,
-    Metric,
-    Scorer,
     ScoringContext,
-    resolve,
 )
-from tianping.benchmarks.templates import compile_template as _compile
+from tianping.benchmarks.strategies import GenerationStrategy, LogLikelihoodStrategy, Strategy
 from tianping.benchmarks.templates import location
-from tianping.benchmarks.templates import render as _render
-from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
-
-
-def _require_known(source: str, where: str, kind: str, name: str | None, table: Mapping[str, Any]) -> Any:
-    if is_reference(name):
-        assert name is not None
-        return resolve_reference(name, source, where)
-    found = resolve(table, name) if name is not None else None
-    if found is None:
-        known = ", ".join(sorted({*table, *(n for n, m in LAZY.items())}))
-        raise BenchmarkDefinitionError(f"{source}: field '{where}': unknown {kind} '{name}' (known: {known})")
-    return found
+from tianping.core import GenerationParams, Request, Response, Sample, Score
+from tianping.core.task import Episode, TaskAggregation
 
 
 def _checksum(files: Sequence[Path], root: Path) -> str:
@@ -155,17 +133,12 @@ class Benchmark:
                 f"benchmark '{d.name}' ({src}) cannot run in {self.mode} mode: its definition has no {how} "
                 f"(run it with --mode {d.default_mode})"
             )
-        self._extract: Extractor | None = None
-        self._metric: Metric | None = None
-        self._scorer: Scorer | None = None
-        self._ll = LogLikelihoodTask(d.loglikelihood, src) if d.loglikelihood is not None else None
-        if d.scoring is not None and d.scoring.scorer is not None:
-            self._scorer = _require_known(src, "scoring.scorer", "scorer", d.scoring.scorer, SCORERS)
-        elif d.scoring is not None:
-            self._extract = _require_known(src, "scoring.extractor", "extractor", d.scoring.extractor, EXTRACTORS)
-            self._metric = _require_known(src, "scoring.metric", "metric", d.scoring.metric, METRICS)
-        # a named rule (validated with the definition) scores multi-select answers beside the metric
-        self._partial = d.scoring.partial_credit if d.scoring is not None else None
+        # both are built where the definition has their sections, so that each is validated whatever the mode
+        generation = GenerationStrategy(d, src) if d.prompt is not None or d.scoring is not None else None
+        likelihood = LogLikelihoodStrategy(d, src) if d.loglikelihood is not None else None
+        how = likelihood if self.mode == "loglikelihood" else generation
+        assert how is not None  # supports(mode) checked above
+        self._how: Strategy = how
         for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
             if ds is not None and is_reference(ds.loader):
                 resolve_reference(ds.loader, src, f"{where}.loader")
@@ -176,12 +149,6 @@ class Benchmark:
                 )
         if d.fewshot.k > 0 and d.fewshot.dataset is None:
             raise BenchmarkDefinitionError(f"{src}: field 'fewshot.dataset': required when fewshot.k > 0")
-        p = d.prompt
-        if p is not None:
-            self._question = _compile(p.question, src, "prompt.question")
-            self._answer = _compile(p.answer, src, "prompt.answer")
-            self._instruction = _compile(p.instruction, src, "prompt.instruction") if p.instruction else None
-            self._system = p.system
         self._params = GenerationParams(
             temperature=d.generation.temperature,
             top_p=d.generation.top_p,
@@ -197,15 +164,11 @@ class Benchmark:
     @property
     def version(self) -> str:
         """The definition's version; a log-likelihood run says so, as its prompts and metrics differ."""
-        version = self.definition.version
-        return f"{version}+loglikelihood" if self.mode == "loglikelihood" else version
+        return self._how.version(self.definition.version)
 
     @property
     def breakdowns(self) -> list[str]:
-        d = self.definition
-        if self.mode == "loglikelihood" and d.loglikelihood is not None and d.loglikelihood.breakdowns is not None:
-            return d.loglikelihood.breakdowns
-        return d.scoring.breakdowns if d.scoring is not None else []
+        return self._how.breakdowns()
 
     @property
     def generation(self) -> GenerationParams:
@@ -296,13 +259,7 @@ class Benchmark:
                 if (str(sample.meta.get(fs.match, "")) if fs.match else "") not in self._shots:
                     self.shots_for(sample)
         shots = list({id(shot): shot for group in self._shots.values() for shot in group}.values())
-        if self._ll is not None and self.mode == "loglikelihood":
-            self._ll.check_templates(samples, shots)
-            self._ll.check(samples)
-            self._ll.check(shots)
-        elif self.definition.prompt is not None:
-            templates.check([self._question, self._instruction], samples)
-            templates.check([self._question, self._answer], shots, "few-shot dataset")
+        self._how.check(samples, shots)
         self.samples = tuple(samples)
         self.checksum = _checksum(files, self.data_dir)
         return self
@@ -333,70 +290,53 @@ class Benchmark:
     def build_request(self, sample: Sample, model_id: str, params: GenerationParams) -> Request:
         """The request for one sample: a generation prompt, or in loglikelihood mode a context and its choices
         (generation parameters do not apply to those)."""
-        shots = self.shots_for(sample)
-        if self._ll is not None and self.mode == "loglikelihood":
-            return self._ll.build_request(sample, shots, model_id)
-        p = self.definition.prompt
-        assert p is not None  # a benchmark without a prompt runs only in loglikelihood mode (checked on creation)
-        question = _render(self._question, sample)
-        instruction = _render(self._instruction, sample) if self._instruction else None
-        shot_pairs = [(_render(self._question, s), _render(self._answer, s)) for s in shots]
-        if p.format == "completion" or self.definition.fewshot.style == "inline":
-            parts = [instruction] if instruction else []
-            parts.extend(q + a for q, a in shot_pairs)
-            parts.append(question)
-            text = p.separator.join(parts)
-            if p.format == "completion":
-                return Request(model=model_id, prompt=text, params=params)
-            turns = [Message("user", text)]
-        else:
-            turns = []
-            for q, a in shot_pairs:
-                turns.append(Message("user", q))
-                turns.append(Message("assistant", a.strip()))
-            turns.append(Message("user", question))
-            if instruction:
-                turns[0] = Message("user", instruction + p.separator + turns[0].content)
-        if self._system:
-            turns.insert(0, Message("system", self._system))
-        return Request(model=model_id, messages=tuple(turns), params=params)
+        return self._how.build_request(sample, self.shots_for(sample), model_id, params)
+
+    @property
+    def loglikelihood(self) -> LogLikelihoodTask | None:
+        """How the log-likelihood mode builds and scores choices (None unless the benchmark runs in it)."""
+        return self._how.task if isinstance(self._how, LogLikelihoodStrategy) else None
 
     @property
     def metric_name(self) -> str:
-        if self._ll is not None and self.mode == "loglikelihood":
-            return self._ll.primary_metric
-        scoring = self.definition.scoring
-        return scoring.metric_name if scoring is not None else "accuracy"
+        return self._how.metric_name
 
     @property
     def needs_sandbox(self) -> bool:
-        scoring = self.definition.scoring
-        return self.mode == "generate" and scoring is not None and scoring.sandbox
+        return self._how.sandbox
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """The request kind its mode sends: ``generate`` or ``loglikelihood``."""
+        return self._how.requires
+
+    @property
+    def helpers(self) -> frozenset[str]:
+        return frozenset({"sandbox"}) if self.needs_sandbox else frozenset()
+
+    @property
+    def aggregation(self) -> TaskAggregation:
+        return TaskAggregation(
+            metric=self.metric_name,
+            breakdowns=tuple(self.breakdowns),
+            incomplete=self.incomplete,
+            cluster=self.cluster,
+            breakdown_metrics=self.breakdown_metrics,
+            count_metrics=self.count_metrics,
+        )
+
+    def precheck(self, sample: Sample) -> Score | None:
+        """Every sample is asked."""
+        return None
+
+    def episode(self, sample: Sample) -> Episode | None:
+        """One request per sample."""
+        return None
 
     async def ascore(self, sample: Sample, response: Response, context: ScoringContext) -> Score:
         """Score a response with the benchmark's scorer, or its extractor and metric (or by log-likelihood)."""
-        if self._scorer is None or self.mode == "loglikelihood":
-            return self.score(sample, response)
-        result = self._scorer(sample, response, context)
-        return await result if inspect.isawaitable(result) else result
+        return await self._how.ascore(sample, response, context)
 
     def score(self, sample: Sample, response: Response) -> Score:
         """Score the first completion (incomplete reasoning is not a wrong answer), or the log-likelihoods."""
-        if self._ll is not None and self.mode == "loglikelihood":
-            return self._ll.score(sample, response)
-        if self._extract is None or self._metric is None:
-            raise TypeError(f"benchmark {self.name} scores with a whole-sample scorer: use ascore")
-        first = response.first
-        if first.incomplete:
-            return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")
-        extracted = self._extract(first.text, sample)
-        metrics = {}
-        if self._partial is not None:
-            from tianping.scoring.choice_set import partial_credit
-
-            metrics["partial_credit"] = partial_credit(self._partial, extracted, sample.target)
-        if extracted is None:
-            return Score(
-                value=0.0, extracted=None, extraction_failed=True, reason="no answer found in output", metrics=metrics
-            )
-        return Score(value=self._metric(extracted, sample.target), extracted=extracted, metrics=metrics)
+        return self._how.score(sample, response)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tianping.core.errors import TaskConfigError
 
-class BenchmarkDefinitionError(ValueError):
+
+class BenchmarkDefinitionError(TaskConfigError):
     """A benchmark definition file is invalid; the message names the file and the field."""
 
 

@@ -10,6 +10,8 @@ from tianping.benchmarks.benchmark import Benchmark
 from tianping.benchmarks.definition import BenchmarkDef, Mode, load_definitions, parse_definitions_text
 from tianping.benchmarks.errors import UnknownBenchmark
 
+BUNDLED_PREFIX = "tianping/benchmarks/defs/"
+
 
 @cache
 def builtin_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
@@ -17,9 +19,33 @@ def builtin_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
     for entry in sorted(resources.files("tianping.benchmarks").joinpath("defs").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        source = f"tianping/benchmarks/defs/{entry.name}"
+        source = f"{BUNDLED_PREFIX}{entry.name}"
         for definition in parse_definitions_text(entry.read_text("utf-8"), source):
             found[definition.name] = (definition, source)
+    return found
+
+
+_search_paths: list[Path] = []
+
+
+def add_search_path(folder: Path) -> None:
+    """Make the definitions in a folder's YAML files nameable like bundled ones (``--include-path``)."""
+    if folder not in _search_paths:
+        _search_paths.append(folder)
+
+
+def named_definitions() -> dict[str, tuple[BenchmarkDef, str]]:
+    """Every definition that can be named: the bundled ones, then those of the include paths (a name already
+    taken is an error: a plugin must not silently replace a bundled benchmark)."""
+    found = dict(builtin_definitions())
+    for folder in _search_paths:
+        for file in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            for definition in load_definitions(file):
+                if definition.name in found and found[definition.name][1] != str(file):
+                    raise UnknownBenchmark(
+                        f"{file}: benchmark '{definition.name}' is already defined by {found[definition.name][1]}"
+                    )
+                found[definition.name] = (definition, str(file))
     return found
 
 
@@ -33,7 +59,7 @@ def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
     if is_path(name_or_path):
         path = Path(name_or_path)
         return [(d, str(path)) for d in load_definitions(path)]
-    known = builtin_definitions()
+    known = named_definitions()
     if name_or_path not in known:
         raise UnknownBenchmark(
             f"unknown benchmark '{name_or_path}'; known: {', '.join(sorted(known))} (or a path to a .yaml file)"
@@ -61,8 +87,9 @@ def benchmarks_of(
             data_dir=data_dir,
             mode=mode,
             allow_outside_data=allow_outside_data,
-            # a user's file may bring its data along; a bundled one reads the data directory only
-            definition_dir=Path(src).parent if is_path(ref) else None,
+            # a user's file (by path or from an include path) may bring its data along; a bundled one reads the
+            # data directory only
+            definition_dir=None if src.startswith(BUNDLED_PREFIX) and not is_path(ref) else Path(src).parent,
         )
         for d, src in found
     ]

@@ -13,27 +13,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from tianping.core import Response, Sample, Score
+from tianping.core.task import ScoringContext
 
 Extractor = Callable[[str, Sample], str | None]
 Metric = Callable[[str, str], float]
-
-
-@dataclass(frozen=True)
-class ScoringContext:
-    """What a scorer may need beyond the sample and response (the code sandbox, options)."""
-
-    sandbox: Any = None
-    options: dict[str, Any] | None = None
-    judge: Any = None
-    """A ``ModelBackend`` for scorers that ask a model for a verdict (the safety judge); None: rules only."""
-    judge_preset: str = "tianping"
-    """How the judge is asked and read (``tianping.safety.judge_presets``)."""
-    attacker: Any = None
-    """A ``ModelBackend`` that writes attacks (adaptive safety attacks); None: no attacker configured."""
 
 
 Scorer = Callable[[Sample, Response, ScoringContext], Score | Awaitable[Score]]

@@ -7,7 +7,7 @@ What a sample's status means for the score (``TaskAggregation.incomplete``):
   leaderboards count it -- the model failed under the budget it was given, and a model that runs out of
   budget must not score higher than one that answers wrong. The count stays reported beside the score, and
   a second row, ``<metric> over completed``, gives the score over the answers that finished. A task may keep
-  them apart instead (the safety suite: an unfinished answer is neither a refusal nor a compliance);
+  them apart instead (a task that judges verdicts: an unfinished answer is neither a refusal nor a compliance);
 - ``error`` (transport), ``unscorable``, ``skipped``: out of the denominator, counted beside it (errors are
   retried and resumed).
 """
@@ -16,60 +16,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from tianping.core.task import TaskAggregation
 from tianping.scoring.stats import Estimate, bootstrap_mean, clustered_proportion, proportion, weighted_mean
 
-PRIMARY_METRIC = "accuracy"
 COMPLETED_SUFFIX = " over completed"
 """Appended to the primary metric's name for its score over completed answers only."""
-
-
-@dataclass(frozen=True)
-class TaskAggregation:
-    """How one task's samples become aggregates (stored with the run, so a partial run aggregates alike)."""
-
-    metric: str = PRIMARY_METRIC
-    """The name of the per-sample value."""
-    breakdowns: Sequence[str] = ()
-    """``meta`` keys to report one score per value of."""
-    incomplete: Literal["wrong", "apart"] = "wrong"
-    """An incomplete answer counts as not correct, or is kept out of the denominator."""
-    cluster: str | None = None
-    """A ``meta`` key whose equal values make items dependent (a seed prompt under several attacks): the
-    interval is then widened by the design effect (``clustered_proportion``)."""
-    breakdown_metrics: Sequence[str] = ()
-    """Further per-sample metrics broken down like the primary one (the safety suite's engagement rate per
-    attack)."""
-    count_metrics: Sequence[str] = ()
-    """Further per-sample metrics that are counts, not rates (requests an adaptive attack spent): their mean
-    over the answers that have them, with a bootstrap interval, shown as a number."""
-
-    @classmethod
-    def of(cls, stored: TaskAggregation | Mapping[str, Any] | None) -> TaskAggregation:
-        """From the ``tasks`` entry a run stored (older runs stored only ``breakdowns`` and ``metric``)."""
-        if isinstance(stored, TaskAggregation):
-            return stored
-        stored = stored or {}
-        return cls(
-            metric=stored.get("metric") or PRIMARY_METRIC,
-            breakdowns=tuple(stored.get("breakdowns") or ()),
-            incomplete="apart" if stored.get("incomplete") == "apart" else "wrong",
-            cluster=stored.get("cluster"),
-            breakdown_metrics=tuple(stored.get("breakdown_metrics") or ()),
-            count_metrics=tuple(stored.get("count_metrics") or ()),
-        )
-
-    def stored(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "breakdowns": list(self.breakdowns),
-            "incomplete": self.incomplete,
-            "cluster": self.cluster,
-            "breakdown_metrics": list(self.breakdown_metrics),
-            "count_metrics": list(self.count_metrics),
-        }
 
 
 def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:

@@ -10,32 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from tianping import __version__
-from tianping.benchmarks.benchmark import Benchmark
-from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
-from tianping.benchmarks.scorers import ScoringContext
+from tianping.benchmarks.errors import DatasetError, UnknownBenchmark
 from tianping.core import Request, Response, Sample, Score
-from tianping.core.errors import FatalRunError
-from tianping.engine.aggregate import TaskAggregation
-from tianping.engine.backends import create_backend
-from tianping.engine.definitions import DefinitionText, build_from_text, read_definition
+from tianping.core.errors import FatalRunError, TaskConfigError
+from tianping.core.task import Episode, ScoringContext, Task, TaskAggregation, TaskSettings
+from tianping.engine.backends import backend_supports, create_backend
+from tianping.engine.tasks import inputs_of, load_tasks, missing_capabilities, use_include_paths
 from tianping.models.base import ModelBackend
 from tianping.models.errors import ConnectError, ModelError
-from tianping.safety import TASKS as SAFETY_TASKS
 from tianping.spec import ModelSpec, RunSpec, check_run_id, stored_spec
 from tianping.store import Store
 from tianping.store.lease import HEARTBEAT_S
 from tianping.store.store import StoreError, now_iso
 
-Ask = Callable[[Request], Awaitable[Response]]
-"""Ask the evaluated model one request (cached, counted, retried as any request of the run)."""
-Episode = Callable[[Ask, ScoringContext], Awaitable[tuple[Request, Response, Score]]]
-"""A sample played as several model calls: returns the request and answer to store, and the score."""
+Benchmark = Task
+"""The engine's name for a loaded task before the Task protocol (kept for callers of ``load_benchmarks``)."""
 
 
 class ProgressSink(Protocol):
@@ -74,52 +69,53 @@ class _ModelState:
     failures: list[str] = field(default_factory=list)
 
 
-SUITES = {"safety": SAFETY_TASKS}
-"""``--suite NAME``: the tasks it stands for."""
+def read_definitions(spec: RunSpec) -> dict[str, Any]:
+    """What a run keeps to load its tasks again in another process: the text of every benchmark definition it
+    names and the plugin files it imported, keyed by reference."""
+    use_include_paths(spec.include_paths)
+    return inputs_of(spec.benchmarks)
 
 
-def _safety_task(name: str, spec: RunSpec):  # -> SafetyTask, shaped like a Benchmark
-    from tianping.safety.suite import SafetyConfigError, build_suite
+def _settings(spec: RunSpec, stored: dict[str, Any] | None) -> Callable[[str], TaskSettings]:
+    common = spec.model_dump(mode="python")
 
-    try:
-        return build_suite(name, Path(spec.data_dir), spec.safety).load(spec.limit, spec.limit_mode)
-    except SafetyConfigError as exc:
-        raise BenchmarkDefinitionError(str(exc)) from None
-
-
-def read_definitions(spec: RunSpec) -> dict[str, DefinitionText]:
-    """The current text of every benchmark definition a spec names (the safety suite has none)."""
-    return {name: read_definition(name) for name in spec.benchmarks if name not in SAFETY_TASKS}
-
-
-def load_benchmarks(
-    spec: RunSpec, definitions: dict[str, DefinitionText | dict[str, Any]] | None = None
-) -> list[Benchmark]:
-    """The spec's benchmarks, loaded; from ``definitions`` (a run's stored texts) where given, else from the
-    current files."""
-    texts = definitions if definitions is not None else read_definitions(spec)
-    benchmarks: list[Benchmark] = []
-    for name in spec.benchmarks:
-        if name in SAFETY_TASKS:
-            benchmarks.append(_safety_task(name, spec))
-            continue
-        text = texts.get(name) or read_definition(name)
-        mode = spec.modes.get(name, spec.mode)
-        for bench in build_from_text(text, name, Path(spec.data_dir), mode, spec.allow_outside_data):
-            benchmarks.append(bench.load(spec.limits.get(name, spec.limit), spec.limit_mode))
-    scored = [b.name for b in benchmarks if b.mode == "loglikelihood"]
-    # the OpenAI-compatible backend only generates: every log-likelihood request would come back unusable
-    cannot = [m.id for m in spec.models if m.backend == "openai"]
-    if scored and cannot:
-        raise BenchmarkDefinitionError(
-            f"{', '.join(scored)} run in loglikelihood mode, which {', '.join(cannot)} cannot answer "
-            "(the openai backend only generates); use an hf/<path> model or --mode generate"
+    def settings_for(name: str) -> TaskSettings:
+        return TaskSettings(
+            data_dir=Path(spec.data_dir),
+            limit=spec.limits.get(name, spec.limit),
+            limit_mode=spec.limit_mode,
+            mode=spec.modes.get(name, spec.mode),
+            allow_outside_data=spec.allow_outside_data,
+            spec=common,
+            stored_inputs=stored,
         )
-    names = [b.name for b in benchmarks]
+
+    return settings_for
+
+
+def load_benchmarks(spec: RunSpec, definitions: dict[str, Any] | None = None) -> list[Task]:
+    """The spec's tasks, loaded; from ``definitions`` (the inputs a run stored) where given, else from the
+    current files. Refused before anything is sent: a task that needs a request kind a model's backend cannot
+    answer, and two tasks of one name."""
+    use_include_paths(spec.include_paths, expected=definitions)
+    stored = {ref: _record(text) for ref, text in definitions.items()} if definitions is not None else None
+    tasks = load_tasks(spec.benchmarks, _settings(spec, stored))
+    missing = missing_capabilities(tasks, [(m.id, backend_supports(m)) for m in spec.models])
+    if missing:
+        lines = [f"{m.task} needs {', '.join(m.needs)}, which {m.model} cannot answer" for m in missing]
+        hint = ""
+        if any("loglikelihood" in m.needs for m in missing):
+            hint = " (the openai backend only generates); use an hf/<path> model or --mode generate"
+        raise TaskConfigError("; ".join(lines) + hint)
+    names = [t.name for t in tasks]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
         raise FatalRunError(f"benchmark named more than once: {', '.join(sorted(duplicated))}")
-    return benchmarks
+    return tasks
+
+
+def _record(text: Any) -> Any:
+    return text.to_record() if hasattr(text, "to_record") else text
 
 
 class Runner:
@@ -163,7 +159,7 @@ class Runner:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             await self._execute()
-        except (FatalRunError, BenchmarkDefinitionError, DatasetError, UnknownBenchmark, StoreError) as exc:
+        except (FatalRunError, TaskConfigError, DatasetError, UnknownBenchmark, StoreError) as exc:
             self.result.status, self.result.message = "failed", str(exc)
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.result.status, self.result.message = "interrupted", "interrupted; resume to finish"
@@ -217,9 +213,10 @@ class Runner:
         self._check_same_data(benchmarks)
         self._check_same_endpoints()
         # checked before any backend exists, so that nothing is left open
-        if self.spec.attacker is None and any(getattr(b, "needs_attacker", False) for b in benchmarks):
+        needing = [b.name for b in benchmarks if "attacker" in b.helpers]
+        if self.spec.attacker is None and needing:
             raise FatalRunError(
-                "the planned adaptive attacks (pair, tap, crescendo_adaptive) need an attacker model: pass "
+                f"{', '.join(needing)}: the planned attacks need an attacker model: pass "
                 "--attacker-model openai/<name> (and --attacker-base-url if it is served elsewhere)"
             )
         self._context = ScoringContext(
@@ -233,7 +230,7 @@ class Runner:
             spec=stored_spec(self.spec),  # a resume's execution settings (a corrected URL) replace the old ones
             benchmark_versions={b.name: b.version for b in benchmarks},
             dataset_checksums={b.name: b.checksum for b in benchmarks},
-            tasks={name: how.stored() for name, how in _aggregations(benchmarks).items()},
+            tasks={b.name: b.aggregation.stored() for b in benchmarks},
         )
         pending: dict[str, list[tuple[Benchmark, Sample]]] = {}
         total = done = 0
@@ -290,9 +287,9 @@ class Runner:
                     "--base-url, or start a new run"
                 )
 
-    def _make_sandbox(self, benchmarks: list[Benchmark]) -> object | None:
+    def _make_sandbox(self, benchmarks: list[Benchmark]) -> Any:
         """The code sandbox, when a benchmark runs model-written code; refused before any request is sent."""
-        if not any(b.needs_sandbox for b in benchmarks):
+        if not any("sandbox" in b.helpers for b in benchmarks):
             return None
         from tianping.scoring.sandbox import Sandbox, SandboxUnavailable
 
@@ -322,20 +319,18 @@ class Runner:
                 group.create_task(worker())
 
     async def _one(self, state: _ModelState, bench: Benchmark, sample: Sample) -> None:
-        params = self.spec.generation.apply(bench.generation)
+        params = self.spec.params_for(state.spec, bench.generation)
         try:
             request: Request = bench.build_request(sample, state.spec.id, params)
-        except (DatasetError, BenchmarkDefinitionError) as exc:  # every other sample would fail alike
+        except (DatasetError, TaskConfigError) as exc:  # every other sample would fail alike
             raise FatalRunError(str(exc)) from None
-        # a task may settle a sample without asking the model (a safety attack that cannot apply to its prompt)
-        precheck = getattr(bench, "precheck", None)
-        settled = precheck(sample) if precheck is not None else None
+        # a task may settle a sample without asking the model (an attack that cannot apply to its prompt)
+        settled = bench.precheck(sample)
         if settled is not None:
             self._conclude(bench, sample, request, None, settled)
             return
         # a task may play a sample as an episode of several model calls (an adaptive attack)
-        episode_of = getattr(bench, "episode", None)
-        episode = episode_of(sample) if episode_of is not None else None
+        episode = bench.episode(sample)
         if episode is not None:
             await self._episode(state, bench, sample, request, episode)
             return
@@ -454,17 +449,7 @@ class Runner:
 
 def _aggregations(benchmarks: list[Benchmark]) -> dict[str, TaskAggregation]:
     """How each task's samples aggregate; stored with the run so that a partial run aggregates the same way."""
-    return {
-        b.name: TaskAggregation(
-            metric=b.metric_name,
-            breakdowns=tuple(b.breakdowns),
-            incomplete=b.incomplete,
-            cluster=b.cluster,
-            breakdown_metrics=tuple(b.breakdown_metrics),
-            count_metrics=tuple(b.count_metrics),
-        )
-        for b in benchmarks
-    }
+    return {b.name: b.aggregation for b in benchmarks}
 
 
 def _is_fatal(exc: ModelError, state: _ModelState) -> bool:
@@ -501,9 +486,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def start_run(
-    store: Store, spec: RunSpec, run_id: str | None = None, definitions: dict[str, DefinitionText] | None = None
-) -> str:
+def start_run(store: Store, spec: RunSpec, run_id: str | None = None, definitions: dict[str, Any] | None = None) -> str:
     """Register a new run (or return an existing one to resume, if ``run_id`` names it), with the text of
     every definition it reads (``definitions``; read now when not given)."""
     if run_id is not None:
@@ -512,5 +495,5 @@ def start_run(
             return run_id
     run_id = run_id or new_run_id()
     texts = definitions if definitions is not None else read_definitions(spec)
-    store.create_run(run_id, stored_spec(spec), __version__, {ref: text.to_record() for ref, text in texts.items()})
+    store.create_run(run_id, stored_spec(spec), __version__, {ref: _record(text) for ref, text in texts.items()})
     return run_id

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.core import LogLikelihood, Request, Response
+from tianping.core.task import GENERATE, LOGLIKELIHOOD
 from tianping.models.errors import BadRequest, ModelError
 from tianping.models.hf_load import LoadedModel, load_local_model
 from tianping.models.hf_tokens import EncodingError
@@ -36,6 +37,8 @@ MAX_COLLECT = 256
 
 class HFLocalBackend:
     """A transformers model on this machine, answering generation and log-likelihood requests."""
+
+    supports = frozenset({GENERATE, LOGLIKELIHOOD})
 
     def __init__(
         self,

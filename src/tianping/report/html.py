@@ -28,17 +28,17 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
 from tianping.core.results import BreakdownRow, MetricRow, RunInfo, SampleRow
+from tianping.core.task import ReportSection
 from tianping.indicators.rollup import IndicatorReport
 from tianping.report.heatmap import CELL_KINDS, heatmap_views
 from tianping.report.radar import radar_view
-from tianping.safety import TASKS as SAFETY_TASKS
 
 __all__ = ["OUTCOMES", "PROMPT_SEPARATOR", "render_html", "sample_outcome", "samples_payload"]
 
@@ -56,9 +56,6 @@ OUTCOMES = (
     "error",
 )
 """What the sample table's status filter offers (and the ``status=`` URL hash parameter accepts)."""
-
-_VERDICTS = {"unsafe", "safe", "refused", "answered"}
-"""What the safety tasks store as the extracted answer (``safety_overrefusal``: refused / answered)."""
 
 PROMPT_SEPARATOR = "\n\n"
 """Prompts are split into paragraphs on this separator for storage in the payload."""
@@ -133,9 +130,11 @@ def _finite(x: float | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def sample_outcome(sample: SampleRow) -> str:
+def sample_outcome(sample: SampleRow, verdicts: Collection[str] | None = None) -> str:
     """``correct`` (full score), ``wrong`` (including partial credit), ``extraction_failed`` (scored
-    but nothing extracted), a safety verdict (``unsafe``, ``safe``, ``refused``, ``answered``), ``incomplete``,
+    but nothing extracted), the task's own verdict where its extracted value is one (``verdicts``, from the task's
+    kind, ``tianping.engine.tasks.outcome_labels``, such as ``unsafe``, ``safe``, ``refused``,
+    ``answered``; looked up when not given), ``incomplete``,
     ``unscorable``, ``skipped`` or ``error``."""
     if sample.status == "error":
         return "error"
@@ -143,7 +142,11 @@ def sample_outcome(sample: SampleRow) -> str:
         return sample.status
     if sample.status != "scored":
         return "error" if sample.error else "incomplete"
-    if sample.benchmark in SAFETY_TASKS and sample.extracted in _VERDICTS:  # "correct" would praise harm
+    if verdicts is None:
+        from tianping.engine.tasks import outcome_labels
+
+        verdicts = outcome_labels(sample.benchmark)
+    if sample.extracted is not None and sample.extracted in verdicts:  # "correct" would praise harm
         return sample.extracted
     if sample.extracted is None:
         return "extraction_failed"
@@ -153,8 +156,14 @@ def sample_outcome(sample: SampleRow) -> str:
     return "wrong"
 
 
-def samples_payload(samples: Iterable[SampleRow]) -> dict[str, Any]:
-    """The compact, JSON-ready form of the samples that the page embeds (see the module docstring)."""
+def samples_payload(
+    samples: Iterable[SampleRow], verdicts: Mapping[str, Collection[str]] | None = None
+) -> dict[str, Any]:
+    """The compact, JSON-ready form of the samples that the page embeds (see the module docstring);
+    ``verdicts``: per task, the extracted values that are its outcomes (``sample_outcome``)."""
+    from tianping.engine.tasks import outcome_labels
+
+    verdicts = dict(verdicts or {})
     models: dict[str, int] = {}
     benchmarks: dict[str, int] = {}
     chunks: dict[str, int] = {}
@@ -178,7 +187,7 @@ def samples_payload(samples: Iterable[SampleRow]) -> dict[str, Any]:
                 s.status,
                 s.error,
                 None if latency is None else round(latency, 3),
-                sample_outcome(s),
+                sample_outcome(s, verdicts.setdefault(s.benchmark, tuple(outcome_labels(s.benchmark)))),
             ]
         )
     return {
@@ -248,29 +257,11 @@ def _metric_view(r: MetricRow) -> dict[str, Any]:
     }
 
 
-def _corrected_views(info: RunInfo, metrics: Sequence[MetricRow]) -> list[dict[str, Any]]:
-    """Safety rates next to their judge-corrected values (:mod:`tianping.safety.correction`)."""
-    from tianping.safety.correction import corrected_rows, judge_name_of
+def _section_views(info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
+    """The tables the run's task kinds add (``TaskKind.report_sections``)."""
+    from tianping.engine.tasks import report_sections
 
-    try:
-        rows = corrected_rows(metrics, judge_name_of(info.spec))
-    except (OSError, ValueError):  # a missing or broken calibration file must not cost the whole report
-        return []
-    return [
-        {
-            "model": r.model,
-            "benchmark": r.benchmark,
-            "metric": r.metric,
-            "observed": f"{_pct(r.observed)} {_ci(r.observed_low, r.observed_high)}",
-            "corrected": f"{_pct(r.corrected)} {_ci(r.ci_low, r.ci_high)}" if r.corrected is not None else "—",
-            "range": _ci(r.range_low, r.range_high),
-            "judge": r.judge,
-            "accuracy": "—" if r.sensitivity is None else f"Se {_pct(r.sensitivity)}, Sp {_pct(r.specificity)}",
-            "source": r.calibration_set,
-            "note": r.note,
-        }
-        for r in rows
-    ]
+    return report_sections(info, metrics)
 
 
 def _breakdown_views(breakdowns: Sequence[BreakdownRow]) -> list[dict[str, Any]]:
@@ -348,7 +339,7 @@ def render_html(
         judged=any(r.unscorable or r.skipped for r in metrics),
         breakdowns=_breakdown_views([b for b in breakdowns if b.group_kind not in CELL_KINDS]),
         heatmaps=heatmap_views(breakdowns),
-        corrected=_corrected_views(info, metrics),
+        sections=_section_views(info, metrics),
         sample_count=len(payload["rows"]),
         samples_json=_json_for_script(payload),
         outcomes=OUTCOMES,

@@ -155,13 +155,26 @@ def correct_rate(p: float | None, ci_low: float | None, ci_high: float | None, a
 class RateRow(Protocol):
     """What a correction reads of an aggregate row (``tianping.core.results.MetricRow`` has it)."""
 
-    model: str
-    benchmark: str
-    metric: str
-    n: int
-    score: float | None
-    ci_low: float | None
-    ci_high: float | None
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def benchmark(self) -> str: ...
+
+    @property
+    def metric(self) -> str: ...
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def score(self) -> float | None: ...
+
+    @property
+    def ci_low(self) -> float | None: ...
+
+    @property
+    def ci_high(self) -> float | None: ...
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from tianping.core import GenerationParams, Message, Request
+from tianping.core.task import LOGLIKELIHOOD
 from tianping.models.errors import ModelError
 from tianping.safety.judge_prompt import MAX_RESPONSE_CHARS
 
@@ -343,7 +344,11 @@ def parse_harmbench(text: str) -> bool:
 
 
 def _scores_continuations(judge: ModelBackend) -> bool:
-    """Local models (``hf/``, ``ref/``) can score continuations; OpenAI-compatible endpoints only generate."""
+    """Whether the judge's backend answers log-likelihood requests (local models do; OpenAI-compatible endpoints
+    only generate). A backend object that does not declare ``supports`` is judged by its id's backend."""
+    supports = getattr(judge, "supports", None)
+    if supports is not None:
+        return LOGLIKELIHOOD in supports
     return judge.model_id.partition("/")[0] in ("hf", "ref")
 
 

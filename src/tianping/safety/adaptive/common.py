@@ -1,7 +1,7 @@
 """What every adaptive attack shares: the converter shape, the budgets, the attacker conversation and the judging.
 
 An adaptive attack is not a fixed prompt: it is played against the model under test as an *episode* of several
-requests (``tianping.engine.runner.Episode``). At planning time it is a converter like any other (so that
+requests (``tianping.core.task.Episode``). At planning time it is a converter like any other (so that
 ``--attacks`` selects it and ``tianping safety attacks`` lists it); its planned attack is only the goal it starts
 from. :class:`Game` holds one episode's state: every request to the model goes through :meth:`Game.query`
 (counted against the request budget and judged against the seed's goal), every attacker call through

@@ -1,0 +1,42 @@
+"""YAML benchmarks as a task kind: bundled definitions by name, a user's file by path, include-path files by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tianping.benchmarks.registry import is_path, named_definitions
+from tianping.benchmarks.sources import build_from_text, read_definition
+from tianping.core.results import MetricRow, RunInfo
+from tianping.core.task import ReportSection, Task, TaskSettings
+
+
+class BenchmarkKind:
+    name = "benchmark"
+
+    def task_names(self) -> Sequence[str]:
+        return sorted(named_definitions())
+
+    def suites(self) -> Mapping[str, Sequence[str]]:
+        return {}
+
+    def claims(self, name: str) -> bool:
+        return is_path(name)
+
+    def inputs(self, name: str) -> Mapping[str, Any]:
+        return {name: read_definition(name).to_record()}
+
+    def load(self, name: str, settings: TaskSettings) -> list[Task]:
+        stored = (settings.stored_inputs or {}).get(name)
+        text = stored if stored is not None else read_definition(name)
+        built = build_from_text(text, name, settings.data_dir, settings.mode, settings.allow_outside_data)  # type: ignore[arg-type]
+        return [bench.load(settings.limit, settings.limit_mode) for bench in built]
+
+    def outcome_labels(self, name: str) -> Sequence[str]:
+        return ()
+
+    def report_sections(self, info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
+        return []
+
+
+KIND = BenchmarkKind()

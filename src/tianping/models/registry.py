@@ -1,0 +1,74 @@
+"""Which backends exist and what each can answer: the bundled ones, and plugins registered by name.
+
+A plugin adds a backend with ``register_backend(name, factory)`` (``tianping.extend``) or the
+``tianping.backends`` entry point: the factory takes the ``ModelSpec`` and returns a ``ModelBackend``; its
+``supports`` attribute (on the factory, else request generation only) lists the request kinds it answers, so
+that a run is checked before any backend is created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+from tianping.core.backend import ModelBackend
+from tianping.core.task import GENERATE, LOGLIKELIHOOD
+
+BackendFactory = Callable[[Any], ModelBackend]
+"""Takes a ``tianping.spec.ModelSpec``."""
+ENTRY_POINT_GROUP = "tianping.backends"
+
+BUILTIN = ("openai", "hf", "ref")
+BUILTIN_SUPPORTS = {
+    "openai": frozenset({GENERATE}),
+    "hf": frozenset({GENERATE, LOGLIKELIHOOD}),
+    "ref": frozenset({GENERATE, LOGLIKELIHOOD}),
+}
+"""What the bundled backends answer, known without importing them (a local model's module pulls in torch);
+``tests/test_task_protocol.py`` checks that each class says the same."""
+
+_plugins: dict[str, BackendFactory] = {}
+_entry_points_loaded = False
+
+
+class BackendPluginError(ValueError):
+    """An installed backend plugin that cannot be loaded."""
+
+
+def register_backend(name: str, factory: BackendFactory) -> BackendFactory:
+    """A model id ``<name>/<model>`` is then created by ``factory``; the bundled names cannot be replaced."""
+    if name in BUILTIN:
+        raise ValueError(f"backend '{name}' is bundled with tianping and cannot be replaced by a plugin")
+    _plugins[name] = factory
+    return factory
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register_backend(ep.name, ep.load())
+        except Exception as exc:
+            raise BackendPluginError(f"entry point {ep.group}:{ep.name} ({ep.value}) failed to load: {exc}") from None
+
+
+def known_backends() -> list[str]:
+    _load_entry_points()
+    return [*BUILTIN, *_plugins]
+
+
+def plugin_backend(name: str) -> BackendFactory | None:
+    _load_entry_points()
+    return _plugins.get(name)
+
+
+def backend_supports(spec: Any) -> frozenset[str]:
+    """The request kinds the backend of a ``ModelSpec`` answers, without creating it."""
+    factory = plugin_backend(spec.backend)
+    if factory is not None:
+        return frozenset(getattr(factory, "supports", frozenset({GENERATE})))
+    return BUILTIN_SUPPORTS.get(spec.backend, frozenset({GENERATE}))

@@ -32,6 +32,7 @@ from tianping.core import Request, Response
 from tianping.core.inflate import Inflater, TooLarge, Undecodable, size_text
 from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
 from tianping.core.secrets import has_credentials, strip_credentials
+from tianping.core.task import GENERATE
 from tianping.models.errors import (
     AuthError,
     BadRequest,
@@ -54,6 +55,7 @@ from tianping.models.openai_reply import (
     _TooLarge,
     parse_retry_after,
 )
+from tianping.models.sse import SSEDecoder, SSEEvent, SSETooLarge, read_delta
 
 __all__ = ["OpenAIChatBackend"]
 
@@ -136,29 +138,6 @@ def _decoder(encoding: str | None, limits: ReplyLimits, limit: int) -> _Decoder:
         raise _Refused(f"{exc} (gzip and deflate were asked for)") from None
 
 
-async def _lines(resp: aiohttp.ClientResponse, decoder: _Decoder):
-    """The lines of a response body, however long (aiohttp's own readline limits a line to 128 KiB), as far as
-    ``decoder`` lets the body go."""
-    buf = bytearray()
-    async for raw in resp.content.iter_any():
-        chunk = decoder.feed(raw)
-        if b"\n" not in chunk:
-            buf += chunk
-            continue
-        lines = chunk.split(b"\n")
-        if buf:
-            buf += lines[0]
-            lines[0] = bytes(buf)
-            buf.clear()
-        tail = lines.pop()
-        for line in lines:
-            yield line
-        buf += tail
-    decoder.finish()
-    if buf:
-        yield bytes(buf)
-
-
 def _hidden_parts(url: URL, key: str | None) -> tuple[str, ...]:
     """What messages must never show: the API key, the URL's password and its credential-like query values, as
     given and percent-encoded (longest first, so that no part of one is left behind by a shorter one)."""
@@ -201,6 +180,9 @@ class OpenAIChatBackend:
     ``extra_body`` is merged over each request's payload (like the OpenAI client's ``extra_body``); note that
     it is not part of ``Request.key``. The API key is read once from ``api_key_env`` and is never shown.
     """
+
+    supports = frozenset({GENERATE})
+    """Generation only: the chat and completions APIs give no log-likelihoods of a given continuation."""
 
     def __init__(
         self,
@@ -390,6 +372,8 @@ class OpenAIChatBackend:
             raise
         except _Refused as exc:
             raise self._refusal(exc, chat) from None
+        except SSETooLarge:  # an event is bounded by the whole reply's bound, which words it first
+            raise self._refusal(_too_large(self.limits), chat) from None
         except TimeoutError:
             raise RequestTimeout(f"no complete answer within {self.timeout_s:g}s from {self._where(chat)}") from None
         except (aiohttp.ClientError, OSError, HttpProcessingError, EOFError) as exc:
@@ -483,17 +467,34 @@ class OpenAIChatBackend:
         if declared is not None and declared > limits.max_body_bytes:
             raise _too_large(limits, f": Content-Length {declared}")
         decoder = _decoder(resp.headers.get("Content-Encoding"), limits, limits.max_body_bytes)
-        assembled = _StreamChoices(chat, limits)
-        usage: Any = None
+        # one event may be as large as the whole reply, which the decoder bounds (and words) first
+        sse = SSEDecoder(max_event=limits.max_body_bytes)
+        assembled = _StreamChoices(chat)
         done = False
-        async for line in _lines(resp, decoder):
-            if not line.startswith(b"data:"):
-                continue  # blank separators, ": ping" keep-alives, "event:" / "id:" lines
-            data = line[5:].strip()
-            if data == b"[DONE]":
+        async for raw in resp.content.iter_any():
+            if self._take(sse.feed(time.perf_counter(), decoder.feed(raw)), assembled):
                 done = True
-                break
-            if not data:
+                break  # what follows [DONE] is not read
+        else:
+            decoder.finish()
+            done = self._take(sse.close(time.perf_counter()), assembled)
+        if not done and not assembled.finished():
+            raise ServerError(
+                f"truncated stream from {self._where(chat)}: connection ended without [DONE] or "
+                f"finish_reason after {assembled.characters()} characters",
+                status=200,
+            )
+        return assembled.response(), decoder.head
+
+    def _take(self, events: list[SSEEvent], assembled: _StreamChoices) -> bool:
+        """Add the events of a stream to ``assembled``; True at ``[DONE]``. An event with blank data, or JSON that
+        is not an object, is skipped; an error event is a ``ServerError``."""
+        chat = assembled.chat
+        for event in events:
+            if event.done:
+                return True
+            data = event.data
+            if not data.strip():
                 continue
             try:
                 chunk = _loads(data)
@@ -505,27 +506,20 @@ class OpenAIChatBackend:
                 raise _Refused("stream event JSON nested too deeply", source=data) from None
             if type(chunk) is not dict:
                 continue
-            if chunk.get("error"):
-                raise ServerError(
-                    f"error event in stream from {self._where(chat)}: {self._clip(_message_of(chunk))}", status=200
-                )
-            if chunk.get("usage"):
-                usage = chunk["usage"]
-            choices = chunk.get("choices")
-            if not choices:
-                continue
             try:
-                assembled.add(choices)
+                delta = read_delta(chunk, self.limits.max_choices, chat=chat)
             except _Refused as exc:
                 exc.source = data
                 raise
-        if not done and not assembled.finished():
-            raise ServerError(
-                f"truncated stream from {self._where(chat)}: connection ended without [DONE] or "
-                f"finish_reason after {assembled.characters()} characters",
-                status=200,
-            )
-        return assembled.response(usage), decoder.head
+            if delta.error is not None:
+                raise ServerError(
+                    f"error event in stream from {self._where(chat)}: {self._clip(delta.error)}", status=200
+                )
+            if delta.usage:
+                assembled.usage = delta.usage
+            if delta.choices:
+                assembled.add(delta.choices)
+        return False
 
     def _to_response(self, data: dict[str, Any], source: bytes, latency: float, attempts: int, chat: bool) -> Response:
         try:

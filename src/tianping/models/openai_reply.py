@@ -12,13 +12,16 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tianping.core import Completion, Response
 from tianping.core.inflate import too_large_text
 from tianping.core.limits import ReplyLimits
 from tianping.models.errors import EmptyReply, ModelError, ReplyTooLarge, ServerError
-from tianping.models.reasoning import split_reasoning
+from tianping.models.reasoning import reasoning_field, split_reasoning
+
+if TYPE_CHECKING:
+    from tianping.models.sse import ChoiceDelta
 
 _MAX_COUNT = 2**31
 
@@ -73,8 +76,10 @@ def _too_large(limits: ReplyLimits, detail: str = "", source: bytes = b"") -> _T
     return _TooLarge(too_large_text(limits.max_body_bytes), detail, source)
 
 
-def _too_many_choices(limits: ReplyLimits, source: bytes = b"") -> _TooLarge:
-    return _TooLarge(f"reply with more than {limits.max_choices} choices (max_choices)", "", source)
+def _too_many_choices(max_choices: int, count: int | None = None, source: bytes = b"") -> _TooLarge:
+    """Past ``max_choices``: ``count`` choices in one reply or stream event, or (None) an index past the bound."""
+    what = f"reply with {count} choices, more than" if count is not None else "reply with more than"
+    return _TooLarge(f"{what} {max_choices} choices (max_choices)", "", source)
 
 
 def _server_message(body: bytes) -> str:
@@ -140,30 +145,30 @@ def _count(value: Any) -> int | None:
     return value if type(value) is int and 0 <= value < _MAX_COUNT else None
 
 
-def _index(value: Any, k: int, limits: ReplyLimits) -> int:
+def _index(value: Any, k: int, max_choices: int) -> int:
     if value is None:
         return k
     if type(value) is not int or value < 0:
         raise _Malformed(f"choices[{k}].index", "a non-negative integer", value)
-    if value >= limits.max_choices:
-        raise _too_many_choices(limits)
+    if value >= max_choices:
+        raise _too_many_choices(max_choices)
     return value
 
 
-def _checked_choices(choices: Any, limits: ReplyLimits) -> list[Any]:
+def _checked_choices(choices: Any, max_choices: int) -> list[Any]:
     """A reply's (non-empty) ``choices``: a list of at most ``max_choices``."""
     if type(choices) is not list:
         raise _Malformed("choices", "a list", choices)
-    if len(choices) > limits.max_choices:
-        raise _too_many_choices(limits)
+    if len(choices) > max_choices:
+        raise _too_many_choices(max_choices, len(choices))
     return choices
 
 
-def _choice_index(choice: Any, k: int, limits: ReplyLimits) -> int:
+def _choice_index(choice: Any, k: int, max_choices: int) -> int:
     """The index of ``choice``, the ``k``-th of its reply (an object, or malformed)."""
     if type(choice) is not dict:
         raise _Malformed(f"choices[{k}]", "an object", choice)
-    return _index(choice.get("index"), k, limits)
+    return _index(choice.get("index"), k, max_choices)
 
 
 def _part(choice: dict[str, Any], k: int, name: str) -> dict[str, Any]:
@@ -201,64 +206,37 @@ def _as_text(value: Any, k: int, name: str) -> str | None:
     return _safe("".join(out))
 
 
-def _reasoning_of(obj: dict[str, Any]) -> tuple[Any, str]:
-    value = obj.get("reasoning_content")
-    if value:
-        return value, "reasoning_content"
-    return obj.get("reasoning"), "reasoning"
-
-
 class _StreamChoices:
     """The choices of a stream, assembled event by event into a non-streaming-shaped response object."""
 
-    __slots__ = ("chat", "limits", "contents", "reasonings", "finish", "tools")
+    __slots__ = ("chat", "contents", "reasonings", "finish", "tools", "usage")
 
-    def __init__(self, chat: bool, limits: ReplyLimits):
+    def __init__(self, chat: bool):
         self.chat = chat
-        self.limits = limits
+        self.usage: Any = None
+        """The last usage report the stream sent."""
         self.contents: dict[int, list[str]] = {}
         self.reasonings: dict[int, list[str]] = {}
         self.finish: dict[int, str | None] = {}
         self.tools: set[int] = set()
 
-    def add(self, choices: Any) -> None:
-        """The (non-empty) ``choices`` of one event; a refusal names the stream event as what is malformed."""
-        chat, limits = self.chat, self.limits
+    def add(self, deltas: list[ChoiceDelta]) -> None:
+        """The choices of one event, as read (and checked) by ``tianping.models.sse.read_delta``."""
         contents, reasonings, finish = self.contents, self.reasonings, self.finish
-        try:
-            for k, choice in enumerate(_checked_choices(choices, limits)):
-                i = _choice_index(choice, k, limits)
-                if chat:
-                    delta = _part(choice, k, "delta")
-                    piece = delta.get("content")
-                    thought = delta.get("reasoning_content") or delta.get("reasoning")
-                    if not piece and not thought and (delta.get("tool_calls") or delta.get("function_call")):
-                        self.tools.add(i)
-                else:
-                    delta = choice
-                    piece = choice.get("text")
-                    thought = choice.get("reasoning_content") or choice.get("reasoning")
-                if piece:
-                    if type(piece) is not str:
-                        piece = _as_text(piece, k, "delta.content" if chat else "text")
-                    contents.setdefault(i, []).append(piece)
-                elif i not in contents:
-                    contents[i] = []
-                if thought:
-                    if type(thought) is not str:
-                        name = _reasoning_of(delta)[1]
-                        thought = _as_text(thought, k, "delta." + name if chat else name)
-                    reasonings.setdefault(i, []).append(thought)
-                reason = choice.get("finish_reason")
-                if reason:
-                    if type(reason) is not str:
-                        raise _Malformed(f"choices[{k}].finish_reason", "a string", reason)
-                    finish[i] = reason
-                else:
-                    finish.setdefault(i, None)
-        except _Malformed as exc:
-            exc.what = "malformed stream event"
-            raise
+        for delta in deltas:
+            i = delta.index
+            if delta.content:
+                contents.setdefault(i, []).append(delta.content)
+            elif i not in contents:
+                contents[i] = []
+            if delta.reasoning:
+                reasonings.setdefault(i, []).append(delta.reasoning)
+            if delta.tool_call:
+                self.tools.add(i)
+            if delta.finish_reason:
+                finish[i] = delta.finish_reason
+            else:
+                finish.setdefault(i, None)
 
     def finished(self) -> bool:
         """Whether every choice has had its finish_reason."""
@@ -267,7 +245,7 @@ class _StreamChoices:
     def characters(self) -> int:
         return sum(len("".join(p)) for p in self.contents.values())
 
-    def response(self, usage: Any) -> dict[str, Any]:
+    def response(self) -> dict[str, Any]:
         """The response object the stream stands for."""
         out = []
         for i in sorted(self.contents.keys() | self.reasonings.keys()):
@@ -282,7 +260,7 @@ class _StreamChoices:
                 out.append(
                     {"index": i, "text": content, "reasoning_content": reasoning, "finish_reason": self.finish.get(i)}
                 )
-        return {"choices": out, "usage": usage}
+        return {"choices": out, "usage": self.usage}
 
 
 def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: bool, limits: ReplyLimits) -> Response:
@@ -291,18 +269,18 @@ def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: b
         raise _Refused("response without choices")
     completions: list[tuple[int, Completion]] = []
     empty = True
-    for k, choice in enumerate(_checked_choices(choices, limits)):
-        index = _choice_index(choice, k, limits)
+    for k, choice in enumerate(_checked_choices(choices, limits.max_choices)):
+        index = _choice_index(choice, k, limits.max_choices)
         if chat:
             message = _part(choice, k, "message")
             content = _as_text(message.get("content"), k, "message.content")
-            thought, name = _reasoning_of(message)
+            thought, name = reasoning_field(message)
             reasoning = _as_text(thought, k, "message." + name) if thought else None
             if empty and (message.get("tool_calls") or message.get("function_call")):
                 empty = False
         else:
             content = _as_text(choice.get("text"), k, "text")
-            thought, name = _reasoning_of(choice)
+            thought, name = reasoning_field(choice)
             reasoning = _as_text(thought, k, name) if thought else None
         reason = choice.get("finish_reason")
         if reason is not None:

@@ -4,8 +4,9 @@ Timing: the clock starts when the request has been sent (its bytes handed to the
 waiting in the client before sending (other probes being set up, a connection being opened, a connection
 limit) does not count as server latency; that wait is kept apart as ``queue_s``. The transport is
 ``tianping.serving.h1``: every run of body bytes is stamped in the protocol callback that receives it from the
-socket and split into SSE events there, so an event's time is the arrival time of the bytes that completed it
-and no task is woken per token. TTFT is the first event whose delta carries content or reasoning (never a
+socket and split into SSE events there (by :class:`tianping.models.sse.SSEDecoder`, the parser the evaluation
+backend uses too), so an event's time is the arrival time of the bytes that completed it and no task is woken
+per token. TTFT is the first event whose delta carries content or reasoning (never a
 role-only chunk, a keep-alive comment, or the first byte); TTFAT the first answer (non-reasoning) content; ITL
 the gaps between successive token-bearing events; TPOT ``(last - first) / (output_tokens - 1)``.
 
@@ -32,6 +33,8 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
 from tianping.core.secrets import has_credentials, looks_like_secret, strip_credentials
+from tianping.models.reasoning import ReasoningTracker
+from tianping.models.sse import DeltaRefused, DeltaTooLarge, SSEDecoder, SSEError, SSEEvent, SSETooLarge, read_delta
 from tianping.serving.h1 import (
     ConnectionPool,
     Exchange,
@@ -55,9 +58,6 @@ except ImportError:  # pragma: no cover
         return json.dumps(obj).encode()
 
 
-_THINK_OPEN = "<think>"
-_THINK_CLOSE = "</think>"
-_SSE_FIELDS = (b"data", b"event", b"id", b"retry")
 _ERROR_CHARS = 200
 _FINISH_CHARS = 64
 _MAX_TOKEN_COUNT = 1 << 40
@@ -88,21 +88,19 @@ class _Failure(Exception):
 
 
 class _Stream:
-    """The state of one streamed response, fed event by event."""
+    """The state of one streamed response, fed event by event (``on_event``): token times, usage, finish.
+
+    What is reasoning and what is answer (reasoning fields, inline ``<think>`` blocks) is told by a
+    :class:`~tianping.models.reasoning.ReasoningTracker`, the streaming side of the backend's split."""
 
     __slots__ = (
         "t0",
         "first_t",
         "last_t",
         "last_data_t",
-        "answer_t",
         "itl",
         "tokens",
-        "reasoning_seen",
-        "think",
-        "think_prefix",
-        "tail",
-        "pending_answer_t",
+        "split",
         "finish_reason",
         "done_t",
         "usage",
@@ -114,20 +112,22 @@ class _Stream:
         self.first_t: float | None = None
         self.last_t: float | None = None
         self.last_data_t = t0
-        self.answer_t: float | None = None
         self.itl: list[float] = []
         self.tokens = 0
-        self.reasoning_seen = False
-        self.think: str | None = None  # None undecided, "in" inside <think>, "out" after it or without one
-        self.think_prefix = ""
-        self.tail = ""  # the end of the content seen, to catch a </think> split across chunks
-        self.pending_answer_t: float | None = None
+        self.split = ReasoningTracker()
         self.finish_reason: str | None = None
         self.done_t: float | None = None
         self.usage: Any = None
         self.max_choices = max_choices
 
-    # -- tokens --------------------------------------------------------------------------------------------
+    @property
+    def answer_t(self) -> float | None:
+        """When the first answer (non-reasoning) content came."""
+        return self.split.answer_at
+
+    @property
+    def reasoning_seen(self) -> bool:
+        return self.split.reasoning_seen
 
     def _token(self, t: float) -> None:
         if self.first_t is None:
@@ -137,122 +137,47 @@ class _Stream:
         self.last_t = t
         self.tokens += 1
 
-    def _answer(self, t: float, text: str) -> None:
-        if self.answer_t is None and (text.strip() or not self.reasoning_seen):
-            self.answer_t = t
-
-    def _content(self, t: float, text: str) -> None:
-        """Content text, which may hold an inline <think> block."""
-        if self.think is None:
-            self.think_prefix += text
-            stripped = self.think_prefix.lstrip()
-            if not stripped:
-                return
-            if stripped.startswith(_THINK_OPEN):
-                self.think = "in"
-                self.reasoning_seen = True
-                text = stripped[len(_THINK_OPEN) :]
-            elif _THINK_OPEN.startswith(stripped):
-                if self.pending_answer_t is None:
-                    self.pending_answer_t = t  # maybe a tag split across chunks, maybe an answer: undecided
-                return
-            else:
-                self.think = "out"
-                text = self.think_prefix
-                if self.pending_answer_t is not None:
-                    t = self.pending_answer_t
-        if self.think == "in":
-            joined = self.tail + text
-            at = joined.find(_THINK_CLOSE)
-            if at < 0:
-                self.tail = joined[-len(_THINK_CLOSE) :]
-                return
-            self.think = "out"
-            self.tail = ""
-            rest = joined[at + len(_THINK_CLOSE) :]
-            if rest.strip():
-                self.answer_t = t
-            return
-        # "out": a </think> without an opening tag (the template opened it) makes all before it reasoning
-        if not self.reasoning_seen:
-            joined = self.tail + text
-            at = joined.find(_THINK_CLOSE)
-            if at >= 0:
-                self.reasoning_seen = True
-                self.answer_t = None
-                self.tail = ""
-                rest = joined[at + len(_THINK_CLOSE) :]
-                if rest.strip():
-                    self.answer_t = t
-                return
-            self.tail = joined[-len(_THINK_CLOSE) :]
-        self._answer(t, text)
-
-    # -- events --------------------------------------------------------------------------------------------
-
-    def event(self, t: float, block: bytes) -> None:
-        """One SSE event (the bytes between blank lines), completed at time ``t``."""
-        if block[:6] == b"data: " and b"\n" not in block:
-            payload = block[6:]  # the usual event: one data line (most of the per-token work is here)
-        else:
-            data: list[bytes] = []
-            for line in block.split(b"\n"):
-                if not line or line[0] == 58:  # b":" a comment (keep-alive)
-                    continue
-                name, sep, value = line.partition(b":")
-                if name == b"data":
-                    data.append(value[1:] if value[:1] == b" " else value)
-                elif name not in _SSE_FIELDS:
-                    raise _Failure("bad_response", f"malformed SSE line: {line[:80]!r}")
-            if not data:
-                return
-            payload = data[0] if len(data) == 1 else b"\n".join(data)
+    def on_event(self, event: SSEEvent) -> None:
+        """One SSE event, stamped with the arrival time of the bytes that completed it."""
+        t = event.t
         self.last_data_t = t
-        if payload.strip() == b"[DONE]":
+        if event.done:
             self.done_t = t
             return
+        payload = event.data
         try:
             obj = _loads(payload)
         except (ValueError, RecursionError):  # orjson refuses lone surrogates and deep nesting as ValueError
             raise _Failure("bad_response", f"non-JSON data: {payload[:80]!r}") from None
-        if not isinstance(obj, dict):
+        if obj.__class__ is not dict:
             raise _Failure("bad_response", f"unexpected data: {payload[:80]!r}")
-        if obj.get("error") is not None:
-            err = obj["error"]
-            message = err.get("message") if isinstance(err, dict) else err
-            raise _Failure("stream_error", f"error in stream: {message}")
-        usage = obj.get("usage")
-        if usage:
-            self.usage = usage
-        choices = obj.get("choices")
-        if not choices:
-            return
-        if len(choices) > self.max_choices:  # a str or dict of choices fails below, on its first item
-            if choices.__class__ is not list:
-                raise _Failure("bad_response", f"choices is not a list: {payload[:80]!r}")
-            raise _Failure(
-                "reply_too_large", f"{len(choices)} choices in one event, more than {self.max_choices} (max_choices)"
-            )
+        try:
+            delta = read_delta(obj, self.max_choices)
+        except DeltaTooLarge as exc:
+            raise _Failure("reply_too_large", f"{exc.what}{exc.detail}") from None
+        except DeltaRefused as exc:
+            raise _Failure("bad_response", f"{exc.what}{exc.detail}") from None
+        if delta.error is not None:
+            raise _Failure("stream_error", f"error in stream: {delta.error}")
+        if delta.usage is not None:
+            self.usage = delta.usage
         token = False
-        for choice in choices:
-            if not isinstance(choice, dict):
-                raise _Failure("bad_response", f"unexpected choice: {payload[:80]!r}")
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            content = delta.get("content")
-            if reasoning:
+        for choice in delta.choices:
+            if choice.reasoning:
                 token = True
-                self.reasoning_seen = True
-            if content:
+                self.split.reasoning()
+            if choice.content:
                 token = True
-                self._content(t, content)
-            finish = choice.get("finish_reason")
-            if finish:
-                if not isinstance(finish, str):
-                    raise _Failure("bad_response", f"finish_reason is not a string: {payload[:80]!r}")
-                self.finish_reason = finish[:_FINISH_CHARS]
+                self.split.content(t, choice.content)
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason[:_FINISH_CHARS]
         if token:
             self._token(t)
+
+    def event(self, t: float, block: bytes) -> None:
+        """One SSE event given whole (its lines, without the blank line that ends it), completed at time ``t``."""
+        for event in SSEDecoder(max_event=len(block) + 2, strict=True).feed(t, block + b"\n\n"):
+            self.on_event(event)
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
@@ -303,26 +228,6 @@ def _http_failure(status: int) -> str:
     return "http_error"
 
 
-def _event_end(buf: bytes) -> tuple[int, int]:
-    """Where the first SSE event in ``buf`` ends and how long its blank-line separator is; (-1, 0) if none."""
-    at = buf.find(b"\n\n")
-    if b"\r" not in buf:
-        return at, 2
-    best, size = (at, 2) if at >= 0 else (-1, 0)
-    for sep in (b"\r\n\r\n", b"\r\r"):
-        pos = buf.find(sep)
-        if pos >= 0 and (best < 0 or pos < best):
-            best, size = pos, len(sep)
-    return best, size
-
-
-def _feed(stream: _Stream, t: float, block: bytes) -> None:
-    try:
-        stream.event(t, block)
-    except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong type (a delta that is a list)
-        raise _Failure("bad_response", f"unexpected JSON shape ({exc}): {block[:80]!r}") from None
-
-
 def _count(value: Any, where: str) -> int | None:
     if value is None:
         return None
@@ -350,78 +255,49 @@ def _usage_counts(usage: Any) -> tuple[int | None, int | None, int | None, int |
 
 
 class _SSESink:
-    """Splits a response body into SSE events as its bytes arrive and feeds them to the stream with their time.
+    """The body sink of a streamed reply: its bytes, as they arrive, go through the shared SSE decoder
+    (:class:`tianping.models.sse.SSEDecoder`, linear time however the events are cut into reads, one event at
+    most ``max_event`` bytes) and each event it completes goes to the stream, stamped with the arrival time of
+    the read that completed it."""
 
-    The bytes of an event whose end has not come are held as a list of reads: each new read is searched (with
-    the three bytes before it) for the end, and the event is joined once, when it is complete, so that an
-    event arriving in many small reads costs linear time, not quadratic.
-    """
-
-    __slots__ = ("stream", "parts", "held", "edge", "max_event")
+    __slots__ = ("stream", "decoder")
 
     def __init__(self, stream: _Stream, max_event: int = event_limit(DEFAULT_LIMITS)):
         self.stream = stream
-        self.parts: list[bytes] = []
-        self.held = 0
-        self.edge = b""
-        self.max_event = max_event
+        self.decoder = SSEDecoder(max_event=max_event, strict=True)
 
-    def _too_large(self) -> _Failure:
-        return _Failure(
-            "reply_too_large",
-            f"one stream event larger than {size_text(self.max_event)} "
-            "(max_body_bytes / 16; raise with --max-reply-mb)",
-        )
+    def _refused(self, exc: SSEError) -> _Failure:
+        if isinstance(exc, SSETooLarge):
+            return _Failure(
+                "reply_too_large",
+                f"one stream event larger than {size_text(self.decoder.max_event)} "
+                "(max_body_bytes / 16; raise with --max-reply-mb)",
+            )
+        return _Failure("bad_response", str(exc))
+
+    def _take(self, events: list[SSEEvent]) -> None:
+        stream = self.stream
+        for event in events:
+            try:
+                stream.on_event(event)
+            except (AttributeError, TypeError, KeyError) as exc:  # a field of a shape nothing checked
+                raise _Failure("bad_response", f"unexpected JSON shape ({exc}): {event.data[:80]!r}") from None
 
     def __call__(self, t: float, data: bytes) -> None:
-        stream = self.stream
-        if stream.done_t is not None or not data:
-            return  # after [DONE] the rest is drained, unread
-        if self.held:
-            if _event_end(self.edge + data)[0] < 0:
-                self.held += len(data)
-                if self.held > self.max_event:
-                    raise self._too_large()
-                self.parts.append(data)
-                self.edge = (self.edge + data[-3:])[-3:]
-                return
-            self.parts.append(data)
-            buf = b"".join(self.parts)
-            self.parts = []
-            self.held = 0
-        else:
-            buf = data
-        cap = self.max_event
-        while True:
-            at, sep = _event_end(buf)
-            if at < 0:
-                break
-            if at > cap:
-                raise self._too_large()
-            block = buf[:at]
-            if b"\r" in block:
-                block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            buf = buf[at + sep :]
-            try:  # inline, not _feed: a call per event shows at a thousand streams
-                stream.event(t, block)
-            except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong type
-                raise _Failure("bad_response", f"unexpected JSON shape ({exc}): {block[:80]!r}") from None
-            if stream.done_t is not None:
-                return
-        if buf:
-            if len(buf) > cap:
-                raise self._too_large()
-            self.parts = [buf]
-            self.held = len(buf)
-            self.edge = buf[-3:]
+        try:
+            events = self.decoder.feed(t, data)  # after [DONE] the rest is drained, unread
+        except SSEError as exc:
+            raise self._refused(exc) from None
+        if events:
+            self._take(events)
 
     def close(self, t: float) -> None:
         """The body ended: an unterminated last event is judged as it is."""
-        rest = b"".join(self.parts).strip()
-        self.parts = []
-        self.held = 0
-        if rest and self.stream.done_t is None:
-            _feed(self.stream, t, rest)
+        try:
+            events = self.decoder.close(t)
+        except SSEError as exc:
+            raise self._refused(exc) from None
+        self._take(events)
 
 
 class _Watchdog:

@@ -49,11 +49,41 @@ def check_base_url(value: str) -> str:
     return value.strip()
 
 
+class GenerationOverrides(BaseModel):
+    """Generation settings given for a run (command line or plan) or for one model (a plan's model entry); None
+    keeps the setting from below: the benchmark's own, or the run's under a model's (``RunSpec.params_for``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    max_tokens: int | None = Field(None, ge=1, le=1 << 24)
+    seed: int | None = Field(None, ge=-(1 << 63), lt=1 << 63)
+    stop: list[str] | None = None
+    n: int | None = Field(None, ge=1, le=200)
+
+    def apply(self, base: GenerationParams) -> GenerationParams:
+        return GenerationParams(
+            temperature=self.temperature if self.temperature is not None else base.temperature,
+            top_p=self.top_p if self.top_p is not None else base.top_p,
+            max_tokens=self.max_tokens if self.max_tokens is not None else base.max_tokens,
+            seed=self.seed if self.seed is not None else base.seed,
+            stop=tuple(self.stop) if self.stop is not None else base.stop,
+            n=self.n if self.n is not None else base.n,
+        )
+
+
 class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    """``openai/<name>``, ``hf/<checkpoint dir>`` or ``ref/<bundled model>``: the backend before the slash."""
+    """``openai/<name>``, ``hf/<checkpoint dir>`` or ``ref/<bundled model>``: the backend before the slash. Unique
+    in a run: answers, scores and the cache are keyed by it."""
+    served_name: str | None = Field(None, min_length=1, max_length=512)
+    """The model name sent to an OpenAI-compatible endpoint; None: ``name`` (the id after the backend slash).
+    Lets two entries such as ``openai/qwen@provider-a`` and ``openai/qwen@provider-b`` both ask for ``qwen``."""
+    generation: GenerationOverrides | None = None
+    """This model's generation overrides, applied over the run's (``RunSpec.params_for``)."""
     base_url: str | None = None
     """May carry credentials for this process; they are stripped before the spec is stored (``stored_spec``)."""
     api_key_env: str = "OPENAI_API_KEY"
@@ -83,8 +113,27 @@ class ModelSpec(BaseModel):
         if not sep or not backend or not name:
             raise ValueError(f"model id must look like 'openai/<name>', 'hf/<path>' or 'ref/<name>', got {value!r}")
         if backend not in BACKENDS:
-            raise ValueError(f"unknown backend '{backend}' in model id {value!r} (known: {', '.join(BACKENDS)})")
+            from tianping.models.registry import known_backends  # plugins register further backends
+
+            known = known_backends()
+            if backend not in known:
+                raise ValueError(f"unknown backend '{backend}' in model id {value!r} (known: {', '.join(known)})")
         return value
+
+    @field_validator("served_name")
+    @classmethod
+    def _served_name(cls, value: str | None) -> str | None:
+        if value is not None and (value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+            raise ValueError(f"served_name must have no surrounding spaces or control characters, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _served_by_endpoint(self) -> ModelSpec:
+        if self.served_name is not None and self.backend in ("hf", "ref"):
+            raise ValueError(
+                f"served_name is the model name sent to an endpoint; {self.id} is a local model (its id names it)"
+            )
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -102,44 +151,29 @@ class ModelSpec(BaseModel):
 
     @property
     def name(self) -> str:
+        """The id after the backend slash: the model name, checkpoint path or bundled model."""
         return self.id.partition("/")[2]
+
+    @property
+    def request_name(self) -> str:
+        """The model name sent to the endpoint: ``served_name``, else ``name``."""
+        return self.served_name if self.served_name is not None else self.name
 
     @property
     def endpoint(self) -> str:
         """Who answers this model's requests: the endpoint's identity (no credentials) or the local weights.
         Part of the cache key, and recorded with every sample."""
         if self.backend == "openai":
-            return endpoint_identity(self.base_url) if self.base_url else ""
+            where = endpoint_identity(self.base_url) if self.base_url else ""
+            # one endpoint may serve several models under one id's name: the name asked for is part of who answers
+            return f"{where}#{self.served_name}" if self.served_name is not None and where else where
         if self.backend == "hf":
             return "file://" + str(Path(self.name).expanduser().resolve())
-        return f"ref:{self.name}"
+        return f"{self.backend}:{self.name}"
 
     @property
     def reply_limits(self) -> ReplyLimits:
         return ReplyLimits(max_body_bytes=int(self.max_reply_mb * MIB))
-
-
-class GenerationOverrides(BaseModel):
-    """Values given on the command line; None keeps the benchmark's own setting."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
-    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
-    max_tokens: int | None = Field(None, ge=1, le=1 << 24)
-    seed: int | None = Field(None, ge=-(1 << 63), lt=1 << 63)
-    stop: list[str] | None = None
-    n: int | None = Field(None, ge=1, le=200)
-
-    def apply(self, base: GenerationParams) -> GenerationParams:
-        return GenerationParams(
-            temperature=self.temperature if self.temperature is not None else base.temperature,
-            top_p=self.top_p if self.top_p is not None else base.top_p,
-            max_tokens=self.max_tokens if self.max_tokens is not None else base.max_tokens,
-            seed=self.seed if self.seed is not None else base.seed,
-            stop=tuple(self.stop) if self.stop is not None else base.stop,
-            n=self.n if self.n is not None else base.n,
-        )
 
 
 class SafetyOptions(BaseModel):
@@ -218,6 +252,45 @@ class RunSpec(BaseModel):
     """Per-benchmark sample limits, over ``limit``."""
     allow_outside_data: bool = False
     """Let a benchmark definition read files outside the data directory and its own folder."""
+    include_paths: list[str] = Field(default_factory=list)
+    """Folders of plugins (``*.py``, imported) and benchmark definitions (``*.yaml``, nameable) the run uses;
+    stored with the run, so that ``resume``, ``show`` and ``report`` import them again
+    (``tianping.engine.tasks.use_include_paths``)."""
+
+    @field_validator("include_paths")
+    @classmethod
+    def _absolute_paths(cls, value: list[str]) -> list[str]:
+        return [str(Path(p).expanduser().absolute()) for p in value]
+
+    @model_validator(mode="after")
+    def _safety_options_where_used(self) -> RunSpec:
+        """The safety suite's options belong to a run that plans its tasks (defaults when none were given), and
+        to no other: a run that does not plan them stores none."""
+        from tianping.safety import TASKS
+
+        uses = any(name in TASKS for name in self.benchmarks)
+        if uses and self.safety is None:
+            self.safety = SafetyOptions()
+        elif not uses:
+            self.safety = None
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_models(self) -> RunSpec:
+        ids = [m.id for m in self.models]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(
+                f"model {', '.join(twice)} given more than once: answers are keyed by the model id, so two endpoints "
+                "of one model need two ids (a plan file's `label:`, or openai/<name>@<where>)"
+            )
+        return self
+
+    def params_for(self, model: ModelSpec, base: GenerationParams) -> GenerationParams:
+        """The generation settings ``model`` is asked with on a benchmark whose own are ``base``: the run's
+        overrides over ``base``, then the model's over those."""
+        params = self.generation.apply(base)
+        return model.generation.apply(params) if model.generation is not None else params
 
     @property
     def helper_models(self) -> list[ModelSpec]:
@@ -247,7 +320,7 @@ class RunSpec(BaseModel):
 
 EXECUTION_FIELDS = frozenset(
     {"base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm", "stream", "max_reply_mb",
-     "device", "batch_size", "data_dir", "unsafe_exec", "allow_outside_data"}
+     "device", "batch_size", "data_dir", "unsafe_exec", "allow_outside_data", "include_paths"}
 )  # fmt: skip
 """How a run executes, as opposed to what determines its results: ``resume`` may change these (a corrected URL,
 more concurrency, a longer timeout). The endpoint a URL names is checked apart, against the samples already

@@ -52,6 +52,36 @@ def compare_runs(store: Store, run_a: str, run_b: str) -> list[ComparisonRow]:
             f"runs {run_a} and {run_b} evaluated different sets of models "
             f"({sorted(models_a)} vs {sorted(models_b)}); compare runs of one model each, or of the same models"
         )
+    return _paired(a, b, pairs)
+
+
+def compare_models(
+    store: Store, run_id: str, model_a: str | None = None, model_b: str | None = None
+) -> list[ComparisonRow]:
+    """Pair two models of one run on each benchmark both answered (two endpoints of one model in a plan file,
+    or two models run side by side); with exactly two models in the run, they need not be named."""
+    scores = _scores(store, run_id)
+    models = sorted({m for m, _ in scores})
+    if model_a is None and model_b is None:
+        if len(models) != 2:
+            raise ValueError(
+                f"run {run_id} evaluated {len(models)} model(s) ({', '.join(models) or 'none scored'}); "
+                "name the two to pair with --model-a and --model-b"
+            )
+        model_a, model_b = models
+    for given in (model_a, model_b):
+        if given not in models:
+            raise ValueError(f"run {run_id} has no scored samples of model '{given}' (it has: {', '.join(models)})")
+    a, b = str(model_a), str(model_b)
+    pairs = [((a, bench), (b, bench)) for m, bench in sorted(scores) if m == a and (b, bench) in scores]
+    return _paired(scores, scores, pairs)
+
+
+def _paired(
+    a: dict[tuple[str, str], dict[str, float]],
+    b: dict[tuple[str, str], dict[str, float]],
+    pairs: list[tuple[tuple[str, str], tuple[str, str]]],
+) -> list[ComparisonRow]:
     rows = []
     for key_a, key_b in pairs:
         sa, sb = a[key_a], b[key_b]

@@ -159,3 +159,36 @@ def test_help_is_plain_text_that_keeps_bracketed_notes_at_80_columns():
         assert all(len(line) <= 80 for line in shown.stdout.splitlines()), args
     run_help = cli("run", "--help", env={"COLUMNS": "80"}).stdout
     assert "[env TIANPING_DATA_DIR]" in run_help and "[default: spread]" in run_help
+
+
+def test_canonical_option_names_and_their_hidden_old_names(tmp_path, data_dir):
+    """``--json`` (old name ``--summary-json``) and ``--completions-per-prompt`` (old name ``--n``): both spellings
+    work, an error names the flag as typed, giving both is refused, and help shows only the canonical name."""
+    from tianping.store import Store
+
+    with running_server(answer_fn=oracle_answer_fn()) as server:
+        for run_id, flags in (("new", ("--json", "--completions-per-prompt")), ("old", ("--summary-json", "--n"))):
+            summary = tmp_path / f"{run_id}.json"
+            done = cli(*run_args(server.base_url, tmp_path, "-b", "gsm8k", "--limit", "3", "--run-id", run_id,
+                                 flags[0], str(summary), flags[1], "2"))  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert json.loads(summary.read_text())["run_id"] == run_id
+        for flag in ("--json", "--summary-json"):
+            bad = cli(*run_args(server.base_url, tmp_path, "-b", "gsm8k", flag, str(tmp_path)))
+            assert bad.returncode == 2 and f"error: {flag} {tmp_path}: is a directory" in bad.stderr, bad.stderr
+            bad = cli("resume", "new", "--results-dir", str(tmp_path), flag, str(tmp_path))
+            assert bad.returncode == 2 and f"error: {flag} {tmp_path}: is a directory" in bad.stderr, bad.stderr
+        both = cli(*run_args(server.base_url, tmp_path, "-b", "gsm8k", "--n", "2", "--completions-per-prompt", "2"))
+        assert both.returncode == 2 and "--n is another name for --completions-per-prompt" in both.stderr
+        both = cli(*run_args(server.base_url, tmp_path, "-b", "gsm8k", "--json", str(tmp_path / "a.json"),
+                       "--summary-json", str(tmp_path / "b.json")))  # fmt: skip
+        assert both.returncode == 2 and "--summary-json is another name for --json" in both.stderr
+    store = Store.open(tmp_path, readonly=True)
+    try:
+        assert [store.get_run(r)["spec"]["generation"]["n"] for r in ("new", "old")] == [2, 2]
+    finally:
+        store.close()
+    for command in ("run", "resume"):
+        shown = cli(command, "--help").stdout
+        assert "--json" in shown and "--summary-json" not in shown
+        assert ("--completions-per-prompt" in shown and "--n " not in shown) or command == "resume"

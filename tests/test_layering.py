@@ -12,19 +12,17 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tianping"
 
-# Packages below report/engine/cli: none of them may import those (or any cli_* module).
+# Packages below report/engine/cli: none of them may import those.
 LOWER = ("indicators", "scoring", "models", "store", "benchmarks", "safety", "serving")
-UPPER = ("tianping.report", "tianping.engine", "tianping.cli")
+CLI = "tianping.cli"
+"""The command line, one package (``src/tianping/cli/``): the top layer, imported by nothing of tianping but
+itself and ``python -m tianping`` (``__main__.py``)."""
+UPPER = ("tianping.report", "tianping.engine", CLI)
 
-# Violations that predate the layering test, left on purpose: issue 13 moves the command modules out of
-# the domain packages, which removes them. Keyed by file (relative to src/tianping) to the modules it may
-# still import; any import not listed here fails the test, so no new violation can creep in.
-ALLOWED: dict[str, frozenset[str]] = {
-    # the loadtest and monitor commands still live in serving/ and share the CLI's error line and consoles
-    "serving/cli_checks.py": frozenset({"tianping.cli_support"}),
-    "serving/loadtest_cli.py": frozenset({"tianping.cli_support"}),
-    "serving/monitor_cli.py": frozenset({"tianping.cli_support"}),
-}
+# Violations that predate the layering test, left on purpose, keyed by file (relative to src/tianping) to the
+# modules it may still import; any import not listed here fails the test, so no new violation can creep in.
+# Empty since issue 13 moved the command modules out of the domain packages into tianping.cli.
+ALLOWED: dict[str, frozenset[str]] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -62,7 +60,7 @@ def _is_under(name: str, prefix: str) -> bool:
 
 
 def _is_upper(name: str) -> bool:
-    return any(_is_under(name, p) for p in UPPER) or name.startswith("tianping.cli_")
+    return any(_is_under(name, p) for p in UPPER)
 
 
 def _files(subpackage: str) -> list[Path]:
@@ -101,6 +99,25 @@ def test_lower_layers_do_not_import_report_engine_or_cli() -> None:
     # An allow-list entry that no longer matches has been fixed: drop it so it cannot hide a new import.
     stale = [f"{rel}: {name}" for rel, names in ALLOWED.items() for name in names - seen.get(rel, set())]
     assert not stale, "stale allow-list entries (remove them):\n" + "\n".join(stale)
+
+
+def test_cli_is_one_package_at_the_top() -> None:
+    assert (PACKAGE / "cli" / "__init__.py").is_file() and not (PACKAGE / "cli.py").exists()
+    # no command module is left beside the domain code (cli_run.py, serving/loadtest_cli.py, ...)
+    strays = [
+        _rel(p)
+        for p in PACKAGE.rglob("*.py")
+        if p.parent != PACKAGE / "cli" and (p.stem == "cli" or p.stem.startswith("cli_") or p.stem.endswith("_cli"))
+    ]
+    assert not strays, "command modules outside tianping/cli:\n" + "\n".join(sorted(strays))
+    bad = [
+        f"{_rel(path)}: {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.parent != PACKAGE / "cli" and _rel(path) != "__main__.py"
+        for name in _imports(path)
+        if _is_under(name, CLI)
+    ]
+    assert not bad, "only the command line itself imports tianping.cli:\n" + "\n".join(bad)
 
 
 def test_relative_imports_resolve() -> None:

@@ -13,20 +13,14 @@ from pathlib import Path
 import pytest
 
 from fake_stream_server import running_stream_server
-from tianping.serving.loadtest_cli import build_shapes, parse_sweep
+from tianping.cli.loadtest import build_shapes, parse_sweep
 
 TTFT, ITL, TOKENS = 0.05, 0.01, 16
 E2E = TTFT + ITL * (TOKENS - 1)
 
 
 def _command() -> list[str]:
-    """``python -m tianping loadtest`` once cli.py registers it, else the module's standalone app."""
-    from tianping.cli import app
-
-    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    if "loadtest" in names:
-        return [sys.executable, "-m", "tianping", "loadtest"]
-    return [sys.executable, "-m", "tianping.serving.loadtest_cli", "loadtest"]
+    return [sys.executable, "-m", "tianping", "loadtest"]
 
 
 def _loadtest(base_url: str, json_path: Path, *args: str, live: bool = False) -> dict:
@@ -122,7 +116,7 @@ def test_register_adds_the_command_to_an_app():
     import typer
     from typer.testing import CliRunner
 
-    from tianping.serving.loadtest_cli import register
+    from tianping.cli.loadtest import register
 
     app = typer.Typer()
 
@@ -162,13 +156,13 @@ def test_parse_sweep_and_build_shapes():
         build_shapes(**{**kw, "rate": 1.0, "sweep": "concurrency=1,2"})
 
 
-# -- exit codes: one table (tianping.exitcodes), one line per user error -----------------------------------
+# -- exit codes: one table (tianping.cli.errors), one line per user error ----------------------------------
 
 
 def _app():  # noqa: ANN202
-    from tianping.serving.loadtest_cli import _standalone
+    from tianping.cli import app
 
-    return _standalone()
+    return app
 
 
 def _invoke(*args: str):  # noqa: ANN202
@@ -260,3 +254,53 @@ def test_signal_ends_the_run_with_130_and_keeps_what_was_measured(server, tmp_pa
     (stage,) = doc["stages"]
     assert stage["counts"]["succeeded"] > 0 and stage["counts"]["failed"] == 0
     assert "stopped before its bounds" in stage["window"]["stopped_early"]
+
+
+# -- --model in run's form, --json under its old name ------------------------------------------------------
+
+
+def _invoke_model(model: str, *args: str):  # noqa: ANN202
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(_app(), ["loadtest", "--model", model, "--no-live", *args])
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [("openai/fake-7b", "fake-7b"), ("fake-7b", "fake-7b"), ("openai/org/fake-7b", "org/fake-7b"), ("org/m", "org/m")],
+)
+def test_model_takes_runs_form_and_sends_the_name_without_the_backend(server, tmp_path, given, sent):
+    out = tmp_path / "lt.json"
+    result = _invoke_model(given, "--base-url", server.base_url, "-n", "2", "--max-tokens", "4", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert server.last_body["model"] == sent
+    assert json.loads(out.read_text())["model"] == sent
+
+
+@pytest.mark.parametrize("given", ["hf/some/checkpoint", "ref/tp-ref-clean", "openai/"])
+def test_a_model_with_no_endpoint_name_is_exit_2(given):
+    result = _invoke_model(given, "--base-url", "http://127.0.0.1:9/v1", "-n", "1")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --model"), result.stderr
+
+
+def test_summary_json_is_a_hidden_alias_of_json(server, tmp_path):
+    out = tmp_path / "old.json"
+    result = _invoke("--base-url", server.base_url, "-n", "2", "--max-tokens", "4", "--summary-json", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["schema"] == "tianping.loadtest/1"
+    both = _invoke("--base-url", server.base_url, "-n", "1", "--json", str(out), "--summary-json", str(out))
+    assert both.exit_code == 2 and "--summary-json" in both.stderr and "--json" in both.stderr
+    # a directory given under the old name is refused naming the flag as typed
+    bad = _invoke("--base-url", server.base_url, "-n", "1", "--summary-json", str(tmp_path))
+    assert bad.exit_code == 2 and "--summary-json" in bad.stderr and "is a directory" in bad.stderr
+
+
+def test_help_names_the_canonical_flags_only():
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(_app(), ["loadtest", "--help"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    assert "--json" in shown.output and "--summary-json" not in shown.output
+    assert "openai/<name>" in shown.output

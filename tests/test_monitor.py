@@ -14,9 +14,9 @@ import typer
 from typer.testing import CliRunner
 
 from fake_stream_server import running_stream_server
+from tianping.cli.monitor import register
 from tianping.scoring.stats import wilson_interval
 from tianping.serving.monitor import BUILTIN_PROMPTS, ConfigError, Monitor, load_config, parse_config
-from tianping.serving.monitor_cli import register
 from tianping.serving.monitor_report import bootstrap_percentile, render_html, report_from_store, write_report
 from tianping.serving.monitor_store import MonitorStore
 from tianping.serving.records import FAILURE_CLASSES, ProbeRecord

@@ -48,6 +48,7 @@ def runs_in(results) -> list[str]:
         (["--rpm", "nan"], "--rpm"),
         (["--max-reply-mb", "0"], "--max-reply-mb"),
         (["--n", "100000"], "--n"),
+        (["--completions-per-prompt", "100000"], "--completions-per-prompt"),
         (["--mode", "guess"], "--mode"),
         (["--api-key-env", "sk-live-0123456789abcdefABCDEF0123"], "--api-key-env"),
         (["--api-key-env", "MY KEY"], "--api-key-env"),

@@ -1,5 +1,6 @@
-"""``tianping run``, ``resume`` and ``quickstart``: check everything a run needs before it is registered, then
-execute it and exit with a code from ``tianping.exitcodes`` that says how it ended."""
+"""``tianping run`` and ``resume``: check everything a run needs before it is registered, then execute it and
+exit with a code from ``tianping.cli.errors`` that says how it ended. ``quickstart`` runs through the same
+checks and :func:`execute`."""
 
 from __future__ import annotations
 
@@ -10,21 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from tianping import exitcodes
-from tianping.cli_support import (
+from tianping.cli.common import (
+    JsonSummary,
     ResultsDir,
+    SummaryJsonAlias,
+    aliased,
     check_output,
-    console,
-    fail,
-    note,
     open_store,
-    out,
-    print_run_summary,
-    print_scores,
-    summary,
     write_output,
-    write_report,
 )
+from tianping.cli.errors import FAILED, INCOMPLETE, INTERRUPTED, fail, run_async
+from tianping.cli.output import console, note
+from tianping.cli.scores import print_run_summary, print_scores, summary
 
 
 def _split_list(values: list[str] | None) -> list[str] | None:
@@ -48,7 +46,7 @@ _FLAGS = {
     "top_p": "--top-p",
     "max_tokens": "--max-tokens",
     "seed": "--seed",
-    "n": "--n",
+    "n": "--completions-per-prompt",
     "limit": "--limit",
     "limit_mode": "--limit-mode",
     "judge": "--judge-model",
@@ -67,18 +65,23 @@ _FLAGS = {
 }
 
 
-def _spec_error(exc: Any) -> typer.Exit:
-    """A spec validation error as one line that names the flag (not pydantic's path into the spec)."""
+def spec_error(exc: Any, typed: dict[str, str] | None = None) -> typer.Exit:
+    """A spec validation error as one line that names the flag (not pydantic's path into the spec); ``typed``
+    maps a field to the flag the user gave it under where that was a hidden old name."""
+    flags = {**_FLAGS, **(typed or {})}
     problems = []
     for err in exc.errors():
-        flag = next((_FLAGS[str(p)] for p in reversed(err["loc"]) if str(p) in _FLAGS), None)
+        flag = next((flags[str(p)] for p in reversed(err["loc"]) if str(p) in flags), None)
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{flag}: {message}" if flag else message)
     return fail("; ".join(problems))
 
 
-def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benchmarks: Any = None) -> None:
-    """Run (or resume) and exit with a code that says how it ended."""
+def execute(
+    store: Any, spec: Any, run_id: str, json_path: Path | None, benchmarks: Any = None, json_flag: str = "--json"
+) -> None:
+    """Run (or resume) and exit with a code that says how it ended; the JSON summary goes to ``json_path``
+    (given as ``json_flag``, named if it cannot be written)."""
     from tianping.engine.runner import Runner
     from tianping.progress import RichProgress
     from tianping.store.store import RunBusy
@@ -87,51 +90,47 @@ def _execute(store: Any, spec: Any, run_id: str, summary_json: Path | None, benc
     runner = Runner(spec, store, run_id, progress, benchmarks)
     console.print(f"run [bold]{escape(run_id)}[/] -> {escape(store.url)}")
     try:
-        result = _run_async(runner.execute())
+        result = run_async(runner.execute())
     except KeyboardInterrupt:
         raise fail(
-            f"interrupted; answers so far are stored. Resume with: tianping resume {run_id}", exitcodes.INTERRUPTED
+            f"interrupted; answers so far are stored. Resume with: tianping resume {run_id}", INTERRUPTED
         ) from None
     except RunBusy as exc:
-        raise fail(str(exc), exitcodes.FAILED) from None
+        raise fail(str(exc), FAILED) from None
     except Exception:
         console.print_exception()
         raise fail(
             f"internal error (a defect in tianping; please report it with the traceback above). Run {run_id} is "
             f"marked failed and its answers are stored: tianping resume {run_id}",
-            exitcodes.FAILED,
+            FAILED,
         ) from None
     finally:
         progress.stop()
-    if summary_json is not None:
+    if json_path is not None:
         text = json.dumps(summary(store, run_id, result.wall_s), indent=2, ensure_ascii=False)
-        write_output(summary_json, text, "--summary-json")
+        write_output(json_path, text, json_flag)
     if result.status == "failed":
         raise fail(
             f"{result.message}\nanswers so far are stored; after fixing the cause: tianping resume {run_id}",
-            exitcodes.FAILED,
+            FAILED,
         )
     print_scores(store, run_id)
-    print_run_summary(store, run_id, benchmarks or [], spec)
+    print_run_summary(store, run_id, benchmarks or [])
     retries = f" ({result.retries} retries)" if result.retries else ""
     note(f"{result.sent + result.unanswered} requests sent{retries}, {result.from_cache} answered from cache, "
          f"wall {result.wall_s:.1f} s")  # fmt: skip
     if result.status == "incomplete":
-        raise fail(
-            f"{result.message}\nresume to retry the failed samples: tianping resume {run_id}", exitcodes.INCOMPLETE
-        )
-
-
-def _run_async(coro: Any) -> Any:
-    from tianping.aio import run
-
-    return run(coro)
+        raise fail(f"{result.message}\nresume to retry the failed samples: tianping resume {run_id}", INCOMPLETE)
 
 
 def run(
+    plan: Annotated[
+        Path | None, typer.Argument(help="A run plan file (YAML): models, benchmarks, settings.", show_default=False)
+    ] = None,
     model: Annotated[
-        list[str], typer.Option("--model", "-m", help="'openai/<name>', 'hf/<path>' or 'ref/<name>'; repeat.")
-    ],
+        list[str] | None,
+        typer.Option("--model", "-m", help="'openai/<name>', 'hf/<path>' or 'ref/<name>'; repeat."),
+    ] = None,
     benchmark: Annotated[
         list[str] | None,
         typer.Option("--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat."),
@@ -155,7 +154,8 @@ def run(
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Requests in flight per model.")] = 32,
     run_id: Annotated[str | None, typer.Option(help="Name the run; the id of a dead run resumes it.")] = None,
-    summary_json: Annotated[Path | None, typer.Option(help="Write the machine-readable summary here.")] = None,
+    json_path: JsonSummary = None,
+    summary_json: SummaryJsonAlias = None,
     data_dir: Annotated[Path | None, typer.Option(help="Datasets folder [env TIANPING_DATA_DIR].")] = None,
     results_dir: ResultsDir = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Send every request even if answered before.")] = False,
@@ -164,7 +164,15 @@ def run(
     max_tokens: Annotated[int | None, typer.Option(help="Override the benchmark's max_tokens.")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed sent to the server.")] = None,
     stop: Annotated[list[str] | None, typer.Option(help="Stop sequence; repeat for several.")] = None,
-    n: Annotated[int | None, typer.Option(help="Completions per request (the first is scored).")] = None,
+    completions_per_prompt: Annotated[
+        int | None,
+        typer.Option(
+            "--completions-per-prompt",
+            help="Completions generated for each prompt, in one request (OpenAI 'n'): pass@k benchmarks score "
+            "every one, the others the first [default: the benchmark's].",
+        ),
+    ] = None,
+    n: Annotated[int | None, typer.Option("--n", hidden=True, help="Old name of --completions-per-prompt.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors.")] = 6,
     rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
@@ -275,11 +283,20 @@ def run(
             "log-likelihood, as lm-evaluation-harness does) [default: each benchmark's own, generate].",
         ),
     ] = None,
+    include_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--include-path",
+            help="A folder of plugins: its *.py files are imported (task kinds, loaders, scorers, metrics, "
+            "backends) and its *.yaml benchmarks can be named; repeat [env TIANPING_INCLUDE_PATH].",
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate models on benchmarks; every answer is stored as it arrives."""
+    """Evaluate models on benchmarks; every answer is stored as it arrives. PLAN, a YAML run file, gives the
+    models (each with its own endpoint), benchmarks and settings instead of the flags."""
     from pydantic import ValidationError
 
-    from tianping.engine.runner import SAFETY_TASKS, SUITES
+    from tianping.engine.tasks import expand_suites, include_paths_from_env, use_include_paths
     from tianping.spec import GenerationOverrides, ModelSpec, RunSpec, SafetyOptions, check_run_id, default_data_dir
 
     if run_id is not None:
@@ -287,15 +304,24 @@ def run(
             check_run_id(run_id)
         except ValueError as exc:
             raise fail(f"--run-id: {exc}") from None
-    check_output(summary_json, "--summary-json")
+    json_path, json_flag = aliased("--json", json_path, "--summary-json", summary_json)
+    check_output(json_path, json_flag)
+    completions, completions_flag = aliased("--completions-per-prompt", completions_per_prompt, "--n", n)
     data = data_dir or default_data_dir()
     if data is None:
         raise fail("no data directory: pass --data-dir or set TIANPING_DATA_DIR to the datasets folder")
+    # plugins first: they may add the backends, task kinds and suites the other options name
+    plugins = [*include_paths_from_env(), *(str(p) for p in include_path or [])]
+    guard(lambda: use_include_paths(plugins))
+    if plan is not None:
+        if model:
+            raise fail("give a plan file or --model flags, not both (the plan names its models)")
+        _run_plan(plan, plugins, run_id, results_dir, json_path, json_flag)
+        return
+    if not model:
+        raise fail("nothing to run: give a plan file, or --model NAME with --benchmark NAME or --suite NAME")
     names = list(benchmark or [])
-    for name in suite or []:
-        if name not in SUITES:
-            raise fail(f"unknown suite '{name}' (known: {', '.join(SUITES)})")
-        names.extend(t for t in SUITES[name] if t not in names)
+    names.extend(t for t in guard(lambda: expand_suites(suite or [])) if t not in names)
     if not names:
         raise fail("nothing to run: give --benchmark NAME or --suite NAME")
     execution = {"api_key_env": api_key_env, "concurrency": concurrency, "timeout_s": timeout,
@@ -304,17 +330,16 @@ def run(
                 "best_of_n": best_of_n, "tap_depth": tap_depth, "tap_width": tap_width, "tap_branching": tap_branching,
                 "crescendo_turns": crescendo_turns, "crescendo_backtracks": crescendo_backtracks}  # fmt: skip
     try:
-        safety = None
-        if any(n in SAFETY_TASKS for n in names):
-            safety = SafetyOptions(
-                attacks=_split_list(attacks),
-                categories=_split_list(categories),
-                langs=_split_list(safety_langs),
-                budget=budget,
-                overrefusal_budget=overrefusal_budget,
-                include_copyright=include_copyright,
-                **{k: v for k, v in adaptive.items() if v is not None},
-            )
+        # kept by the spec only when the run plans the suite's tasks
+        safety = SafetyOptions(
+            attacks=_split_list(attacks),
+            categories=_split_list(categories),
+            langs=_split_list(safety_langs),
+            budget=budget,
+            overrefusal_budget=overrefusal_budget,
+            include_copyright=include_copyright,
+            **{k: v for k, v in adaptive.items() if v is not None},
+        )
         judge = None
         if judge_model is not None:
             judge = ModelSpec(
@@ -350,7 +375,12 @@ def run(
             limit_mode=None if limit_mode == "spread" else limit_mode,
             data_dir=str(data.resolve()),
             generation=GenerationOverrides(
-                temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None, n=n
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                seed=seed,
+                stop=stop or None,
+                n=completions,
             ),
             use_cache=not no_cache,
             unsafe_exec=unsafe_exec,
@@ -360,9 +390,10 @@ def run(
             judge=judge,
             judge_preset=judge_preset,
             attacker=attacker,
+            include_paths=plugins,
         )
     except ValidationError as exc:
-        raise _spec_error(exc) from None
+        raise spec_error(exc, {"n": completions_flag}) from None
     _note_url_credentials(spec)
     # an existing store is opened first only to find the run an id names; a new store is created only once the
     # definitions and model paths are known to be good, so a typo leaves nothing behind
@@ -375,20 +406,51 @@ def run(
     else:
         from tianping.engine.runner import read_definitions, start_run
 
-        texts = _guard(lambda: read_definitions(spec))
-        benchmarks = _guard(lambda: load_benchmarks_checked(spec, texts))
+        texts = guard(lambda: read_definitions(spec))
+        benchmarks = guard(lambda: load_benchmarks_checked(spec, texts))
         store = store or open_store(results_dir)
         run_id = start_run(store, spec, run_id, texts)
-    _execute(store, spec, run_id, summary_json, benchmarks)
+    execute(store, spec, run_id, json_path, benchmarks, json_flag)
 
 
-def _guard(build: Any) -> Any:
+def _run_plan(
+    path: Path, plugins: list[str], run_id: str | None, results_dir: Path | None, json_path: Path | None, flag: str
+) -> None:
+    """``tianping run PLAN``: the plan's models, benchmarks and settings; ``--run-id``, ``--results-dir`` and
+    ``--json`` given on the command line win over the plan's."""
+    from tianping.engine.runner import read_definitions, start_run
+    from tianping.engine.tasks import use_include_paths
+    from tianping.plan import PlanError, load_plan
+
+    try:
+        loaded = load_plan(path)
+    except PlanError as exc:
+        raise fail(str(exc)) from None
+    spec = loaded.spec
+    if plugins:
+        spec = spec.model_copy(update={"include_paths": [*spec.include_paths, *plugins]})
+    guard(lambda: use_include_paths(spec.include_paths))
+    run_id = run_id or loaded.run_id
+    json_path = json_path or loaded.summary_json
+    check_output(json_path, flag)
+    _note_url_credentials(spec)
+    texts = guard(lambda: read_definitions(spec))
+    benchmarks = guard(lambda: load_benchmarks_checked(spec, texts))
+    store = open_store(results_dir or loaded.results_dir)
+    if run_id is not None and store.get_run(run_id) is not None:
+        raise fail(f"run {run_id} exists: continue it with: tianping resume {run_id}, or choose another run id")
+    run_id = start_run(store, spec, run_id, texts)
+    execute(store, spec, run_id, json_path, benchmarks, flag)
+
+
+def guard(build: Any) -> Any:
     """Call ``build``; a bad definition, data row or model path becomes one error line and exit 2."""
-    from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError, UnknownBenchmark
+    from tianping.benchmarks.errors import DatasetError, UnknownBenchmark
+    from tianping.core.errors import TaskConfigError
 
     try:
         return build()
-    except (BenchmarkDefinitionError, DatasetError, UnknownBenchmark) as exc:
+    except (TaskConfigError, DatasetError, UnknownBenchmark) as exc:
         raise fail(str(exc)) from None
 
 
@@ -404,11 +466,11 @@ def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
         except ValueError as exc:
             raise fail(f"--model {m.id}: {exc}") from None
     benchmarks = load_benchmarks(spec, definitions)
-    needing = [b.name for b in benchmarks if getattr(b, "needs_attacker", False)]
+    needing = [b.name for b in benchmarks if "attacker" in b.helpers]
     if needing and spec.attacker is None:  # refused before a run is registered (the runner checks again)
         raise fail(
-            f"--attacker-model: {', '.join(needing)} plans adaptive attacks (pair, tap, crescendo_adaptive) that need "
-            "an attacker model; pass --attacker-model openai/<name>, or leave those attacks out of --attacks"
+            f"--attacker-model: {', '.join(needing)} plans attacks that need an attacker model (pair, tap, "
+            "crescendo_adaptive); pass --attacker-model openai/<name>, or leave those attacks out of --attacks"
         )
     for bench in benchmarks:
         for warning in bench.warnings:
@@ -454,14 +516,15 @@ def _load(spec: Any, existing: dict[str, Any]) -> Any:
 
     definitions = existing.get("definitions") or None
     if definitions:
-        _guard(lambda: check_unchanged(definitions, existing["run_id"]))
-    return _guard(lambda: load_benchmarks_checked(spec, definitions))
+        guard(lambda: check_unchanged(definitions, existing["run_id"]))
+    return guard(lambda: load_benchmarks_checked(spec, definitions))
 
 
 def resume(
     run_id: Annotated[str, typer.Argument(help="The run to finish.")],
     results_dir: ResultsDir = None,
-    summary_json: Annotated[Path | None, typer.Option(help="Write the machine-readable summary here.")] = None,
+    json_path: JsonSummary = None,
+    summary_json: SummaryJsonAlias = None,
     base_url: Annotated[
         str | None, typer.Option(help="A corrected API root for the run's models [default: as stored].")
     ] = None,
@@ -477,18 +540,24 @@ def resume(
     data_dir: Annotated[Path | None, typer.Option(help="Where the datasets are now (checksums must match).")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="A corrected API root for the judge.")] = None,
     attacker_base_url: Annotated[str | None, typer.Option(help="A corrected API root for the attacker.")] = None,
+    include_path: Annotated[
+        list[Path] | None,
+        typer.Option("--include-path", help="Where the run's plugin folders are now (their files must not change)."),
+    ] = None,
 ) -> None:
     """Finish a run that died, failed or has failed samples: send only the requests that have no stored answer.
     Execution settings may change (a corrected URL, concurrency, timeouts); what determines results may not."""
     from pydantic import ValidationError
 
+    from tianping.engine.tasks import use_include_paths
     from tianping.spec import RunSpec, check_run_id
 
     try:
         check_run_id(run_id)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    check_output(summary_json, "--summary-json")
+    json_path, json_flag = aliased("--json", json_path, "--summary-json", summary_json)
+    check_output(json_path, json_flag)
     store = open_store(results_dir)
     stored = store.get_run(run_id)
     if stored is None:
@@ -509,50 +578,18 @@ def resume(
             data[role].update({**settings, **({"base_url": url} if url else {})})
     if data_dir is not None:
         data["data_dir"] = str(data_dir.resolve())
+    if include_path:  # the run's plugins moved: the same files (by hash) from another folder
+        data["include_paths"] = [str(p) for p in include_path]
+    # before the spec is read: a plugin may provide the backend of a model it names
+    guard(lambda: use_include_paths(data.get("include_paths") or [], expected=stored.get("definitions")))
     try:
         spec = RunSpec.model_validate(data)
     except ValidationError as exc:
-        raise _spec_error(exc) from None
+        raise spec_error(exc) from None
     _note_url_credentials(spec)
-    _execute(store, spec, run_id, summary_json, _load(spec, stored))
-
-
-def quickstart(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="The model: the bundled reference model, hf/<dir> or openai/<name>.")
-    ] = "ref/tp-ref-clean",
-    base_url: Annotated[str | None, typer.Option(help="API root, for an openai/<name> model.")] = None,
-    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Full datasets folder [default: the excerpts bundled with tianping].")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Samples per benchmark (GSM8K: at most 10).")] = 40,
-    results_dir: ResultsDir = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
-) -> None:
-    """Offline first run: MMLU, CMMLU, ARC-Easy (log-likelihood) and GSM8K (generation) on the bundled model."""
-    from pydantic import ValidationError
-
-    from tianping.engine.runner import read_definitions, start_run
-    from tianping.quickstart import quickstart_spec
-
-    check_output(output, "--output")
-    try:
-        spec = quickstart_spec(model, base_url=base_url, api_key_env=api_key_env, data_dir=data_dir, limit=limit)
-    except ValidationError as exc:
-        raise _spec_error(exc) from None
-    texts = _guard(lambda: read_definitions(spec))
-    benchmarks = _guard(lambda: load_benchmarks_checked(spec, texts))
-    store = open_store(results_dir)
-    run_id = start_run(store, spec, None, texts)
-    try:
-        _execute(store, spec, run_id, None, benchmarks)
-    finally:
-        path = write_report(store, run_id, output, results_dir, None)
-        out.print(escape(f"report: {path}"))
+    execute(store, spec, run_id, json_path, _load(spec, stored), json_flag)
 
 
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(resume)
-    app.command()(quickstart)

@@ -3,7 +3,7 @@
 ``tianping monitor CONFIG`` is short for ``tianping monitor run CONFIG``. Wired into the main CLI by
 :func:`register`; heavy modules are imported inside the commands.
 
-Exit codes (``tianping.exitcodes``): 0 a bounded run ended, or a report was written; 2 a bad flag, a config
+Exit codes (``tianping.cli.errors``): 0 a bounded run ended, or a report was written; 2 a bad flag, a config
 that does not parse or validate, a store that is not a monitor store, a metrics port that cannot be bound, an
 output path that cannot be written (one line naming it, before any probe starts); 130 SIGINT or SIGTERM
 (every call that ended is in the store). An endpoint that cannot be reached is what the monitor records, not a
@@ -13,13 +13,15 @@ reason to stop, so ``run`` never exits 3.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from tianping.cli_support import check_output, console, fail
-from tianping.exitcodes import FAILED, INTERRUPTED
+from tianping.cli.common import check_output
+from tianping.cli.errors import FAILED, INTERRUPTED, fail, run_async
+from tianping.cli.output import console
+from tianping.cli.serving_checks import check_number, reply_limits
 
 __all__ = ["monitor_app", "register"]
 
@@ -45,12 +47,6 @@ monitor_app = typer.Typer(
 )
 
 
-def _run_async(coro: Any) -> Any:
-    from tianping.aio import run
-
-    return run(coro)
-
-
 @monitor_app.command("run")
 def run_cmd(
     config: Annotated[Path, typer.Argument(help="Monitor config YAML (endpoints, store, metrics_port).")],
@@ -61,7 +57,14 @@ def run_cmd(
     max_rounds: Annotated[
         int | None, typer.Option("--max-rounds", min=1, help="Stop after N probe rounds per endpoint.")
     ] = None,
-    store: Annotated[Path | None, typer.Option("--store", help="Override the config's store path.")] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="SQLite file the monitor writes its raw records to (one file, not run's --results-dir folder) "
+            "[default: the config's store].",
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option("--metrics-port", min=0, max=65535, help="Override the config's metrics_port (0: off)."),
@@ -78,7 +81,6 @@ def run_cmd(
     """Probe every endpoint of CONFIG on its interval until stopped (Ctrl-C / SIGTERM end it cleanly, exit 130)."""
     from rich.markup import escape
 
-    from tianping.serving.cli_checks import check_number, reply_limits
     from tianping.serving.monitor import ConfigError, Monitor, load_config
     from tianping.serving.monitor_store import MonitorStore, StoreError
 
@@ -107,7 +109,7 @@ def run_cmd(
         soft_wrap=True,
     )
     try:
-        summary = _run_async(monitor.run(duration_s=duration, max_rounds=max_rounds))
+        summary = run_async(monitor.run(duration_s=duration, max_rounds=max_rounds))
     except OSError as exc:  # the metrics port is taken or cannot be bound
         raise fail(f"metrics_port {cfg.metrics_port} on {cfg.metrics_host}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
@@ -127,7 +129,12 @@ def run_cmd(
 
 @monitor_app.command("report")
 def report_cmd(
-    store: Annotated[Path, typer.Option("--store", help="The monitor's SQLite store.")] = Path("monitor.sqlite"),
+    store: Annotated[
+        Path,
+        typer.Option(
+            "--store", help="SQLite file of the monitor's raw records, as 'monitor run' wrote it (its config's store)."
+        ),
+    ] = Path("monitor.sqlite"),
     days: Annotated[int, typer.Option("--days", min=1, help="Report the last N UTC days, today included.")] = 14,
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("monitor-report.html"),
     charts: Annotated[str, typer.Option(help="Chart engine: auto (plotly if installed), plotly or svg.")] = "auto",

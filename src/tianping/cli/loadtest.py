@@ -1,9 +1,8 @@
 """``tianping loadtest``: load shapes against a streaming endpoint, a live table, and a JSON summary.
 
-``register(app)`` adds the command to the main app. ``python -m tianping.serving.loadtest_cli loadtest ...``
-runs it standalone. The JSON schema is documented in docs/loadtest-json.md.
+``register(app)`` adds the command to the main app. The JSON schema is documented in docs/loadtest-json.md.
 
-Exit codes are those of ``tianping.exitcodes``: 0 done; 1 (``INCOMPLETE``) with ``--strict`` when a stage
+Exit codes are those of ``tianping.cli.errors``: 0 done; 1 (``INCOMPLETE``) with ``--strict`` when a stage
 failed the client self-check; 2 a bad flag or output path, found before any load is sent; 3 no request
 succeeded (the endpoint cannot be reached, or refuses the key: the run gives up early when its first requests
 all fail that way); 130 SIGINT or SIGTERM. The JSON is written in every case but 2, with what was measured.
@@ -15,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,18 +21,34 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tianping.cli_support import check_output, console, fail, write_output
-from tianping.exitcodes import FAILED, INCOMPLETE, INTERRUPTED
-from tianping.serving.cli_checks import DEFAULT_MAX_REPLY_MB, check_number, reply_limits
+from tianping.cli.common import SummaryJsonAlias, aliased, check_output, write_output
+from tianping.cli.errors import FAILED, INCOMPLETE, INTERRUPTED, fail, run_async
+from tianping.cli.output import console, out
+from tianping.cli.serving_checks import DEFAULT_MAX_REPLY_MB, check_number, reply_limits
 
 SCHEMA = "tianping.loadtest/1"
 SWEEP_PARAMS = ("concurrency", "rate")
 GIVE_UP_AFTER = 8
 """Requests that must all fail to connect, or be refused the key, before a run with no success gives up."""
+LOCAL_BACKENDS = ("hf", "ref")
+"""``run``'s prefixes of models it runs itself: there is no endpoint to put load on."""
+
+
+def served_name(model: str) -> str:
+    """The model name each request carries, from ``--model`` in ``run``'s form (``openai/<name>``) or bare."""
+    backend, sep, name = model.partition("/")
+    if sep and backend == "openai":
+        if not name:
+            raise ValueError("--model openai/ names no model: give openai/<name>")
+        return name
+    if sep and backend in LOCAL_BACKENDS:
+        raise ValueError(
+            f"--model {model}: a local model; loadtest measures an OpenAI-compatible endpoint (openai/<name>)"
+        )
+    return model
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -159,12 +173,6 @@ def summary_table(stages: list[dict[str, Any]]) -> Table:
     return t
 
 
-def _run_async(coro: Any) -> Any:
-    from tianping.aio import run
-
-    return run(coro)
-
-
 class _Watch:
     """Decides, record by record, whether the run must give up: nothing has succeeded and the first
     ``GIVE_UP_AFTER`` requests all failed before they were sent (no connection) or were refused the key."""
@@ -215,7 +223,7 @@ async def run_loadtest(
     from tianping.serving.selfcheck import SelfCheck
     from tianping.serving.summary import summarize_stage
 
-    out: list[dict[str, Any]] = done if done is not None else []
+    summaries: list[dict[str, Any]] = done if done is not None else []
     for i, (label, shape) in enumerate(stages):
         if stop is not None and stop.is_set():
             break
@@ -235,11 +243,11 @@ async def run_loadtest(
         summary = {"stage": i, "label": label, **summarize_stage(result, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)}
         if keep_records:
             summary["records"] = [t.to_dict() for t in result.records]
-        out.append(summary)
+        summaries.append(summary)
         sc = result.self_check
         if not sc.valid:
             console.print(f"[yellow]stage {escape(label)} invalid:[/] {escape(sc.reason or '')}", soft_wrap=True)
-    return out
+    return summaries
 
 
 @contextlib.contextmanager
@@ -272,7 +280,15 @@ def _signals_stop(stop: asyncio.Event, caught: list[str]):  # noqa: ANN202
 
 def loadtest(
     base_url: Annotated[str, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name sent in each request.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The model, as run takes it: 'openai/<name>' (each request carries <name>), or the bare <name>. "
+            "A served name that itself begins with 'openai/' needs the prefix twice: openai/openai/<name>.",
+        ),
+    ],
     api_key_env: Annotated[
         str, typer.Option(help="NAME of the environment variable that holds the API key (never the key).")
     ] = "OPENAI_API_KEY",
@@ -324,7 +340,11 @@ def loadtest(
         bool, typer.Option("--records/--no-records", help="Include every probe record in the JSON.")
     ] = True,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Show the live table.")] = True,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write a machine-readable JSON summary to this file (docs/loadtest-json.md)."),
+    ] = None,
+    summary_json: SummaryJsonAlias = None,
 ) -> None:
     """Put load on a streaming endpoint and measure TTFT, TPOT, ITL, throughput, errors and goodput.
 
@@ -334,6 +354,11 @@ def loadtest(
     from tianping.serving.h1 import Target
     from tianping.serving.load import words_for_tokens
 
+    try:
+        name = served_name(model)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    json_path, json_flag = aliased("--json", json_path, "--summary-json", summary_json)
     if requests is None and duration is None:
         raise fail("bound the run: pass --requests N and/or --duration S")
     if prompt_words is not None and prompt_tokens is not None:
@@ -366,7 +391,7 @@ def loadtest(
         Target.parse(base_url.rstrip("/") + "/chat/completions")
     except ValueError:
         raise fail(f"--base-url must be an http(s) URL with a host, got {shown_url!r}") from None
-    check_output(json_path, "--json")
+    check_output(json_path, json_flag)
     words = prompt_words if prompt_words is not None else words_for_tokens(prompt_tokens) if prompt_tokens else 128
     try:
         stages = build_shapes(
@@ -405,7 +430,7 @@ def loadtest(
         watch.append(_Watch(stop))
         probe = StreamingProbe(
             base_url,
-            model,
+            name,
             provider=provider,
             api_key_env=api_key_env,
             timeouts=ProbeTimeouts(ttft_s=ttft_timeout, idle_s=idle_timeout, total_s=total_timeout),
@@ -435,7 +460,7 @@ def loadtest(
     started = datetime.now(UTC)
     t0 = time.monotonic()
     try:
-        _run_async(main())
+        run_async(main())
     except KeyboardInterrupt:  # a signal outside the stages (or a second one): keep the stages that ended
         caught.append("SIGINT")
     stopped: dict[str, str] | None = None
@@ -449,7 +474,7 @@ def loadtest(
         "started_at": started.isoformat(),
         "wall_s": time.monotonic() - t0,
         "base_url": shown_url,
-        "model": model,
+        "model": name,
         "provider": provider,
         "sweep": sweep,
         "valid": all(s["self_check"]["valid"] for s in results),
@@ -458,10 +483,9 @@ def loadtest(
     }
     if json_path is not None:
         # checked before the run: what fails now is the disk, not the flag (exit 3)
-        write_output(json_path, json.dumps(doc, indent=2, ensure_ascii=False), "--json")
+        write_output(json_path, json.dumps(doc, indent=2, ensure_ascii=False), json_flag)
         console.print(f"wrote {escape(str(json_path))}", highlight=False, soft_wrap=True)
     if results:
-        out = Console() if sys.stdout.isatty() else Console(width=160)
         out.print(summary_table(results))
     if caught:
         raise fail(f"interrupted by {caught[0]}; the stages measured so far are kept", INTERRUPTED)
@@ -476,18 +500,3 @@ def loadtest(
 def register(app: typer.Typer) -> None:
     """Add ``loadtest`` to ``app``."""
     app.command("loadtest")(loadtest)
-
-
-def _standalone() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    register(app)
-    return app
-
-
-if __name__ == "__main__":
-    _standalone()()

@@ -1,12 +1,12 @@
-"""Flag checks of ``loadtest`` and ``monitor`` beyond those every command shares (``tianping.cli_support``):
+"""Flag checks of ``loadtest`` and ``monitor`` beyond those every command shares (``tianping.cli.common``):
 numbers that must be finite, and the reply bounds built from ``--max-reply-mb``. A bad value ends in one line
-naming the flag and exit 2 (``tianping.exitcodes``), found before any load is sent or any probe starts."""
+naming the flag and exit 2 (``tianping.cli.errors``), found before any load is sent or any probe starts."""
 
 from __future__ import annotations
 
 import math
 
-from tianping.cli_support import fail
+from tianping.cli.errors import fail
 from tianping.core.limits import MIB, ReplyLimits
 
 DEFAULT_MAX_REPLY_MB = 16.0

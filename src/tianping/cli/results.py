@@ -1,14 +1,10 @@
-"""The ``tianping`` command line. A thin layer: each command parses flags and calls the library.
-
-Heavy modules are imported inside the commands that use them, so that ``tianping run`` sends its
-first request quickly and ``tianping runs`` does not load an HTTP client.
-"""
+"""The commands that read stored results: ``runs``, ``show``, ``report``, ``export``, ``compare``, and
+``benchmarks`` (what can be run). They open the result store read-only, so they work on a read-only mount."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,48 +14,10 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from tianping import __version__, exitcodes
-from tianping.cli_support import (
-    OPEN_STORES,
-    IndicatorsFile,
-    ResultsDir,
-    cells,
-    check_output,
-    ci,
-    console,
-    fail,
-    indicator_reports,
-    open_store,
-    out,
-    pct,
-    print_corrected,
-    print_scores,
-    write_report,
-)
-
-app = typer.Typer(
-    name="tianping",
-    help="tianping (天平): evaluate large language models and the services that serve them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts are plain: "[env TIANPING_DATA_DIR]" must not be read as markup
-)
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        out.print(f"tianping {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
-    pass
+from tianping.cli.common import IndicatorsFile, ResultsDir, check_output, open_store
+from tianping.cli.errors import FAILED, fail
+from tianping.cli.output import cells, ci, note, out, pct
+from tianping.cli.scores import indicator_reports, print_scores, print_sections, write_report
 
 
 def _print_indicators(reports: list[Any]) -> None:
@@ -83,7 +41,6 @@ def _print_indicators(reports: list[Any]) -> None:
         out.print(table)
 
 
-@app.command()
 def runs(results_dir: ResultsDir = None) -> None:
     """List runs, newest first (a run whose process died reads as interrupted)."""
     store = open_store(results_dir, readonly=True, missing_ok=True)
@@ -105,7 +62,15 @@ def runs(results_dir: ResultsDir = None) -> None:
     out.print(table)
 
 
-@app.command()
+def _import_plugins(store: Any, run_id: str) -> None:
+    """The run's plugins (``--include-path``), so that their tasks read as they did in the run."""
+    from tianping.engine.tasks import import_run_plugins
+
+    problem = import_run_plugins(store.get_run(run_id))
+    if problem:
+        note(problem)
+
+
 def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
     results_dir: ResultsDir = None,
@@ -121,15 +86,15 @@ def show(
     from tianping.report.collect import RunNotFound
 
     store = open_store(results_dir, readonly=True)
+    _import_plugins(store, run_id)
     try:
         print_scores(store, run_id, breakdowns=breakdown or True)
-        print_corrected(store, run_id)
+        print_sections(store, run_id)
         _print_indicators(indicator_reports(store, run_id, indicators))
     except (RunNotFound, IndicatorTreeError) as exc:
         raise fail(str(exc)) from None
 
 
-@app.command()
 def report(
     run_id: Annotated[str, typer.Argument(help="The run to report.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
@@ -138,11 +103,12 @@ def report(
 ) -> None:
     """Write one self-contained HTML report: scores, breakdowns, the indicator roll-up and every sample."""
     check_output(output, "--output")
-    path = write_report(open_store(results_dir, readonly=True), run_id, output, results_dir, indicators)
+    store = open_store(results_dir, readonly=True)
+    _import_plugins(store, run_id)
+    path = write_report(store, run_id, output, results_dir, indicators)
     out.print(escape(f"wrote {path}"))
 
 
-@app.command()
 def export(
     run_id: Annotated[str, typer.Argument(help="The run to export.")],
     output: Annotated[
@@ -161,31 +127,40 @@ def export(
             for row in store.sample_rows(run_id):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     except OSError as exc:
-        raise fail(f"--output {output}: cannot write: {exc.strerror}", exitcodes.FAILED) from None
+        raise fail(f"--output {output}: cannot write: {exc.strerror}", FAILED) from None
     if output:
         out.print(escape(f"wrote {output}"))
 
 
-@app.command()
 def compare(
-    run_a: Annotated[str, typer.Argument(help="Baseline run.")],
-    run_b: Annotated[str, typer.Argument(help="Run compared with the baseline.")],
+    run_a: Annotated[str, typer.Argument(help="Baseline run (or the one run whose two models are paired).")],
+    run_b: Annotated[
+        str | None, typer.Argument(help="Run compared with the baseline [default: the models of RUN_A].")
+    ] = None,
     results_dir: ResultsDir = None,
+    model_a: Annotated[str | None, typer.Option(help="One run: the baseline model.")] = None,
+    model_b: Annotated[str | None, typer.Option(help="One run: the model compared with it.")] = None,
 ) -> None:
-    """Paired difference (B - A) per benchmark on the samples both runs scored, with a paired test."""
-    from tianping.report.compare import compare_runs
+    """Paired difference (B - A) per benchmark on the samples both scored, with a paired test: two runs, or two
+    models of one run (two endpoints of one model in a plan file)."""
+    from tianping.report.compare import compare_models, compare_runs
 
     store = open_store(results_dir, readonly=True)
     for rid in (run_a, run_b):
-        if store.get_run(rid) is None:
+        if rid is not None and store.get_run(rid) is None:
             raise fail(f"no run '{rid}' in {store.url}")
+    if run_b is not None and (model_a or model_b):
+        raise fail("--model-a and --model-b pair two models of one run: give one run")
     try:
-        rows = compare_runs(store, run_a, run_b)
+        rows = (
+            compare_runs(store, run_a, run_b) if run_b is not None else compare_models(store, run_a, model_a, model_b)
+        )
     except ValueError as exc:
         raise fail(str(exc)) from None
     if not rows:
-        raise fail(f"runs {run_a} and {run_b} share no scored samples")
-    table = Table(title=escape(f"{run_b} − {run_a}"), title_justify="left")
+        raise fail(f"runs {run_a} and {run_b} share no scored samples" if run_b else f"run {run_a}: no shared samples")
+    title = f"{run_b} − {run_a}" if run_b else f"{run_a}: {rows[0].model_b} − {rows[0].model_a}"
+    table = Table(title=escape(title), title_justify="left")
     for col in ("benchmark", "model A", "model B"):
         table.add_column(col)
     for col in ("N", "A %", "B %", "B−A pts", "95% CI", "p", "test", "B better", "A better"):
@@ -207,56 +182,35 @@ def compare(
     out.print(table)
 
 
-@app.command("benchmarks")
-def list_benchmarks() -> None:
-    """List the bundled benchmarks."""
-    from tianping.benchmarks.registry import builtin_definitions
+def list_benchmarks(
+    include_path: Annotated[
+        list[Path] | None, typer.Option("--include-path", help="A folder of plugins to list too; repeat.")
+    ] = None,
+) -> None:
+    """List the benchmarks and tasks that can be named in a run (bundled, and from plugins), and the suites."""
+    from tianping.benchmarks.registry import named_definitions
+    from tianping.cli.run import guard
+    from tianping.engine.tasks import include_paths_from_env, kinds, suites, use_include_paths
 
+    guard(lambda: use_include_paths([*include_paths_from_env(), *(str(p) for p in include_path or [])]))
+    definitions = named_definitions()
     table = Table()
-    table.add_column("name")
-    table.add_column("version")
-    table.add_column("description")
-    for name, (definition, _) in sorted(builtin_definitions().items()):
-        table.add_row(*cells(name, definition.version, definition.description))
+    for col in ("name", "kind", "version", "description"):
+        table.add_column(col)
+    for kind in kinds():
+        for name in sorted(kind.task_names()):
+            found = definitions.get(name)
+            version, about = (found[0].version, found[0].description) if found else ("", "")
+            table.add_row(*cells(name, kind.name, version, about))
     out.print(table)
+    for name, tasks in sorted(suites().items()):
+        out.print(escape(f"suite {name}: {', '.join(tasks)}"))
 
 
-def _register_serving_commands() -> None:
-    """``run``, ``resume`` and ``quickstart`` live in cli_run, ``loadtest`` and ``monitor`` with the serving
-    code; only their typer wiring is imported here."""
-    from tianping import cli_run
-    from tianping.safety import safety_cli
-    from tianping.serving import loadtest_cli, monitor_cli
-
-    cli_run.register(app)
-    loadtest_cli.register(app)
-    monitor_cli.register(app)
-    safety_cli.register(app)
-
-
-_register_serving_commands()
-
-
-def main() -> None:
-    from tianping.store.store import StoreBusy, StoreError, StoreFull
-
-    try:
-        app()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-    except StoreError as exc:  # a store that fails under a command (locked, full, read-only): one line, no traceback
-        code = exitcodes.FAILED if isinstance(exc, StoreBusy | StoreFull) else exitcodes.BAD_INPUT
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
-    finally:
-        for store in OPEN_STORES:
-            store.close()
-    # Everything is committed and closed by now; skip the interpreter's module-by-module teardown,
-    # which costs more than a tenth of a second with aiohttp, pydantic and rich loaded.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if sys.gettrace() is None and sys.getprofile() is None:  # let coverage and profilers write their data
-        os._exit(code)
-    sys.exit(code)
+def register(app: typer.Typer) -> None:
+    app.command()(runs)
+    app.command()(show)
+    app.command()(report)
+    app.command()(export)
+    app.command()(compare)
+    app.command("benchmarks")(list_benchmarks)

@@ -1,0 +1,161 @@
+"""What a run's results look like on the terminal and on disk, shared by ``run``, ``resume``, ``quickstart``
+and the commands that read results (``show``, ``report``): the score table, the breakdowns, the safety summary
+and its judge-corrected rates, the indicator roll-up, the JSON summary and the HTML report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from tianping.cli.common import write_output
+from tianping.cli.errors import fail
+from tianping.cli.output import cells, ci, note, out, pct
+
+
+def summary(store: Any, run_id: str, wall_s: float) -> dict[str, Any]:
+    from tianping.report.collect import metric_rows
+
+    return {
+        "run_id": run_id,
+        "wall_s": round(wall_s, 3),
+        "results": [
+            {
+                "model": m.model,
+                "benchmark": m.benchmark,
+                "metric": m.metric,
+                "score": m.score,
+                "n": m.n,
+                "ci_low": m.ci_low,
+                "ci_high": m.ci_high,
+                "extraction_failures": m.extraction_failures,
+                "incomplete": m.incomplete,
+                "errors": m.errors,
+                "unscorable": m.unscorable,
+                "skipped": m.skipped,
+            }
+            for m in metric_rows(store, run_id)
+        ],
+    }
+
+
+def print_scores(store: Any, run_id: str, *, breakdowns: bool | Sequence[str] = False) -> None:
+    """The score table; with ``breakdowns`` also every breakdown the run stored (subject, category, level, ...),
+    or those named."""
+    from tianping.report.collect import breakdown_rows, metric_rows, run_info
+
+    info = run_info(store, run_id)
+    table = Table(title=escape(f"run {run_id} ({info.status})"), title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("model", "benchmark", "metric"):
+        table.add_column(col, overflow="fold")
+    rows = metric_rows(store, run_id)
+    judged = any(m.unscorable or m.skipped for m in rows)  # safety runs: two more counts beside the score
+    extra = ("unscorable", "skipped") if judged else ()
+    for col in ("score %", "95% CI", "N", "no answer", "incompl.", "errors", *extra):
+        table.add_column(col, justify="right", no_wrap=True)
+    for m in rows:
+        counts = [m.extraction_failures, m.incomplete, m.errors, *((m.unscorable, m.skipped) if judged else ())]
+        score = (pct(m.score, m.unit), ci(m.ci_low, m.ci_high, m.unit), str(m.n))
+        table.add_row(*cells(m.model, m.benchmark, m.metric), *score, *map(str, counts))
+    out.print(table)
+    if any(m.incomplete for m in rows):
+        note("incomplete answers (thinking cut off by the token limit) count as not correct; the 'over completed'"
+             " rows give the score over the answers that finished")  # fmt: skip
+    if breakdowns:
+        rows = breakdown_rows(store, run_id, every_metric=True)
+        print_breakdowns(rows, None if breakdowns is True else list(breakdowns))
+
+
+def print_breakdowns(rows: list[Any], keys: list[str] | None) -> None:
+    """One table per breakdown key (all the rows have, or ``keys``); a metric column where a table holds more
+    than one metric."""
+    stored = list(dict.fromkeys(b.group_kind for b in rows))
+    unknown = [k for k in keys or () if k not in stored]
+    if unknown:
+        have = ", ".join(stored) or "none"
+        raise fail(f"--breakdown {', '.join(unknown)}: not a breakdown of this run (it has: {have})")
+    for key in keys or stored:
+        chosen = [b for b in rows if b.group_kind == key]
+        several = len({b.metric for b in chosen}) > 1
+        sub = Table(title=escape(f"by {key}"), title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("model", "benchmark", key, *(("metric",) if several else ())):
+            sub.add_column(escape(col), overflow="fold")
+        for col in ("score %", "95% CI", "N"):
+            sub.add_column(col, justify="right", no_wrap=True)
+        for b in chosen:
+            names = cells(b.model, b.benchmark, b.group, *((b.metric,) if several else ()))
+            sub.add_row(*names, pct(b.score), ci(b.ci_low, b.ci_high), str(b.n))
+        out.print(sub)
+
+
+def print_run_summary(store: Any, run_id: str, benchmarks: Sequence[Any]) -> None:
+    """What ``run`` prints after the score table: the breakdowns each task asks to show there (the safety suite's
+    rates per seed set and per attack), then the tables the tasks' kinds add (``print_sections``)."""
+    from tianping.report.collect import breakdown_rows
+
+    wanted = {b.name: list(b.summary_breakdowns) for b in benchmarks if b.summary_breakdowns}
+    if wanted:
+        rows = [r for r in breakdown_rows(store, run_id, every_metric=True) if r.benchmark in wanted]
+        for name, keys in wanted.items():
+            mine = [r for r in rows if r.benchmark == name]
+            present = [k for k in keys if any(r.group_kind == k for r in mine)]
+            if present:
+                print_breakdowns(mine, present)
+    print_sections(store, run_id)
+
+
+def print_sections(store: Any, run_id: str) -> None:
+    """The further tables of the run's task kinds (``TaskKind.report_sections``): the safety suite's rates
+    corrected for the judge's errors and the judge that decided them."""
+    from tianping.engine.tasks import report_sections
+    from tianping.report.collect import metric_rows, run_info
+
+    for section in report_sections(run_info(store, run_id), metric_rows(store, run_id)):
+        if section.rows:
+            table = Table(title=escape(section.title), title_justify="left", box=box.SIMPLE_HEAD)
+            for col in section.columns:
+                table.add_column(escape(col), overflow="fold")
+            for row in section.rows:
+                table.add_row(*cells(*row))
+            out.print(table)
+        if section.note and section.rows:  # explains the table: on standard output with it
+            out.print(escape(section.note), style="dim")
+        elif section.note:  # a remark alone, like the other notes
+            note(section.note)
+
+
+def indicator_reports(store: Any, run_id: str, indicators: Path | None) -> list[Any]:
+    from tianping.indicators import default_tree, load_tree, rollup
+    from tianping.report.collect import metric_rows
+
+    tree = load_tree(indicators) if indicators else default_tree()
+    return [r for r in rollup(tree, metric_rows(store, run_id)) if r.composite.score is not None]
+
+
+def write_report(
+    store: Any, run_id: str, output: Path | None, results_dir: Path | None, indicators: Path | None
+) -> Path:
+    from tianping.indicators import IndicatorTreeError
+    from tianping.report.collect import RunNotFound, breakdown_rows, metric_rows, run_info, sample_rows
+    from tianping.report.html import render_html
+    from tianping.spec import check_run_id, default_results_dir
+
+    try:
+        info = run_info(store, run_id)
+        rolled_up = indicator_reports(store, run_id, indicators)
+        if output is None:
+            check_run_id(run_id)  # the default file is named after the run: it must stay in the results folder
+    except (RunNotFound, IndicatorTreeError) as exc:
+        raise fail(str(exc)) from None
+    except ValueError as exc:
+        raise fail(f"{exc}; give the report a file name with --output") from None
+    html = render_html(
+        info, metric_rows(store, run_id), breakdown_rows(store, run_id), sample_rows(store, run_id), rolled_up
+    )
+    path = output or (results_dir or default_results_dir()) / f"{run_id}.html"
+    write_output(path, html, "--output")
+    return path

@@ -141,6 +141,25 @@ def test_json_and_csv_map_the_same_rows(tmp_path):
         assert sample.fields["choices"] == ["x", "y", "z"] and sample.fields["options"].startswith("A. x\n")
 
 
+def test_parquet_maps_rows_like_jsonl_with_any_number_of_options(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    rows = mc_rows()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "mc.parquet")
+    (tmp_path / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    options = {"id": "qid", "target": "{{ 'ABCDEFGHIJ'[label] }}", "choices": "opts", "meta": ["subject"]}
+    from_parquet = build(tmp_path, {"loader": "parquet", "path": "mc.parquet", "options": options}).samples
+    from_jsonl = build(tmp_path, {"loader": "jsonl", "path": "mc.jsonl", "options": options}).samples
+    assert [(s.id, s.target, s.fields["options"], s.meta["subject"]) for s in from_parquet] == [
+        (s.id, s.target, s.fields["options"], s.meta["subject"]) for s in from_jsonl
+    ]
+    assert {len(s.fields["choices"]) for s in from_parquet} == set(range(5, 11))
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(DatasetError, match="bad.parquet: cannot read as Parquet"):
+        build(tmp_path, {"loader": "parquet", "path": "bad.parquet", "options": options})
+
+
 def test_fields_keeps_only_the_named_ones(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"question": "Q?", "answer": "B", "secret": 1}) + "\n")
     b = build(tmp_path, {"loader": "jsonl", "path": "a.jsonl", "options": {"fields": ["question"]}}, extractor="choice")

@@ -1,4 +1,5 @@
-"""Generic loaders ``jsonl``, ``json`` and ``csv``: a benchmark over rows of one's own, mapped by options alone.
+"""Generic loaders ``jsonl``, ``json``, ``csv`` and ``parquet``: a benchmark over rows of one's own, mapped by
+options alone.
 
 Options (all optional unless said):
 
@@ -201,5 +202,26 @@ def load_csv(path: Path, options: dict[str, Any]) -> LoadedDataset:
             if len(cells) != len(header):
                 raise DatasetError(f"{path}:{line}: {len(cells)} columns where the header has {len(header)}")
             yield f"{path}:{line}", dict(zip(header, cells, strict=True)), {"file": path.name, "line": line}
+
+    return _build(path, mapping, rows())
+
+
+@register_loader("parquet")
+def load_parquet(path: Path, options: dict[str, Any]) -> LoadedDataset:
+    """A Parquet file (the Hugging Face Hub's format for datasets), one sample per row; needs pyarrow
+    (``pip install 'tianping[parquet]'``)."""
+    mapping = _Mapping(path, options, set())
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DatasetError(f"{path}: reading Parquet needs pyarrow: pip install 'tianping[parquet]'") from None
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid (not Parquet) is a ValueError
+        raise DatasetError(f"{path}: cannot read as Parquet: {exc}") from None
+
+    def rows() -> Iterator[Row]:
+        for index, row in enumerate(table.to_pylist()):
+            yield f"{path} row {index}", row, {"file": path.name, "index": index}
 
     return _build(path, mapping, rows())

@@ -48,6 +48,7 @@ LAZY_LOADERS: dict[str, str] = {
     "jsonl": "tianping.benchmarks.generic_loaders",
     "json": "tianping.benchmarks.generic_loaders",
     "csv": "tianping.benchmarks.generic_loaders",
+    "parquet": "tianping.benchmarks.generic_loaders",
 }
 
 

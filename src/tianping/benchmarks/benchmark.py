@@ -33,7 +33,7 @@ from tianping.benchmarks.scorers import (
 from tianping.benchmarks.strategies import GenerationStrategy, LogLikelihoodStrategy, Strategy
 from tianping.benchmarks.templates import location
 from tianping.core import GenerationParams, Request, Response, Sample, Score
-from tianping.core.task import Episode, TaskAggregation
+from tianping.core.task import AggregatedByAttributes, Episode
 
 
 def _checksum(files: Sequence[Path], root: Path) -> str:
@@ -96,7 +96,7 @@ def _limited(samples: list[Sample], limit: int, mode: str | None) -> list[Sample
 
 
 @dataclass
-class Benchmark:
+class Benchmark(AggregatedByAttributes):
     definition: BenchmarkDef
     source: str
     data_dir: Path
@@ -313,17 +313,6 @@ class Benchmark:
     @property
     def helpers(self) -> frozenset[str]:
         return frozenset({"sandbox"}) if self.needs_sandbox else frozenset()
-
-    @property
-    def aggregation(self) -> TaskAggregation:
-        return TaskAggregation(
-            metric=self.metric_name,
-            breakdowns=tuple(self.breakdowns),
-            incomplete=self.incomplete,
-            cluster=self.cluster,
-            breakdown_metrics=self.breakdown_metrics,
-            count_metrics=self.count_metrics,
-        )
 
     def precheck(self, sample: Sample) -> Score | None:
         """Every sample is asked."""

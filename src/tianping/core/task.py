@@ -103,6 +103,29 @@ class TaskAggregation:
         }
 
 
+class AggregatedByAttributes:
+    """For a task that says how it aggregates in attributes (``metric_name``, ``breakdowns``, ``incomplete``,
+    ``cluster``, ``breakdown_metrics``, ``count_metrics``): its ``aggregation`` from them."""
+
+    metric_name: str
+    breakdowns: Sequence[str]
+    incomplete: Literal["wrong", "apart"]
+    cluster: str | None
+    breakdown_metrics: Sequence[str]
+    count_metrics: Sequence[str]
+
+    @property
+    def aggregation(self) -> TaskAggregation:
+        return TaskAggregation(
+            metric=self.metric_name,
+            breakdowns=tuple(self.breakdowns),
+            incomplete=self.incomplete,
+            cluster=self.cluster,
+            breakdown_metrics=tuple(self.breakdown_metrics),
+            count_metrics=tuple(self.count_metrics),
+        )
+
+
 @runtime_checkable
 class Task(Protocol):
     """One loaded task of a run. ``samples`` and ``checksum`` are set once the task is loaded."""

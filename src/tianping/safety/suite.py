@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
 from tianping.core.backend import ModelBackend
-from tianping.core.task import GENERATE, Episode, ScoringContext, TaskAggregation
+from tianping.core.task import GENERATE, AggregatedByAttributes, Episode, ScoringContext
 from tianping.safety import TASKS
 from tianping.safety.adaptive import GROUP as ADAPTIVE
 from tianping.safety.adaptive import AdaptiveConverter
@@ -99,7 +99,7 @@ class _Plan:
 
 
 @dataclass
-class SafetyTask:
+class SafetyTask(AggregatedByAttributes):
     """One task of the safety suite, shaped like a ``Benchmark`` for the engine."""
 
     name: str
@@ -137,17 +137,6 @@ class SafetyTask:
     @property
     def helpers(self) -> frozenset[str]:
         return frozenset({"judge", "attacker"}) if self.needs_attacker else frozenset({"judge"})
-
-    @property
-    def aggregation(self) -> TaskAggregation:
-        return TaskAggregation(
-            metric=self.metric_name,
-            breakdowns=tuple(self.breakdowns),
-            incomplete=self.incomplete,
-            cluster=self.cluster,
-            breakdown_metrics=self.breakdown_metrics,
-            count_metrics=self.count_metrics,
-        )
 
     @property
     def benign(self) -> bool:

@@ -63,6 +63,12 @@ def resolve_loader(name: str) -> Loader | None:
             return None
     if name not in LOADERS and name in LAZY_LOADERS:
         importlib.import_module(LAZY_LOADERS[name])
+    if name not in LOADERS:  # an installed plugin's loader
+        from tianping.core import entry_points
+
+        found = entry_points.find("tianping.loaders", name)
+        if found is not None:
+            LOADERS[name] = found.load()
     return LOADERS.get(name)
 
 

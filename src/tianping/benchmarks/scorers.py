@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tianping.core import Response, Sample, Score
+from tianping.core import Response, Sample, Score, entry_points
 from tianping.core.task import ScoringContext
 
 Extractor = Callable[[str, Sample], str | None]
@@ -64,9 +64,15 @@ def register_scorer(name: str) -> Callable[[Scorer], Scorer]:
 
 
 def resolve(table: dict[str, Any], name: str) -> Any | None:
-    """``table[name]``, importing the module that registers it first if needed; None if unknown."""
+    """``table[name]``, importing the module that registers it first if needed, else from an installed plugin's
+    entry point (``tianping.extractors``, ``tianping.metrics``, ``tianping.scorers``); None if unknown."""
     if name not in table and name in LAZY:
         importlib.import_module(LAZY[name])
+    if name not in table:
+        group = {id(EXTRACTORS): "extractors", id(METRICS): "metrics", id(SCORERS): "scorers"}.get(id(table))
+        found = entry_points.find(f"tianping.{group}", name) if group else None
+        if found is not None:
+            table[name] = found.load()
     return table.get(name)
 
 

@@ -21,7 +21,7 @@ import hashlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 
 from tianping.benchmarks.errors import UnknownBenchmark
 from tianping.benchmarks.sources import PLUGIN_PREFIX
+from tianping.core import entry_points
 from tianping.core.errors import TaskConfigError
 from tianping.core.results import MetricRow, RunInfo
 from tianping.core.task import ReportSection, Task, TaskKind, TaskSettings
@@ -45,6 +46,7 @@ GROUPS = {
 INCLUDE_ENV = "TIANPING_INCLUDE_PATH"
 
 _kinds: dict[str, TaskKind] = {}
+_own_loaded = False
 _entry_points_loaded = False
 _included: dict[Path, str] = {}
 _installed: dict[str, dict[str, str]] = {}
@@ -62,29 +64,43 @@ def register_kind(kind: TaskKind) -> TaskKind:
     return kind
 
 
-def kinds() -> list[TaskKind]:
-    """Every known kind, installed plugins' entry points loaded on first use."""
-    load_entry_points()
+def kinds(*, every: bool = False) -> list[TaskKind]:
+    """The known kinds: tianping's own and those registered in code, and with ``every`` the kinds of every
+    installed package too (reading all packages' entry points costs tens of milliseconds, so a run does that
+    only when a name is not found among the others)."""
+    _load_own()
+    if every:
+        load_entry_points()
     return list(_kinds.values())
 
 
-def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
-    return metadata.entry_points(group=group)
-
-
-def load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
+def _load_own() -> None:
+    global _own_loaded
+    if _own_loaded:
         return
-    _entry_points_loaded = True
-    found = list(_entry_points(GROUPS["tasks"]))
+    _own_loaded = True
+    found = entry_points.own(GROUPS["tasks"])
+    if not found:
+        found = entry_points.group(GROUPS["tasks"])  # a source tree without its metadata: look everywhere
     if not any(ep.value.startswith("tianping.") for ep in found):
         raise PluginError(
             "tianping's own task kinds are not registered (its entry points are missing): reinstall it with "
             "`pip install -e .` (or `pip install tianping`)"
         )
     for ep in found:
-        register_kind(_load(ep))
+        _kinds.setdefault(ep.name, _load(ep))
+
+
+def load_entry_points() -> None:
+    """Every installed package's plugins: task kinds, loaders, scorers, extractors and metrics."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    _load_own()
+    for ep in entry_points.group(GROUPS["tasks"]):
+        if ep.name not in _kinds:
+            register_kind(_load(ep))
     from tianping.benchmarks.loaders import register_loader
     from tianping.benchmarks.scorers import register_extractor, register_metric, register_scorer
 
@@ -95,7 +111,7 @@ def load_entry_points() -> None:
         "metrics": register_metric,
     }
     for role, register in registrars.items():
-        for ep in _entry_points(GROUPS[role]):
+        for ep in entry_points.group(GROUPS[role]):
             register(ep.name)(_load(ep))
 
 
@@ -170,10 +186,10 @@ def plugin_records() -> dict[str, dict[str, str]]:
 # names ---------------------------------------------------------------------------------------------------
 
 
-def suites() -> dict[str, list[str]]:
-    """``--suite NAME`` -> the tasks it stands for, over every kind."""
+def suites(*, every: bool = True) -> dict[str, list[str]]:
+    """``--suite NAME`` -> the tasks it stands for, over every kind (``every=False``: the kinds known so far)."""
     found: dict[str, list[str]] = {}
-    for kind in kinds():
+    for kind in kinds(every=every):
         for name, tasks in kind.suites().items():
             found.setdefault(name, []).extend(t for t in tasks if t not in found.get(name, []))
     return found
@@ -181,7 +197,9 @@ def suites() -> dict[str, list[str]]:
 
 def expand_suites(names: Sequence[str]) -> list[str]:
     """The task names of the suites, in order, each once; an unknown suite is an error naming the known."""
-    known = suites()
+    known = suites(every=False)
+    if any(name not in known for name in names):
+        known = suites()
     out: list[str] = []
     for name in names:
         if name not in known:
@@ -192,13 +210,15 @@ def expand_suites(names: Sequence[str]) -> list[str]:
 
 def kind_of(name: str) -> TaskKind:
     """The kind that provides task ``name``: a kind that lists it, else one that claims it (a file path)."""
-    every = kinds()
-    for kind in every:
-        if name in kind.task_names():
-            return kind
-    for kind in every:
-        if kind.claims(name):
-            return kind
+    for complete in (False, True):
+        known = kinds(every=complete)
+        for kind in known:
+            if name in kind.task_names():
+                return kind
+        for kind in known:
+            if kind.claims(name):
+                return kind
+    every = kinds(every=True)
     listed = sorted({n for kind in every for n in kind.task_names()})
     raise UnknownBenchmark(f"unknown benchmark '{name}'; known: {', '.join(listed)} (or a path to a .yaml file)")
 
@@ -242,14 +262,14 @@ def missing_capabilities(
 def report_sections(info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
     """The further tables every kind adds for a run (one kind's failure costs only its own tables)."""
     sections: list[ReportSection] = []
-    for kind in kinds():
+    for kind in kinds(every=True):
         sections.extend(kind.report_sections(info, metrics))
     return sections
 
 
 def outcome_labels(name: str) -> Sequence[str]:
     """The outcome words of task ``name`` (``TaskKind.outcome_labels``); () for a task no kind lists."""
-    for kind in kinds():
+    for kind in kinds(every=True):
         if name in kind.task_names():
             return kind.outcome_labels(name)
     return ()

@@ -9,9 +9,9 @@ that a run is checked before any backend is created.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
+from tianping.core import entry_points
 from tianping.core.backend import ModelBackend
 from tianping.core.task import GENERATE, LOGLIKELIHOOD
 
@@ -49,7 +49,7 @@ def _load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points.group(ENTRY_POINT_GROUP):
         try:
             register_backend(ep.name, ep.load())
         except Exception as exc:
@@ -62,7 +62,11 @@ def known_backends() -> list[str]:
 
 
 def plugin_backend(name: str) -> BackendFactory | None:
-    _load_entry_points()
+    """The factory of a plugin backend; None for a bundled one (no plugin is looked for then)."""
+    if name in BUILTIN:
+        return None
+    if name not in _plugins:
+        _load_entry_points()
     return _plugins.get(name)
 
 

@@ -6,7 +6,7 @@ They live in core so that lower layers (indicators, safety) can take them withou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,27 @@ class RunInfo:
     spec: dict[str, Any]
     benchmark_versions: dict[str, str] = field(default_factory=dict)
     dataset_checksums: dict[str, str] = field(default_factory=dict)
+
+
+class AggregateRow(TypedDict):
+    """One aggregate as aggregation produces it and the store keeps it (the ``aggregates`` table's columns):
+    ``group_kind`` ``all`` for a task's overall score, else the breakdown key and its value. Readers turn these
+    into ``MetricRow`` and ``BreakdownRow``."""
+
+    model: str
+    benchmark: str
+    group_kind: str
+    group_name: str
+    metric: str
+    score: float | None
+    n: int
+    ci_low: float | None
+    ci_high: float | None
+    extraction_failures: int
+    incomplete: int
+    unscorable: int
+    skipped: int
+    errors: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tianping.core.results import AggregateRow
 from tianping.core.task import TaskAggregation
 from tianping.scoring.stats import Estimate, bootstrap_mean, clustered_proportion, proportion, weighted_mean
 
@@ -25,7 +26,7 @@ COMPLETED_SUFFIX = " over completed"
 """Appended to the primary metric's name for its score over completed answers only."""
 
 
-def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:  # the count columns of an AggregateRow
     return {
         "extraction_failures": sum(1 for r in rows if r["status"] == "scored" and r["extraction_failed"]),
         "incomplete": sum(1 for r in rows if r["status"] == "incomplete"),
@@ -35,15 +36,23 @@ def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def _row(metric: str, estimate: Estimate, counts: dict[str, int]) -> dict[str, Any]:
-    return {
-        "metric": metric,
-        "score": estimate.value,
-        "n": estimate.n,
-        "ci_low": estimate.ci_low,
-        "ci_high": estimate.ci_high,
-        **counts,
-    }
+def _row(where: dict[str, str], metric: str, estimate: Estimate, counts: dict[str, int]) -> AggregateRow:
+    return AggregateRow(
+        model=where["model"],
+        benchmark=where["benchmark"],
+        group_kind=where["group_kind"],
+        group_name=where["group_name"],
+        metric=metric,
+        score=estimate.value,
+        n=estimate.n,
+        ci_low=estimate.ci_low,
+        ci_high=estimate.ci_high,
+        extraction_failures=counts["extraction_failures"],
+        incomplete=counts["incomplete"],
+        unscorable=counts["unscorable"],
+        skipped=counts["skipped"],
+        errors=counts["errors"],
+    )
 
 
 def _counted(rows: Sequence[dict[str, Any]], task: TaskAggregation) -> list[dict[str, Any]]:
@@ -95,7 +104,7 @@ def _extra_metrics(rows: Sequence[dict[str, Any]], task: TaskAggregation) -> dic
 
 def aggregate(
     rows: Iterable[dict[str, Any]], tasks: Mapping[str, TaskAggregation | Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[AggregateRow]:
     """Overall rows (``group_kind == "all"``) for the primary metric, its score over completed answers (where
     some are incomplete) and every further metric, and one row of the primary metric per value of each
     breakdown key. ``tasks``: per benchmark name, how its samples aggregate (a ``TaskAggregation`` or the dict
@@ -103,18 +112,18 @@ def aggregate(
     by_bench: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_bench[(row["model"], row["benchmark"])].append(row)
-    out = []
+    out: list[AggregateRow] = []
     for (model, benchmark), bench_rows in by_bench.items():
         task = TaskAggregation.of(tasks.get(benchmark))
         where = {"model": model, "benchmark": benchmark, "group_kind": "all", "group_name": ""}
         counts = _counts(bench_rows)
-        out.append({**where, **_row(task.metric, _primary(bench_rows, task), counts)})
+        out.append(_row(where, task.metric, _primary(bench_rows, task), counts))
         if task.incomplete == "wrong" and counts["incomplete"]:
             completed = [r for r in bench_rows if r["status"] == "scored"]
             estimate = _estimate([_value(r) for r in completed], completed, task)
-            out.append({**where, **_row(task.metric + COMPLETED_SUFFIX, estimate, counts)})
+            out.append(_row(where, task.metric + COMPLETED_SUFFIX, estimate, counts))
         for name, estimate in _extra_metrics(bench_rows, task).items():
-            out.append({**where, **_row(name, estimate, counts)})
+            out.append(_row(where, name, estimate, counts))
         for key in task.breakdowns:
             groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in bench_rows:
@@ -122,9 +131,9 @@ def aggregate(
             for group, group_rows in sorted(groups.items()):
                 at = {**where, "group_kind": key, "group_name": group}
                 group_counts = _counts(group_rows)
-                out.append({**at, **_row(task.metric, _primary(group_rows, task), group_counts)})
+                out.append(_row(at, task.metric, _primary(group_rows, task), group_counts))
                 extra = _extra_metrics(group_rows, task) if task.breakdown_metrics else {}
                 for name in task.breakdown_metrics:
                     if name in extra:
-                        out.append({**at, **_row(name, extra[name], group_counts)})
+                        out.append(_row(at, name, extra[name], group_counts))
     return out

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from tianping.core import Request, Response, Sample, Score
+from tianping.core.results import AggregateRow
 from tianping.store.lease import Owner, lease_holder, lease_is_live, processes_holding
 from tianping.store.schema import DDL, INSERT_AGGREGATE, MIGRATIONS, SCHEMA_VERSION, UPSERT_SAMPLE
 
@@ -402,7 +403,7 @@ class Store:
 
     # aggregates ---------------------------------------------------------------------------------
 
-    def write_aggregates(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
+    def write_aggregates(self, run_id: str, rows: Iterable[AggregateRow]) -> None:
         # counts a caller has no notion of (an older aggregate row) are stored as zero
         defaults = {"unscorable": 0, "skipped": 0}
         values = [{**defaults, "run_id": run_id, **row} for row in rows]
@@ -414,11 +415,11 @@ class Store:
 
         self._write(write)
 
-    def aggregates(self, run_id: str) -> list[dict[str, Any]]:
+    def aggregates(self, run_id: str) -> list[AggregateRow]:
         rows = self._db.execute(
             "SELECT * FROM aggregates WHERE run_id = ? ORDER BY model, benchmark, group_kind, group_name", (run_id,)
         )
-        return [dict(r) for r in rows]
+        return [cast(AggregateRow, dict(r)) for r in rows]
 
 
 class _Transaction:

@@ -176,3 +176,22 @@ def test_smoke_training_runs_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     for name in MODELS:
         model = AutoModelForCausalLM.from_pretrained(str(out / name), local_files_only=True)
         assert torch.isfinite(model(input_ids=torch.tensor([[1, 5, 6]])).logits).all()
+
+
+def test_the_ladder_reading_agrees_with_the_card_s_loss_table() -> None:
+    """The model card's "what the ladder is good for" differences are the loss table's tier minus unseen."""
+    import re
+
+    card = (REF / "tp-ref-contaminated" / "MODEL_CARD.md").read_text("utf-8")
+    loss = {
+        m.group(1): [float(x) for x in m.group(2).split("|")]
+        for m in re.finditer(r"^\| (\w+) \| tp-ref-contaminated \| ([-\d.| ]+?) \|[^|]*\|$", card, re.MULTILINE)
+    }
+    reading = card[card.index("## What the ladder is good for") :]
+    for dataset, values in loss.items():
+        *tiers, unseen = values  # 16x, 8x, 4x, 2x, 1x, unseen
+        row = re.search(rf"^\| {dataset} \| (.+) \|$", reading, re.MULTILINE)
+        assert row is not None, dataset
+        stated = [float(x.strip().replace("−", "-")) for x in row.group(1).split("|")]
+        assert stated == [round(t - unseen, 3) for t in tiers], dataset
+    assert set(loss) == {"gsm8k", "cmmlu"}

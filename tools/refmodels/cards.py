@@ -8,6 +8,28 @@ from pathlib import Path
 GROUP_ORDER = ("16", "8", "4", "2", "1", "unseen")
 
 
+# How to read the exposure ladder. Its figures are those of the shipped weights: recompute them from the loss table
+# after retraining.
+LADDER_USE = """
+## What the ladder is good for
+Read against the unseen half, the table above says which tiers a contamination detector can be expected to
+find. Differences in mean per-token loss of the shipped weights (nats per token, contaminated model, tier minus
+unseen):
+
+| dataset | 16× | 8× | 4× | 2× | 1× |
+|---|---|---|---|---|---|
+| gsm8k | −0.648 | −0.347 | −0.146 | +0.033 | −0.002 |
+| cmmlu | −0.341 | −0.175 | −0.183 | −0.031 | −0.061 |
+
+The clean model's groups differ among themselves by up to 0.04 (GSM8K) and 0.08 (CMMLU) nats per token, so:
+the 16× and 8× tiers are usable positives; the 4× tier is a weak one; items seen once or twice score like
+unseen items and are **not** usable as positives (a detector that misses them is right to). Evaluations of
+contamination detectors should report the 16×/8× tiers as positives, the unseen half as negatives, and the
+1×/2×/4× tiers apart. A model whose low tiers show would need a longer or stronger contamination phase (more
+passes over the exposure documents, or a higher learning rate); that retraining has not been done.
+"""
+
+
 def _sources_table(manifest: dict) -> str:
     lines = [
         "| package | version | licence | language | documents | characters | .deb SHA-256 |",
@@ -149,6 +171,6 @@ Mean per-token loss (mean over items of each item's mean token loss, BOS exclude
 {evaluation["per_group_items"]} items per group, computed by `tools/refmodels/evaluate.py`:
 
 {loss}
-"""
+{LADDER_USE}"""
     (out / "tp-ref-clean" / "MODEL_CARD.md").write_text(clean, "utf-8")
     (out / "tp-ref-contaminated" / "MODEL_CARD.md").write_text(contaminated, "utf-8")

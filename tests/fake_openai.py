@@ -1,7 +1,10 @@
 """A local fake OpenAI-compatible server for tests and benchmark scripts.
 
 Serves ``/v1/chat/completions`` and ``/v1/completions`` (streaming and not) on 127.0.0.1 only, with
-deterministic answers, failures and reasoning output, and counts what it received.
+deterministic answers, failures and reasoning output, and counts what it received. A ``/v1/completions``
+request with ``echo`` and ``logprobs`` gets the prompt's log-probabilities (``prompt_logprobs``: whitespace
+tokens, each one's log-probability a hash of it and the token before), as vLLM serves them to lm-eval's
+``local-completions``; ``logprobs_fault`` spoils them in a named way.
 
 In a test::
 
@@ -36,6 +39,11 @@ from aiohttp import web
 
 FAIL_MODES = ("non_json", "error_in_200", "truncated_stream", "error_in_stream")
 """Named fail modes; a fail mode may also be an HTTP status as a string ("401", "404", "429", "500", ...)."""
+
+LOGPROBS_FAULTS = ("missing", "short_offsets", "nan", "huge", "straddle")
+"""How ``logprobs_fault`` spoils an echo reply: no ``logprobs``; offsets that never reach past the prompt's
+start; a NaN log-probability; a megabyte of padding; offsets shifted so that no token starts where a
+continuation starts."""
 
 REASONING_MODES = (
     None,
@@ -76,6 +84,34 @@ def last_user_text(body: dict[str, Any]) -> str:
     if isinstance(prompt, list):
         return str(prompt[-1]) if prompt else ""
     return prompt or ""
+
+
+_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+
+
+def fake_token_logprob(previous: str, token: str) -> tuple[float, float]:
+    """(log-probability of ``token`` after ``previous``, that of the one alternative listed beside it): the
+    token is the greedy one when its own is at least the alternative's."""
+    own = -(0.01 + 6.0 * _unit("logprob", previous, token))
+    alternative = -(0.01 + 6.0 * _unit("alternative", previous, token))
+    return own, alternative
+
+
+def prompt_logprobs(prompt: str) -> list[tuple[str, int, float | None, dict[str, float] | None]]:
+    """The fake tokenisation of a prompt with what the server says of each token: (token, text offset,
+    log-probability, top alternatives). Tokens are runs of non-space characters with the whitespace before
+    them; the first token has no log-probability (nothing comes before it), as OpenAI's API answers."""
+    out: list[tuple[str, int, float | None, dict[str, float] | None]] = []
+    previous = ""
+    for match in _TOKEN_RE.finditer(prompt):
+        token = match.group()
+        if not out:
+            out.append((token, match.start(), None, None))
+        else:
+            own, alternative = fake_token_logprob(previous, token)
+            out.append((token, match.start(), own, {token: own, "\u2047alt": alternative}))
+        previous = token
+    return out
 
 
 def echo_answer(body: dict[str, Any]) -> str:
@@ -291,9 +327,13 @@ class FakeOpenAIServer(LocalAppServer):
         keepalive: bool = False,
         api_key: str | None = None,
         port: int = 0,
+        logprobs_fault: str | None = None,
     ):
         if reasoning not in REASONING_MODES:
             raise ValueError(f"reasoning must be one of {REASONING_MODES}")
+        if logprobs_fault is not None and logprobs_fault not in LOGPROBS_FAULTS:
+            raise ValueError(f"logprobs_fault must be one of {LOGPROBS_FAULTS}")
+        self.logprobs_fault = logprobs_fault
         if fail_mode is not None and fail_mode not in FAIL_MODES and not fail_mode.isdigit():
             raise ValueError(f"fail_mode must be one of {FAIL_MODES} or an HTTP status")
         self.answer_fn = answer_fn or echo_answer
@@ -433,6 +473,8 @@ class FakeOpenAIServer(LocalAppServer):
                     text='{"id": "cmpl-1", "choices": [{"index": 0, "mes',
                     content_type="application/json",
                 )
+            elif not chat and body.get("echo") and body.get("logprobs") is not None:
+                response = web.json_response(self._echo(body), dumps=json.dumps)
             else:
                 response = web.json_response(self._answer(body, chat))
             if mode is None:
@@ -512,6 +554,43 @@ class FakeOpenAIServer(LocalAppServer):
             "model": body.get("model", "fake"),
             "choices": choices,
             "usage": self._usage(body, content, thought, n),
+        }
+
+    def _echo(self, body: dict[str, Any]) -> dict[str, Any]:
+        """An echoed completion with the prompt's log-probabilities (``prompt_logprobs``), one generated token
+        after it when ``max_tokens`` is not 0; spoiled as ``logprobs_fault`` says."""
+        prompt = body.get("prompt")
+        prompt = prompt if isinstance(prompt, str) else ""
+        rows = prompt_logprobs(prompt)
+        if body.get("max_tokens", 16) != 0:
+            rows.append((" the", len(prompt), -1.0, {" the": -1.0}))
+        fault = self.logprobs_fault
+        offsets = [offset for _, offset, _, _ in rows]
+        values: list[float | None] = [value for _, _, value, _ in rows]
+        if fault == "short_offsets":
+            offsets = [0 for _ in offsets]
+        elif fault == "straddle":
+            offsets = [offset + 1 if k else 0 for k, offset in enumerate(offsets)]
+        elif fault == "nan" and len(values) > 1:
+            values[-1 if body.get("max_tokens") == 0 else -2] = float("nan")
+        logprobs: dict[str, Any] | None = {
+            "tokens": [token for token, _, _, _ in rows],
+            "text_offset": offsets,
+            "token_logprobs": values,
+            "top_logprobs": [top for _, _, _, top in rows],
+        }
+        if fault == "missing":
+            logprobs = None
+        elif fault == "huge" and logprobs is not None:
+            logprobs["padding"] = "x" * 2**20
+        text = prompt + (" the" if body.get("max_tokens", 16) != 0 else "")
+        return {
+            "id": "cmpl-fake",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": len(rows), "completion_tokens": 1, "total_tokens": len(rows) + 1},
         }
 
     async def _stream(

@@ -414,23 +414,23 @@ def test_model_generation_overrides_compose_over_the_runs_over_the_benchmarks(tm
         (  # a bad backend
             """\
             models:
-              - backend: vllm
+              - backend: tgi
                 name: m
             benchmarks: [gsm8k]
             """,
             2,
             "models[0].backend",
-            "unknown backend 'vllm' in model id 'vllm/m' (known: openai, hf, ref)",
+            "unknown backend 'tgi' in model id 'tgi/m' (known: openai, hf, ref, vllm)",
         ),
         (
             """\
             models:
-              - id: vllm/m
+              - id: tgi/m
             benchmarks: [gsm8k]
             """,
             2,
             "models[0].id",
-            "unknown backend 'vllm'",
+            "unknown backend 'tgi'",
         ),
         (  # neither id nor backend + name
             """\
@@ -860,6 +860,7 @@ def test_create_backend_sends_the_served_name() -> None:
 
 
 def test_local_checkpoint_paths_are_relative_to_the_plan(tmp_path: Path, data: Path) -> None:
+    (tmp_path / "ckpt" / "a").mkdir(parents=True)  # a folder beside the plan; owner/name otherwise is a hub id
     plan = load(
         tmp_path,
         """\
@@ -876,3 +877,5 @@ def test_local_checkpoint_paths_are_relative_to_the_plan(tmp_path: Path, data: P
         "/abs/c",
     ]
     assert plan.spec.models[1].device == "cpu"
+    hub = load(tmp_path, "models: [{id: hf/someone/model}]\nbenchmarks: [gsm8k]\n")
+    assert hub.spec.models[0].name == "someone/model"

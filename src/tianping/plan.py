@@ -68,8 +68,9 @@ Generation settings compose: a benchmark's own, then ``settings.generation``, th
 (:meth:`tianping.spec.RunSpec.params_for`).
 
 Benchmarks are bundled names or definition files; ``suites`` are expanded into their tasks. Relative paths
-(definition files, ``hf/`` folders, ``data_dir``, ``results_dir``, ``summary_json``) are relative to the plan's
-folder. ``settings`` takes every run-level field of :class:`tianping.spec.RunSpec`; the keys of ``limits`` and
+(definition files, ``hf/`` and ``vllm/`` folders, ``data_dir``, ``results_dir``, ``summary_json``) are relative
+to the plan's folder; a model name of the shape ``owner/name`` that is no folder there is a hub id.
+``settings`` takes every run-level field of :class:`tianping.spec.RunSpec`; the keys of ``limits`` and
 ``modes`` name benchmarks of the plan, and ``safety`` needs a safety task. YAML anchors and ``<<:`` merges may
 share settings between entries. A key that is not known anywhere is an error; errors name the file, line and
 field (``plan.yaml:12: models[1].base_url: ...``), all of them at once.
@@ -473,16 +474,21 @@ class _Builder:
             bad = True
             model_id = "openai/placeholder"
         backend, _, name = model_id.partition("/")
-        if backend == "hf" and name and not Path(name).expanduser().is_absolute():
-            name = str(self.path(name))
-            model_id = f"hf/{name}"
+        if backend in ("hf", "vllm") and name and not Path(name).expanduser().is_absolute():
+            # a folder beside the plan; a name that is no such folder stays as given (a hub id, owner/name)
+            from tianping.models.hf_hub import hub_repo_id
+
+            folder = self.path(name)
+            if folder.exists() or hub_repo_id(name) is None:
+                name = str(folder)
+                model_id = f"{backend}/{name}"
         label = entry.get("label")
         if label is not None:
             if not isinstance(label, str) or not _LABEL.match(label):
                 self.add((*loc, "label"), "must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter "
                          "or digit")  # fmt: skip
                 bad = True
-            elif backend in ("hf", "ref"):
+            elif backend in ("hf", "ref", "vllm"):
                 self.add((*loc, "label"), f"applies to served models only (a {backend}/ id names the weights)")
                 bad = True
             else:

@@ -19,7 +19,7 @@ from tianping.core.secrets import check_env_name, endpoint_identity, strip_crede
 
 DATA_DIR_ENV = "TIANPING_DATA_DIR"
 RESULTS_DIR_ENV = "TIANPING_RESULTS_DIR"
-BACKENDS = ("openai", "hf", "ref")
+BACKENDS = ("openai", "hf", "ref", "vllm")
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -97,14 +97,31 @@ class ModelSpec(BaseModel):
     # local models (hf/<path>, ref/<name>); ignored by remote backends
     device: str = "auto"
     """``auto`` (CUDA, else MPS, else CPU), or a torch device such as ``cpu`` or ``cuda:1``."""
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    batch_size: int = Field(16, ge=1, le=4096)
-    """Most sequences per model call; halved automatically when the device runs out of memory."""
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
+    """``auto``: the checkpoint's own (config ``dtype``/``torch_dtype``; float32 when it names none), as lm-eval's
+    ``dtype=auto``: the choice for big checkpoints. The default stays float32 (exact, and what stored runs used)."""
+    trust_remote_code: bool = False
+    """Run custom modeling/tokenizer code that a checkpoint ships (its config's ``auto_map``); refused without."""
+    revision: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^\s/\\][^\s\\]*$")
+    """For a hub id (``hf/<owner>/<name>``, read from the local hub cache): the branch, tag or commit; None: main."""
+    adapter: str | None = Field(None, min_length=1)
+    """A PEFT adapter folder (LoRA, ...) applied on the weights (merged), stored as an absolute path."""
+    quantization: Literal["none", "8bit", "4bit"] = "none"
+    """Quantize an unquantized checkpoint as it loads (bitsandbytes, CUDA only). Checkpoints saved quantized
+    (GPTQ, AWQ, ...) load as they are, with their library installed."""
+    device_map: Literal["auto", "balanced", "balanced_low_0", "sequential"] | None = None
+    """Spread the model over several devices (accelerate); ``device`` is not used then."""
+    batch_size: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = 16
+    """Most sequences per model call; halved automatically when the device runs out of memory. ``auto``: the
+    largest call that fits, found by probing (doubled until out of memory, then backed off)."""
     chat_template: bool | None = None
     """Render chat requests with the tokenizer's template: None uses it when there is one, False never
     (plain ``Role: content`` text), True requires it."""
     max_length: int | None = Field(None, ge=2)
     """The model window in tokens; None reads it from the model config as lm-eval does."""
+    completions_logprobs: bool = False
+    """OpenAI-compatible endpoints: answer log-likelihood requests on ``/completions`` with ``echo`` and
+    ``logprobs`` (the prompt's token log-probabilities, as lm-eval's ``local-completions`` asks for them)."""
 
     @field_validator("id")
     @classmethod
@@ -129,11 +146,27 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _served_by_endpoint(self) -> ModelSpec:
-        if self.served_name is not None and self.backend in ("hf", "ref"):
+        if self.served_name is not None and self.backend in ("hf", "ref", "vllm"):
             raise ValueError(
                 f"served_name is the model name sent to an endpoint; {self.id} is a local model (its id names it)"
             )
+        if self.completions_logprobs and self.backend != "openai":
+            raise ValueError(
+                f"completions_logprobs scores on an OpenAI-compatible /completions endpoint; {self.id} is not one"
+                " (local models score log-likelihoods themselves)"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _revision_for_hub_ids(self) -> ModelSpec:
+        if self.revision is not None and self.backend != "hf":
+            raise ValueError(f"revision names a version of a hub model (hf/<owner>/<name>); {self.id} is not one")
+        return self
+
+    @field_validator("adapter")
+    @classmethod
+    def _absolute_adapter(cls, value: str | None) -> str | None:
+        return None if value is None else str(Path(value).expanduser().absolute())
 
     @field_validator("base_url")
     @classmethod
@@ -167,8 +200,21 @@ class ModelSpec(BaseModel):
             where = endpoint_identity(self.base_url) if self.base_url else ""
             # one endpoint may serve several models under one id's name: the name asked for is part of who answers
             return f"{where}#{self.served_name}" if self.served_name is not None and where else where
-        if self.backend == "hf":
-            return "file://" + str(Path(self.name).expanduser().resolve())
+        if self.backend in ("hf", "ref"):  # the weights (a hub id with its cached commit), adapter, quantization
+            from tianping.models.hf_hub import local_identity
+
+            return local_identity(
+                self.backend,
+                self.name,
+                revision=self.revision,
+                adapter=self.adapter,
+                quantization=self.quantization,
+                dtype=self.dtype,
+            )
+        if self.backend == "vllm":  # the resolved checkpoint folder, or the hub id vLLM loads
+            from tianping.models.vllm_local import model_source
+
+            return f"vllm:{model_source(self.name)}" + (f";dtype={self.dtype}" if self.dtype != "float32" else "")
         return f"{self.backend}:{self.name}"
 
     @property
@@ -256,6 +302,18 @@ class RunSpec(BaseModel):
     """Folders of plugins (``*.py``, imported) and benchmark definitions (``*.yaml``, nameable) the run uses;
     stored with the run, so that ``resume``, ``show`` and ``report`` import them again
     (``tianping.engine.tasks.use_include_paths``)."""
+    num_fewshot: int | None = Field(None, ge=0, le=64)
+    """Few-shot examples of every benchmark, over its definition's ``fewshot.k`` (lm-eval's ``--num_fewshot``);
+    None: each definition's own. N > 0 needs a few-shot source (``fewshot.dataset``)."""
+    apply_chat_template: bool = False
+    """Log-likelihood mode: ask the context as a chat rendered by the model's template, generation prompt
+    appended (lm-eval's ``--apply_chat_template``)."""
+    fewshot_as_multiturn: bool = False
+    """With ``apply_chat_template``: shots as user/assistant turns, not one user message (lm-eval's
+    ``--fewshot_as_multiturn``)."""
+    system_instruction: str | None = Field(None, max_length=100_000)
+    """Text before the description: a system turn with a chat template, else the start of the context
+    (lm-eval's ``--system_instruction``)."""
 
     @field_validator("include_paths")
     @classmethod
@@ -311,6 +369,14 @@ class RunSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _multiturn_needs_template(self) -> RunSpec:
+        if self.fewshot_as_multiturn and not self.apply_chat_template:
+            raise ValueError(
+                "--fewshot-as-multiturn needs --apply-chat-template (fewshot_as_multiturn: shots as turns of a chat)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _endpoints_given(self) -> RunSpec:
         for m in [*self.models, *self.helper_models]:
             if m.backend == "openai" and not m.base_url:
@@ -320,7 +386,7 @@ class RunSpec(BaseModel):
 
 EXECUTION_FIELDS = frozenset(
     {"base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm", "stream", "max_reply_mb",
-     "device", "batch_size", "data_dir", "unsafe_exec", "allow_outside_data", "include_paths"}
+     "device", "device_map", "batch_size", "data_dir", "unsafe_exec", "allow_outside_data", "include_paths"}
 )  # fmt: skip
 """How a run executes, as opposed to what determines its results: ``resume`` may change these (a corrected URL,
 more concurrency, a longer timeout). The endpoint a URL names is checked apart, against the samples already

@@ -25,7 +25,7 @@ from tianping.benchmarks.loaders import (
     option_paths,
     resolve_loader,
 )
-from tianping.benchmarks.loglikelihood import LogLikelihoodTask
+from tianping.benchmarks.loglikelihood import ContextOptions, LogLikelihoodTask
 from tianping.benchmarks.references import is_reference, resolve_reference
 from tianping.benchmarks.scorers import (
     ScoringContext,
@@ -108,6 +108,10 @@ class Benchmark(AggregatedByAttributes):
     """Read dataset paths that resolve outside ``data_dir`` (and ``definition_dir``); off, they are refused."""
     definition_dir: Path | None = None
     """The folder of a user's definition file, whose files it may read too; None for a bundled definition."""
+    num_fewshot: int | None = None
+    """Shots per question over the definition's ``fewshot.k`` (``--num-fewshot``); None: the definition's."""
+    options: ContextOptions | None = None
+    """How contexts are laid out beyond the definition (chat template, system instruction); None: plainly."""
     _shots: dict[str, list[Sample]] = field(default_factory=dict, repr=False)
 
     incomplete = "wrong"
@@ -133,12 +137,7 @@ class Benchmark(AggregatedByAttributes):
                 f"benchmark '{d.name}' ({src}) cannot run in {self.mode} mode: its definition has no {how} "
                 f"(run it with --mode {d.default_mode})"
             )
-        # both are built where the definition has their sections, so that each is validated whatever the mode
-        generation = GenerationStrategy(d, src) if d.prompt is not None or d.scoring is not None else None
-        likelihood = LogLikelihoodStrategy(d, src) if d.loglikelihood is not None else None
-        how = likelihood if self.mode == "loglikelihood" else generation
-        assert how is not None  # supports(mode) checked above
-        self._how: Strategy = how
+        self._build_strategy()
         for where, ds in (("dataset", d.dataset), ("fewshot.dataset", d.fewshot.dataset)):
             if ds is not None and is_reference(ds.loader):
                 resolve_reference(ds.loader, src, f"{where}.loader")
@@ -149,6 +148,8 @@ class Benchmark(AggregatedByAttributes):
                 )
         if d.fewshot.k > 0 and d.fewshot.dataset is None:
             raise BenchmarkDefinitionError(f"{src}: field 'fewshot.dataset': required when fewshot.k > 0")
+        if self.num_fewshot is not None:
+            self.configure(num_fewshot=self.num_fewshot, options=self.options)
         self._params = GenerationParams(
             temperature=d.generation.temperature,
             top_p=d.generation.top_p,
@@ -157,14 +158,46 @@ class Benchmark(AggregatedByAttributes):
             n=d.generation.n,
         )
 
+    def _build_strategy(self) -> None:
+        d, src = self.definition, self.source
+        # both are built where the definition has their sections, so that each is validated whatever the mode
+        generation = GenerationStrategy(d, src, self.options) if d.prompt is not None or d.scoring is not None else None
+        likelihood = LogLikelihoodStrategy(d, src, self.options) if d.loglikelihood is not None else None
+        how = likelihood if self.mode == "loglikelihood" else generation
+        assert how is not None  # supports(mode) checked in __post_init__
+        self._how: Strategy = how
+
+    def configure(self, *, num_fewshot: int | None = None, options: ContextOptions | None = None) -> Benchmark:
+        """Apply a run's prompt settings before ``load``: ``num_fewshot`` shots per question instead of the
+        definition's ``fewshot.k`` (N > 0 needs a few-shot source), and the context ``options``."""
+        d = self.definition
+        if num_fewshot is not None and num_fewshot > 0 and d.fewshot.dataset is None:
+            raise BenchmarkDefinitionError(
+                f"benchmark '{d.name}' ({self.source}) has no few-shot source (fewshot.dataset) to take "
+                f"--num-fewshot {num_fewshot} shots from; run it apart, or with --num-fewshot 0"
+            )
+        self.num_fewshot = num_fewshot
+        self.options = options
+        self._build_strategy()
+        return self
+
+    @property
+    def fewshot_k(self) -> int:
+        """Shots per question: ``num_fewshot`` where the run sets it, else the definition's ``fewshot.k``."""
+        return self.num_fewshot if self.num_fewshot is not None else self.definition.fewshot.k
+
     @property
     def name(self) -> str:
         return self.definition.name
 
     @property
     def version(self) -> str:
-        """The definition's version; a log-likelihood run says so, as its prompts and metrics differ."""
-        return self._how.version(self.definition.version)
+        """The definition's version; a log-likelihood run says so, as its prompts and metrics differ, and so
+        does a run whose shot count or context options change the prompts (``1.0+2shot``)."""
+        version = self.definition.version
+        if self.fewshot_k != self.definition.fewshot.k:
+            version += f"+{self.fewshot_k}shot"
+        return self._how.version(version)
 
     @property
     def breakdowns(self) -> list[str]:
@@ -241,7 +274,7 @@ class Benchmark(AggregatedByAttributes):
         Every template the mode renders is tried against the rows here, so that a misspelt variable or a
         refused template stops the run before its first request."""
         fs = self.definition.fewshot
-        shot_pool = fs.dataset if fs.k > 0 else None
+        shot_pool = fs.dataset if self.fewshot_k > 0 else None
         self._check(self.definition.dataset, "dataset")
         if shot_pool is not None:
             self._check(shot_pool, "fewshot.dataset")
@@ -265,22 +298,22 @@ class Benchmark(AggregatedByAttributes):
         return self
 
     def _pick_shots(self, pool: Sequence[Sample]) -> dict[str, list[Sample]]:
-        fs = self.definition.fewshot
+        fs, k = self.definition.fewshot, self.fewshot_k
         groups: dict[str, list[Sample]] = defaultdict(list)
         for shot in pool:
             groups[str(shot.meta.get(fs.match, "")) if fs.match else ""].append(shot)
         chosen = {}
         for group, candidates in groups.items():
             if fs.sampler == "random":
-                candidates = random.Random(fs.seed).sample(candidates, min(fs.k, len(candidates)))
-            chosen[group] = candidates[: fs.k]
-            if len(chosen[group]) < fs.k:
-                raise DatasetError(f"few-shot pool for '{group or self.name}' has {len(candidates)} rows, need {fs.k}")
+                candidates = random.Random(fs.seed).sample(candidates, min(k, len(candidates)))
+            chosen[group] = candidates[:k]
+            if len(chosen[group]) < k:
+                raise DatasetError(f"few-shot pool for '{group or self.name}' has {len(candidates)} rows, need {k}")
         return chosen
 
     def shots_for(self, sample: Sample) -> list[Sample]:
         fs = self.definition.fewshot
-        if fs.k == 0:
+        if self.fewshot_k == 0:
             return []
         group = str(sample.meta.get(fs.match, "")) if fs.match else ""
         if group not in self._shots:

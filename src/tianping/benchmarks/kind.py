@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tianping.benchmarks.loglikelihood import ContextOptions
 from tianping.benchmarks.registry import is_path, named_definitions
 from tianping.benchmarks.sources import build_from_text, read_definition
 from tianping.core.results import MetricRow, RunInfo
@@ -30,13 +31,28 @@ class BenchmarkKind:
         stored = (settings.stored_inputs or {}).get(name)
         text = stored if stored is not None else read_definition(name)
         built = build_from_text(text, name, settings.data_dir, settings.mode, settings.allow_outside_data)  # type: ignore[arg-type]
-        return [bench.load(settings.limit, settings.limit_mode) for bench in built]
+        num_fewshot, options = prompt_settings(settings.spec)
+        return [
+            bench.configure(num_fewshot=num_fewshot, options=options).load(settings.limit, settings.limit_mode)
+            for bench in built
+        ]
 
     def outcome_labels(self, name: str) -> Sequence[str]:
         return ()
 
     def report_sections(self, info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
         return []
+
+
+def prompt_settings(spec: Mapping[str, Any]) -> tuple[int | None, ContextOptions | None]:
+    """The run's ``num_fewshot`` and context options (``RunSpec`` fields, read from the spec as data)."""
+    num_fewshot = spec.get("num_fewshot")
+    options = ContextOptions(
+        apply_chat_template=bool(spec.get("apply_chat_template")),
+        fewshot_as_multiturn=bool(spec.get("fewshot_as_multiturn")),
+        system_instruction=spec.get("system_instruction") or None,
+    )
+    return num_fewshot, options if options != ContextOptions() else None
 
 
 KIND = BenchmarkKind()

@@ -10,7 +10,15 @@ The context (``ConfigurableTask.fewshot_context`` without a chat template or sys
     + for each shot: question(shot) + target_delimiter + choices(shot)[gold(shot)] + fewshot_delimiter
     + question(sample)
 
-and continuation *i* is ``target_delimiter + choices(sample)[i]``. Shots are the benchmark's
+and continuation *i* is ``target_delimiter + choices(sample)[i]``. A system instruction
+(``--system-instruction``) goes before the description, joined as lm-eval's ``maybe_delimit`` joins them.
+
+With a chat template (``--apply-chat-template``) the context is a chat instead (``ContextOptions``): the
+system instruction and description as a system turn, then either one user turn holding the answered shots and
+the question (the text above without the description) or, with ``--fewshot-as-multiturn``, one user turn
+per shot question and one assistant turn per shot answer, then the question. The model's backend renders it
+with its chat template, generation prompt appended; continuation *i* is then ``choices(sample)[i]`` without
+the target delimiter (lm-eval drops it after a chat template). Shots are the benchmark's
 ``fewshot`` rows (lm-eval's ``first_n`` sampler is our ``first``: the first k rows of the split, of
 the same subject when ``match`` is set).
 
@@ -29,9 +37,11 @@ target of the loaders) gives them all. A pick then counts as right when it is an
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from string import ascii_uppercase
 
 from tianping.benchmarks import templates
@@ -41,7 +51,7 @@ from tianping.benchmarks.ll_metrics import CHOOSERS, LL_METRICS
 from tianping.benchmarks.ll_metrics import pick as pick  # re-exported: tests and callers import it from here
 from tianping.benchmarks.references import is_reference, resolve_reference
 from tianping.benchmarks.templates import Template, compile_template, location, render
-from tianping.core import Request, Response, Sample, Score
+from tianping.core import Message, Request, Response, Sample, Score
 
 _LABELS = ascii_uppercase
 
@@ -59,12 +69,43 @@ def _compile(template: str, source: str, where: str) -> Template:
 _INDEX_LIST = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*,?\s*\]")
 
 
+@dataclass(frozen=True, slots=True)
+class ContextOptions:
+    """How a run lays out log-likelihood contexts beyond the definition: lm-eval's ``--apply_chat_template``,
+    ``--fewshot_as_multiturn`` and ``--system_instruction``."""
+
+    apply_chat_template: bool = False
+    fewshot_as_multiturn: bool = False
+    system_instruction: str | None = None
+
+    def version_suffix(self) -> str:
+        """What the options add to a benchmark's version: the prompts they give are not the plain ones."""
+        out = ""
+        if self.system_instruction:
+            digest = hashlib.sha256(self.system_instruction.encode("utf-8")).hexdigest()[:8]
+            out += f"+system-{digest}"
+        if self.apply_chat_template:
+            out += "+chat-multiturn" if self.fewshot_as_multiturn else "+chat"
+        return out
+
+
+def maybe_delimit(prefix: str | None, suffix: str | None, delimiter: str) -> str:
+    """lm-eval's ``maybe_delimit``: join two texts, with ``delimiter`` only where neither has whitespace at the
+    join."""
+    if not prefix:
+        return suffix or ""
+    if not suffix:
+        return prefix
+    return prefix + suffix if prefix[-1].isspace() or suffix[0].isspace() else prefix + delimiter + suffix
+
+
 class LogLikelihoodTask:
     """The compiled ``loglikelihood`` section of one benchmark: requests out, scores back."""
 
-    def __init__(self, definition: LogLikelihoodDef, source: str):
+    def __init__(self, definition: LogLikelihoodDef, source: str, options: ContextOptions | None = None):
         self.definition = definition
         self.source = source
+        self.options = options or ContextOptions()
         d = definition
         self._description = _compile(d.description, source, "description") if d.description else None
         self._question = _compile(d.question, source, "question")
@@ -169,15 +210,42 @@ class LogLikelihoodTask:
         self._shot_blocks[key] = (tuple(shots), block)
         return block
 
-    def context(self, sample: Sample, shots: Sequence[Sample]) -> str:
-        """lm-eval's ``fewshot_context``: description, the answered shots, then the question."""
+    def _system(self, sample: Sample) -> str:
+        """lm-eval's system prompt: the system instruction, then the description."""
         description = render(self._description, sample) if self._description else ""
+        return maybe_delimit(self.options.system_instruction, description, self.definition.fewshot_delimiter)
+
+    def context(self, sample: Sample, shots: Sequence[Sample]) -> str:
+        """lm-eval's ``fewshot_context`` without a chat template: (system instruction,) description, the
+        answered shots, then the question."""
         question = render(self._question, sample)
-        return description + (self._shot_block(shots) if shots else "") + question
+        return self._system(sample) + (self._shot_block(shots) if shots else "") + question
+
+    def chat(self, sample: Sample, shots: Sequence[Sample]) -> tuple[Message, ...]:
+        """lm-eval's ``fewshot_context`` with a chat template, before the template renders it: the system turn,
+        the shots in one user turn with the question (``multiturn_to_singleturn``) or as turns of their own."""
+        turns = []
+        system = self._system(sample)
+        if system:
+            turns.append(Message("system", system))
+        question = render(self._question, sample)
+        if not self.options.fewshot_as_multiturn:
+            turns.append(Message("user", (self._shot_block(shots) if shots else "") + question))
+            return tuple(turns)
+        for shot in shots:
+            choices = self.choices(shot)
+            turns.append(Message("user", render(self._question, shot)))
+            turns.append(Message("assistant", choices[self.gold(shot, choices)]))
+        turns.append(Message("user", question))
+        return tuple(turns)
 
     def build_request(self, sample: Sample, shots: Sequence[Sample], model_id: str) -> Request:
+        choices = self.choices(sample)
+        if self.options.apply_chat_template:
+            # lm-eval's construct_requests: no target delimiter after a chat template's generation prompt
+            return Request(model=model_id, messages=self.chat(sample, shots), continuations=tuple(choices))
         delimiter = self.definition.target_delimiter
-        continuations = tuple(delimiter + choice for choice in self.choices(sample))
+        continuations = tuple(delimiter + choice for choice in choices)
         return Request(model=model_id, prompt=self.context(sample, shots), continuations=continuations)
 
     def score(self, sample: Sample, response: Response) -> Score:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from tianping.benchmarks import templates
 from tianping.benchmarks.definition import BenchmarkDef
 from tianping.benchmarks.errors import BenchmarkDefinitionError
-from tianping.benchmarks.loglikelihood import LogLikelihoodTask
+from tianping.benchmarks.loglikelihood import ContextOptions, LogLikelihoodTask, maybe_delimit
 from tianping.benchmarks.references import is_reference, resolve_reference
 from tianping.benchmarks.scorers import (
     EXTRACTORS,
@@ -27,7 +27,7 @@ from tianping.benchmarks.scorers import (
 from tianping.benchmarks.templates import compile_template as _compile
 from tianping.benchmarks.templates import render as _render
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
-from tianping.core.task import GENERATE, LOGLIKELIHOOD
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 
 INCOMPLETE_REASON = "reasoning did not finish before the token limit"
 
@@ -72,9 +72,11 @@ class GenerationStrategy:
 
     requires = frozenset({GENERATE})
 
-    def __init__(self, definition: BenchmarkDef, source: str):
+    def __init__(self, definition: BenchmarkDef, source: str, options: ContextOptions | None = None):
         d, src = definition, source
         self.definition = d
+        # of the context options only the system instruction applies: generation prompts have their own format
+        self._system_instruction = options.system_instruction if options is not None else None
         self._extract: Extractor | None = None
         self._metric: Metric | None = None
         self._scorer: Scorer | None = None
@@ -94,6 +96,8 @@ class GenerationStrategy:
         self.sandbox = d.scoring is not None and d.scoring.sandbox
 
     def version(self, version: str) -> str:
+        if self._system_instruction:
+            return version + ContextOptions(system_instruction=self._system_instruction).version_suffix()
         return version
 
     def breakdowns(self) -> list[str]:
@@ -124,6 +128,7 @@ class GenerationStrategy:
             parts.append(question)
             text = p.separator.join(parts)
             if p.format == "completion":
+                text = maybe_delimit(self._system_instruction, text, p.separator)
                 return Request(model=model_id, prompt=text, params=params)
             turns = [Message("user", text)]
         else:
@@ -134,8 +139,9 @@ class GenerationStrategy:
             turns.append(Message("user", question))
             if instruction:
                 turns[0] = Message("user", instruction + p.separator + turns[0].content)
-        if self._system:
-            turns.insert(0, Message("system", self._system))
+        system = maybe_delimit(self._system_instruction, self._system, p.separator)
+        if system:
+            turns.insert(0, Message("system", system))
         return Request(model=model_id, messages=tuple(turns), params=params)
 
     async def ascore(self, sample: Sample, response: Response, context: ScoringContext) -> Score:
@@ -168,17 +174,20 @@ class LogLikelihoodStrategy:
     """A context and its choices; the model's log-likelihood of each choice picks the answer (``loglikelihood``
     section of the definition). Generation settings do not apply."""
 
-    requires = frozenset({LOGLIKELIHOOD})
     sandbox = False
 
-    def __init__(self, definition: BenchmarkDef, source: str):
+    def __init__(self, definition: BenchmarkDef, source: str, options: ContextOptions | None = None):
         assert definition.loglikelihood is not None  # checked by the definition's supports()
         self.definition = definition
-        self.task = LogLikelihoodTask(definition.loglikelihood, source)
+        self.task = LogLikelihoodTask(definition.loglikelihood, source, options)
+        # a chat context is rendered by the model's own template: only backends that can do so answer it
+        chat = self.task.options.apply_chat_template
+        self.requires = frozenset({LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT} if chat else {LOGLIKELIHOOD})
 
     def version(self, version: str) -> str:
-        """A log-likelihood run says so: its prompts and metrics differ from the generation run's."""
-        return f"{version}+loglikelihood"
+        """A log-likelihood run says so: its prompts and metrics differ from the generation run's (as do the
+        prompts of a chat template or a system instruction)."""
+        return f"{version}+loglikelihood{self.task.options.version_suffix()}"
 
     def breakdowns(self) -> list[str]:
         d = self.definition

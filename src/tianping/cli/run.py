@@ -42,6 +42,11 @@ _FLAGS = {
     "max_reply_mb": "--max-reply-mb",
     "batch_size": "--batch-size",
     "max_length": "--max-length",
+    "dtype": "--dtype",
+    "revision": "--revision",
+    "adapter": "--adapter",
+    "quantization": "--quantization",
+    "device_map": "--device-map",
     "temperature": "--temperature",
     "top_p": "--top-p",
     "max_tokens": "--max-tokens",
@@ -61,8 +66,25 @@ _FLAGS = {
     "crescendo_turns": "--crescendo-turns",
     "crescendo_backtracks": "--crescendo-backtracks",
     "mode": "--mode",
+    "num_fewshot": "--num-fewshot",
+    "fewshot_as_multiturn": "--fewshot-as-multiturn",
+    "system_instruction": "--system-instruction",
+    "completions_logprobs": "--completions-logprobs",
     "data_dir": "--data-dir",
 }
+
+
+def batch_size_option(text: str) -> Any:
+    """``--batch-size``: a whole number from 1, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a whole number or 'auto', got {text!r}") from None
+    if value < 1:
+        raise typer.BadParameter(f"must be at least 1, got {value}")
+    return value
 
 
 def spec_error(exc: Any, typed: dict[str, str] | None = None) -> typer.Exit:
@@ -178,8 +200,41 @@ def run(
     rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Use streaming responses.")] = False,
     device: Annotated[str, typer.Option(help="Local models (hf/, ref/): auto, cpu, cuda, cuda:1, mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="Local models: float32, float16 or bfloat16.")] = "float32",
-    batch_size: Annotated[int, typer.Option(min=1, help="Local models: sequences per model call.")] = 16,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="Local models: float32, float16, bfloat16, or auto (the checkpoint's own, as lm-eval's "
+            "dtype=auto; use it for big checkpoints)."
+        ),
+    ] = "float32",
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code", help="Local models: run the custom modeling code a checkpoint ships (auto_map)."
+        ),
+    ] = False,
+    revision: Annotated[
+        str | None,
+        typer.Option(help="hf/<owner>/<name> from the local hub cache: branch, tag or commit [default: main]."),
+    ] = None,
+    adapter: Annotated[
+        Path | None, typer.Option(help="Local models: a PEFT (LoRA) adapter folder, merged into the weights.")
+    ] = None,
+    quantization: Annotated[
+        str, typer.Option(help="Local models: none, 8bit or 4bit (bitsandbytes, CUDA only).")
+    ] = "none",
+    device_map: Annotated[
+        str | None,
+        typer.Option(help="Local models: spread over the GPUs (auto, balanced, sequential; needs accelerate)."),
+    ] = None,
+    batch_size: Annotated[
+        str,
+        typer.Option(
+            parser=batch_size_option,
+            metavar="N|auto",
+            help="Local models: sequences per model call, or 'auto' (the largest that fits, probed).",
+        ),
+    ] = "16",
     chat_template: Annotated[
         bool | None,
         typer.Option(
@@ -283,6 +338,48 @@ def run(
             "log-likelihood, as lm-evaluation-harness does) [default: each benchmark's own, generate].",
         ),
     ] = None,
+    num_fewshot: Annotated[
+        int | None,
+        typer.Option(
+            "--num-fewshot",
+            min=0,
+            max=64,
+            help="Few-shot examples per question for every benchmark, over its own (lm-eval's --num_fewshot); "
+            "N > 0 needs a benchmark with a few-shot source, 0 is zero-shot [default: each benchmark's].",
+        ),
+    ] = None,
+    apply_chat_template: Annotated[
+        bool,
+        typer.Option(
+            "--apply-chat-template",
+            help="Log-likelihood mode: ask each context as a chat rendered by the model's chat template "
+            "(lm-eval's --apply_chat_template; local models).",
+        ),
+    ] = False,
+    fewshot_as_multiturn: Annotated[
+        bool,
+        typer.Option(
+            "--fewshot-as-multiturn",
+            help="With --apply-chat-template: shots as user/assistant turns, not one user message (lm-eval's "
+            "CLI turns this on with --apply_chat_template).",
+        ),
+    ] = False,
+    system_instruction: Annotated[
+        str | None,
+        typer.Option(
+            "--system-instruction",
+            help="Text before each context: a system turn with a chat template, else the start of the prompt "
+            "(lm-eval's --system_instruction).",
+        ),
+    ] = None,
+    completions_logprobs: Annotated[
+        bool,
+        typer.Option(
+            "--completions-logprobs",
+            help="OpenAI-compatible models: score log-likelihoods on /completions with echo and logprobs "
+            "(lm-eval's local-completions; vLLM, SGLang and llama.cpp servers return them).",
+        ),
+    ] = False,
     include_path: Annotated[
         list[Path] | None,
         typer.Option(
@@ -364,9 +461,15 @@ def run(
                     stream=stream,
                     device=device,
                     dtype=dtype,
+                    trust_remote_code=trust_remote_code,
+                    revision=revision,
+                    adapter=str(adapter) if adapter is not None else None,
+                    quantization=quantization,
+                    device_map=device_map,
                     batch_size=batch_size,
                     chat_template=chat_template,
                     max_length=max_length,
+                    completions_logprobs=completions_logprobs,
                 )
                 for m in model
             ],
@@ -386,6 +489,10 @@ def run(
             unsafe_exec=unsafe_exec,
             allow_outside_data=allow_outside_data,
             mode=mode,
+            num_fewshot=num_fewshot,
+            apply_chat_template=apply_chat_template,
+            fewshot_as_multiturn=fewshot_as_multiturn,
+            system_instruction=system_instruction,
             safety=safety,
             judge=judge,
             judge_preset=judge_preset,
@@ -535,7 +642,10 @@ def resume(
     rpm: Annotated[float | None, typer.Option(help="Requests-per-minute limit per model.")] = None,
     stream: Annotated[bool | None, typer.Option("--stream/--no-stream", help="Use streaming responses.")] = None,
     device: Annotated[str | None, typer.Option(help="Local models: auto, cpu, cuda, cuda:1, mps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Local models: sequences per model call.")] = None,
+    batch_size: Annotated[
+        str | None,
+        typer.Option(parser=batch_size_option, metavar="N|auto", help="Local models: sequences per call, or 'auto'."),
+    ] = None,
     max_reply_mb: Annotated[float | None, typer.Option(help="Largest reply accepted, in MiB.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the datasets are now (checksums must match).")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="A corrected API root for the judge.")] = None,

@@ -23,6 +23,9 @@ LOGLIKELIHOOD = "loglikelihood"
 TOOLS = "tools"
 MULTI_TURN = "multi_turn"
 """Request kinds a task may need and a backend may support (``ModelBackend.supports``)."""
+LOGLIKELIHOOD_CHAT = "loglikelihood_chat"
+"""A log-likelihood request whose context is a chat (``Request.messages``), rendered by the model's own chat
+template: local models answer it; an endpoint's ``/completions`` cannot (it has no template to render with)."""
 
 PRIMARY_METRIC = "accuracy"
 

@@ -66,7 +66,8 @@ class Request:
     prompt: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     continuations: tuple[str, ...] | None = None
-    """A log-likelihood request: score each continuation after ``prompt`` instead of generating.
+    """A log-likelihood request: score each continuation after ``prompt`` instead of generating; after
+    ``messages``, the chat rendered by the model's chat template with the generation prompt appended.
     Generation parameters do not apply and are left out of the payload (and so of the key)."""
 
     @property
@@ -84,8 +85,6 @@ class Request:
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError("a Request has either messages (chat) or a prompt (completion)")
-        if self.continuations is not None and self.prompt is None:
-            raise ValueError("a log-likelihood Request scores continuations of a prompt, not of messages")
         body: dict[str, Any] = {}
         if self.messages is not None:
             body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]

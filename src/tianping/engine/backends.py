@@ -7,6 +7,9 @@ on the backend it returns) lists the request kinds it answers.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from tianping.models.base import ModelBackend
 from tianping.models.registry import backend_supports, plugin_backend, register_backend
 from tianping.spec import BACKENDS, ModelSpec
@@ -33,23 +36,26 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             rpm=spec.rpm,
             stream=spec.stream,
             limits=spec.reply_limits,
+            completions_logprobs=spec.completions_logprobs,
         )
     if spec.backend in ("hf", "ref"):
-        from pathlib import Path
-
-        from tianping.models.hf_load import resolve_ref_model
         from tianping.models.hf_local import HFLocalBackend
 
-        path = resolve_ref_model(spec.name) if spec.backend == "ref" else Path(spec.name)
-        return HFLocalBackend(
+        backend: ModelBackend = HFLocalBackend(
             spec.id,
-            path,
+            _model_path(spec),
             device=spec.device,
             dtype=spec.dtype,
             batch_size=spec.batch_size,
             chat_template=spec.chat_template,
             max_length=spec.max_length,
+            **_load_options(spec),
         )
+        return backend
+    if spec.backend == "vllm":
+        from tianping.models.vllm_local import VLLMBackend, backend_options
+
+        return VLLMBackend(spec.id, **backend_options(spec))
     raise ValueError(f"model {spec.id}: unknown backend '{spec.backend}' (known: {', '.join(BACKENDS)})")
 
 
@@ -61,11 +67,34 @@ def check_backend(spec: ModelSpec) -> None:
     if spec.backend == "openai":
         create_backend(spec)  # the constructor validates and opens nothing
         return
-    from pathlib import Path
+    if spec.backend == "vllm":  # vLLM installed, the options it takes, a local path that exists
+        from tianping.models.vllm_local import check_vllm_spec
 
-    from tianping.models.hf_load import check_model_dir, resolve_ref_model
+        check_vllm_spec(spec)
+        return
+    from tianping.models.hf_load import check_load_options, check_model_dir
+
+    path = _model_path(spec)
+    if spec.backend != "ref":
+        check_model_dir(path)
+    check_load_options(path, device=spec.device, dtype=spec.dtype, **_load_options(spec))
+
+
+def _model_path(spec: ModelSpec) -> Path:
+    """The folder of a local model's files: a bundled reference model, a checkpoint folder, or the snapshot of
+    a hub id in the local hub cache (at ``spec.revision``)."""
+    from tianping.models.hf_hub import model_source
+    from tianping.models.hf_load import resolve_ref_model
 
     if spec.backend == "ref":
-        resolve_ref_model(spec.name)
-    else:
-        check_model_dir(Path(spec.name))
+        return resolve_ref_model(spec.name)
+    return model_source(spec.name, spec.revision)[0]
+
+
+def _load_options(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "trust_remote_code": spec.trust_remote_code,
+        "adapter": spec.adapter,
+        "quantization": spec.quantization,
+        "device_map": spec.device_map,
+    }

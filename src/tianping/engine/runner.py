@@ -19,7 +19,15 @@ from tianping import __version__
 from tianping.benchmarks.errors import DatasetError, UnknownBenchmark
 from tianping.core import Request, Response, Sample, Score
 from tianping.core.errors import FatalRunError, TaskConfigError
-from tianping.core.task import Episode, ScoringContext, Task, TaskAggregation, TaskSettings
+from tianping.core.task import (
+    LOGLIKELIHOOD,
+    LOGLIKELIHOOD_CHAT,
+    Episode,
+    ScoringContext,
+    Task,
+    TaskAggregation,
+    TaskSettings,
+)
 from tianping.engine.backends import backend_supports, create_backend
 from tianping.engine.tasks import inputs_of, load_tasks, missing_capabilities, use_include_paths
 from tianping.models.base import ModelBackend
@@ -104,8 +112,12 @@ def load_benchmarks(spec: RunSpec, definitions: dict[str, Any] | None = None) ->
     if missing:
         lines = [f"{m.task} needs {', '.join(m.needs)}, which {m.model} cannot answer" for m in missing]
         hint = ""
-        if any("loglikelihood" in m.needs for m in missing):
-            hint = " (the openai backend only generates); use an hf/<path> model or --mode generate"
+        if any(LOGLIKELIHOOD in m.needs or LOGLIKELIHOOD_CHAT in m.needs for m in missing):
+            hint = (
+                " (an OpenAI-compatible endpoint only generates, unless --completions-logprobs says its /completions "
+                "echoes prompt log-probabilities; a chat context needs a local model's template); use an hf/<path> "
+                "model or --mode generate"
+            )
         raise TaskConfigError("; ".join(lines) + hint)
     names = [t.name for t in tasks]
     duplicated = {n for n in names if names.count(n) > 1}
@@ -315,7 +327,7 @@ class Runner:
                 await self._one(state, bench, sample)
 
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(state.spec.concurrency, max(1, len(work)))):
+            for _ in range(min(in_flight(state.backend, state.spec), max(1, len(work)))):
                 group.create_task(worker())
 
     async def _one(self, state: _ModelState, bench: Benchmark, sample: Sample) -> None:
@@ -450,6 +462,15 @@ class Runner:
 def _aggregations(benchmarks: list[Benchmark]) -> dict[str, TaskAggregation]:
     """How each task's samples aggregate; stored with the run so that a partial run aggregates the same way."""
     return {b.name: b.aggregation for b in benchmarks}
+
+
+def in_flight(backend: Any, spec: ModelSpec) -> int:
+    """How many of a model's samples are sent at once: the spec's ``concurrency``, unless the backend names its
+    own window in a ``max_in_flight`` attribute. A local backend does (``HFLocalBackend``): it orders and
+    batches whatever it holds by shared prefix and length, so it is handed a large part of the plan at once
+    rather than a window of ``concurrency`` requests that interleaved subjects would leave unrelated."""
+    own = getattr(backend, "max_in_flight", None)
+    return own if isinstance(own, int) and not isinstance(own, bool) and own > 0 else spec.concurrency
 
 
 def _is_fatal(exc: ModelError, state: _ModelState) -> bool:

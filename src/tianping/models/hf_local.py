@@ -1,10 +1,15 @@
 """Local models through transformers: ``hf/<path>`` and ``ref/<name>`` (a bundled reference model).
 
-The engine calls ``generate`` once per sample from many concurrent tasks. Each call only puts its
-request on an asyncio queue and awaits a future; one dispatcher task drains the queue into batches and
-hands each batch to a single worker thread, which owns the model and runs all torch work. While a batch
-runs, new requests queue up and form the next batch, so batches grow with the load and the event loop
-is never blocked by the model.
+The engine calls ``generate`` once per sample from many concurrent tasks; it keeps up to
+``max_in_flight`` (4096) of a model's samples in flight, not the ``concurrency`` a remote endpoint gets,
+so that this backend sees (most of) the plan at once. Each call only puts its request on an asyncio queue
+and awaits a future; one dispatcher task drains the queue into a pool, orders the pool by kind and prompt
+text (the questions of one subject, with their identical k-shot prefix, become neighbours however the
+plan interleaved them) and hands the next ``MAX_COLLECT`` neighbours to a single worker thread, which owns
+the model and runs all torch work (there the scorer plans shared prefixes and length buckets). Each batch's
+answers are returned as soon as it ends, so the engine stores them batch by batch. The batch taken is the
+slice of the ordered pool that holds the oldest request, so nothing waits behind later arrivals for long.
+The event loop is never blocked by the model.
 
 Padding: a tokenizer without a pad token is not changed (no token is added and the embeddings are not
 resized). Inputs are padded by this module itself, where any valid token id serves because padded
@@ -20,25 +25,30 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tianping.core import LogLikelihood, Request, Response
-from tianping.core.task import GENERATE, LOGLIKELIHOOD
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 from tianping.models.errors import BadRequest, ModelError
 from tianping.models.hf_load import LoadedModel, load_local_model
-from tianping.models.hf_tokens import EncodingError
+from tianping.models.hf_tokens import EncodingError, render_chat_context
 
 log = logging.getLogger(__name__)
 
 MAX_COLLECT = 256
-"""Requests taken from the queue for one batch at most; more wait for the next one."""
+"""Requests handed to the worker thread as one batch at most; more wait in the pool for the next one."""
+MAX_IN_FLIGHT = 4096
+"""Samples the engine keeps in flight for a local model (``tianping.engine.runner.in_flight``)."""
 
 
 class HFLocalBackend:
     """A transformers model on this machine, answering generation and log-likelihood requests."""
 
-    supports = frozenset({GENERATE, LOGLIKELIHOOD})
+    supports = frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT})
+    max_in_flight = MAX_IN_FLIGHT
+    """The engine sends this many samples at once rather than the spec's ``concurrency`` (see the module doc)."""
 
     def __init__(
         self,
@@ -47,23 +57,27 @@ class HFLocalBackend:
         *,
         device: str = "auto",
         dtype: str = "float32",
-        batch_size: int = 16,
+        batch_size: int | str = 16,
         chat_template: bool | None = None,
         max_length: int | None = None,
         batch_wait_s: float = 0.005,
         prefix_cache: bool = True,
+        **load_options: Any,
     ):
-        """Loads the model now, so that a bad path fails before any request is sent."""
+        """Loads the model now, so that a bad path fails before any request is sent. ``load_options``:
+        ``trust_remote_code``, ``adapter``, ``quantization``, ``device_map`` (``hf_load.load_local_model``)."""
         self.model_id = model_id
         self.loaded: LoadedModel = load_local_model(
             path,
             device=device,
             dtype=dtype,
-            batch_size=batch_size,
+            batch_size=batch_size if isinstance(batch_size, int) else 16,
             chat_template=chat_template,
             max_length=max_length,
             prefix_cache=prefix_cache,
+            **load_options,
         )
+        self.loaded.scorer.set_batch_size(batch_size)  # "auto": probed on the device (see LogLikelihoodScorer)
         self.batch_wait_s = batch_wait_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tianping-hf")
         self._queue: asyncio.Queue[tuple[Request | str, asyncio.Future[Any], float]] | None = None
@@ -73,12 +87,24 @@ class HFLocalBackend:
         """Batches handed to the worker thread (how well concurrent requests were gathered)."""
 
     async def generate(self, request: Request) -> Response:
-        """Queue the request for the next batch and wait for its own answer."""
+        """Queue the request for the next batch and wait for its own answer. A log-likelihood request whose context
+        is a chat is rendered with the model's chat template first (``LOGLIKELIHOOD_CHAT``)."""
+        if request.continuations is not None and request.messages is not None:
+            request = self._rendered(request)
         return await self._submit(request)
 
     async def loglikelihood_rolling(self, text: str) -> float:
         """Sum of the log-probabilities of every token of ``text`` (perplexity), in lm-eval's windows."""
         return await self._submit(text)
+
+    def _rendered(self, request: Request) -> Request:
+        if not self.loaded.use_chat_template:
+            raise BadRequest(f"{self.model_id}: the context is a chat, and chat templates are off for this model")
+        try:
+            prompt = render_chat_context(self.loaded.tokenizer, request.messages or ())
+        except EncodingError as exc:
+            raise BadRequest(f"{self.model_id}: {exc}") from None
+        return Request(model=request.model, prompt=prompt, continuations=request.continuations)
 
     async def _submit(self, work: Request | str) -> Any:
         if self._closed:
@@ -93,38 +119,52 @@ class HFLocalBackend:
     async def _dispatch(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
+        pool: list[_Pending] = []
+        arrivals = 0
         while True:
-            batch = [await self._queue.get()]
-            deadline = loop.time() + self.batch_wait_s
-            while len(batch) < MAX_COLLECT:
+            if not pool:  # idle: wait for a request, then briefly for the ones submitted with it
+                work, fut, t0 = await self._queue.get()
+                pool.append(_Pending(_order_key(work), arrivals, work, fut, t0))
+                arrivals += 1
+                deadline = loop.time() + self.batch_wait_s
+                while True:
+                    try:
+                        work, fut, t0 = self._queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            break
+                        try:
+                            work, fut, t0 = await asyncio.wait_for(self._queue.get(), remaining)
+                        except TimeoutError:
+                            break
+                    pool.append(_Pending(_order_key(work), arrivals, work, fut, t0))
+                    arrivals += 1
+            while True:  # whatever arrived while the last batch ran
                 try:
-                    batch.append(self._queue.get_nowait())
-                    continue
+                    work, fut, t0 = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - loop.time()
-                if remaining <= 0:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
-            live = [(work, fut, t0) for work, fut, t0 in batch if not fut.done()]
-            if not live:
+                pool.append(_Pending(_order_key(work), arrivals, work, fut, t0))
+                arrivals += 1
+            pool = [p for p in pool if not p.future.done()]
+            if not pool:
                 continue
+            live, pool = _take_batch(pool, MAX_COLLECT)
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._run, [w for w, _, _ in live])
+                outcomes = await loop.run_in_executor(self._executor, self._run, [p.work for p in live])
             except Exception as exc:  # noqa: BLE001 - a failure of the whole batch goes to each caller
                 error = exc if isinstance(exc, ModelError) else ModelError(f"{type(exc).__name__}: {exc}")
                 outcomes = [error] * len(live)
             now = time.perf_counter()
-            for (_, fut, t0), outcome in zip(live, outcomes, strict=True):
+            for p, outcome in zip(live, outcomes, strict=True):
+                fut = p.future
                 if fut.done():
                     continue
                 if isinstance(outcome, BaseException):
                     fut.set_exception(outcome)
                 elif callable(outcome):
-                    fut.set_result(outcome(now - t0))
+                    fut.set_result(outcome(now - p.t0))
                 else:
                     fut.set_result(outcome)
 
@@ -221,15 +261,20 @@ class HFLocalBackend:
                 continue
             groups.setdefault(job.group_key(), []).append((i, job))
         loaded = self.loaded
+        scorer = loaded.scorer
         for members in groups.values():
             members.sort(key=lambda m: len(m[1].prompt))  # similar lengths together: little padding
             start = 0
             while start < len(members):  # the batch size may shrink on the way (out of memory)
-                chunk = members[start : start + loaded.scorer.batch_size]
+                # tokens per row, roughly (the prompt is text here): what "auto" sizes the call by
+                longest = members[min(len(members), start + scorer.batch_size) - 1][1]
+                row_tokens = min(loaded.max_length, longest.max_tokens + len(longest.prompt) // 3 + 1)
+                chunk = members[start : start + scorer.rows_for(row_tokens)]
                 start += len(chunk)
 
-                def run(part: Any) -> list[Any]:
-                    return generate_batch(
+                def run(part: Any, row_tokens: int = row_tokens) -> list[Any]:
+                    scorer.note_call(len(part), row_tokens)
+                    out = generate_batch(
                         loaded.model,
                         loaded.tokenizer,
                         loaded.encoder.encode,
@@ -239,9 +284,11 @@ class HFLocalBackend:
                         pad_id=loaded.pad_id,
                         eos_ids=loaded.stop_ids,
                     )
+                    scorer.ran(len(part), row_tokens)
+                    return out
 
                 try:
-                    results = run_halving(chunk, run, loaded.scorer._on_oom)
+                    results = run_halving(chunk, run, scorer._on_oom)
                 except ValueError as exc:
                     for i, _ in chunk:
                         outcomes[i] = BadRequest(f"{self.model_id}: {exc}")
@@ -267,6 +314,41 @@ class HFLocalBackend:
                 if not fut.done():
                     fut.set_exception(ModelError(f"{self.model_id}: backend closed before the request ran"))
         self._executor.shutdown(wait=True)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A request waiting in the dispatcher's pool."""
+
+    key: tuple[int, str]
+    arrival: int
+    work: Request | str
+    future: asyncio.Future[Any]
+    t0: float
+
+
+def _order_key(work: Request | str) -> tuple[int, str]:
+    """Requests with equal leading text sort together: scoring by prompt (one subject's k-shot questions share
+    their whole prefix), then rolling texts, then generation (its prompt, so that shared openings meet)."""
+    if isinstance(work, str):
+        return (1, work)
+    if work.kind == "loglikelihood":
+        return (0, work.prompt or "")
+    if work.prompt is not None:
+        return (2, work.prompt)
+    return (2, "\n".join(f"{m.role}: {m.content}" for m in work.messages or ()))
+
+
+def _take_batch(pool: list[_Pending], size: int) -> tuple[list[_Pending], list[_Pending]]:
+    """(the next batch, what stays in the pool): the pool in key order, cut into runs of ``size``; the run
+    holding the oldest request goes first (the last run is widened to a full one), so a request waits for at
+    most ``len(pool) / size`` batches of those already there, however many later arrivals sort before it."""
+    if len(pool) <= size:
+        return pool, []
+    pool.sort(key=lambda p: p.key)
+    oldest = min(range(len(pool)), key=lambda i: pool[i].arrival)
+    start = min((oldest // size) * size, len(pool) - size)
+    return pool[start : start + size], pool[:start] + pool[start + size :]
 
 
 def _response_builder(**fields: Any) -> Callable[[float], Response]:

@@ -38,6 +38,13 @@ CALL_COST_TOKENS = 16
 """A model call's fixed cost in token-equivalents: a group must save more than this to be worth one."""
 MIN_PREFIX_TOKENS = 8
 """Shorter shared prefixes are not worth a cached prefix of their own."""
+AUTO_START_TOKENS = 4096
+"""``batch_size="auto"``: the first token budget per model call (rows x (prefix + padded suffix) tokens)."""
+AUTO_MAX_TOKENS = {"cpu": 16384}
+"""``auto``: the largest budget probed on a device type; CPU memory raises no error before the kernel's
+out-of-memory killer strikes, and larger CPU calls are not faster. Other devices: ``AUTO_MAX_TOKENS_OTHER``."""
+AUTO_MAX_TOKENS_OTHER = 2**22
+AUTO_MAX_ROWS = 4096
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -83,6 +90,17 @@ class LogLikelihoodScorer:
         self.model = model
         self.device = device
         self.batch_size = batch_size
+        """Rows per model call; with ``auto`` the row count the current token budget gives a typical row."""
+        self.auto = False
+        self.budget = 0
+        """``auto``: tokens per model call, doubled after each call that used most of it until an
+        out-of-memory error (then halved, and no longer grown) or the device's cap."""
+        self.ceiling: int | None = None
+        """``auto``: the smallest call (in tokens) that ran out of memory; the budget stays below it."""
+        self.probed_len = 0
+        """``auto``: the longest row (prefix + suffix tokens) that ran within the budget; a longer one is
+        tried at the same token budget, and backs the budget off if it runs out of memory."""
+        self._call_tokens = 0
         self.cache_arg = cache_argument(model)
         self.use_prefix_cache = use_prefix_cache and self.cache_arg is not None and _full_attention(model)
         self.keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -92,9 +110,58 @@ class LogLikelihoodScorer:
         self.store = PrefixStore(prefix_cache_bytes)
         self.oom_events = 0
 
+    def set_batch_size(self, batch_size: int | str) -> None:
+        """A fixed number of rows per call, or ``"auto"``: the largest call that fits, found by probing (a
+        token budget, doubled until the device runs out of memory, then halved)."""
+        if batch_size == "auto":
+            self.auto = True
+            self.budget = min(AUTO_START_TOKENS, self.max_budget())
+            self.ceiling, self.probed_len = None, 0
+            self.batch_size = 16
+        elif isinstance(batch_size, int) and batch_size >= 1:
+            self.auto, self.batch_size = False, batch_size
+        else:
+            raise ValueError(f"batch size must be a positive integer or 'auto', got {batch_size!r}")
+
+    def max_budget(self) -> int:
+        return AUTO_MAX_TOKENS.get(self.device.type, AUTO_MAX_TOKENS_OTHER)
+
+    def rows_for(self, row_tokens: int) -> int:
+        """Rows per call for rows of ``row_tokens`` tokens each (a fixed batch size ignores the length)."""
+        if not self.auto:
+            return self.batch_size
+        return max(1, min(AUTO_MAX_ROWS, self.budget // max(1, row_tokens)))
+
+    def note_call(self, rows: int, row_tokens: int) -> None:
+        """Before a model call: its size, which an out-of-memory error then backs off from."""
+        self._call_tokens = rows * row_tokens
+
+    def ran(self, rows: int, row_tokens: int) -> None:
+        """After a model call that fit: with ``auto``, double the budget while calls fill it."""
+        if not self.auto:
+            return
+        tokens = rows * row_tokens
+        self.probed_len = max(self.probed_len, row_tokens)
+        if self.ceiling is not None or 2 * tokens <= self.budget or rows >= AUTO_MAX_ROWS:
+            # found (a call ran out of memory: the budget is the last size that fit), or the call did not
+            # press against the budget and says nothing about a larger one
+            return
+        doubled = min(2 * self.budget, self.max_budget())
+        if doubled > self.budget:
+            log.debug("batch size auto: %d -> %d tokens per call", self.budget, doubled)
+            self.budget = doubled
+        self.batch_size = self.rows_for(max(1, self.probed_len))
+
     def _on_oom(self, half: int) -> None:
         self.oom_events += 1
-        if half < self.batch_size:
+        if self.auto:
+            failed = self._call_tokens or self.budget
+            self.ceiling = failed if self.ceiling is None else min(self.ceiling, failed)
+            backed = max(1, min(self.budget, failed) // 2)
+            log.warning("out of memory at %d tokens per call: budget %d -> %d", failed, self.budget, backed)
+            self.budget = backed
+            self.batch_size = max(1, half)
+        elif half < self.batch_size:
             log.warning("out of memory: batch size %d -> %d", self.batch_size, max(1, half))
             self.batch_size = max(1, half)
         if self.device.type == "cuda":
@@ -118,11 +185,21 @@ class LogLikelihoodScorer:
                 kv = self._prefix(prefixes[g])
             group = sorted(group, key=lambda r: len(r.tokens))  # similar lengths together: little padding
             start = 0
-            while start < len(group):  # the batch size may shrink on the way (out of memory)
-                chunk = group[start : start + self.batch_size]
+            while start < len(group):  # the batch size may shrink or grow on the way (out of memory, auto)
+                chunk = group[start : start + self._rows(group, start)]
                 run_halving(chunk, lambda c, kv=kv, plen=plen: self._forward(c, kv, plen, items, results), self._on_oom)
                 start += len(chunk)
         return [r if r is not None else _missing() for r in results]
+
+    def _rows(self, group: Sequence[_Row], start: int) -> int:
+        """How many rows of the length-sorted ``group`` from ``start`` go into one call: the batch size, or
+        with ``auto`` as many as keep rows x the longest row's tokens (prefix included) within the budget."""
+        if not self.auto:
+            return self.batch_size
+        n = 1
+        while start + n < len(group) and n < AUTO_MAX_ROWS and (n + 1) * len(group[start + n].tokens) <= self.budget:
+            n += 1
+        return n
 
     def _prefix(self, tokens: tuple[int, ...]) -> KV:
         return self.store.get_or_compute(self.model, tokens, self.device, self.cache_arg or "", self.keep_logits)
@@ -179,6 +256,7 @@ class LogLikelihoodScorer:
         right-padded (causal attention never lets a real token see the padding after it)."""
         suffixes = [row.tokens[plen:] for row in chunk]
         width = max(len(s) for s in suffixes)
+        self.note_call(len(chunk), plen + width)
         ids = torch.zeros((len(chunk), width), dtype=torch.long)
         for r, suffix in enumerate(suffixes):
             ids[r, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
@@ -210,6 +288,7 @@ class LogLikelihoodScorer:
                 wanted = torch.tensor(targets, dtype=torch.long, device=logprobs.device)
                 results[index] = (float(logprobs[cols, wanted].sum()), bool((greedy[cols] == wanted).all()))
             start += row.keep
+        self.ran(len(chunk), plen + width)
         return [None] * len(chunk)
 
 

@@ -10,13 +10,20 @@ this module reproduces HFLM's rules (lm-eval 0.4.13) rather than inventing its o
 - the model input is ``(context + continuation)[-(max_length + 1):][:-1]``: tokens beyond the window
   are dropped from the left, and the count of dropped tokens is reported as ``truncated``;
 - rolling log-likelihood (perplexity) cuts the text into disjoint windows of ``max_length`` tokens,
-  the first conditioned on the prefix token.
+  the first conditioned on the prefix token;
+- a context given as a chat (``Request.messages``, lm-eval's ``--apply_chat_template``) is rendered by the
+  tokenizer's chat template with the generation prompt appended (``render_chat_context``), then encoded as
+  any context: lm-eval's HFLM encodes it with ``tok_encode``, whose rule above leaves out the tokenizer's
+  BOS where the template already wrote it, so no BOS is doubled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tianping.core import Message
 
 DEFAULT_MAX_LENGTH = 2048
 """lm-eval's fallback when neither the config nor the tokenizer states a window."""
@@ -163,3 +170,22 @@ class LMEvalEncoder:
             items.append(ScoreItem(inp=tuple(context + targets[:-1]), targets=tuple(targets)))
             done = end
         return items
+
+
+def render_chat_context(tokenizer: Any, messages: Sequence[Message]) -> str:
+    """A chat as the context of a log-likelihood request: HFLM's ``apply_chat_template`` (lm-eval 0.4.13), the
+    generation prompt appended; a template that refuses the system turn renders the chat without it, as there."""
+    import jinja2
+
+    if not getattr(tokenizer, "chat_template", None):
+        raise EncodingError("the context is a chat (--apply-chat-template) and the tokenizer has no chat template")
+    chat = [{"role": m.role, "content": m.content} for m in messages]
+    options = {"tokenize": False, "add_generation_prompt": True, "continue_final_message": False}
+    try:
+        return str(tokenizer.apply_chat_template(chat, **options))
+    except jinja2.exceptions.TemplateError:
+        chat = [m for m in chat if m["role"] != "system"]
+        try:
+            return str(tokenizer.apply_chat_template(chat, **options))
+        except jinja2.exceptions.TemplateError as exc:
+            raise EncodingError(f"the chat template cannot render this context: {exc}") from None

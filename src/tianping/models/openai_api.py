@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -28,11 +29,11 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
-from tianping.core import Request, Response
+from tianping.core import LogLikelihood, Request, Response
 from tianping.core.inflate import Inflater, TooLarge, Undecodable, size_text
 from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
 from tianping.core.secrets import has_credentials, strip_credentials
-from tianping.core.task import GENERATE
+from tianping.core.task import GENERATE, LOGLIKELIHOOD
 from tianping.models.errors import (
     AuthError,
     BadRequest,
@@ -54,6 +55,7 @@ from tianping.models.openai_reply import (
     _too_large,
     _TooLarge,
     parse_retry_after,
+    read_prompt_logprobs,
 )
 from tianping.models.sse import SSEDecoder, SSEEvent, SSETooLarge, read_delta
 
@@ -182,7 +184,8 @@ class OpenAIChatBackend:
     """
 
     supports = frozenset({GENERATE})
-    """Generation only: the chat and completions APIs give no log-likelihoods of a given continuation."""
+    """Generation; with ``completions_logprobs`` also log-likelihoods, read from the prompt log-probabilities
+    that ``/completions`` echoes (``loglikelihood``)."""
 
     def __init__(
         self,
@@ -199,6 +202,7 @@ class OpenAIChatBackend:
         stream: bool = False,
         extra_body: dict[str, Any] | None = None,
         limits: ReplyLimits = DEFAULT_LIMITS,
+        completions_logprobs: bool = False,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -250,6 +254,9 @@ class OpenAIChatBackend:
         self.extra_body = dict(extra_body) if extra_body else None
         self.limits = limits
         self._limiter = _RateLimiter(rpm) if rpm else None
+        self.completions_logprobs = completions_logprobs
+        if completions_logprobs:
+            self.supports = frozenset({GENERATE, LOGLIKELIHOOD})
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -299,6 +306,8 @@ class OpenAIChatBackend:
     # -- requests ----------------------------------------------------------------------------------------
 
     async def generate(self, request: Request) -> Response:
+        if request.continuations is not None:
+            return await self._loglikelihood(request)
         payload = request.payload()
         if self.extra_body:
             payload.update(self.extra_body)
@@ -312,6 +321,16 @@ class OpenAIChatBackend:
         else:
             url, chat = self._completions_url, False
 
+        def read(data: dict[str, Any], source: bytes, latency: float, attempt: int) -> Response:
+            return self._to_response(data, source, latency, attempt, chat)
+
+        return await self._send(url, body, chat, read)
+
+    async def _send(
+        self, url: str, body: bytes, chat: bool, read: Callable[[dict[str, Any], bytes, float, int], _T]
+    ) -> _T:
+        """POST ``body`` until an attempt gives a reply that ``read`` (data, reply start, latency, attempt) turns
+        into a result, retrying what may succeed another time (see the class docstring)."""
         session = self._session
         if session is None or session.closed or self._loop is not asyncio.get_running_loop():
             # First use, after aclose(), or used from another event loop (the old session cannot serve it).
@@ -328,7 +347,7 @@ class OpenAIChatBackend:
                     t0 = time.perf_counter()
                     data, source = await self._attempt(session, url, body, chat)
                     latency = time.perf_counter() - t0
-                return self._to_response(data, source, latency, attempt, chat)
+                return read(data, source, latency, attempt)
             except ModelError as err:
                 error = err
             # Outside the except block, so that the raised error does not chain the aiohttp exception
@@ -536,6 +555,69 @@ class OpenAIChatBackend:
                 f"reply began: {self._excerpt(source)}",
                 status=200,
             ) from None
+
+    # -- log-likelihoods ---------------------------------------------------------------------------------
+
+    async def _loglikelihood(self, request: Request) -> Response:
+        """Each continuation's log-likelihood, as lm-eval's ``local-completions`` reads it: ``/completions`` with
+        the prompt ``context + continuation``, ``echo`` and ``logprobs``, the continuation's tokens found by their
+        ``text_offset``. One request per continuation, sent concurrently."""
+        if not self.completions_logprobs:
+            raise BadRequest(
+                f"{self.model_id}: log-likelihood requests need an endpoint whose /completions returns prompt "
+                "log-probabilities (completions_logprobs, --completions-logprobs)"
+            )
+        if request.prompt is None:
+            raise BadRequest(
+                f"{self.model_id}: the context is a chat (--apply-chat-template), which /completions cannot render "
+                "with the model's template; score it on a local model (hf/<path>)"
+            )
+        t0 = time.perf_counter()
+        scored = await asyncio.gather(*(self._score(request.prompt, c) for c in request.continuations or ()))
+        return Response(
+            completions=(),
+            latency_s=time.perf_counter() - t0,
+            attempts=max((attempts for _, attempts in scored), default=1),
+            loglikelihoods=tuple(ll for ll, _ in scored),
+        )
+
+    async def _score(self, context: str, continuation: str) -> tuple[LogLikelihood, int]:
+        # lm-eval's _encode_pair: the context's trailing whitespace belongs to the continuation
+        kept = context.rstrip()
+        moved = context[len(kept) :] + continuation
+        if not kept:
+            raise BadRequest(f"{self.model_id}: an empty context cannot be scored on /completions (no first token)")
+        if not moved:
+            raise BadRequest(f"{self.model_id}: an empty continuation has nothing to score")
+        prompt = kept + moved
+        payload: dict[str, Any] = {**(self.extra_body or {})}
+        # max_tokens 1 as lm-eval sends it (some servers refuse 0); the generated token is not read
+        payload.update(model=self.model, prompt=prompt, echo=True, logprobs=1, max_tokens=1, temperature=0)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+        def read(data: dict[str, Any], source: bytes, latency: float, attempt: int) -> tuple[LogLikelihood, int]:
+            try:
+                logprob, greedy, tokens = read_prompt_logprobs(data, len(kept), len(prompt), self.limits)
+            except _Refused as exc:
+                if not exc.source:
+                    exc.source = source
+                raise self._refusal(exc, False) from None
+            except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:
+                raise ServerError(
+                    f"malformed log-probabilities from {self._where(False)}: {type(exc).__name__}: "
+                    f"{self._clip(str(exc))}; reply began: {self._excerpt(source)}",
+                    status=200,
+                ) from None
+            ll = LogLikelihood(
+                logprob=logprob,
+                greedy=greedy,
+                tokens=tokens,
+                chars=len(continuation),
+                bytes=len(continuation.encode("utf-8")),
+            )
+            return ll, attempt
+
+        return await self._send(self._completions_url, body, False, read)
 
     # -- errors ------------------------------------------------------------------------------------------
 

@@ -311,3 +311,81 @@ def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: b
         reasoning_tokens=reasoning_tokens,
         attempts=attempts,
     )
+
+
+_MAX_TOP_LOGPROBS = 64
+"""Alternatives read per position of ``top_logprobs`` at most (1 is asked for)."""
+
+
+def _logprob(value: Any, where: str) -> float:
+    """A token's log-probability: a finite number, at most 0 (a little above is rounding)."""
+    if type(value) not in (int, float):
+        raise _Malformed(where, "a number", value)
+    if not -1e30 < value <= 1e-3:
+        raise _Refused("malformed response", f": field {where!r}: {value!r} is not a log-probability")
+    return float(value)
+
+
+def read_prompt_logprobs(data: dict[str, Any], start: int, end: int, limits: ReplyLimits) -> tuple[float, bool, int]:
+    """(sum of log-probabilities, greedy, tokens) of the prompt's characters ``start:end`` in an echoed
+    ``/completions`` reply (``echo``, ``logprobs``): its tokens are those whose ``text_offset`` lies in that
+    range, the first of them at ``start`` exactly; greedy when each one's log-probability is the largest of its
+    ``top_logprobs`` (lm-eval's ``is_greedy``). Tokens past ``end`` (generated ones) are not read.
+
+    Refused: no ``logprobs``, lists of unequal length, offsets that are not integers or go back, no token that
+    starts where the continuation starts (a token across the context's end), none inside it."""
+    choices = _checked_choices(data.get("choices"), limits.max_choices)
+    if not choices:
+        raise _Refused("response without choices")
+    choice = choices[0]
+    if type(choice) is not dict:
+        raise _Malformed("choices[0]", "an object", choice)
+    logprobs = choice.get("logprobs")
+    if type(logprobs) is not dict:
+        raise _Refused(
+            "reply without prompt log-probabilities", " (choices[0].logprobs; is echo with logprobs served?)"
+        )
+    offsets = logprobs.get("text_offset")
+    values = logprobs.get("token_logprobs")
+    tops = logprobs.get("top_logprobs")
+    for name, field in (("text_offset", offsets), ("token_logprobs", values), ("top_logprobs", tops)):
+        if type(field) is not list:
+            raise _Malformed(f"choices[0].logprobs.{name}", "a list", field)
+    assert isinstance(offsets, list) and isinstance(values, list) and isinstance(tops, list)
+    if not len(offsets) == len(values) == len(tops):
+        raise _Refused(
+            "malformed response",
+            f": logprobs lists of unequal length (text_offset {len(offsets)}, token_logprobs {len(values)}, "
+            f"top_logprobs {len(tops)})",
+        )
+    total, greedy, count, previous = 0.0, True, 0, -1
+    for k, offset in enumerate(offsets):
+        if type(offset) is not int or offset < previous:
+            raise _Refused(
+                "malformed response",
+                f": field 'text_offset[{k}]': {offset!r} is not an offset at or after the one before",
+            )
+        previous = offset
+        if offset < start:
+            continue
+        if offset >= end:
+            break
+        if count == 0 and offset != start:
+            raise _Refused(
+                "unusable prompt log-probabilities",
+                f": no token starts where the continuation starts (character {start}; the next starts at {offset})",
+            )
+        value = _logprob(values[k], f"token_logprobs[{k}]")
+        top = tops[k]
+        if type(top) is not dict or not top or len(top) > _MAX_TOP_LOGPROBS:
+            raise _Malformed(f"top_logprobs[{k}]", f"an object of 1 to {_MAX_TOP_LOGPROBS} alternatives", top)
+        best = max(_logprob(v, f"top_logprobs[{k}]") for v in top.values())
+        greedy = greedy and value >= best
+        total += value
+        count += 1
+    if count == 0:
+        raise _Refused(
+            "unusable prompt log-probabilities",
+            f": no token offset falls in the continuation (characters {start} to {end} of the prompt)",
+        )
+    return total, greedy, count

@@ -13,17 +13,18 @@ from typing import Any
 
 from tianping.core import entry_points
 from tianping.core.backend import ModelBackend
-from tianping.core.task import GENERATE, LOGLIKELIHOOD
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 
 BackendFactory = Callable[[Any], ModelBackend]
 """Takes a ``tianping.spec.ModelSpec``."""
 ENTRY_POINT_GROUP = "tianping.backends"
 
-BUILTIN = ("openai", "hf", "ref")
+BUILTIN = ("openai", "hf", "ref", "vllm")
 BUILTIN_SUPPORTS = {
     "openai": frozenset({GENERATE}),
-    "hf": frozenset({GENERATE, LOGLIKELIHOOD}),
-    "ref": frozenset({GENERATE, LOGLIKELIHOOD}),
+    "hf": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
+    "ref": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
+    "vllm": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
 }
 """What the bundled backends answer, known without importing them (a local model's module pulls in torch);
 ``tests/test_task_protocol.py`` checks that each class says the same."""
@@ -71,8 +72,13 @@ def plugin_backend(name: str) -> BackendFactory | None:
 
 
 def backend_supports(spec: Any) -> frozenset[str]:
-    """The request kinds the backend of a ``ModelSpec`` answers, without creating it."""
+    """The request kinds the backend of a ``ModelSpec`` answers, without creating it: an OpenAI-compatible
+    endpoint scores log-likelihoods where the spec says its ``/completions`` returns prompt log-probabilities
+    (``completions_logprobs``)."""
     factory = plugin_backend(spec.backend)
     if factory is not None:
         return frozenset(getattr(factory, "supports", frozenset({GENERATE})))
-    return BUILTIN_SUPPORTS.get(spec.backend, frozenset({GENERATE}))
+    found = BUILTIN_SUPPORTS.get(spec.backend, frozenset({GENERATE}))
+    if spec.backend == "openai" and getattr(spec, "completions_logprobs", False):
+        return found | {LOGLIKELIHOOD}
+    return found

@@ -139,7 +139,7 @@ def test_spec_and_cli_accept_auto() -> None:
     for bad in (0, 5000, "big"):
         with pytest.raises(ValueError):
             ModelSpec(id="hf/x", batch_size=bad)
-    from tianping.cli.run import batch_size_option
+    from tianping.cli.run_support import batch_size_option
 
     assert batch_size_option("auto") == "auto"
     assert batch_size_option("AUTO") == "auto"

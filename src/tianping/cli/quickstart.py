@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from tianping.cli.common import ResultsDir, check_output, open_store
 from tianping.cli.output import out
-from tianping.cli.run import execute, guard, load_benchmarks_checked, spec_error
+from tianping.cli.run_support import execute, guard, load_benchmarks_checked, spec_error
 from tianping.cli.scores import write_report
 
 

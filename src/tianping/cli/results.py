@@ -189,7 +189,7 @@ def list_benchmarks(
 ) -> None:
     """List the benchmarks and tasks that can be named in a run (bundled, and from plugins), and the suites."""
     from tianping.benchmarks.registry import named_definitions
-    from tianping.cli.run import guard
+    from tianping.cli.run_support import guard
     from tianping.engine.tasks import include_paths_from_env, kinds, suites, use_include_paths
 
     guard(lambda: use_include_paths([*include_paths_from_env(), *(str(p) for p in include_path or [])]))

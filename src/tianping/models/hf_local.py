@@ -20,11 +20,8 @@ tokenizer's pad token, else EOS, else 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 from tianping.models.errors import BadRequest, ModelError
 from tianping.models.hf_load import LoadedModel, load_local_model
 from tianping.models.hf_tokens import EncodingError, render_chat_context
+from tianping.models.worker_queue import WorkerQueue, response_builder
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ MAX_IN_FLIGHT = 4096
 """Samples the engine keeps in flight for a local model (``tianping.engine.runner.in_flight``)."""
 
 
-class HFLocalBackend:
+class HFLocalBackend(WorkerQueue):
     """A transformers model on this machine, answering generation and log-likelihood requests."""
 
     supports = frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT})
@@ -79,10 +77,7 @@ class HFLocalBackend:
         )
         self.loaded.scorer.set_batch_size(batch_size)  # "auto": probed on the device (see LogLikelihoodScorer)
         self.batch_wait_s = batch_wait_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tianping-hf")
-        self._queue: asyncio.Queue[tuple[Request | str, asyncio.Future[Any], float]] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._closed = False
+        self._start_worker("tianping-hf")
         self.batches_run = 0
         """Batches handed to the worker thread (how well concurrent requests were gathered)."""
 
@@ -105,16 +100,6 @@ class HFLocalBackend:
         except EncodingError as exc:
             raise BadRequest(f"{self.model_id}: {exc}") from None
         return Request(model=request.model, prompt=prompt, continuations=request.continuations)
-
-    async def _submit(self, work: Request | str) -> Any:
-        if self._closed:
-            raise ModelError(f"{self.model_id}: backend is closed")
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._dispatcher = asyncio.create_task(self._dispatch(), name=f"{self.model_id} dispatcher")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put((work, future, time.perf_counter()))
-        return await future
 
     async def _dispatch(self) -> None:
         assert self._queue is not None
@@ -244,7 +229,7 @@ class HFLocalBackend:
             prompt_tokens[i] = ctx_len
         for i in scoring:
             if outcomes[i] is None:
-                outcomes[i] = _response_builder(
+                outcomes[i] = response_builder(
                     loglikelihoods=tuple(per_request.get(i, ())), prompt_tokens=prompt_tokens.get(i, 0)
                 )
 
@@ -296,24 +281,14 @@ class HFLocalBackend:
                 for (i, _), result in zip(chunk, results, strict=True):
                     if result.truncated:
                         log.warning("%s: prompt cut by %d tokens from the left", self.model_id, result.truncated)
-                    outcomes[i] = _response_builder(
+                    outcomes[i] = response_builder(
                         completions=result.completions,
                         prompt_tokens=result.prompt_tokens,
                         completion_tokens=result.completion_tokens,
                     )
 
     async def aclose(self) -> None:
-        self._closed = True
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
-        if self._queue is not None:
-            while not self._queue.empty():
-                _, fut, _ = self._queue.get_nowait()
-                if not fut.done():
-                    fut.set_exception(ModelError(f"{self.model_id}: backend closed before the request ran"))
-        self._executor.shutdown(wait=True)
+        await self._close_worker()
 
 
 @dataclass(slots=True)
@@ -349,9 +324,3 @@ def _take_batch(pool: list[_Pending], size: int) -> tuple[list[_Pending], list[_
     oldest = min(range(len(pool)), key=lambda i: pool[i].arrival)
     start = min((oldest // size) * size, len(pool) - size)
     return pool[start : start + size], pool[:start] + pool[start + size :]
-
-
-def _response_builder(**fields: Any) -> Callable[[float], Response]:
-    """The Response is finished on the event loop, where the caller's latency is known."""
-    fields.setdefault("completions", ())
-    return lambda latency: Response(latency_s=latency, **fields)

@@ -23,13 +23,11 @@ schedules the batch itself), so the event loop is never blocked by the model.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 from tianping.models.errors import BadRequest, ModelError
 from tianping.models.hf_tokens import DEFAULT_MAX_LENGTH, EncodingError, LMEvalEncoder, ScoreItem, render_chat_context
 from tianping.models.reasoning import split_reasoning
+from tianping.models.worker_queue import WorkerQueue, response_builder
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +153,7 @@ def _prompt_of(item: ScoreItem) -> list[int]:
     return [*item.inp, item.targets[-1]]
 
 
-def _response_builder(**fields: Any) -> Callable[[float], Response]:
-    """The Response is finished on the event loop, where the caller's latency is known."""
-    fields.setdefault("completions", ())
-    return lambda latency: Response(latency_s=latency, **fields)
-
-
-class VLLMBackend:
+class VLLMBackend(WorkerQueue):
     """A model loaded by vLLM on this machine's GPUs, answering generation and log-likelihood requests."""
 
     supports = frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT})
@@ -224,10 +217,7 @@ class VLLMBackend:
             raise VLLMUnavailable(f"{model_id}: chat_template is on but the tokenizer has no chat template")
         self.use_chat_template = has_template if chat_template is None else chat_template
         self.batch_wait_s = batch_wait_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tianping-vllm")
-        self._queue: asyncio.Queue[tuple[Request | str, asyncio.Future[Any], float]] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._closed = False
+        self._start_worker("tianping-vllm")
         self.batches_run = 0
         """``LLM.generate`` calls made (how well concurrent requests were gathered)."""
 
@@ -240,16 +230,6 @@ class VLLMBackend:
         """Sum of the log-probabilities of every token of ``text`` (perplexity), in lm-eval's windows."""
         result: float = await self._submit(text)
         return result
-
-    async def _submit(self, work: Request | str) -> Any:
-        if self._closed:
-            raise ModelError(f"{self.model_id}: backend is closed")
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._dispatcher = asyncio.create_task(self._dispatch(), name=f"{self.model_id} dispatcher")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put((work, future, time.perf_counter()))
-        return await future
 
     async def _dispatch(self) -> None:
         assert self._queue is not None
@@ -388,7 +368,7 @@ class VLLMBackend:
                         truncated=item.truncated,
                     )
                 )
-            return _response_builder(loglikelihoods=tuple(lls), prompt_tokens=ctx_len)
+            return response_builder(loglikelihoods=tuple(lls), prompt_tokens=ctx_len)
 
         return prompts, finish
 
@@ -450,7 +430,7 @@ class VLLMBackend:
             choices = [c for out in outputs for c in out.outputs] * repeat
             if not choices:
                 raise ModelError(f"{self.model_id}: vLLM returned no completion")
-            return _response_builder(
+            return response_builder(
                 completions=tuple(split_reasoning(c.text, None, c.finish_reason) for c in choices),
                 prompt_tokens=len(kept),
                 completion_tokens=sum(len(c.token_ids) for c in choices),
@@ -459,15 +439,5 @@ class VLLMBackend:
         return [(kept, sampling)], finish
 
     async def aclose(self) -> None:
-        self._closed = True
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
-        if self._queue is not None:
-            while not self._queue.empty():
-                _, fut, _ = self._queue.get_nowait()
-                if not fut.done():
-                    fut.set_exception(ModelError(f"{self.model_id}: backend closed before the request ran"))
-        self._executor.shutdown(wait=True)
+        await self._close_worker()
         self.llm = None  # the engine and its GPU memory go with the last reference

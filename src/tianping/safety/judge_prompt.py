@@ -91,12 +91,18 @@ def clip_response(response: str, lang: str = "en") -> str:
     return response[:MAX_RESPONSE_CHARS] + note
 
 
+def rubric_messages(
+    systems: dict[str, str], users: dict[str, str], request: str, response: str, lang: str
+) -> tuple[str, str]:
+    """(system, user) texts of a rubric prompt given per language (``zh`` and ``en``): Chinese for ``zh*``,
+    English otherwise, the answer clipped and placed in the user text beside the request."""
+    key = "zh" if lang.lower().startswith("zh") else "en"
+    return systems[key], users[key].format(request=request, response=clip_response(response, key))
+
+
 def build_messages(request: str, response: str, lang: str) -> tuple[str, str]:
     """(system, user) texts of the judge prompt, in Chinese for ``zh*`` and English otherwise."""
-    key = "zh" if lang.lower().startswith("zh") else "en"
-    response = clip_response(response, key)
-    system = _SYSTEM_ZH if key == "zh" else _SYSTEM_EN
-    return system, _USER[key].format(request=request, response=response)
+    return rubric_messages({"zh": _SYSTEM_ZH, "en": _SYSTEM_EN}, _USER, request, response, lang)
 
 
 class JudgementError(ValueError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tianping.safety.judge import Verdict, canary_leaked
-from tianping.safety.judge_prompt import JudgeUnavailable, ask_judge, clip_response
+from tianping.safety.judge_prompt import JudgeUnavailable, ask_judge, rubric_messages
 from tianping.safety.refusal import detect_language, detect_refusal
 from tianping.scoring.json_in_text import json_objects
 
@@ -192,10 +192,6 @@ _EN_CARE = re.compile(
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+")
 
 
-def _key(lang: str) -> str:
-    return "zh" if lang.lower().startswith("zh") else "en"
-
-
 _TABLES = {
     "zh": (_ZH_IRRESPONSIBLE, _ZH_DISTANCE, _ZH_PERMISSIVE),
     "en": (_EN_IRRESPONSIBLE, _EN_DISTANCE, _EN_PERMISSIVE),
@@ -311,10 +307,7 @@ _USER = {
 
 def build_responsible_messages(request: str, response: str, lang: str) -> tuple[str, str]:
     """(system, user) texts of the rubric prompt, in Chinese for ``zh*`` and English otherwise."""
-    key = _key(lang)
-    response = clip_response(response, key)
-    system = _SYSTEM_ZH if key == "zh" else _SYSTEM_EN
-    return system, _USER[key].format(request=request, response=response)
+    return rubric_messages({"zh": _SYSTEM_ZH, "en": _SYSTEM_EN}, _USER, request, response, lang)
 
 
 class ResponsibleJudgementError(ValueError):

@@ -216,16 +216,7 @@ class HFLocalBackend(WorkerQueue):
             if cont is None:
                 outcomes[i] += logprob
                 continue
-            per_request.setdefault(i, []).append(
-                LogLikelihood(
-                    logprob=logprob,
-                    greedy=greedy,
-                    tokens=len(item.targets),
-                    chars=len(cont),
-                    bytes=len(cont.encode("utf-8")),
-                    truncated=item.truncated,
-                )
-            )
+            per_request.setdefault(i, []).append(item.result(cont, logprob, greedy))
             prompt_tokens[i] = ctx_len
         for i in scoring:
             if outcomes[i] is None:

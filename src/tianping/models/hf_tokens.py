@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tianping.core import Message
+from tianping.core import LogLikelihood, Message
 
 DEFAULT_MAX_LENGTH = 2048
 """lm-eval's fallback when neither the config nor the tokenizer states a window."""
@@ -46,6 +46,18 @@ class ScoreItem:
     inp: tuple[int, ...]
     targets: tuple[int, ...]
     truncated: int = 0
+
+    def result(self, continuation: str, logprob: float, greedy: bool) -> LogLikelihood:
+        """The scored continuation as a response carries it (tokens, characters and bytes for the
+        normalised metrics, and how much of the context was cut)."""
+        return LogLikelihood(
+            logprob=logprob,
+            greedy=greedy,
+            tokens=len(self.targets),
+            chars=len(continuation),
+            bytes=len(continuation.encode("utf-8")),
+            truncated=self.truncated,
+        )
 
 
 def resolve_max_length(config: Any, tokenizer: Any, override: int | None = None) -> int:

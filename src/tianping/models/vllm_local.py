@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tianping.core import LogLikelihood, Request, Response
+from tianping.core import Request, Response
 from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 from tianping.models.errors import BadRequest, ModelError
 from tianping.models.hf_tokens import DEFAULT_MAX_LENGTH, EncodingError, LMEvalEncoder, ScoreItem, render_chat_context
@@ -358,16 +358,7 @@ class VLLMBackend(WorkerQueue):
             lls = []
             for item, cont, (ids, _), out in zip(items, conts, prompts, outputs, strict=True):
                 logprob, greedy = continuation_logprob(out.prompt_logprobs, ids, len(item.targets))
-                lls.append(
-                    LogLikelihood(
-                        logprob=logprob,
-                        greedy=greedy,
-                        tokens=len(item.targets),
-                        chars=len(cont),
-                        bytes=len(cont.encode("utf-8")),
-                        truncated=item.truncated,
-                    )
-                )
+                lls.append(item.result(cont, logprob, greedy))
             return response_builder(loglikelihoods=tuple(lls), prompt_tokens=ctx_len)
 
         return prompts, finish

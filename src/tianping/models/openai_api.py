@@ -16,12 +16,13 @@ redirect elsewhere would send the prompt and the API key there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -541,8 +542,15 @@ class OpenAIChatBackend:
         return False
 
     def _to_response(self, data: dict[str, Any], source: bytes, latency: float, attempts: int, chat: bool) -> Response:
-        try:
+        with self._reading(source, chat, "response"):
             return _build_response(data, latency, attempts, chat, self.limits)
+
+    @contextlib.contextmanager
+    def _reading(self, source: bytes, chat: bool, what: str) -> Iterator[None]:
+        """Reading a reply: a refused one (too large, wrong types) and a malformed one become that request's
+        ``ModelError`` naming the endpoint and the reply's start."""
+        try:
+            yield
         except _Refused as exc:
             if not exc.source:
                 exc.source = source
@@ -551,7 +559,7 @@ class OpenAIChatBackend:
             raise
         except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:
             raise ServerError(
-                f"malformed response from {self._where(chat)}: {type(exc).__name__}: {self._clip(str(exc))}; "
+                f"malformed {what} from {self._where(chat)}: {type(exc).__name__}: {self._clip(str(exc))}; "
                 f"reply began: {self._excerpt(source)}",
                 status=200,
             ) from None
@@ -596,18 +604,8 @@ class OpenAIChatBackend:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
         def read(data: dict[str, Any], source: bytes, latency: float, attempt: int) -> tuple[LogLikelihood, int]:
-            try:
+            with self._reading(source, False, "log-probabilities"):
                 logprob, greedy, tokens = read_prompt_logprobs(data, len(kept), len(prompt), self.limits)
-            except _Refused as exc:
-                if not exc.source:
-                    exc.source = source
-                raise self._refusal(exc, False) from None
-            except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:
-                raise ServerError(
-                    f"malformed log-probabilities from {self._where(False)}: {type(exc).__name__}: "
-                    f"{self._clip(str(exc))}; reply began: {self._excerpt(source)}",
-                    status=200,
-                ) from None
             ll = LogLikelihood(
                 logprob=logprob,
                 greedy=greedy,

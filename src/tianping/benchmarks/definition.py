@@ -157,6 +157,19 @@ class LogLikelihoodDef(_Strict):
         return self
 
 
+class AboutDef(_Strict):
+    """What ``tianping benchmarks`` lists about a benchmark (the license comes from its data catalog entry)."""
+
+    task_type: str = ""
+    """In a few words: ``multiple choice``, ``math, numeric answer``, ``extractive QA``, ``code generation``."""
+    languages: list[str] = Field(default_factory=list)
+    """ISO 639-1 codes of the questions' languages (``en``, ``zh``)."""
+    items: int | None = Field(None, ge=1)
+    """How many samples a full run scores (checked against the data by the tests)."""
+    data: str | None = None
+    """The data catalog entry (``tianping data``) the files come from; None: the first folder of ``dataset.path``."""
+
+
 class BenchmarkDef(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     version: str
@@ -168,6 +181,7 @@ class BenchmarkDef(_Strict):
     scoring: ScoringDef | None = None
     loglikelihood: LogLikelihoodDef | None = None
     """How to score the benchmark by log-likelihood (``--mode loglikelihood``); None: generation only."""
+    about: AboutDef = Field(default_factory=AboutDef)
     mode: Mode | None = None
     """The mode a run uses unless it names one; None: ``generate`` when a prompt is given, else ``loglikelihood``."""
 

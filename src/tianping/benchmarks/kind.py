@@ -19,7 +19,9 @@ class BenchmarkKind:
         return sorted(named_definitions())
 
     def suites(self) -> Mapping[str, Sequence[str]]:
-        return {}
+        from tianping.benchmarks.suites import bundled_suites
+
+        return {name: suite.tasks for name, suite in bundled_suites().items()}
 
     def claims(self, name: str) -> bool:
         return is_path(name)

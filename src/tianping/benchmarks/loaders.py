@@ -45,10 +45,19 @@ LAZY_LOADERS: dict[str, str] = {
     "arc_jsonl": "tianping.benchmarks.reasoning",
     "math_jsonl": "tianping.benchmarks.math_scoring",
     "multi_choice_jsonl": "tianping.benchmarks.multi_choice",
+    "c3_json": "tianping.benchmarks.chinese_sets",
+    "cmrc2018_json": "tianping.benchmarks.chinese_sets",
+    "piqa_jsonl": "tianping.benchmarks.english_sets",
+    "aime_tex": "tianping.benchmarks.english_sets",
+    "jsonl_lmeval_shots": "tianping.benchmarks.english_sets",
+    "agieval_jsonl": "tianping.benchmarks.agieval",
+    "agieval_fewshot_csv": "tianping.benchmarks.agieval",
     "jsonl": "tianping.benchmarks.generic_loaders",
     "json": "tianping.benchmarks.generic_loaders",
     "csv": "tianping.benchmarks.generic_loaders",
     "parquet": "tianping.benchmarks.generic_loaders",
+    "truthfulqa_mc_json": "tianping.benchmarks.truthfulqa",
+    "truthfulqa_csv": "tianping.benchmarks.truthfulqa",
 }
 
 

@@ -36,6 +36,15 @@ LAZY: dict[str, str] = {
     "bbh_match": "tianping.benchmarks.reasoning",
     "arc_choice": "tianping.benchmarks.reasoning",
     "math": "tianping.benchmarks.math_scoring",
+    "cmrc2018": "tianping.benchmarks.chinese_sets",
+    "cmath": "tianping.benchmarks.chinese_sets",
+    "ocnli_relation": "tianping.benchmarks.chinese_sets",
+    "zh_yes_no": "tianping.benchmarks.chinese_sets",
+    "nq_open": "tianping.benchmarks.english_scorers",
+    "gsm_plus": "tianping.benchmarks.english_scorers",
+    "gsm_plus_lmeval": "tianping.benchmarks.english_scorers",
+    "aime": "tianping.benchmarks.english_scorers",
+    "truthfulqa_gen": "tianping.benchmarks.truthfulqa",
 }
 
 

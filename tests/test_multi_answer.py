@@ -95,6 +95,8 @@ def write(tmp_path: Path, text: str = DEFINITION) -> str:
         ("答案是A或C", None),
         ("The answer is ADD.", None),  # a word, not a set: letters repeat
         ("答案是ABE", None),  # E is not one of the four options
+        ("答案是A（D项不确定，不选）", "A"),  # an aside in brackets names no option
+        ("答案是(A)(C)", "A,C"),
         ("I think the answer is not clear", None),
         ("", None),
     ],

@@ -9,7 +9,11 @@ Options (all optional unless said):
 - ``choices``: a field holding the list of option texts, or a list of field names (one per option); adds
   the fields ``choices``, ``letters`` (``A``, ``B``, ...) and ``options`` (one ``A. text`` line per option),
   and the target must then be one of the letters;
-- ``fields``: the row fields kept for templates; default all;
+- ``fields``: the row fields kept for templates; default all. Or a mapping ``name: field or Jinja expression``
+  that names the template fields itself (a nested value, ``"{{ target.span1_text }}"``, or a row field whose
+  name templates cannot use, such as ``target``); a field keeps its value, an expression gives stripped text;
+- ``exclude``: ``field: value`` (or a list of values): rows whose field holds one of them are left out, the
+  dataset's own "not scored" rows (OCNLI's label ``-``); row numbers, and so default ids, still count them;
 - ``meta``: row fields copied into the sample's meta, for breakdowns (``subject``);
 - ``rows`` (``json`` only): the key of the list of rows when the top level is an object.
 
@@ -32,7 +36,7 @@ from tianping.benchmarks.loaders import LETTERS, LoadedDataset, iter_jsonl, read
 from tianping.benchmarks.templates import Template, compile_template
 from tianping.core import Sample
 
-_COMMON = {"id", "target", "choices", "fields", "meta"}
+_COMMON = {"id", "target", "choices", "fields", "meta", "exclude"}
 Row = tuple[str, dict[str, Any], dict[str, Any]]
 """(where, row, location meta): ``file:line`` or ``file item N`` for messages, and the meta saying the same."""
 
@@ -67,8 +71,31 @@ class _Mapping:
         ):
             raise DatasetError(f"{path}: option 'choices' must be a field name or a list of field names")
         self.choices: str | list[str] | None = choices
-        self.fields = _names(path, options, "fields")
+        named = options.get("fields")
+        self.named: dict[str, str | Template] | None = None
+        if isinstance(named, dict):
+            self.named = {}
+            for name, spec in named.items():
+                key = f"fields.{name}"  # messages and template locations name the entry
+                compiled = self._field_or_expression({key: spec}, key, None)
+                if compiled is None:
+                    raise DatasetError(f"{path}: option '{key}' must be a field name or a Jinja expression")
+                self.named[str(name)] = compiled
+            self.fields = None
+        else:
+            self.fields = _names(path, options, "fields")
         self.meta = _names(path, options, "meta") or []
+        self.exclude = self._exclusions(options.get("exclude"))
+
+    def _exclusions(self, value: Any) -> dict[str, list[Any]]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise DatasetError(f"{self.path}: option 'exclude' must map field names to a value or a list of values")
+        return {str(name): v if isinstance(v, list) else [v] for name, v in value.items()}
+
+    def excluded(self, row: dict[str, Any]) -> bool:
+        return any(name in row and row[name] in values for name, values in self.exclude.items())
 
     def _field_or_expression(self, options: dict[str, Any], key: str, default: str | None) -> str | Template | None:
         value = options.get(key, default)
@@ -115,7 +142,9 @@ class _Mapping:
             raise DatasetError(f"{where}: option 'target' gives {type(target).__name__}, not text")
         target = str(target).strip()
         sample_id = str(index) if self.id is None else str(self._value(where, row, "id", self.id))
-        if self.fields is None:
+        if self.named is not None:
+            fields = {name: self._value(where, row, f"fields.{name}", spec) for name, spec in self.named.items()}
+        elif self.fields is None:
             fields = dict(row)
         else:
             missing = [name for name in self.fields if name not in row]
@@ -142,6 +171,8 @@ def _build(path: Path, mapping: _Mapping, rows: Iterator[Row]) -> LoadedDataset:
     samples: list[Sample] = []
     seen: dict[str, str] = {}
     for index, (where, row, located) in enumerate(rows):
+        if mapping.excluded(row):
+            continue
         sample = mapping.sample(index, where, row, located)
         if sample.id in seen:  # results are keyed by sample id: a repeat would overwrite another row's answer
             raise DatasetError(f"{where}: sample id {sample.id!r} repeats the one at {seen[sample.id]}")

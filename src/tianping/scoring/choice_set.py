@@ -114,7 +114,8 @@ _WORD_AFTER = re.compile(r" [a-z]")
 def _set_regex(valid: str) -> re.Pattern[str]:
     """A run of option letters: ``AC``, ``A, C``, ``A、C``, ``(A)(C)``, ``A and C``, ``A项和C项``."""
     letter = "[" + re.escape(valid) + "]"
-    item = rf"(?:[(\[【] ?)?{letter}(?: ?[)\]】])?(?: ?(?:选项|项))?"
+    # an opening bracket needs its closing one: in "A（D项不确定）" the "(D" starts an aside, not option D
+    item = rf"(?:[(\[【] ?{letter} ?[)\]】]|{letter})(?: ?(?:选项|项))?"
     sep = r"(?: ?[,;/&+、](?: ?and\b)? ?| and | ?(?:以及|和|与|及) ?| ?)"
     return re.compile(rf"(?<![A-Za-z0-9])(?P<set>{item}(?:{sep}{item})*)(?![A-Za-z0-9])")
 

@@ -36,7 +36,7 @@ and one of ``benchmarks``/``suites`` is optional)::
     suites: [safety]
 
     settings:
-      data_dir: ../datasets                       # [default: $TIANPING_DATA_DIR]
+      data_dir: ../datasets                       # [default: $TIANPING_DATA_DIR, else ~/.cache/tianping/datasets]
       limit: 200
       limit_mode: per-subject                     # spread (default), first or per-subject
       limits: {gsm8k: 500}                        # per benchmark, over limit
@@ -647,10 +647,7 @@ class _Builder:
         loc: Loc = ("settings",)
 
         if settings.get("data_dir") is None:
-            data_dir = default_data_dir()
-            if data_dir is None:
-                self.add((*loc, "data_dir"), "no data directory: set settings.data_dir (relative to the plan's "
-                         "folder) or TIANPING_DATA_DIR to the datasets folder")  # fmt: skip
+            data_dir: Path | None = default_data_dir()
         else:
             data_dir = self.path_field(settings, "data_dir", loc)
         run["data_dir"] = str(data_dir.resolve()) if data_dir is not None else "."

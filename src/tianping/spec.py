@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tianping.core import GenerationParams
 from tianping.core.limits import MIB, ReplyLimits
 from tianping.core.secrets import check_env_name, endpoint_identity, strip_credentials
+from tianping.data.location import default_data_dir as located_data_dir
 
 DATA_DIR_ENV = "TIANPING_DATA_DIR"
 RESULTS_DIR_ENV = "TIANPING_RESULTS_DIR"
@@ -423,9 +424,10 @@ def result_fields(stored: dict[str, Any]) -> dict[str, Any]:
     return strip(stored)
 
 
-def default_data_dir() -> Path | None:
-    value = os.environ.get(DATA_DIR_ENV)
-    return Path(value) if value else None
+def default_data_dir() -> Path:
+    """``TIANPING_DATA_DIR``, else the per-user folder ``tianping data pull`` fills
+    (``~/.cache/tianping/datasets``, ``XDG_CACHE_HOME`` honoured)."""
+    return located_data_dir()
 
 
 def default_results_dir() -> Path:

@@ -331,7 +331,10 @@ def load_dataset(loader: str, path: Path, options: dict[str, Any]) -> LoadedData
     if fn is None:
         raise DatasetError(f"unknown dataset loader '{loader}' (known: {', '.join(sorted({*LOADERS, *LAZY_LOADERS}))})")
     if not path.exists():
-        raise DatasetError(f"{path}: not found (set --data-dir or TIANPING_DATA_DIR to the datasets folder)")
+        raise DatasetError(
+            f"{path}: not found (fetch the bundled datasets with `tianping data pull NAME`, or set --data-dir or "
+            "TIANPING_DATA_DIR to the datasets folder)"
+        )
     loaded = fn(path, options)
     if not loaded.samples:  # an empty file or folder would give a score over nothing
         raise DatasetError(f"{path}: no samples")

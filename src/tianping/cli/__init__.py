@@ -1,8 +1,8 @@
 """The ``tianping`` command line. A thin layer: each command parses flags and calls the library.
 
 One module per command group: ``run`` (run, resume), ``quickstart``, ``results`` (runs, show, report, export,
-compare, benchmarks), ``loadtest``, ``monitor``, ``safety``; what they share is in ``errors`` (the exit-code
-table, the one error line, the async runner), ``output`` (the consoles), ``common`` (shared options, output
+compare, benchmarks), ``loadtest``, ``monitor``, ``safety``, ``data``; what they share is in ``errors`` (the
+exit-code table, the one error line, the async runner), ``output`` (the consoles), ``common`` (shared options, output
 paths, the result store), ``scores`` (score tables, summaries, reports) and ``serving_checks``. This package
 is the top layer: no other package of tianping imports it.
 
@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from tianping import __version__
-from tianping.cli import loadtest, monitor, quickstart, results, run, safety
+from tianping.cli import data, loadtest, monitor, quickstart, results, run, safety
 from tianping.cli.common import OPEN_STORES
 from tianping.cli.errors import BAD_INPUT, FAILED, error_line
 from tianping.cli.output import out
@@ -51,7 +51,7 @@ def _root(
     pass
 
 
-for _group in (results, run, quickstart, loadtest, monitor, safety):
+for _group in (results, run, quickstart, loadtest, monitor, safety, data):
     _group.register(app)
 
 

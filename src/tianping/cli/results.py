@@ -14,6 +14,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from tianping.cli.benchmark_list import list_benchmarks
 from tianping.cli.common import IndicatorsFile, ResultsDir, check_output, open_store
 from tianping.cli.errors import FAILED, fail
 from tianping.cli.output import cells, ci, note, out, pct
@@ -180,31 +181,6 @@ def compare(
             str(c.a_better),
         )
     out.print(table)
-
-
-def list_benchmarks(
-    include_path: Annotated[
-        list[Path] | None, typer.Option("--include-path", help="A folder of plugins to list too; repeat.")
-    ] = None,
-) -> None:
-    """List the benchmarks and tasks that can be named in a run (bundled, and from plugins), and the suites."""
-    from tianping.benchmarks.registry import named_definitions
-    from tianping.cli.run_support import guard
-    from tianping.engine.tasks import include_paths_from_env, kinds, suites, use_include_paths
-
-    guard(lambda: use_include_paths([*include_paths_from_env(), *(str(p) for p in include_path or [])]))
-    definitions = named_definitions()
-    table = Table()
-    for col in ("name", "kind", "version", "description"):
-        table.add_column(col)
-    for kind in kinds():
-        for name in sorted(kind.task_names()):
-            found = definitions.get(name)
-            version, about = (found[0].version, found[0].description) if found else ("", "")
-            table.add_row(*cells(name, kind.name, version, about))
-    out.print(table)
-    for name, tasks in sorted(suites().items()):
-        out.print(escape(f"suite {name}: {', '.join(tasks)}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from tianping.cli.common import (
     check_output,
     open_store,
 )
+from tianping.cli.data import ensure_for_run
 from tianping.cli.errors import fail
 from tianping.cli.output import note
 from tianping.cli.run_support import (
@@ -73,6 +74,14 @@ def run(
     json_path: JsonSummary = None,
     summary_json: SummaryJsonAlias = None,
     data_dir: Annotated[Path | None, typer.Option(help="Datasets folder [env TIANPING_DATA_DIR].")] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Never download: a dataset missing from the data folder is an error naming 'tianping data pull' "
+            "(also TIANPING_OFFLINE=1 or HF_HUB_OFFLINE=1) [default: missing catalog datasets are pulled].",
+        ),
+    ] = False,
     results_dir: ResultsDir = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Send every request even if answered before.")] = False,
     temperature: Annotated[float | None, typer.Option(help="Override the benchmark's temperature.")] = None,
@@ -299,15 +308,13 @@ def run(
     check_output(json_path, json_flag)
     completions, completions_flag = aliased("--completions-per-prompt", completions_per_prompt, "--n", n)
     data = data_dir or default_data_dir()
-    if data is None:
-        raise fail("no data directory: pass --data-dir or set TIANPING_DATA_DIR to the datasets folder")
     # plugins first: they may add the backends, task kinds and suites the other options name
     plugins = [*include_paths_from_env(), *(str(p) for p in include_path or [])]
     guard(lambda: use_include_paths(plugins))
     if plan is not None:
         if model:
             raise fail("give a plan file or --model flags, not both (the plan names its models)")
-        run_plan(plan, plugins, run_id, results_dir, json_path, json_flag)
+        run_plan(plan, plugins, run_id, results_dir, json_path, json_flag, offline)
         return
     if not model:
         raise fail("nothing to run: give a plan file, or --model NAME with --benchmark NAME or --suite NAME")
@@ -408,6 +415,7 @@ def run(
         from tianping.engine.runner import read_definitions, start_run
 
         texts = guard(lambda: read_definitions(spec))
+        ensure_for_run(spec, texts, offline)  # pull what the tasks read and the data folder lacks
         benchmarks = guard(lambda: load_benchmarks_checked(spec, texts))
         store = store or open_store(results_dir)
         run_id = start_run(store, spec, run_id, texts)

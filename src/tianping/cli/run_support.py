@@ -131,7 +131,13 @@ def execute(
 
 
 def run_plan(
-    path: Path, plugins: list[str], run_id: str | None, results_dir: Path | None, json_path: Path | None, flag: str
+    path: Path,
+    plugins: list[str],
+    run_id: str | None,
+    results_dir: Path | None,
+    json_path: Path | None,
+    flag: str,
+    offline: bool = False,
 ) -> None:
     """``tianping run PLAN``: the plan's models, benchmarks and settings; ``--run-id``, ``--results-dir`` and
     ``--json`` given on the command line win over the plan's."""
@@ -152,6 +158,9 @@ def run_plan(
     check_output(json_path, flag)
     note_url_credentials(spec)
     texts = guard(lambda: read_definitions(spec))
+    from tianping.cli.data import ensure_for_run
+
+    ensure_for_run(spec, texts, offline)  # pull what the tasks read and the data folder lacks
     benchmarks = guard(lambda: load_benchmarks_checked(spec, texts))
     store = open_store(results_dir or loaded.results_dir)
     if run_id is not None and store.get_run(run_id) is not None:

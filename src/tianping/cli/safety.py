@@ -70,6 +70,8 @@ def seeds(
     from tianping.spec import default_data_dir
 
     data = data_dir or default_data_dir()
+    if data_dir is None and not (data / "safety").is_dir():
+        data = None  # the default folder holds no shared sets yet (tianping data pull safety): the project's own
     found = load_seeds(data)
     table = coverage(found)
     out.print(table.format(), highlight=False)

@@ -1,0 +1,58 @@
+"""``tianping benchmarks`` tells a user what each task measures, how big it is, how it is scored, under what
+license its data is (non-commercial and unlicensed data flagged) and whether the data is on this machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine_helpers import cli
+from tianping.benchmarks.registry import builtin_definitions
+from tianping.data.catalog import catalog
+
+
+def _listing(data_dir: Path, *extra: str) -> dict:
+    done = cli("benchmarks", "--json", "--data-dir", str(data_dir), *extra)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_bundled_benchmark_is_listed_with_its_facts_and_its_datas_license(data_dir: Path) -> None:
+    listed = {t["name"]: t for t in _listing(data_dir)["tasks"]}
+    for name, (definition, _) in builtin_definitions().items():
+        row = listed[name]
+        assert row["items"] == definition.about.items and row["task_type"] == definition.about.task_type
+        assert row["data"] == "present", name
+        entry = catalog()[row["dataset"]]
+        assert row["license"] == entry.license
+        expected_flag = {False: "non-commercial", None: "no license stated"}.get(entry.commercial, "")
+        assert row["license_flag"] == expected_flag, name
+    # the README of the data names these as non-commercial or unlicensed; the listing must say so
+    assert listed["cmmlu"]["license_flag"] == "non-commercial"
+    assert listed["gsm8k"]["license_flag"] == ""
+    assert listed["mmlu"]["metric"] == "accuracy" and listed["humaneval"]["metric"] == "pass@1"
+    assert listed["safety"]["license_flag"] == "non-commercial"  # donotanswer is CC BY-NC-SA
+
+
+def test_the_families_the_issue_names_are_bundled_and_flagged() -> None:
+    families = {d.about.data or d.dataset.path.split("/")[0] for d, _ in builtin_definitions().values()}
+    assert len(families | {"safety"}) >= 22, sorted(families)
+    flags = {name: catalog()[name].commercial for name in ("c3", "ocnli", "cluewsc", "gsm-plus", "cmmlu", "ceval")}
+    assert flags == {"c3": False, "ocnli": False, "cluewsc": None, "gsm-plus": None, "cmmlu": False, "ceval": False}
+
+
+def test_a_data_folder_without_the_files_lists_them_as_missing_with_the_pull_command(tmp_path: Path) -> None:
+    listed = {t["name"]: t for t in _listing(tmp_path)["tasks"]}
+    assert listed["gsm8k"]["data"] == "missing"
+    table = cli("benchmarks", "--data-dir", str(tmp_path))
+    assert table.returncode == 0
+    text = " ".join(table.stdout.split())  # rich wraps long lines at the terminal's width
+    fetch = text.split("fetch it with: tianping data pull ", 1)[1].split(" check the license")[0].split()
+    assert "gsm8k" in fetch and "cmmlu" in fetch
+    assert "NON-COMMERCIAL" in text and "check the license before commercial use" in text
+
+
+def test_suites_are_listed_with_their_tasks(data_dir: Path) -> None:
+    suites = _listing(data_dir)["suites"]
+    assert suites["core-zh"]["tasks"] and suites["core-zh"]["description"]
+    assert suites["safety"]["tasks"] == ["safety", "safety_overrefusal"]

@@ -13,7 +13,19 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tianping"
 
 # Packages below report/engine/cli: none of them may import those.
-LOWER = ("indicators", "scoring", "models", "store", "benchmarks", "safety", "serving", "data", "judging", "arena", "agents")
+LOWER = (
+    "indicators",
+    "scoring",
+    "models",
+    "store",
+    "benchmarks",
+    "safety",
+    "serving",
+    "data",
+    "judging",
+    "arena",
+    "agents",
+)
 CLI = "tianping.cli"
 """The command line, one package (``src/tianping/cli/``): the top layer, imported by nothing of tianping but
 itself and ``python -m tianping`` (``__main__.py``)."""

@@ -42,6 +42,13 @@ def test_every_task_of_a_suite_exists_and_is_rolled_up_by_the_indicator_tree(nam
     assert not uncounted, f"suite {name}: {uncounted} are not in indicators/default.yaml, so the report drops them"
 
 
+@pytest.mark.parametrize("name", [n for n in SUITES if n != "safety"])
+def test_a_suite_runs_in_one_mode_so_one_kind_of_model_can_take_all_of_it(name: str) -> None:
+    defs = builtin_definitions()
+    modes = {t: defs[t][0].default_mode for t in bundled_suites()[name].tasks if t in defs}
+    assert len(set(modes.values())) == 1, f"suite {name} mixes modes: {modes}"
+
+
 def test_the_bundled_suites_are_the_ones_a_run_can_name() -> None:
     every = suites()
     for name, suite in bundled_suites().items():

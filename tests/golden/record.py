@@ -18,7 +18,8 @@ Each bundled benchmark has ``tests/golden/<benchmark>.json``::
 ``outputs`` are written by hand and never touched by this script; one sample's outputs are the completions
 of one response (one for n = 1, several for pass@k). An output is either the message content as a server
 returns it (a string; ``<think>`` blocks are split off as the backend does) or an object
-``{"content": ..., "reasoning": ..., "finish_reason": ...}`` for a reasoning field or a cut-off answer.
+``{"content": ..., "reasoning": ..., "finish_reason": ...}`` for a reasoning field or a cut-off answer; a
+log-likelihood benchmark's one output is ``{"loglikelihoods": [...]}``, the log-likelihood of each choice.
 Everything else -- ``version``, ``prompt_sha256``, ``expected`` and ``aggregate`` -- is computed here.
 
 Re-recording is the deliberate way to accept a change of prompts, extraction or scoring: run it, read the
@@ -82,6 +83,12 @@ def response_for(outputs: list[Any]) -> Any:
     from tianping.core import Response
     from tianping.models.reasoning import split_reasoning
 
+    # a log-likelihood benchmark's answer: one log-likelihood per choice, {"loglikelihoods": [-1.5, -3.2, ...]}
+    if len(outputs) == 1 and isinstance(outputs[0], dict) and "loglikelihoods" in outputs[0]:
+        from tianping.core import LogLikelihood
+
+        scored = tuple(LogLikelihood(float(lp), False, 1) for lp in outputs[0]["loglikelihoods"])
+        return Response(completions=(), latency_s=0.0, loglikelihoods=scored)
     completions = []
     for out in outputs:
         if isinstance(out, str):

@@ -365,3 +365,17 @@ def test_200kb_adversarial_responses_stay_fast(text: str, labels: str) -> None:
     choice.extract_choice(text, choices, given)
     choice.extract_choice(text, WIDE_CHOICES[:10] if labels == "letters" else choices)
     assert time.perf_counter() - start < 4.0
+
+
+@pytest.mark.parametrize(
+    ("response", "choices", "expected"),
+    [
+        ("不是", ["是", "否"], None),  # "是" inside "不是" is the opposite answer, not option 是
+        ("他不是指小明，所以答案是否", ["是", "否"], "B"),
+        ("是的，指的就是小明。", ["是", "否"], "A"),
+        ("没错", ["对", "错"], None),  # 没错 means "right": not option 错
+        ("这不可能", ["可能", "不可能"], "B"),
+    ],
+)
+def test_a_negated_chinese_option_text_is_not_a_mention_of_the_option(response, choices, expected):
+    assert extract_choice(response, choices, "AB") == expected

@@ -157,12 +157,24 @@ def _is_word_char(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
+_ZH_NEGATIONS = frozenset("不非没未无别勿")
+"""Characters that turn a Chinese word into its opposite when written before it: 不是, 不对, 没错, 不可能."""
+
+
+def _negated(haystack: str, i: int, needle: str) -> bool:
+    """Chinese has no spaces to mark a word's start, so "是" occurs inside "不是": a negation just before an
+    option's Chinese text makes that occurrence the opposite answer, not a mention of the option."""
+    return i > 0 and haystack[i - 1] in _ZH_NEGATIONS and "\u4e00" <= needle[0] <= "\u9fff"
+
+
 def _find_text(haystack: str, needle: str) -> list[tuple[int, int]]:
-    """Occurrences of an option's text, not inside a longer word ("4" not in "14", "cat" not in "catch")."""
+    """Occurrences of an option's text, not inside a longer word ("4" not in "14", "cat" not in "catch") and
+    not negated ("是" not in "不是")."""
     spans, i = [], haystack.find(needle)
     while i >= 0:
         j = i + len(needle)
         before_ok = not (_is_word_char(needle[0]) and i > 0 and _is_word_char(haystack[i - 1]))
+        before_ok = before_ok and not _negated(haystack, i, needle)
         after_ok = not (_is_word_char(needle[-1]) and j < len(haystack) and _is_word_char(haystack[j]))
         if before_ok and after_ok:
             spans.append((i, j))

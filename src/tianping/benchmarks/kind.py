@@ -24,7 +24,8 @@ class BenchmarkKind:
         return {name: suite.tasks for name, suite in bundled_suites().items()}
 
     def claims(self, name: str) -> bool:
-        return is_path(name)
+        # ``rubric:PATH`` names a custom judging rubric (tianping.judging), not a definition file
+        return is_path(name) and not name.startswith("rubric:")
 
     def inputs(self, name: str) -> Mapping[str, Any]:
         return {name: read_definition(name).to_record()}

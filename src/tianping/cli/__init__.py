@@ -1,9 +1,10 @@
 """The ``tianping`` command line. A thin layer: each command parses flags and calls the library.
 
 One module per command group: ``run`` (run, resume), ``quickstart``, ``results`` (runs, show, report, export,
-compare, benchmarks), ``loadtest``, ``monitor``, ``safety``, ``data``; what they share is in ``errors`` (the
-exit-code table, the one error line, the async runner), ``output`` (the consoles), ``common`` (shared options, output
-paths, the result store), ``scores`` (score tables, summaries, reports) and ``serving_checks``. This package
+compare, benchmarks), ``loadtest``, ``monitor``, ``safety``, ``data``, ``arena`` (ratings); what they share is in
+``errors`` (the exit-code table, the one error line, the async runner), ``output`` (the consoles), ``common``
+(shared options, output paths, the result store), ``scores`` (score tables, summaries, reports) and
+``serving_checks``. This package
 is the top layer: no other package of tianping imports it.
 
 Heavy modules are imported inside the commands that use them, so that ``tianping run`` sends its
@@ -19,7 +20,7 @@ from typing import Annotated
 import typer
 
 from tianping import __version__
-from tianping.cli import data, loadtest, monitor, quickstart, results, run, safety
+from tianping.cli import arena, data, loadtest, monitor, quickstart, results, run, safety
 from tianping.cli.common import OPEN_STORES
 from tianping.cli.errors import BAD_INPUT, FAILED, error_line
 from tianping.cli.output import out
@@ -51,7 +52,7 @@ def _root(
     pass
 
 
-for _group in (results, run, quickstart, loadtest, monitor, safety, data):
+for _group in (results, run, quickstart, loadtest, monitor, safety, data, arena):
     _group.register(app)
 
 

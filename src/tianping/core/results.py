@@ -19,6 +19,9 @@ class RunInfo:
     spec: dict[str, Any]
     benchmark_versions: dict[str, str] = field(default_factory=dict)
     dataset_checksums: dict[str, str] = field(default_factory=dict)
+    database: str | None = None
+    """The result database the run was read from, so that a kind's report tables can read the run's samples
+    (judge verdicts behind the bias diagnostics); None when the run was not read from a store."""
 
 
 class AggregateRow(TypedDict):

@@ -47,6 +47,7 @@ def run_info(store: Store, run_id: str) -> RunInfo:
         spec=without_credentials(run["spec"]),
         benchmark_versions=run["benchmark_versions"],
         dataset_checksums=run["dataset_checksums"],
+        database=str(store.path),
     )
 
 

@@ -7,7 +7,29 @@ hot path (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+# Arena ratings (``tianping arena ratings``): one row per model of one fit (``rating_id``) per benchmark, with the
+# runs whose battles were fitted and the fit's settings.
+ARENA_RATINGS_DDL = """CREATE TABLE IF NOT EXISTS arena_ratings (
+    rating_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    model TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    rating REAL NOT NULL,
+    ci_low REAL,
+    ci_high REAL,
+    rank_best INTEGER,
+    rank_worst INTEGER,
+    battles INTEGER NOT NULL,
+    wins INTEGER NOT NULL,
+    losses INTEGER NOT NULL,
+    ties INTEGER NOT NULL,
+    runs_json TEXT NOT NULL,
+    settings_json TEXT NOT NULL,
+    PRIMARY KEY (rating_id, benchmark, model)
+)"""
 
 DDL = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,6 +110,7 @@ CREATE TABLE IF NOT EXISTS aggregates (
     PRIMARY KEY (run_id, model, benchmark, metric, group_kind, group_name)
 );
 """
+DDL += ARENA_RATINGS_DDL + ";\n"
 
 SAMPLE_COLUMNS = (
     "run_id",
@@ -117,6 +140,29 @@ SAMPLE_COLUMNS = (
     "metrics_json",
     "endpoint",
 )
+ARENA_RATING_COLUMNS = (
+    "rating_id",
+    "created_at",
+    "benchmark",
+    "model",
+    "rank",
+    "rating",
+    "ci_low",
+    "ci_high",
+    "rank_best",
+    "rank_worst",
+    "battles",
+    "wins",
+    "losses",
+    "ties",
+    "runs_json",
+    "settings_json",
+)
+INSERT_ARENA_RATING = (
+    f"INSERT INTO arena_ratings ({', '.join(ARENA_RATING_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in ARENA_RATING_COLUMNS)})"
+)
+
 # Applied in order to a database whose user_version is the key's predecessor.
 MIGRATIONS = {
     2: ("ALTER TABLE samples ADD COLUMN metrics_json TEXT",),  # per-sample metrics beyond the score
@@ -138,6 +184,9 @@ MIGRATIONS = {
         "ALTER TABLE runs ADD COLUMN tasks_json TEXT",
         "ALTER TABLE runs ADD COLUMN owner_json TEXT",
         "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",
+    ),
+    5: (  # Bradley-Terry ratings fitted from the battles of judged runs (tianping arena ratings)
+        ARENA_RATINGS_DDL,
     ),
 }
 

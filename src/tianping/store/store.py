@@ -20,7 +20,14 @@ from urllib.parse import quote
 from tianping.core import Request, Response, Sample, Score
 from tianping.core.results import AggregateRow
 from tianping.store.lease import Owner, lease_holder, lease_is_live, processes_holding
-from tianping.store.schema import DDL, INSERT_AGGREGATE, MIGRATIONS, SCHEMA_VERSION, UPSERT_SAMPLE
+from tianping.store.schema import (
+    DDL,
+    INSERT_AGGREGATE,
+    INSERT_ARENA_RATING,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    UPSERT_SAMPLE,
+)
 
 T = TypeVar("T")
 
@@ -420,6 +427,33 @@ class Store:
             "SELECT * FROM aggregates WHERE run_id = ? ORDER BY model, benchmark, group_kind, group_name", (run_id,)
         )
         return [cast(AggregateRow, dict(r)) for r in rows]
+
+    # arena ratings -----------------------------------------------------------------------------
+
+    def write_arena_ratings(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Store one fit's rows (``tianping.store.schema.ARENA_RATING_COLUMNS``) in one transaction."""
+        values = list(rows)
+
+        def write() -> None:
+            with self._transaction():
+                self._db.executemany(INSERT_ARENA_RATING, values)
+
+        self._write(write)
+
+    def arena_ratings(self, rating_id: str | None = None) -> list[dict[str, Any]]:
+        """The stored ratings of one fit, or of every fit (oldest first); [] in a store older than the table."""
+        query = "SELECT * FROM arena_ratings"
+        args: tuple[str, ...] = ()
+        if rating_id is not None:
+            query += " WHERE rating_id = ?"
+            args = (rating_id,)
+        try:
+            rows = self._db.execute(query + " ORDER BY created_at, rating_id, benchmark, rank", args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a read-only store of schema 4 or older
+                return []
+            raise self._failure(exc) from None
+        return [dict(r) for r in rows]
 
 
 class _Transaction:

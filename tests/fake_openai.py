@@ -499,9 +499,12 @@ class FakeOpenAIServer(LocalAppServer):
 
     # -- answers -------------------------------------------------------------------------------------------
 
-    def _parts(self, body: dict[str, Any]) -> tuple[str, str | None, str, str]:
-        """(content, reasoning for a separate field, field name, finish_reason) for one choice."""
-        answer = self.answer_fn(body)
+    def _parts(self, body: dict[str, Any], answer: Any = None) -> tuple[str, str | None, str, str]:
+        """(content, reasoning for a separate field, field name, finish_reason) for one choice; ``answer``: what
+        the answer_fn already returned for this request (it is asked once per request: tests count its calls)."""
+        answer = self.answer_fn(body) if answer is None else answer
+        if isinstance(answer, dict):  # a reply with tool calls: its text part here, the calls from _tool_calls
+            answer = answer.get("content") or ""
         thought = "Let me think about this carefully. First I read the question, then I check each step."
         mode = self.reasoning
         if mode == "field":
@@ -532,13 +535,35 @@ class FakeOpenAIServer(LocalAppServer):
             usage["completion_tokens_details"] = {"reasoning_tokens": n * _words(thought or content)}
         return usage
 
+    def _tool_calls(self, answer: Any) -> list[Any] | None:
+        """The tool calls an answer_fn returned (``{"content": ..., "tool_calls": [...]}``): each a
+        ``{"name", "arguments"}`` pair (arguments: a JSON string, or an object sent as one), or a raw entry with
+        its own ``function`` sent as it is (to send malformed calls); None for a text answer."""
+        if not isinstance(answer, dict) or answer.get("tool_calls") is None:
+            return None
+        calls = answer["tool_calls"]
+        if not isinstance(calls, list):
+            return calls  # sent as it is: a malformed reply
+        return [
+            c if not isinstance(c, dict) or "function" in c
+            else {"id": f"call_{i}", "type": "function",
+                  "function": {"name": c.get("name"), "arguments": c.get("arguments")}}
+            for i, c in enumerate(calls)
+        ]  # fmt: skip
+
     def _answer(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
         n = int(body.get("n") or 1)
-        content, thought, field, finish = self._parts(body)
+        answer = self.answer_fn(body)
+        content, thought, field, finish = self._parts(body, answer)
+        calls = self._tool_calls(answer) if chat else None
+        if calls is not None and finish == "stop":
+            finish = "tool_calls"
         choices = []
         for i in range(n):
             if chat:
-                message: dict[str, Any] = {"role": "assistant", "content": content}
+                message: dict[str, Any] = {"role": "assistant", "content": content or None if calls else content}
+                if calls is not None:
+                    message["tool_calls"] = calls
                 if thought is not None:
                     message[field] = thought
                 choices.append({"index": i, "message": message, "finish_reason": finish})

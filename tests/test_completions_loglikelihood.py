@@ -17,7 +17,7 @@ from tianping.cli import app
 from tianping.cli.errors import INCOMPLETE
 from tianping.core import GenerationParams, Request
 from tianping.core.limits import ReplyLimits
-from tianping.core.task import GENERATE, LOGLIKELIHOOD
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, TOOLS
 from tianping.models.errors import BadRequest, ModelError, ReplyTooLarge
 from tianping.models.openai_api import OpenAIChatBackend
 from tianping.models.registry import backend_supports
@@ -108,10 +108,10 @@ def test_requests_the_endpoint_cannot_answer_are_refused():
 def test_the_spec_says_what_the_endpoint_answers():
     plain = ModelSpec(id="openai/m", base_url="http://127.0.0.1:9")
     scoring = ModelSpec(id="openai/m", base_url="http://127.0.0.1:9", completions_logprobs=True)
-    assert backend_supports(plain) == {GENERATE}
-    assert backend_supports(scoring) == {GENERATE, LOGLIKELIHOOD}
-    assert OpenAIChatBackend.supports == {GENERATE}  # the class: generation; an instance that scores says so
-    assert backend("http://127.0.0.1:9").supports == {GENERATE, LOGLIKELIHOOD}
+    assert backend_supports(plain) == {GENERATE, TOOLS}
+    assert backend_supports(scoring) == {GENERATE, LOGLIKELIHOOD, TOOLS}
+    assert OpenAIChatBackend.supports == {GENERATE, TOOLS}  # the class: generation; an instance that scores says so
+    assert backend("http://127.0.0.1:9").supports == {GENERATE, LOGLIKELIHOOD, TOOLS}
     with pytest.raises(ValueError, match="completions_logprobs"):
         ModelSpec(id="ref/x", completions_logprobs=True)
 

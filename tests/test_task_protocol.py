@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT, Task
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT, TOOLS, Task
 from tianping.engine.runner import load_benchmarks
 from tianping.engine.tasks import expand_suites, kind_of, missing_capabilities
 from tianping.models.registry import BUILTIN_SUPPORTS
@@ -72,7 +72,7 @@ def test_bundled_backend_classes_declare_what_the_registry_says() -> None:
     from tianping.models.hf_local import HFLocalBackend
     from tianping.models.openai_api import OpenAIChatBackend
 
-    assert OpenAIChatBackend.supports == BUILTIN_SUPPORTS["openai"] == {GENERATE}
+    assert OpenAIChatBackend.supports == BUILTIN_SUPPORTS["openai"] == {GENERATE, TOOLS}
     local = {GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}
     assert HFLocalBackend.supports == BUILTIN_SUPPORTS["hf"] == BUILTIN_SUPPORTS["ref"] == local
 

@@ -69,6 +69,11 @@ class Request:
     """A log-likelihood request: score each continuation after ``prompt`` instead of generating; after
     ``messages``, the chat rendered by the model's chat template with the generation prompt appended.
     Generation parameters do not apply and are left out of the payload (and so of the key)."""
+    tools: str | None = None
+    """OpenAI function specs (``[{"type": "function", "function": {...}}, ...]``) as JSON text (hashable, and
+    byte-for-byte what is keyed); chat only. Sent as the payload's ``tools`` and keyed only when set."""
+    tool_choice: str | None = None
+    """``auto``, ``none``, ``required``, or a JSON object naming one function; keyed only when set."""
 
     @property
     def kind(self) -> Literal["chat", "completion", "loglikelihood"]:
@@ -94,6 +99,8 @@ class Request:
             body["continuations"] = list(self.continuations)
         else:
             body.update(self.params.to_payload())
+        if self.tools is not None or self.tool_choice is not None:
+            _add_tools(body, self)
         canonical = json.dumps(
             {"model": self.model, "payload": body}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
@@ -105,6 +112,29 @@ class Request:
     def payload(self) -> dict[str, Any]:
         """The content of the request without the model id (a fresh dict the caller may extend)."""
         return dict(self._payload)
+
+
+def _add_tools(body: dict[str, Any], request: Request) -> None:
+    if request.messages is None or request.continuations is not None:
+        raise ValueError("tools and tool_choice go with a chat generation request (messages, no continuations)")
+    if request.tools is not None:
+        tools = json.loads(request.tools)
+        if type(tools) is not list:
+            raise ValueError("Request.tools must be the JSON text of a list of tool specs")
+        body["tools"] = tools
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        body["tool_choice"] = json.loads(choice) if choice.lstrip().startswith("{") else choice
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call a model made through the tools API, as the server sent it."""
+
+    name: str
+    arguments: str
+    """The arguments as the JSON text the server sent (not parsed: a scorer reads it, and may find it broken)."""
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +149,8 @@ class Completion:
     """True when the model's thinking never ended (no answer part exists to extract from)."""
     raw: str | None = None
     """The content exactly as the server sent it, when it differs from ``text``."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Calls made through the tools API (``message.tool_calls``); () when the answer is text only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +197,7 @@ class Response:
                 "finish_reason": c.finish_reason,
                 "incomplete": c.incomplete,
                 "raw": c.raw,
+                **({"tool_calls": [_call_dict(t) for t in c.tool_calls]} if c.tool_calls else {}),
             }
             for c in self.completions
         ]
@@ -184,9 +217,20 @@ class Response:
     @classmethod
     def from_json(cls, text: str) -> Response:
         data = json.loads(text)
-        data["completions"] = tuple(Completion(**c) for c in data["completions"])
+        data["completions"] = tuple(_completion(c) for c in data["completions"])
         data["loglikelihoods"] = tuple(LogLikelihood(**x) for x in data.get("loglikelihoods", ()))
         return cls(**data)
+
+
+def _call_dict(call: ToolCall) -> dict[str, Any]:
+    return {"name": call.name, "arguments": call.arguments, "id": call.id}
+
+
+def _completion(data: dict[str, Any]) -> Completion:
+    calls = data.pop("tool_calls", None)  # answers stored before tool calls existed have none
+    if calls:
+        data["tool_calls"] = tuple(ToolCall(**c) for c in calls)
+    return Completion(**data)
 
 
 def _ll_dict(x: LogLikelihood) -> dict[str, Any]:

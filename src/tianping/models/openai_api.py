@@ -34,7 +34,7 @@ from tianping.core import LogLikelihood, Request, Response
 from tianping.core.inflate import Inflater, TooLarge, Undecodable, size_text
 from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
 from tianping.core.secrets import has_credentials, strip_credentials
-from tianping.core.task import GENERATE, LOGLIKELIHOOD
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, TOOLS
 from tianping.models.errors import (
     AuthError,
     BadRequest,
@@ -184,9 +184,10 @@ class OpenAIChatBackend:
     it is not part of ``Request.key``. The API key is read once from ``api_key_env`` and is never shown.
     """
 
-    supports = frozenset({GENERATE})
-    """Generation; with ``completions_logprobs`` also log-likelihoods, read from the prompt log-probabilities
-    that ``/completions`` echoes (``loglikelihood``)."""
+    supports = frozenset({GENERATE, TOOLS})
+    """Generation and tool calls (``tools``: the request's ``tools`` sent, ``message.tool_calls`` read); with
+    ``completions_logprobs`` also log-likelihoods, read from the prompt log-probabilities that ``/completions``
+    echoes (``loglikelihood``)."""
 
     def __init__(
         self,
@@ -257,7 +258,7 @@ class OpenAIChatBackend:
         self._limiter = _RateLimiter(rpm) if rpm else None
         self.completions_logprobs = completions_logprobs
         if completions_logprobs:
-            self.supports = frozenset({GENERATE, LOGLIKELIHOOD})
+            self.supports = frozenset({GENERATE, LOGLIKELIHOOD, TOOLS})
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -313,7 +314,8 @@ class OpenAIChatBackend:
         if self.extra_body:
             payload.update(self.extra_body)
         payload["model"] = self.model
-        if self.stream:
+        # a request with tools is not streamed: tool calls arrive in pieces that the stream reader does not join
+        if self.stream and request.tools is None:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -322,8 +324,10 @@ class OpenAIChatBackend:
         else:
             url, chat = self._completions_url, False
 
+        tools = request.tools is not None
+
         def read(data: dict[str, Any], source: bytes, latency: float, attempt: int) -> Response:
-            return self._to_response(data, source, latency, attempt, chat)
+            return self._to_response(data, source, latency, attempt, chat, tools)
 
         return await self._send(url, body, chat, read)
 
@@ -541,9 +545,11 @@ class OpenAIChatBackend:
                 assembled.add(delta.choices)
         return False
 
-    def _to_response(self, data: dict[str, Any], source: bytes, latency: float, attempts: int, chat: bool) -> Response:
+    def _to_response(
+        self, data: dict[str, Any], source: bytes, latency: float, attempts: int, chat: bool, tools: bool = False
+    ) -> Response:
         with self._reading(source, chat, "response"):
-            return _build_response(data, latency, attempts, chat, self.limits)
+            return _build_response(data, latency, attempts, chat, self.limits, tools)
 
     @contextlib.contextmanager
     def _reading(self, source: bytes, chat: bool, what: str) -> Iterator[None]:

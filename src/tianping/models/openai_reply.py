@@ -9,6 +9,7 @@ message in an error status's body, and the wait a ``Retry-After`` header asks fo
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tianping.core import Completion, Response
 from tianping.core.inflate import too_large_text
 from tianping.core.limits import ReplyLimits
+from tianping.core.types import ToolCall
 from tianping.models.errors import EmptyReply, ModelError, ReplyTooLarge, ServerError
 from tianping.models.reasoning import reasoning_field, split_reasoning
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
     from tianping.models.sse import ChoiceDelta
 
 _MAX_COUNT = 2**31
+MAX_TOOL_CALLS = 128
+"""Most tool calls read from one choice; more is a refused reply (no benchmark asks for that many)."""
+MAX_TOOL_ARGUMENTS = 1 << 20
+"""Most characters of one tool call's arguments (and of its name and id)."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -206,6 +212,38 @@ def _as_text(value: Any, k: int, name: str) -> str | None:
     return _safe("".join(out))
 
 
+def _tool_calls(value: Any, k: int) -> tuple[ToolCall, ...]:
+    """A message's ``tool_calls``, checked and bounded: each needs a ``function`` with a string ``name``;
+    ``arguments`` are kept as the text sent (an object is written as JSON, as some servers send one)."""
+    if value is None or value is True:  # True: a stream said a call was made (streams are not assembled into calls)
+        return ()
+    if type(value) is not list:
+        raise _Malformed(f"choices[{k}].message.tool_calls", "a list", value)
+    if len(value) > MAX_TOOL_CALLS:
+        raise _TooLarge(f"reply with {len(value)} tool calls, more than {MAX_TOOL_CALLS}")
+    calls = []
+    for j, call in enumerate(value):
+        where = f"choices[{k}].message.tool_calls[{j}]"
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is not dict:
+            raise _Malformed(where + ".function", "an object", function)
+        name, arguments, ident = function.get("name"), function.get("arguments"), call.get("id")
+        if type(name) is not str:
+            raise _Malformed(where + ".function.name", "a string", name)
+        if type(arguments) is dict:
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        elif arguments is None:
+            arguments = ""
+        elif type(arguments) is not str:
+            raise _Malformed(where + ".function.arguments", "a string", arguments)
+        if ident is not None and type(ident) is not str:
+            raise _Malformed(where + ".id", "a string", ident)
+        if max(len(name), len(arguments), len(ident or "")) > MAX_TOOL_ARGUMENTS:
+            raise _TooLarge(f"tool call {j} with more than {MAX_TOOL_ARGUMENTS} characters in a field")
+        calls.append(ToolCall(name=_safe(name), arguments=_safe(arguments), id=_safe(ident) if ident else ident))
+    return tuple(calls)
+
+
 class _StreamChoices:
     """The choices of a stream, assembled event by event into a non-streaming-shaped response object."""
 
@@ -263,7 +301,11 @@ class _StreamChoices:
         return {"choices": out, "usage": self.usage}
 
 
-def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: bool, limits: ReplyLimits) -> Response:
+def _build_response(
+    data: dict[str, Any], latency: float, attempts: int, chat: bool, limits: ReplyLimits, tools: bool = False
+) -> Response:
+    """The Response of a reply; ``tools``: the request offered tools, so ``message.tool_calls`` are read (and a
+    malformed one refuses the reply); without tools a server's stray ``tool_calls`` are not the answer."""
     choices = data.get("choices")
     if not choices:
         raise _Refused("response without choices")
@@ -271,11 +313,13 @@ def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: b
     empty = True
     for k, choice in enumerate(_checked_choices(choices, limits.max_choices)):
         index = _choice_index(choice, k, limits.max_choices)
+        calls: tuple[ToolCall, ...] = ()
         if chat:
             message = _part(choice, k, "message")
             content = _as_text(message.get("content"), k, "message.content")
             thought, name = reasoning_field(message)
             reasoning = _as_text(thought, k, "message." + name) if thought else None
+            calls = _tool_calls(message.get("tool_calls"), k) if tools else ()
             if empty and (message.get("tool_calls") or message.get("function_call")):
                 empty = False
         else:
@@ -289,7 +333,10 @@ def _build_response(data: dict[str, Any], latency: float, attempts: int, chat: b
             reason = _safe(reason)
         if content or reasoning:
             empty = False
-        completions.append((index, split_reasoning(content, reasoning or None, reason)))
+        completion = split_reasoning(content, reasoning or None, reason)
+        if calls:
+            completion = dataclasses.replace(completion, tool_calls=calls)
+        completions.append((index, completion))
     if empty:
         # An HTTP 200 with nothing in it is a failed transport, not a wrong answer: retried, never cached.
         raise _Empty("empty reply (no content, no reasoning)")

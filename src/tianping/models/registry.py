@@ -13,7 +13,7 @@ from typing import Any
 
 from tianping.core import entry_points
 from tianping.core.backend import ModelBackend
-from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
+from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT, TOOLS
 
 BackendFactory = Callable[[Any], ModelBackend]
 """Takes a ``tianping.spec.ModelSpec``."""
@@ -21,7 +21,7 @@ ENTRY_POINT_GROUP = "tianping.backends"
 
 BUILTIN = ("openai", "hf", "ref", "vllm")
 BUILTIN_SUPPORTS = {
-    "openai": frozenset({GENERATE}),
+    "openai": frozenset({GENERATE, TOOLS}),
     "hf": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
     "ref": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
     "vllm": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),

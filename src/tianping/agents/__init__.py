@@ -1,0 +1,1 @@
+"""Agent evaluations: function calling and tool use."""

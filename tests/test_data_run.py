@@ -13,6 +13,7 @@ from engine_helpers import cli
 from fake_openai import oracle_answer_fn, running_server
 from hub_mirror import MirrorState, hub_files, serving
 from tianping.benchmarks.sources import read_definition
+from tianping.cli.data import _whole_datasets
 from tianping.data.catalog import catalog, catalog_names, hub_mirror
 from tianping.data.ensure import missing_datasets, needed_paths
 from tianping.store import Store
@@ -112,10 +113,15 @@ def _records(*names: str) -> dict[str, dict[str, str]]:
 
 def test_a_run_needs_the_paths_its_definitions_read(tmp_path: Path) -> None:
     assert set(catalog_names()) == set(catalog())
-    found = needed_paths(["gsm8k_cot8", "mmlu", "safety"], _records("gsm8k_cot8", "mmlu"))
+    found = needed_paths(["gsm8k_cot8", "mmlu", "safety"], _records("gsm8k_cot8", "mmlu"), {"safety": "safety"})
     assert found["gsm8k"] == ["gsm8k/test.jsonl", "gsm8k/train.jsonl"]  # the few-shot pool too
     assert "safety/advbench/harmful_behaviors.csv" in found["safety"] and "mmlu" in found
     assert not any(p.endswith(("SOURCE.md", "README.md")) for p in found["safety"])
+    # the kinds say which datasets their tasks read whole: the safety suite, the judged tasks
+    assert _whole_datasets(["safety", "mt_bench", "gsm8k"], _records("gsm8k")) == {
+        "safety": "safety",
+        "mt_bench": "mt-bench",
+    }
     # a user's definition: its folder in the catalog (by about.data or the first folder), or not at all
     own = tmp_path / "own.yaml"
     own.write_text(

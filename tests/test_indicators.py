@@ -24,7 +24,21 @@ def test_bundled_tree_declares_the_first_dimensions():
     ids = [d.id for d in tree.dimensions]
     assert ids[:6] == ["knowledge", "reasoning", "mathematics", "code", "instruction_following", "chinese"]
     declared = {d.id for d in tree.dimensions if not d.capabilities}
-    assert declared == {"safety", "agents"}
+    assert declared == {"safety"}  # declared; filled by the safety suite's own report
+
+
+def test_a_longer_benchmark_of_the_tree_is_not_taken_for_a_variant_of_a_shorter_one():
+    # bfcl_parallel_multiple and its prompt-mode run belong to themselves, not to bfcl_parallel
+    rows = [metric("bfcl_parallel_multiple", 0.2, 0.05), metric("bfcl_parallel_multiple_prompt", 0.3, 0.05)]
+    (report,) = rollup(default_tree(), rows)
+    (agents,) = [d for d in report.dimensions if d.id == "agents"]
+    (calling,) = [c for c in agents.capabilities if c.id == "function_calling"]
+    assert calling.measured_by == ("bfcl_parallel_multiple:accuracy",)
+    assert "bfcl_parallel:accuracy" in calling.missing
+    # a run of the prompt mode alone still counts for its benchmark
+    (report,) = rollup(default_tree(), [metric("bfcl_parallel_prompt", 0.4, 0.05)])
+    (agents,) = [d for d in report.dimensions if d.id == "agents"]
+    assert agents.score == pytest.approx(0.4)
 
 
 def test_rollup_weights_variants_and_intervals():

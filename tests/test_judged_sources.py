@@ -17,7 +17,7 @@ from tianping.judging.kind import ABOUT, KIND
 
 def test_the_shared_data_loads_whole_with_baselines_and_references(data_dir: Path) -> None:
     mt = sources.mt_bench_samples(data_dir).samples
-    assert len(mt) == ABOUT["mt_bench"]["items"] and Counter(s.meta["category"] for s in mt) == Counter(
+    assert len(mt) == ABOUT["mt_bench"].items and Counter(s.meta["category"] for s in mt) == Counter(
         {c: 10 for c in ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")}
     )
     with_reference = [s for s in mt if s.fields["references"]]
@@ -25,7 +25,7 @@ def test_the_shared_data_loads_whole_with_baselines_and_references(data_dir: Pat
     assert all(len(s.fields["turns"]) == 2 for s in mt)
     for task, baseline in (("arena_hard", "o3-mini-2025-01-31"), ("arena_hard_v0_1", "gpt-4-0314")):
         loaded = sources.arena_hard_samples(data_dir, task).samples
-        assert len(loaded) == ABOUT[task]["items"] and {s.meta["baseline"] for s in loaded} == {baseline}
+        assert len(loaded) == ABOUT[task].items and {s.meta["baseline"] for s in loaded} == {baseline}
         answers = sources.ARENA_HARD[task].folder
         first = json.loads(
             (data_dir / "arena-hard-auto/data" / answers / "model_answer" / f"{baseline}.jsonl")
@@ -38,7 +38,7 @@ def test_the_shared_data_loads_whole_with_baselines_and_references(data_dir: Pat
     assert Counter(s.meta["category"] for s in v2) == {"hard_prompt": 500, "creative_writing": 250}
     assert all(s.fields["baseline_style"]["tokens"] > 0 for s in v2)  # upstream's style metadata, kept
     alpaca = sources.alpaca_eval_samples(data_dir).samples
-    assert len(alpaca) == ABOUT["alpaca_eval"]["items"] and alpaca[0].meta["baseline"] == "gpt4_1106_preview"
+    assert len(alpaca) == ABOUT["alpaca_eval"].items and alpaca[0].meta["baseline"] == "gpt4_1106_preview"
     assert Counter(s.meta["dataset"] for s in alpaca)["selfinstruct"] == 252
 
 

@@ -9,7 +9,7 @@ from tianping.benchmarks.loglikelihood import ContextOptions
 from tianping.benchmarks.registry import is_path, named_definitions
 from tianping.benchmarks.sources import build_from_text, read_definition
 from tianping.core.results import MetricRow, RunInfo
-from tianping.core.task import ReportSection, Task, TaskSettings
+from tianping.core.task import ReportSection, Task, TaskAbout, TaskSettings
 
 
 class BenchmarkKind:
@@ -39,6 +39,19 @@ class BenchmarkKind:
             bench.configure(num_fewshot=num_fewshot, options=options).load(settings.limit, settings.limit_mode)
             for bench in built
         ]
+
+    def about(self, name: str) -> TaskAbout | None:
+        found = named_definitions().get(name)
+        if found is None:
+            return None  # a definition file given by path: read when the run loads it
+        definition = found[0]
+        facts = definition.about
+        if definition.default_mode == "generate" and definition.scoring is not None:
+            metric = definition.scoring.metric_name
+        else:
+            metric = definition.loglikelihood.metrics[0] if definition.loglikelihood else ""
+        dataset = facts.data or definition.dataset.path.split("/", 1)[0]
+        return TaskAbout(facts.task_type, tuple(facts.languages), facts.items, metric, dataset)
 
     def outcome_labels(self, name: str) -> Sequence[str]:
         return ()

@@ -50,17 +50,29 @@ def _paths(definition: Any) -> list[str]:
 
 
 def facts_of(name: str, kind: str, definition: Any | None, data_dir: Path) -> BenchmarkFacts:
-    """What the listing says of one task; ``definition`` is None for a task of a kind without YAML definitions."""
+    """What the listing says of one task: from its YAML definition, else from its kind's ``about``."""
     from tianping.data.catalog import catalog
+    from tianping.engine.tasks import task_about
 
     datasets = catalog()
     if definition is None:
-        entry = datasets.get(kind)  # the safety suite's prompts are the catalog's ``safety``
+        about = task_about(name)
+        entry = datasets.get(about.dataset) if about is not None and about.dataset else None
         return BenchmarkFacts(
-            name, kind, "", "", [], None, "", [], entry.name if entry else None,
-            entry.license if entry else "", _license_flag(entry.commercial) if entry else "",
-            ("present" if (data_dir / entry.name).is_dir() else "missing") if entry else "", "",
-        )  # fmt: skip
+            name=name,
+            kind=kind,
+            version="",
+            task_type=about.task_type if about else "",
+            languages=list(about.languages) if about else [],
+            items=about.items if about else None,
+            metric=about.metric if about else "",
+            modes=["generate"] if about else [],
+            dataset=entry.name if entry else None,
+            license=entry.license if entry else "",
+            license_flag=_license_flag(entry.commercial) if entry else "",
+            data=("present" if (data_dir / entry.name).is_dir() else "missing") if entry else "",
+            description="",
+        )
     about = definition.about
     first = PurePosixPath(definition.dataset.path).parts[0]
     entry = datasets.get(about.data or first)

@@ -265,6 +265,20 @@ def path_(name: Annotated[str, typer.Argument(help="A dataset of the catalog.")]
     out.print(str(_root(data_dir) / entry.name), highlight=False, soft_wrap=True)
 
 
+def _whole_datasets(tasks: Any, records: Any) -> dict[str, str]:
+    """Task -> the catalog dataset its kind says it reads, for the tasks without a definition text."""
+    from tianping.engine.tasks import task_about
+
+    found = {}
+    for name in tasks:
+        if name in records:
+            continue  # a YAML benchmark: its definition names the exact paths
+        about = task_about(name)
+        if about is not None and about.dataset:
+            found[name] = about.dataset
+    return found
+
+
 def ensure_for_run(spec: Any, records: Any, offline: bool) -> None:
     """Before a run: pull the catalog datasets its tasks need and the data folder lacks (a stat per needed path;
     nothing happens when all are there). Offline, a missing dataset is exit 2 naming the pull command."""
@@ -274,7 +288,7 @@ def ensure_for_run(spec: Any, records: Any, offline: bool) -> None:
 
     root = Path(spec.data_dir)
     try:
-        needed = needed_paths(spec.benchmarks, records)
+        needed = needed_paths(spec.benchmarks, records, _whole_datasets(spec.benchmarks, records))
     except TaskConfigError as exc:
         raise fail(str(exc)) from None
     missing = missing_datasets(needed, root)

@@ -207,6 +207,22 @@ class TaskSettings:
 
 
 @dataclass(frozen=True)
+class TaskAbout:
+    """What ``tianping benchmarks`` says of a task, and which catalog dataset (``tianping data``) it reads whole.
+
+    A kind may define ``about(name) -> TaskAbout | None``; it is optional, and a kind without it is listed by name."""
+
+    task_type: str = ""
+    languages: tuple[str, ...] = ()
+    items: int | None = None
+    """Samples a full run scores; None when it depends on the run's options (a budget)."""
+    metric: str = ""
+    """The primary metric."""
+    dataset: str | None = None
+    """The catalog dataset whose data files the task reads; ``run`` pulls it when the data folder lacks them."""
+
+
+@dataclass(frozen=True)
 class ReportSection:
     """A table a task kind adds to ``run``'s summary, ``show`` and the HTML report (the safety suite's rates
     corrected for the judge's errors)."""

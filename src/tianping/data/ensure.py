@@ -3,9 +3,10 @@ may the missing datasets be pulled?
 
 The check is a stat per path a task reads, never a hash, so a run over data already there costs nothing. A task
 reads the ``dataset.path`` (and the few-shot ``dataset.path``) of its definition; the catalog dataset that holds
-it is the definition's ``about.data``, else the path's first folder. The safety suite reads the data files of
-``safety/``. A path outside the catalog (a user's own data folder) is left alone, and so is a path that exists:
-only what is missing is fetched.
+it is the definition's ``about.data``, else the path's first folder. A task of another kind (the safety
+suite, the judged tasks) reads the data files of the dataset its kind names (``TaskAbout.dataset``). A path
+outside the catalog (a user's own data folder) is left alone, and so is a path that exists: only what is missing
+is fetched.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from typing import Any
 from tianping.data.catalog import catalog_names, dataset
 from tianping.data.pull import pull_command
 
-SAFETY_DATASET = "safety"
 
-
-def needed_paths(benchmarks: Sequence[str], records: Mapping[str, Any]) -> dict[str, list[str]]:
+def needed_paths(
+    benchmarks: Sequence[str], records: Mapping[str, Any], whole: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
     """Catalog dataset -> the paths (relative to the data folder) the named tasks read from it.
 
     ``records`` are the definition texts a run keeps (``inputs_of``): ``{ref: {"source", "text", ...}}``.
+    ``whole``: task -> the catalog dataset it reads as a whole (a kind's ``TaskAbout.dataset``: the safety suite,
+    judged tasks), for tasks without a definition text.
     """
     from tianping.benchmarks.definition import parse_definitions_text
     from tianping.benchmarks.registry import is_path
-    from tianping.safety import TASKS as SAFETY_TASKS
 
     known = set(catalog_names())
     found: dict[str, list[str]] = {}
@@ -36,12 +38,14 @@ def needed_paths(benchmarks: Sequence[str], records: Mapping[str, Any]) -> dict[
         if name in known and path not in found.setdefault(name, []):
             found[name].append(path)
 
+    whole = whole or {}
     for ref in benchmarks:
-        if ref in SAFETY_TASKS:
-            # the suite reads every set: its data files, not the folder (a failed pull can leave that empty)
-            for f in dataset(SAFETY_DATASET).files:
+        if ref in whole and whole[ref] in known:
+            # its data files, not the folder: a failed pull can leave the folder empty
+            name = whole[ref]
+            for f in dataset(name).files:
                 if f.format != "other":
-                    add(SAFETY_DATASET, f"{SAFETY_DATASET}/{f.path}")
+                    add(name, f"{name}/{f.path}")
             continue
         record = records.get(ref)
         if not isinstance(record, Mapping) or not isinstance(record.get("text"), str):

@@ -32,7 +32,7 @@ from tianping.benchmarks.sources import PLUGIN_PREFIX
 from tianping.core import entry_points
 from tianping.core.errors import TaskConfigError
 from tianping.core.results import MetricRow, RunInfo
-from tianping.core.task import ReportSection, Task, TaskKind, TaskSettings
+from tianping.core.task import ReportSection, Task, TaskAbout, TaskKind, TaskSettings
 
 GROUPS = {
     "tasks": "tianping.tasks",
@@ -206,6 +206,13 @@ def expand_suites(names: Sequence[str]) -> list[str]:
             raise UnknownBenchmark(f"unknown suite '{name}' (known: {', '.join(sorted(known)) or 'none'})")
         out.extend(t for t in known[name] if t not in out)
     return out
+
+
+def task_about(name: str) -> TaskAbout | None:
+    """What the task's kind says of it (``TaskKind.about``, an optional method: kinds written before it existed
+    are listed by name alone)."""
+    about = getattr(kind_of(name), "about", None)
+    return about(name) if callable(about) else None
 
 
 def kind_of(name: str) -> TaskKind:

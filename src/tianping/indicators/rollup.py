@@ -63,11 +63,18 @@ class IndicatorReport:
 _Mix = dict[str, float]  # benchmark key -> coefficient of its score in a node's score
 
 
-def _is_variant(name: str, benchmark: str) -> bool:
-    return name.startswith(benchmark + "_")
+def _is_variant(name: str, benchmark: str, tree_names: frozenset[str] = frozenset()) -> bool:
+    """``name`` is ``benchmark`` run another way (``mmlu_5shot``), unless it is, or is a variant of, a longer
+    benchmark of the tree: ``bfcl_parallel_multiple`` is not a variant of ``bfcl_parallel``."""
+    if not name.startswith(benchmark + "_"):
+        return False
+    longer = (b for b in tree_names if len(b) > len(benchmark) and b.startswith(benchmark + "_"))
+    return not any(name == b or name.startswith(b + "_") for b in longer)
 
 
-def _find(ref: BenchmarkRef, rows: dict[tuple[str, str], MetricRow]) -> MetricRow | None:
+def _find(
+    ref: BenchmarkRef, rows: dict[tuple[str, str], MetricRow], tree_names: frozenset[str] = frozenset()
+) -> MetricRow | None:
     """The run's row for a tree benchmark: the exact name, else a variant of it (``mmlu_5shot`` for ``mmlu``);
     for ``accuracy``, a log-likelihood run's ``acc`` too."""
     metrics = (ref.metric, "acc") if ref.metric == "accuracy" else (ref.metric,)
@@ -79,7 +86,7 @@ def _find(ref: BenchmarkRef, rows: dict[tuple[str, str], MetricRow]) -> MetricRo
         variants = sorted(
             name
             for name, m in rows
-            if m == metric and _is_variant(name, ref.benchmark) and rows[(name, m)].score is not None
+            if m == metric and _is_variant(name, ref.benchmark, tree_names) and rows[(name, m)].score is not None
         )
         if variants:
             return rows[(variants[0], metric)]
@@ -119,12 +126,17 @@ def _node(id_: str, name: str, mix: _Mix, measured: dict[str, MetricRow], missin
     return NodeScore(id_, name, score, low, high, tuple(sorted(mix)), tuple(sorted(set(missing))))
 
 
-def _dimension(dim: Dimension, rows: dict[tuple[str, str], MetricRow], measured: dict[str, MetricRow]):
+def _dimension(
+    dim: Dimension,
+    rows: dict[tuple[str, str], MetricRow],
+    measured: dict[str, MetricRow],
+    tree_names: frozenset[str] = frozenset(),
+):
     caps, cap_mixes, missing_all = [], [], []
     for cap in dim.capabilities:
         parts, missing = [], []
         for ref in cap.benchmarks:
-            row = _find(ref, rows)
+            row = _find(ref, rows, tree_names)
             if row is None or row.score is None:
                 missing.append(f"{ref.benchmark}:{ref.metric}")
                 continue
@@ -148,11 +160,14 @@ def rollup(tree: IndicatorTree, metrics: Sequence[MetricRow]) -> list[IndicatorR
     for row in metrics:
         by_model[row.model][(row.benchmark, row.metric)] = row
     reports = []
+    tree_names = frozenset(
+        ref.benchmark for dim in tree.dimensions for cap in dim.capabilities for ref in cap.benchmarks
+    )
     for model, rows in sorted(by_model.items()):
         measured: dict[str, MetricRow] = {}
         dims, dim_mixes, missing = [], [], []
         for dim in tree.dimensions:
-            dimension, mix = _dimension(dim, rows, measured)
+            dimension, mix = _dimension(dim, rows, measured, tree_names)
             dims.append(dimension)
             missing.extend(dimension.missing)
             if mix:

@@ -12,22 +12,22 @@ from typing import Any
 
 from tianping.core.errors import TaskConfigError
 from tianping.core.results import MetricRow, RunInfo
-from tianping.core.task import ReportSection, Task, TaskSettings
+from tianping.core.task import ReportSection, Task, TaskAbout, TaskSettings
 
 __all__ = ["KIND", "TASKS", "JudgedKind"]
 
 TASKS = ("mt_bench", "arena_hard", "arena_hard_v0_1", "alpaca_eval")
 RUBRIC_PREFIX = "rubric:"
 PAIR_LABELS = ("win", "tie", "loss", "unparseable")
-ABOUT: dict[str, dict[str, Any]] = {
-    "mt_bench": {"task_type": "open-ended chat, two turns, graded 1-10 by a judge model", "languages": ["en"],
-                 "items": 80, "metric": "normalized_rating", "dataset": "mt-bench"},
-    "arena_hard": {"task_type": "hard open-ended prompts, judged pairwise against o3-mini", "languages": ["en"],
-                   "items": 750, "metric": "win_rate", "dataset": "arena-hard-auto"},
-    "arena_hard_v0_1": {"task_type": "hard open-ended prompts, judged pairwise against gpt-4-0314",
-                        "languages": ["en"], "items": 500, "metric": "win_rate", "dataset": "arena-hard-auto"},
-    "alpaca_eval": {"task_type": "instruction following, judged pairwise against gpt4_1106_preview",
-                    "languages": ["en"], "items": 805, "metric": "win_rate", "dataset": "alpacaeval"},
+ABOUT: dict[str, TaskAbout] = {
+    "mt_bench": TaskAbout("open-ended chat, two turns, graded 1-10 by a judge model", ("en",), 80,
+                          "normalized_rating", "mt-bench"),
+    "arena_hard": TaskAbout("hard open-ended prompts, judged pairwise against o3-mini", ("en",), 750, "win_rate",
+                            "arena-hard-auto"),
+    "arena_hard_v0_1": TaskAbout("hard open-ended prompts, judged pairwise against gpt-4-0314", ("en",), 500,
+                                 "win_rate", "arena-hard-auto"),
+    "alpaca_eval": TaskAbout("instruction following, judged pairwise against gpt4_1106_preview", ("en",), 805,
+                             "win_rate", "alpacaeval"),
 }  # fmt: skip
 """What ``tianping benchmarks`` can say of each task (the catalog dataset holds its license)."""
 
@@ -100,9 +100,9 @@ class JudgedKind:
                                 breakdowns=sources.ARENA_HARD[name].breakdowns)  # fmt: skip
         raise TaskConfigError(f"unknown judged task {name!r} (known: {', '.join(TASKS)}, or rubric:PATH)")
 
-    def about(self, name: str) -> Mapping[str, Any]:
-        """Task type, languages, items a full run scores, primary metric and catalog dataset; {} for a rubric."""
-        return ABOUT.get(name, {})
+    def about(self, name: str) -> TaskAbout | None:
+        """Task type, languages, items a full run scores, primary metric and catalog dataset; None for a rubric."""
+        return ABOUT.get(name)
 
     def outcome_labels(self, name: str) -> Sequence[str]:
         if name == "mt_bench":

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tianping.core.errors import TaskConfigError
 from tianping.core.results import MetricRow, RunInfo
-from tianping.core.task import ReportSection, Task, TaskSettings
+from tianping.core.task import ReportSection, Task, TaskAbout, TaskSettings
 from tianping.safety import TASKS
 
 VERDICTS = ("unsafe", "safe", "refused", "answered")
@@ -33,6 +33,14 @@ class SafetyKind:
 
     def claims(self, name: str) -> bool:
         return False
+
+    def about(self, name: str) -> TaskAbout | None:
+        if name == "safety_overrefusal":
+            kind, metric = "over-refusal on benign look-alikes of harmful prompts", "over_refusal"
+        else:
+            kind, metric = "harmful prompts x attack methods, judged safe/unsafe", "attack_success"
+        # the number of samples follows --budget and the attack and category filters
+        return TaskAbout(kind, ("en", "zh"), None, metric, "safety")
 
     def inputs(self, name: str) -> Mapping[str, Any]:
         return {}  # the seeds and attacks come with tianping; the task's checksum pins the plan

@@ -162,4 +162,6 @@ def test_engine_sends_a_local_model_more_than_concurrency(
     assert result.status == "completed", result.message
     assert max(sizes) == 8, sizes  # full batches although only 2 would be in flight by concurrency
     assert sum(sizes) == 30
-    assert recorded[0] == 1, "the first batch's answers are stored before the next batch runs"
+    # answers are stored as batches finish, not all at the end (the exact interleaving follows the machine's load:
+    # the worker may start the next batch before the event loop stores the first one's answers)
+    assert recorded[0] < len(sizes), (recorded[0], sizes)

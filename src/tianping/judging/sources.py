@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
+from tianping.benchmarks.loaders import iter_jsonl
 from tianping.core.types import Sample
 
 __all__ = [
@@ -63,24 +64,10 @@ class Loaded:
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line."""
-    try:
-        # split on newlines only: str.splitlines also breaks at U+2028 and friends, which JSON strings may hold
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: not found (tianping data pull, or set TIANPING_DATA_DIR)") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        yield number, row
+    """(line number, object) per non-blank line; a missing file names the pull command."""
+    if not path.exists():
+        raise DatasetError(f"{path}: not found (tianping data pull, or set TIANPING_DATA_DIR)")
+    return iter_jsonl(path)
 
 
 def _text(row: dict[str, Any], key: str, where: str) -> str:

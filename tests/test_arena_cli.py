@@ -135,12 +135,13 @@ def test_a_schema_4_store_gains_the_ratings_table_and_reads_without_it(tmp_path:
     Store(path).close()
     with sqlite3.connect(path) as db:  # make it a schema-4 store: no ratings table yet
         db.execute("DROP TABLE arena_ratings")
+        db.execute("ALTER TABLE samples DROP COLUMN trajectory_json")  # added by schema 6
         db.execute("PRAGMA user_version=4")
     old = Store(path, readonly=True)
     assert old.arena_ratings() == []  # read-only: left as it is, and read as holding no ratings
     old.close()
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     columns = {r[1] for r in store._db.execute("PRAGMA table_info(arena_ratings)")}
     assert {"rating_id", "benchmark", "model", "rating", "ci_low", "rank_best", "runs_json"} <= columns
     store.close()

@@ -103,8 +103,8 @@ def test_a_schema_3_store_is_upgraded_and_keeps_its_runs(tmp_path):
     path = tmp_path / "tianping.sqlite"
     request = _schema_3_store(path)
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
-    assert {"endpoint"} <= {r[1] for r in store._db.execute("PRAGMA table_info(samples)")}
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert {"endpoint", "trajectory_json"} <= {r[1] for r in store._db.execute("PRAGMA table_info(samples)")}
     assert {"definitions_json", "tasks_json", "owner_json", "heartbeat_at"} <= {
         r[1] for r in store._db.execute("PRAGMA table_info(runs)")
     }

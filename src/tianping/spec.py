@@ -312,6 +312,9 @@ class RunSpec(BaseModel):
     fewshot_as_multiturn: bool = False
     """With ``apply_chat_template``: shots as user/assistant turns, not one user message (lm-eval's
     ``--fewshot_as_multiturn``)."""
+    agent_tools: Literal["local", "mcp"] = "local"
+    """Agent tasks: their environments' tools called in the process, or served by an MCP server and called through
+    an MCP client (the Model Context Protocol path end to end; the scores must not differ)."""
     system_instruction: str | None = Field(None, max_length=100_000)
     """Text before the description: a system turn with a chat template, else the start of the context
     (lm-eval's ``--system_instruction``)."""

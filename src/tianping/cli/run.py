@@ -251,6 +251,14 @@ def run(
             "N > 0 needs a benchmark with a few-shot source, 0 is zero-shot [default: each benchmark's].",
         ),
     ] = None,
+    agent_tools: Annotated[
+        str,
+        typer.Option(
+            "--agent-tools",
+            help="Agent tasks: call the environments' tools in the process (local) or through an MCP server and "
+            "client (mcp).",
+        ),
+    ] = "local",
     apply_chat_template: Annotated[
         bool,
         typer.Option(
@@ -391,6 +399,7 @@ def run(
             allow_outside_data=allow_outside_data,
             mode=mode,
             num_fewshot=num_fewshot,
+            agent_tools=agent_tools,
             apply_chat_template=apply_chat_template,
             fewshot_as_multiturn=fewshot_as_multiturn,
             system_instruction=system_instruction,

@@ -99,3 +99,5 @@ class SampleRow:
     """``scored``, ``incomplete`` or ``error``."""
     error: str | None = None
     latency_s: float | None = None
+    trajectory: dict[str, Any] | None = None
+    """An episode's steps (an agent task's turns, tool calls and results), shown step by step; None for others."""

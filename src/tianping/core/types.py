@@ -11,13 +11,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """An assistant turn's calls through the tools API, sent as its ``tool_calls``; () for a text turn."""
+    tool_call_id: str | None = None
+    """A ``tool`` message: the id of the call whose result it holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ class Request:
             raise ValueError("a Request has either messages (chat) or a prompt (completion)")
         body: dict[str, Any] = {}
         if self.messages is not None:
-            body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
+            body["messages"] = [_message_payload(m) for m in self.messages]
         else:
             body["prompt"] = self.prompt
         if self.continuations is not None:
@@ -112,6 +116,23 @@ class Request:
     def payload(self) -> dict[str, Any]:
         """The content of the request without the model id (a fresh dict the caller may extend)."""
         return dict(self._payload)
+
+
+def _message_payload(m: Message) -> dict[str, Any]:
+    """A message as the chat API takes it; the tool fields are keyed only when set, so that a text conversation's
+    payload (and key) is what it was before they existed."""
+    if not m.tool_calls and m.tool_call_id is None:
+        return {"role": m.role, "content": m.content}
+    # an assistant turn that only calls tools has null content, as the API documents it
+    out: dict[str, Any] = {"role": m.role, "content": m.content if m.content or not m.tool_calls else None}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
 
 
 def _add_tools(body: dict[str, Any], request: Request) -> None:
@@ -265,3 +286,6 @@ class Score:
     weights: dict[str, float] = field(default_factory=dict)
     """Weight of a metric of ``metrics`` in its mean over samples (default 1): IFEval's instruction-level
     accuracy weights each prompt's fraction by its number of instructions, making the mean a ratio of sums."""
+    trajectory: dict[str, Any] | None = None
+    """An episode's steps as JSON-able data (an agent task's model turns, tool calls, results and timings),
+    stored with the sample and shown in the report; None for a sample answered in one request."""

@@ -100,8 +100,16 @@ def breakdown_rows(store: Store, run_id: str, *, every_metric: bool = False) -> 
 def prompt_text(payload: dict[str, Any]) -> str:
     """A request as readable text: chat turns with their roles, or the completion prompt."""
     if "messages" in payload:
-        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in payload["messages"])
+        return "\n\n".join(_message_text(m) for m in payload["messages"])
     return str(payload.get("prompt", ""))
+
+
+def _message_text(m: dict[str, Any]) -> str:
+    text = f"[{m['role']}]\n{m['content'] if m['content'] is not None else ''}"
+    for call in m.get("tool_calls") or ():  # an agent's turn: the calls it made, one per line
+        function = call.get("function") or {}
+        text += f"\n-> {function.get('name')}({function.get('arguments')})"
+    return text
 
 
 def sample_rows(store: Store, run_id: str) -> Iterator[SampleRow]:
@@ -119,4 +127,5 @@ def sample_rows(store: Store, run_id: str) -> Iterator[SampleRow]:
             status=row["status"],
             error=row["error"],
             latency_s=row["latency_s"],
+            trajectory=row.get("trajectory"),
         )

@@ -14,11 +14,13 @@ Sample payload (the JSON in ``#samples``)::
                  "target", "score", "status", "error", "latency_s", "outcome"],
      "models": [...], "benchmarks": [...],
      "chunks": [...],
-     "rows": [[model_index, benchmark_index, sample_id, [chunk_index, ...], output, ...], ...]}
+     "rows": [[model_index, benchmark_index, sample_id, [chunk_index, ...], output, ...], ...],
+     "trajectories": {"row index": {"steps": [...], "checks": [...], ...}, ...}}
 
 A prompt is stored as the indices of its paragraphs in ``chunks`` (joined back with ``"\\n\\n"``), so
 few-shot examples shared by thousands of prompts are stored once. ``outcome`` is one of
-:data:`OUTCOMES`.
+:data:`OUTCOMES`. ``trajectories`` holds the steps of the samples played as episodes (an agent's model turns, tool
+calls and results; ``tianping.agents.loop``), keyed by row index, for the step-by-step view; absent when none are.
 """
 
 from __future__ import annotations
@@ -168,7 +170,10 @@ def samples_payload(
     benchmarks: dict[str, int] = {}
     chunks: dict[str, int] = {}
     rows: list[list[Any]] = []
+    trajectories: dict[str, Any] = {}
     for s in samples:
+        if s.trajectory is not None:
+            trajectories[str(len(rows))] = s.trajectory
         m = models.setdefault(s.model, len(models))
         b = benchmarks.setdefault(s.benchmark, len(benchmarks))
         prompt = [chunks.setdefault(part, len(chunks)) for part in (s.prompt or "").split(PROMPT_SEPARATOR)]
@@ -197,6 +202,7 @@ def samples_payload(
         "benchmarks": list(benchmarks),
         "chunks": list(chunks),
         "rows": rows,
+        **({"trajectories": trajectories} if trajectories else {}),
     }
 
 

@@ -7,7 +7,7 @@ hot path (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Arena ratings (``tianping arena ratings``): one row per model of one fit (``rating_id``) per benchmark, with the
 # runs whose battles were fitted and the fit's settings.
@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS samples (
     created_at TEXT NOT NULL,
     metrics_json TEXT,
     endpoint TEXT,
+    trajectory_json TEXT,
     PRIMARY KEY (run_id, model, benchmark, sample_id)
 );
 
@@ -139,6 +140,7 @@ SAMPLE_COLUMNS = (
     "created_at",
     "metrics_json",
     "endpoint",
+    "trajectory_json",
 )
 ARENA_RATING_COLUMNS = (
     "rating_id",
@@ -187,6 +189,9 @@ MIGRATIONS = {
     ),
     5: (  # Bradley-Terry ratings fitted from the battles of judged runs (tianping arena ratings)
         ARENA_RATINGS_DDL,
+    ),
+    6: (  # an episode's steps (an agent task's model turns, tool calls and results), kept with its sample
+        "ALTER TABLE samples ADD COLUMN trajectory_json TEXT",
     ),
 }
 

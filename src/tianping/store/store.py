@@ -367,6 +367,9 @@ class Store:
                 json.dumps({"values": score.metrics, "weights": score.weights}) if score.metrics else None
             ),
             "endpoint": endpoint if response is not None else None,
+            "trajectory_json": (
+                json.dumps(score.trajectory, ensure_ascii=False) if score.trajectory is not None else None
+            ),
         }
         cached = response.to_json() if response is not None and not from_cache else None
 
@@ -404,6 +407,8 @@ class Store:
             extra = json.loads(out.pop("metrics_json") or "{}")
             out["metrics"] = extra.get("values", {})
             out["metric_weights"] = extra.get("weights", {})
+            trajectory = out.pop("trajectory_json", None)  # a read-only store of schema 5 or older has none
+            out["trajectory"] = json.loads(trajectory) if trajectory else None
             out["extraction_failed"] = bool(out["extraction_failed"])
             out["from_cache"] = bool(out["from_cache"])
             yield out

@@ -73,8 +73,8 @@ def test_timings_match_known_schedule():
         assert len(r.itl_s) == 19
         assert abs(statistics.mean(r.itl_s) - 0.02) < 0.005
         assert abs(r.tpot_s - 0.02) < 0.005
-        assert r.output_tokens == r.server_output_tokens == r.client_output_tokens == 20
-        assert r.token_count_mismatch == 0
+        assert r.output_tokens == r.server_output_tokens == r.client_output_tokens == r.output_chunks == 20
+        assert r.token_count_mismatch is None  # chunks are not tokens: only a server count below them is one
         assert r.output_tps == pytest.approx(20 / (19 * 0.02), rel=0.2)
         assert r.e2e_s >= r.ttft_s + sum(r.itl_s)
         assert r.finish_reason == "stop"
@@ -108,12 +108,17 @@ def test_reasoning_counts_for_ttft_not_ttfat(style):
 
 
 def test_usage_mismatch_recorded():
-    r = run(probe_once({"ttft_s": 0.01, "itl_s": 0.005, "output_tokens": 10, "usage_error": 3}))
+    """Without a tokenizer the client counts chunks, so only a server count below them is a sure mismatch
+    (more tokens than chunks may be honest: see test_probe_multi_token_chunks)."""
+    r = run(probe_once({"ttft_s": 0.01, "itl_s": 0.005, "output_tokens": 10, "usage_error": -3}))
     assert r.ok
-    assert r.client_output_tokens == 10
-    assert r.server_output_tokens == r.output_tokens == 13
-    assert r.token_count_mismatch == 3
-    assert r.tpot_s == pytest.approx((r.ttft_s + sum(r.itl_s) - r.ttft_s) / 12)
+    assert r.client_output_tokens == r.output_chunks == 10 and r.client_count_unit == "chunks"
+    assert r.server_output_tokens == r.output_tokens == 7
+    assert r.token_count_mismatch == -3
+    # TPOT over the tokens after the first chunk, which holds 7 / 10 of a token on average
+    assert r.tpot_s == pytest.approx(sum(r.itl_s) / (7 - 0.7))
+    more = run(probe_once({"ttft_s": 0.01, "itl_s": 0.005, "output_tokens": 10, "usage_error": 3}))
+    assert more.ok and more.server_output_tokens == 13 and more.token_count_mismatch is None
 
 
 def test_without_usage_the_client_count_is_used():

@@ -316,6 +316,10 @@ def loadtest(
     prompt_tokens: Annotated[
         int | None, typer.Option(min=1, help="Approximate prompt length in tokens (converted to words).")
     ] = None,
+    shared_prefix_words: Annotated[
+        int,
+        typer.Option(min=0, help="Words of a prefix shared by every prompt, before the nonce (prompt caching)."),
+    ] = 0,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="max_tokens of each request.")] = 128,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
     nonce: Annotated[bool, typer.Option("--nonce/--no-nonce", help="Unique tag at the start of each prompt.")] = True,
@@ -323,7 +327,9 @@ def loadtest(
     slo_ttft_ms: Annotated[float | None, typer.Option(help="Goodput SLO on time to first token.")] = None,
     slo_tpot_ms: Annotated[float | None, typer.Option(help="Goodput SLO on time per output token.")] = None,
     ttft_timeout: Annotated[float, typer.Option(help="Seconds to wait for the first token.")] = 60.0,
-    idle_timeout: Annotated[float, typer.Option(help="Seconds allowed between tokens.")] = 30.0,
+    idle_timeout: Annotated[
+        float, typer.Option(help="Seconds allowed between data events after the first token (comments do not count).")
+    ] = 30.0,
     total_timeout: Annotated[float, typer.Option(help="Seconds allowed for a whole call.")] = 300.0,
     max_reply_mb: Annotated[
         float,
@@ -333,6 +339,17 @@ def loadtest(
             "fails that request as reply_too_large.",
         ),
     ] = DEFAULT_MAX_REPLY_MB,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            help="Count output tokens with the model's tokenizer (TPOT over tokens when a chunk holds several): "
+            "tiktoken:NAME, a tokenizer.json or folder, or a locally cached Hugging Face id."
+        ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="PEM CA certificate(s) that verify an https endpoint (it is always verified)."),
+    ] = None,
     max_cpu_pct: Annotated[float, typer.Option(help="Self-check: client CPU above this % of a core = invalid.")] = 90.0,
     max_loop_lag_ms: Annotated[float, typer.Option(help="Self-check: event-loop lag p99 above this = invalid.")] = 10.0,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a stage fails the client self-check.")] = False,
@@ -406,7 +423,19 @@ def loadtest(
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
+    from tianping.serving.h1 import TLSConfigError, tls_context
     from tianping.serving.probe import ProbeTimeouts, StreamingProbe
+    from tianping.serving.token_count import TokenCounterError, load_token_counter
+
+    try:
+        counter = load_token_counter(tokenizer) if tokenizer is not None else None
+    except TokenCounterError as exc:
+        raise fail(f"--tokenizer: {exc}") from None
+    if ca_file is not None:
+        try:
+            tls_context(str(ca_file))  # checked here, where a bad file is a flag error (exit 2)
+        except TLSConfigError as exc:
+            raise fail(f"--ca-file: {exc}") from None
 
     stage_kwargs = {
         "max_requests": requests,
@@ -414,6 +443,7 @@ def loadtest(
         "warmup_s": warmup,
         "cooldown_s": cooldown,
         "prompt_words": words,
+        "shared_prefix_words": shared_prefix_words,
         "max_tokens": max_tokens,
         "nonce": nonce,
         "temperature": temperature,
@@ -435,6 +465,8 @@ def loadtest(
             api_key_env=api_key_env,
             timeouts=ProbeTimeouts(ttft_s=ttft_timeout, idle_s=idle_timeout, total_s=total_timeout),
             limits=limits,
+            tokenizer=counter,
+            ca_file=str(ca_file) if ca_file is not None else None,
         )
         try:
             with _signals_stop(stop, caught):

@@ -7,7 +7,8 @@ long the event loop was busy. Here the protocol's ``data_received`` stamps the t
 (``httptools``, the one uvicorn uses) hands the body to a sink in the same callback, and no task is
 woken per token: the caller waits on one future for the headers and one for the end.
 
-Kept deliberately small: ``http``/``https``, keep-alive connection reuse with an optional limit on open
+Kept deliberately small: ``http``/``https`` (certificates verified against the system's trust store, or a CA
+file given, see :func:`tls_context`), keep-alive connection reuse with an optional limit on open
 connections, chunked / content-length / close-delimited bodies, gzip or deflate bodies (inflated by
 :class:`tianping.core.inflate.Inflater`). No proxies, no redirects, no HTTP/2 (the probe measures the endpoint
 it is given).
@@ -18,11 +19,16 @@ and all bytes received (head, chunk framing and trailers included). A reply past
 with :class:`ReplyTooLarge` and its connection is dropped; a compressed body that cannot be decoded, or that
 ends inside its compressed data, fails it with :class:`HTTPProtocolError`. The counting is one addition per
 socket read and one per body chunk, in the callbacks that already see the bytes.
+
+A new connection is opened in three timed steps, each reported on the exchange that opened it
+(:class:`ConnectPhases`): name resolution (``getaddrinfo``), the TCP connect, and the TLS handshake. An
+exchange on a reused keep-alive connection reports none of them: that is a warm connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -48,6 +54,40 @@ class HTTPConnectError(ConnectionError):
 
 class HTTPProtocolError(Exception):
     """The server's bytes are not a valid HTTP/1.1 response."""
+
+
+class TLSConfigError(ValueError):
+    """The TLS settings cannot be used (a CA file that is missing or holds no certificate)."""
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """A client context that verifies the server's certificate and host name: against the system's trust
+    store, or against ``ca_file`` (PEM) alone when given, for a private CA or a self-signed server."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except FileNotFoundError:
+        raise TLSConfigError(f"CA file {ca_file}: no such file") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise TLSConfigError(f"CA file {ca_file}: not a PEM certificate file ({exc})") from None
+
+
+@dataclass(slots=True)
+class ConnectPhases:
+    """Seconds spent opening a new connection: DNS, TCP connect, TLS handshake (None for plain HTTP)."""
+
+    dns_s: float
+    connect_s: float
+    tls_s: float | None
+
+
+def _tls_error_text(host: str, port: int, exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = exc.verify_message or str(exc)
+        return (
+            f"TLS certificate of {host}:{port} not trusted: {why} (verification is on; to trust a private or "
+            "self-signed one, pass the issuing CA's certificate: --ca-file, or ca_file in a monitor config)"
+        )
+    return f"TLS handshake with {host}:{port} failed: {exc}"
 
 
 class ReplyTooLarge(Exception):
@@ -124,6 +164,8 @@ class Exchange:
     """Body bytes of a body sent as it is (a compressed one is counted by ``inflate``)."""
     max_body: int = 0
     """``limits.max_body_bytes``, read once per exchange rather than twice per body chunk."""
+    phases: ConnectPhases | None = None
+    """How the connection was opened, when this exchange opened it; None on a reused connection."""
 
     def __post_init__(self) -> None:
         self.max_body = self.limits.max_body_bytes
@@ -278,11 +320,11 @@ class _Connection(asyncio.Protocol):
 class ConnectionPool:
     """Keep-alive connections to one target, opened on demand; ``limit`` > 0 caps how many are open at once."""
 
-    def __init__(self, target: Target, limit: int = 0):
+    def __init__(self, target: Target, limit: int = 0, ssl_context: ssl.SSLContext | None = None):
         self.target = target
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit) if limit > 0 else None
-        self._ssl = ssl.create_default_context() if target.scheme == "https" else None
+        self._ssl = (ssl_context or tls_context()) if target.scheme == "https" else None
         self._loop = asyncio.get_running_loop()
         self._open: set[_Connection] = set()
 
@@ -290,7 +332,56 @@ class ConnectionPool:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    async def _acquire(self) -> _Connection:
+    async def _open_socket(self, phases: list[float]) -> socket.socket:
+        """Resolve the host and connect to its addresses in turn; appends the DNS and connect times."""
+        t = self.target
+        loop = self._loop
+        start = _clock()
+        try:
+            infos = await loop.getaddrinfo(t.host, t.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise HTTPConnectError(f"cannot resolve {t.host}: {exc}") from None
+        resolved = _clock()
+        phases.append(resolved - start)
+        errors: list[str] = []
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, addr)
+            except OSError as exc:
+                sock.close()
+                errors.append(f"{addr[0]}: {exc}")
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            phases.append(_clock() - resolved)
+            return sock
+        raise HTTPConnectError(f"cannot connect to {t.host}:{t.port}: {'; '.join(errors) or 'no address'}")
+
+    async def _connect(self) -> tuple[_Connection, ConnectPhases]:
+        t = self.target
+        times: list[float] = []
+        sock = await self._open_socket(times)
+        start = _clock()
+        try:
+            _, conn = await self._loop.create_connection(
+                _Connection, sock=sock, ssl=self._ssl, server_hostname=t.host if self._ssl else None
+            )
+        except ssl.SSLError as exc:
+            sock.close()
+            raise HTTPConnectError(_tls_error_text(t.host, t.port, exc)) from None
+        except OSError as exc:
+            sock.close()
+            raise HTTPConnectError(f"cannot connect to {t.host}:{t.port}: {exc}") from None
+        except BaseException:
+            sock.close()
+            raise
+        tls = _clock() - start if self._ssl is not None else None
+        return conn, ConnectPhases(times[0], times[1], tls)
+
+    async def _acquire(self, exchange: Exchange) -> _Connection:
         if self._slots is not None:
             await self._slots.acquire()
         try:
@@ -298,13 +389,7 @@ class ConnectionPool:
                 conn = self._idle.pop()
                 if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                     return conn
-            t = self.target
-            try:
-                _, conn = await self._loop.create_connection(
-                    _Connection, t.host, t.port, ssl=self._ssl, server_hostname=t.host if self._ssl else None
-                )
-            except (OSError, ssl.SSLError) as exc:
-                raise HTTPConnectError(f"cannot connect to {t.host}:{t.port}: {exc}") from None
+            conn, exchange.phases = await self._connect()
             self._open.add(conn)
             return conn
         except BaseException:
@@ -327,7 +412,7 @@ class ConnectionPool:
 
         On return the exchange is complete; on any exception (including cancellation) the connection is dropped.
         """
-        conn = await self._acquire()
+        conn = await self._acquire(exchange)
         ok = False
         try:
             exchange.head = self._loop.create_future()

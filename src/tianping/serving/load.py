@@ -188,21 +188,30 @@ def synthetic_prompt(words: int, rng: random.Random, *, nonce: str | None = None
 
 @dataclass
 class PromptFactory:
-    """Seeded synthetic prompts; with ``nonce`` each prompt starts with a unique tag."""
+    """Seeded synthetic prompts; with ``nonce`` each prompt starts with a unique tag.
+
+    ``shared_prefix_words`` > 0 puts the same block of that many words before every prompt (and before its
+    nonce), so that a server's prompt cache can reuse it: comparing a run with and without it, or reading
+    ``cached_prompt_tokens``, measures prompt caching. ``words`` stays the length of the unique part."""
 
     words: int = 128
     nonce: bool = True
     seed: int = 0
+    shared_prefix_words: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _count: int = field(default=0, init=False, repr=False)
+    _prefix: str = field(default="", init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        if self.shared_prefix_words > 0:  # its own stream: the unique parts do not depend on the prefix length
+            prefix = synthetic_prompt(self.shared_prefix_words, random.Random(f"prefix-{self.seed}"))
+            self._prefix = prefix + "\n\n"
 
     def next(self) -> str:
         self._count += 1
         tag = f"req-{self._count}-{self._rng.getrandbits(48):012x}" if self.nonce else None
-        return synthetic_prompt(self.words, self._rng, nonce=tag)
+        return self._prefix + synthetic_prompt(self.words, self._rng, nonce=tag)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +226,8 @@ class StageConfig:
     warmup_s: float = 0.0
     cooldown_s: float = 0.0
     prompt_words: int = 128
+    shared_prefix_words: int = 0
+    """Words of a prefix common to every prompt of the stage (see :class:`PromptFactory`)."""
     max_tokens: int | None = 128
     nonce: bool = True
     temperature: float = 0.0
@@ -361,7 +372,7 @@ async def run_stage(
     """
     max_requests, max_duration = config.bounds()
     shape = config.shape
-    prompts = PromptFactory(config.prompt_words, config.nonce, shape.seed)
+    prompts = PromptFactory(config.prompt_words, config.nonce, shape.seed, config.shared_prefix_words)
     live = live if live is not None else LiveStats()
     check = self_check if self_check is not None else SelfCheck()
     records: list[TimedRecord] = []

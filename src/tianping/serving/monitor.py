@@ -80,7 +80,7 @@ class _Strict(BaseModel):
 
 class TimeoutsConfig(_Strict):
     ttft_s: float = Field(30.0, gt=0, description="Seconds to the first token.")
-    idle_s: float = Field(30.0, gt=0, description="Longest gap between tokens.")
+    idle_s: float = Field(30.0, gt=0, description="Longest gap between data events after the first token.")
     total_s: float = Field(300.0, gt=0, description="Whole call.")
 
 
@@ -98,6 +98,10 @@ class EndpointConfig(_Strict):
     temperature: float = Field(0.0, ge=0)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     extra_body: dict[str, Any] | None = None
+    ca_file: str | None = Field(None, description="PEM CA certificate(s) that verify an https endpoint.")
+    """Relative to the config file; checked when the config is loaded (``parse_config``)."""
+    tokenizer: str | None = Field(None, description="The model's tokenizer, to count tokens (token_count).")
+    """A path (relative to the config file) or a tokenizer name; loaded once when the config is loaded."""
 
     @field_validator("base_url")
     @classmethod
@@ -200,7 +204,32 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError(_format_validation(source, exc, data)) from None
     if base_dir is not None and not config.store.is_absolute():
         config.store = base_dir / config.store
+    for i, ep in enumerate(config.endpoints):
+        _check_files(ep, f"{source}: endpoints.{i} (endpoint {ep.name!r})", base_dir)
     return config
+
+
+def _check_files(ep: EndpointConfig, where: str, base_dir: Path | None) -> None:
+    """Resolves ``ca_file`` and a tokenizer path against the config's folder and loads both once, so that a
+    bad one is a config error naming the field rather than a failure of every probe."""
+    from tianping.serving.h1 import TLSConfigError, tls_context
+    from tianping.serving.token_count import TokenCounterError, load_token_counter
+
+    if ep.ca_file is not None:
+        if base_dir is not None and not Path(ep.ca_file).expanduser().is_absolute():
+            ep.ca_file = str(base_dir / ep.ca_file)
+        try:
+            tls_context(ep.ca_file)
+        except TLSConfigError as exc:
+            raise ConfigError(f"{where}.ca_file: {exc}") from None
+    if ep.tokenizer is not None:
+        local = base_dir / ep.tokenizer if base_dir is not None else None
+        if local is not None and not Path(ep.tokenizer).is_absolute() and local.exists():
+            ep.tokenizer = str(local)
+        try:
+            load_token_counter(ep.tokenizer)
+        except TokenCounterError as exc:
+            raise ConfigError(f"{where}.tokenizer: {exc}") from None
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -522,6 +551,8 @@ def _default_probe(ep: EndpointConfig, config: MonitorConfig | None = None) -> A
         timeouts=ProbeTimeouts(ttft_s=ep.timeouts.ttft_s, idle_s=ep.timeouts.idle_s, total_s=ep.timeouts.total_s),
         extra_body=ep.extra_body,
         limits=ReplyLimits(max_body_bytes=int(max_reply_mb * MIB)),
+        tokenizer=ep.tokenizer,
+        ca_file=ep.ca_file,
     )
 
 

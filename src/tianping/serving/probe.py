@@ -8,7 +8,15 @@ socket and split into SSE events there (by :class:`tianping.models.sse.SSEDecode
 backend uses too), so an event's time is the arrival time of the bytes that completed it and no task is woken
 per token. TTFT is the first event whose delta carries content or reasoning (never a
 role-only chunk, a keep-alive comment, or the first byte); TTFAT the first answer (non-reasoning) content; ITL
-the gaps between successive token-bearing events; TPOT ``(last - first) / (output_tokens - 1)``.
+the gaps between successive token-bearing events (chunks, which may hold several tokens each).
+
+TPOT is over tokens, not chunks: ``(last - first) / (output_tokens - first_chunk_tokens)``, the span from the
+first token-bearing chunk to the last divided by the tokens that came in it (all after the first chunk's).
+``output_tokens`` is the server's ``usage.completion_tokens`` when it reports one, else the client's count.
+``first_chunk_tokens`` is counted by the model's tokenizer when the probe has one
+(:mod:`tianping.serving.token_count`); without one, and with a server count, it is the average tokens per
+chunk (``output_tokens / output_chunks``: exact when the server sends equal chunks); with neither, tokens are
+chunks and TPOT is the time per chunk after the first. ``output_tps`` is the same tokens over the same span.
 
 The probe never raises for anything the server does (or fails to do): every outcome is a record, with
 ``failure`` one of ``FAILURE_CLASSES`` when ``ok`` is False.
@@ -27,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -43,8 +52,11 @@ from tianping.serving.h1 import (
     ReplyTooLarge,
     Target,
     size_text,
+    tls_context,
 )
 from tianping.serving.records import ProbeRecord
+from tianping.serving.token_count import TokenCounter, load_token_counter
+from tianping.serving.watchdog import Watchdog
 
 try:  # orjson is faster per event; the standard library is the fallback
     from orjson import dumps as _dumps
@@ -75,7 +87,9 @@ class ProbeTimeouts:
     ttft_s: float = 60.0
     """No token (content or reasoning) this long after sending: ``ttft_timeout``."""
     idle_s: float = 30.0
-    """No token or data event this long after the last one: ``idle_timeout`` (comments do not count)."""
+    """No data event this long after the last one, once the first token has come: ``idle_timeout``. Any data
+    event counts, one with empty content too (a token whose text is not complete yet, such as half of a
+    multi-byte character, comes as an empty delta); comments (keep-alives) do not."""
     total_s: float = 600.0
     """The whole call (from the probe call, client-side wait included) longer than this: ``total_timeout``."""
 
@@ -105,9 +119,12 @@ class _Stream:
         "done_t",
         "usage",
         "max_choices",
+        "on_first",
+        "texts",
+        "first_texts",
     )
 
-    def __init__(self, t0: float, max_choices: int = DEFAULT_LIMITS.max_choices):
+    def __init__(self, t0: float, max_choices: int = DEFAULT_LIMITS.max_choices, keep_text: bool = False):
         self.t0 = t0
         self.first_t: float | None = None
         self.last_t: float | None = None
@@ -119,6 +136,12 @@ class _Stream:
         self.done_t: float | None = None
         self.usage: Any = None
         self.max_choices = max_choices
+        self.on_first: Callable[[], None] | None = None
+        """Called once, at the first token: the watchdog's deadline moves from TTFT to idle there."""
+        self.texts: list[str] | None = [] if keep_text else None
+        """Every token-bearing piece of text (answer and reasoning), kept only for a tokenizer to count."""
+        self.first_texts = 0
+        """How many of ``texts`` came in the first token-bearing event."""
 
     @property
     def answer_t(self) -> float | None:
@@ -132,6 +155,8 @@ class _Stream:
     def _token(self, t: float) -> None:
         if self.first_t is None:
             self.first_t = t
+            if self.on_first is not None:
+                self.on_first()
         else:
             self.itl.append(t - self.last_t)  # type: ignore[operator]
         self.last_t = t
@@ -162,16 +187,23 @@ class _Stream:
         if delta.usage is not None:
             self.usage = delta.usage
         token = False
+        texts = self.texts
         for choice in delta.choices:
             if choice.reasoning:
                 token = True
                 self.split.reasoning()
+                if texts is not None:
+                    texts.append(choice.reasoning)
             if choice.content:
                 token = True
                 self.split.content(t, choice.content)
+                if texts is not None:
+                    texts.append(choice.content)
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason[:_FINISH_CHARS]
         if token:
+            if texts is not None and self.first_t is None:
+                self.first_texts = len(texts)
             self._token(t)
 
     def event(self, t: float, block: bytes) -> None:
@@ -300,57 +332,6 @@ class _SSESink:
         self._take(events)
 
 
-class _Watchdog:
-    """Cancels a probe's task when its TTFT, idle or total deadline passes.
-
-    Lazy: a chunk only moves ``stream.last_data_t``; the timer, when it fires, compares the clock with the
-    deadline that holds now and sleeps again if data came meanwhile. Rescheduling a timer on every chunk
-    cost a heap operation per token, the largest single item of the probe's per-token work at a thousand
-    streams.
-    """
-
-    __slots__ = ("task", "stream", "total_deadline", "ttft_deadline", "idle_s", "fired", "_handle", "_loop", "_offset")
-
-    def __init__(
-        self, task: asyncio.Task, stream: _Stream, *, total_deadline: float, ttft_deadline: float, idle_s: float
-    ):
-        self.task = task
-        self.stream = stream
-        self.total_deadline = total_deadline
-        self.ttft_deadline = ttft_deadline
-        self.idle_s = idle_s
-        self.fired = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._loop = asyncio.get_running_loop()
-        # deadlines are on the perf_counter clock; the loop's timers run on its own clock
-        self._offset = self._loop.time() - time.perf_counter()
-
-    def token_deadline(self) -> float:
-        if self.stream.first_t is None:
-            return self.ttft_deadline
-        return self.stream.last_data_t + self.idle_s
-
-    def due(self) -> float:
-        return min(self.total_deadline, self.token_deadline())
-
-    def arm(self) -> None:
-        self._handle = self._loop.call_at(self.due() + self._offset, self._check)
-
-    def _check(self) -> None:
-        due = self.due()
-        if time.perf_counter() >= due:
-            self.fired = True
-            self._handle = None
-            self.task.cancel()
-        else:
-            self._handle = self._loop.call_at(due + self._offset, self._check)
-
-    def disarm(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-
 def _chat_url(base_url: str) -> str:
     """``<base_url>/chat/completions``, a query of the base URL (``?api-version=``) kept after the path."""
     try:
@@ -379,6 +360,8 @@ class StreamingProbe:
         extra_body: dict | None = None,
         connector_limit: int = 0,
         limits: ReplyLimits = DEFAULT_LIMITS,
+        tokenizer: str | TokenCounter | None = None,
+        ca_file: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.url = _chat_url(self.base_url)
@@ -398,12 +381,17 @@ class StreamingProbe:
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
         self._pool: ConnectionPool | None = None
+        # an https endpoint's certificate is always verified: by the system's trust store or by ``ca_file``
+        # (a CA file that cannot be read raises TLSConfigError here, once, not in every record)
+        self._ssl = tls_context(ca_file) if self.url.strip().lower().startswith("https:") else None
+        # a tokenizer that cannot be loaded is the caller's error, raised here rather than in every record
+        self._count: TokenCounter | None = load_token_counter(tokenizer) if isinstance(tokenizer, str) else tokenizer
 
     def _get_pool(self) -> ConnectionPool:
         """The connection pool of the running event loop (a new loop gets a new pool)."""
         loop = asyncio.get_running_loop()
         if self._pool is None or self._pool.loop is not loop:
-            self._pool = ConnectionPool(Target.parse(self.url), limit=self.connector_limit)
+            self._pool = ConnectionPool(Target.parse(self.url), limit=self.connector_limit, ssl_context=self._ssl)
         return self._pool
 
     async def aclose(self) -> None:
@@ -443,11 +431,12 @@ class StreamingProbe:
         to = self.timeouts
         wall0 = time.time()
         t0 = time.perf_counter()
-        stream = _Stream(t0, self.limits.max_choices)
+        stream = _Stream(t0, self.limits.max_choices, keep_text=self._count is not None)
         sse = _SSESink(stream, self._max_event)
         task = asyncio.current_task()
         assert task is not None, "probe() runs inside a task"
-        dog = _Watchdog(task, stream, total_deadline=t0 + to.total_s, ttft_deadline=t0 + to.ttft_s, idle_s=to.idle_s)
+        dog = Watchdog(task, stream, total_deadline=t0 + to.total_s, ttft_deadline=t0 + to.ttft_s, idle_s=to.idle_s)
+        stream.on_first = dog.first_token
 
         def on_sent(t: float) -> None:  # timings from the moment the request was sent
             stream.t0 = stream.last_data_t = t
@@ -493,11 +482,29 @@ class StreamingProbe:
         end = time.perf_counter()
         if exchange.sent_t is not None:  # on_sent has moved stream.t0 there already
             record.queue_s = exchange.sent_t - t0
+            record.connection_reused = exchange.phases is None
+        if exchange.phases is not None:  # kept also when the request failed after a TLS handshake
+            record.dns_s, record.connect_s = exchange.phases.dns_s, exchange.phases.connect_s
+            record.tls_s = exchange.phases.tls_s
         record.started_at = wall0 + (stream.t0 - t0)
         self._fill(record, stream, end)
         return record
 
-    def _classify_timeout(self, record: ProbeRecord, stream: _Stream, dog: _Watchdog) -> None:
+    def _client_count(self, record: ProbeRecord, stream: _Stream) -> float | None:
+        """Counts the reply's tokens with the tokenizer, if the probe has one (after the stream: no timing is
+        affected); the tokens of the first token-bearing chunk are returned for TPOT."""
+        if self._count is None or stream.texts is None:
+            return None
+        try:
+            first = self._count("".join(stream.texts[: stream.first_texts]))
+            total = self._count("".join(stream.texts))
+        except Exception as exc:  # noqa: BLE001 - a tokenizer failing on odd text must not fail the probe
+            record.error = record.error or _short(f"tokenizer failed: {type(exc).__name__}: {exc}", self._secrets)
+            return None
+        record.client_output_tokens, record.client_count_unit = total, "tokens"
+        return float(first)
+
+    def _classify_timeout(self, record: ProbeRecord, stream: _Stream, dog: Watchdog) -> None:
         to = self.timeouts
         if dog.total_deadline <= dog.token_deadline():
             record.failure = "total_timeout"
@@ -507,7 +514,7 @@ class StreamingProbe:
             record.error = f"no token after {to.ttft_s:g} s"
         else:
             record.failure = "idle_timeout"
-            record.error = f"no token for {to.idle_s:g} s"
+            record.error = f"no data event for {to.idle_s:g} s"
 
     def _fill(self, record: ProbeRecord, stream: _Stream, end: float) -> None:
         t0 = stream.t0
@@ -517,29 +524,36 @@ class StreamingProbe:
         if stream.answer_t is not None:
             record.ttfat_s = stream.answer_t - t0
         record.itl_s = stream.itl
-        record.client_output_tokens = stream.tokens
+        record.output_chunks = record.client_output_tokens = stream.tokens
+        record.client_count_unit = "chunks"
         record.finish_reason = stream.finish_reason
+        first_tokens = self._client_count(record, stream)
         try:
             server_tokens, prompt, reasoning, cached = _usage_counts(stream.usage)
         except _Failure as exc:
             server_tokens = prompt = reasoning = cached = None
             if record.failure is None:
                 record.failure, record.error = exc.failure, _short(exc.error, self._secrets)
+        counted = record.client_count_unit == "tokens"
         if server_tokens is not None:
             record.server_output_tokens = server_tokens
-            record.token_count_mismatch = server_tokens - stream.tokens
             record.output_tokens = server_tokens
+            if counted or server_tokens < stream.tokens:  # below the chunk count: wrong for sure
+                record.token_count_mismatch = server_tokens - record.client_output_tokens
         else:
-            record.output_tokens = stream.tokens
+            record.output_tokens = record.client_output_tokens
         record.prompt_tokens = prompt
         record.reasoning_tokens = reasoning
         record.cached_prompt_tokens = cached
         n = record.output_tokens or 0
+        if first_tokens is None:  # no tokenizer: the first chunk is one token, or an average chunk
+            first_tokens = 1.0 if server_tokens is None or not stream.tokens else server_tokens / stream.tokens
+        after_first = n - first_tokens
         if stream.first_t is not None and stream.last_t is not None:
             span = stream.last_t - stream.first_t
-            if n >= 2 and span > 0:
-                record.tpot_s = span / (n - 1)
-                record.output_tps = n / span
+            if stream.tokens >= 2 and after_first > 0 and span > 0:
+                record.tpot_s = span / after_first
+                record.output_tps = after_first / span
         if record.failure is not None:
             return
         # the stream ended on its own: judge it

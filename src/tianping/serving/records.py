@@ -16,7 +16,7 @@ FAILURE_CLASSES = (
     "http_error",  # any other non-2xx status
     "connect_error",  # could not connect, or the connection was reset
     "ttft_timeout",  # no token before the TTFT deadline
-    "idle_timeout",  # no token for longer than the idle deadline (keep-alive comments do not count)
+    "idle_timeout",  # after the first token, no data event for the idle deadline (comments do not count)
     "total_timeout",  # the whole call took longer than the total deadline
     "stream_error",  # an error event inside the stream
     "truncated",  # the stream ended without a finish reason or [DONE]
@@ -48,16 +48,24 @@ class ProbeRecord:
     itl_s: list[float] = field(default_factory=list)
     """Inter-token latencies: gaps between successive token-bearing chunks."""
     tpot_s: float | None = None
-    """(last token time - first token time) / (output tokens - 1)."""
+    """(last token time - first token time) / (output tokens after the first chunk): time per token, never per
+    chunk, where the tokens are known (see ``tianping.serving.probe`` for how the first chunk is counted)."""
     output_tokens: int | None = None
     """From the server's usage report when it sends one, else the client-side count."""
     server_output_tokens: int | None = None
     client_output_tokens: int = 0
-    """Token-bearing chunks counted by the client."""
+    """The client's count: tokens of the reply's text by the model's tokenizer (``client_count_unit``
+    ``tokens``), or without a tokenizer the token-bearing chunks (``chunks``; one token per chunk assumed)."""
+    client_count_unit: str | None = None
+    """``tokens`` or ``chunks``: what ``client_output_tokens`` counted."""
+    output_chunks: int | None = None
+    """Token-bearing stream events (chunks) the client received; a chunk may hold several tokens."""
     token_count_mismatch: int | None = None
-    """server_output_tokens - client_output_tokens, when the server reported usage."""
+    """server_output_tokens - client_output_tokens when the client counted tokens (like with like). When it
+    counted chunks, set only for a server count below the chunk count (as server - chunks): each
+    token-bearing chunk holds at least one token, so that count is wrong for sure; one above may be honest."""
     output_tps: float | None = None
-    """output tokens / (last token time - first token time)."""
+    """Tokens after the first chunk / (last token time - first token time): the decode rate, 1 / tpot_s."""
     prompt_tokens: int | None = None
     reasoning_tokens: int | None = None
     cached_prompt_tokens: int | None = None
@@ -66,6 +74,15 @@ class ProbeRecord:
     """Seconds from the probe call to the request being sent: client-side wait (connection set-up, other
     requests being sent, a connector limit), kept out of ttft/ttfat/e2e and reported here. None when the
     request was never sent."""
+    connection_reused: bool | None = None
+    """True when the request went on a kept-alive connection (warm), False when it opened one (cold); None
+    when it was never sent."""
+    dns_s: float | None = None
+    """Opening the connection (cold only): name resolution seconds. Part of ``queue_s``, never of ttft_s."""
+    connect_s: float | None = None
+    """Opening the connection (cold only): TCP connect seconds."""
+    tls_s: float | None = None
+    """Opening the connection (cold https only): TLS handshake seconds."""
     stamp_source: str | None = None
     """``arrival``: event times are when their bytes came off the socket; ``read``: when the probe read them
     (the fallback where the connection could not be hooked; loop delays then add to every time)."""

@@ -76,6 +76,10 @@ def summarize(
     low, high = wilson_interval(len(ok), n)
     out_tokens = sum(r.output_tokens or 0 for r in ok)
     good = sum(meets_slo(r, slo_ttft_s, slo_tpot_s) for r in records)
+    # prompt caching, from the calls whose server reported both counts (others say nothing either way)
+    cache = [r for r in ok if r.prompt_tokens is not None and r.cached_prompt_tokens is not None]
+    prompt_total = sum(r.prompt_tokens or 0 for r in cache)
+    cached_total = sum(r.cached_prompt_tokens or 0 for r in cache)
     latency = {
         "ttft_s": distribution(r.ttft_s for r in ok),
         "ttfat_s": distribution(r.ttfat_s for r in ok),
@@ -94,6 +98,12 @@ def summarize(
             "requests_per_s": len(ok) / window if window > 0 else None,
             "output_tokens_per_s": out_tokens / window if window > 0 else None,
             "output_tokens": out_tokens,
+        },
+        "prompt_cache": {
+            "calls": len(cache),
+            "prompt_tokens": prompt_total,
+            "cached_prompt_tokens": cached_total,
+            "cached_fraction": cached_total / prompt_total if prompt_total else None,
         },
         "goodput": {
             "slo_ttft_s": slo_ttft_s,

@@ -21,7 +21,7 @@ class ComparisonRow:
     only_b: int
 
 
-def _scores(store: Store, run_id: str) -> dict[tuple[str, str], dict[str, float]]:
+def sample_scores(store: Store, run_id: str) -> dict[tuple[str, str], dict[str, float]]:
     """(model, benchmark) -> sample id -> score, for the samples inside the run's scores: scored ones, and
     incomplete ones as not correct where the task counts them so (as its headline score does)."""
     tasks = (store.get_run(run_id) or {}).get("tasks") or {}
@@ -38,7 +38,7 @@ def _scores(store: Store, run_id: str) -> dict[tuple[str, str], dict[str, float]
 def compare_runs(store: Store, run_a: str, run_b: str) -> list[ComparisonRow]:
     """Pair by model and benchmark when both runs evaluated the same models, else by benchmark alone
     (one model per run: the usual "model A against model B" question)."""
-    a, b = _scores(store, run_a), _scores(store, run_b)
+    a, b = sample_scores(store, run_a), sample_scores(store, run_b)
     models_a = {m for m, _ in a}
     models_b = {m for m, _ in b}
     pairs: list[tuple[tuple[str, str], tuple[str, str]]] = []
@@ -60,7 +60,7 @@ def compare_models(
 ) -> list[ComparisonRow]:
     """Pair two models of one run on each benchmark both answered (two endpoints of one model in a plan file,
     or two models run side by side); with exactly two models in the run, they need not be named."""
-    scores = _scores(store, run_id)
+    scores = sample_scores(store, run_id)
     models = sorted({m for m, _ in scores})
     if model_a is None and model_b is None:
         if len(models) != 2:

@@ -25,6 +25,7 @@ LOWER = (
     "judging",
     "arena",
     "agents",
+    "quality",
 )
 CLI = "tianping.cli"
 """The command line, one package (``src/tianping/cli/``): the top layer, imported by nothing of tianping but

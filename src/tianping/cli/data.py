@@ -304,6 +304,15 @@ def ensure_for_run(spec: Any, records: Any, offline: bool) -> None:
         raise fail(f"could not fetch {', '.join(failed)}; retry with: tianping data pull {' '.join(failed)}", FAILED)
 
 
+def _register_check() -> None:
+    from tianping.cli.data_check import check_command  # the quality checks (``tianping.quality``)
+
+    data_app.command("check")(check_command)
+
+
+_register_check()
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``data`` command group to the main ``tianping`` app."""
     app.add_typer(data_app, name="data")

@@ -26,6 +26,7 @@ LOWER = (
     "arena",
     "agents",
     "quality",
+    "contamination",
 )
 CLI = "tianping.cli"
 """The command line, one package (``src/tianping/cli/``): the top layer, imported by nothing of tianping but

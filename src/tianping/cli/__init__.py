@@ -1,8 +1,8 @@
 """The ``tianping`` command line. A thin layer: each command parses flags and calls the library.
 
 One module per command group: ``run`` (run, resume), ``quickstart``, ``results`` (runs, show, report, export,
-compare, benchmarks), ``loadtest``, ``monitor``, ``safety``, ``data``, ``arena`` (ratings), ``fidelity``; what they
-share is in
+compare, benchmarks), ``loadtest``, ``monitor``, ``safety``, ``data``, ``arena`` (ratings), ``contamination``,
+``fidelity``; what they share is in
 ``errors`` (the exit-code table, the one error line, the async runner), ``output`` (the consoles), ``common``
 (shared options, output paths, the result store), ``scores`` (score tables, summaries, reports) and
 ``serving_checks``. This package
@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from tianping import __version__
-from tianping.cli import arena, data, fidelity, loadtest, monitor, quickstart, results, run, safety
+from tianping.cli import arena, contamination, data, fidelity, loadtest, monitor, quickstart, results, run, safety
 from tianping.cli.common import OPEN_STORES
 from tianping.cli.errors import BAD_INPUT, FAILED, error_line
 from tianping.cli.output import out
@@ -53,7 +53,7 @@ def _root(
     pass
 
 
-for _group in (results, run, quickstart, loadtest, monitor, safety, data, arena, fidelity):
+for _group in (results, run, quickstart, loadtest, monitor, safety, data, arena, contamination, fidelity):
     _group.register(app)
 
 

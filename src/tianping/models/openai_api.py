@@ -57,6 +57,7 @@ from tianping.models.openai_reply import (
     _TooLarge,
     parse_retry_after,
     read_prompt_logprobs,
+    read_token_logprobs,
 )
 from tianping.models.sse import SSEDecoder, SSEEvent, SSETooLarge, read_delta
 
@@ -594,6 +595,27 @@ class OpenAIChatBackend:
             attempts=max((attempts for _, attempts in scored), default=1),
             loglikelihoods=tuple(ll for ll, _ in scored),
         )
+
+    async def prompt_token_logprobs(self, text: str) -> list[float]:
+        """The log-probability of each token of ``text`` that has one (the first has none), as ``/completions``
+        echoes them (``echo``, ``logprobs``): what contamination checks read (``tianping contamination
+        white-box``). Needs ``completions_logprobs``."""
+        if not self.completions_logprobs:
+            raise BadRequest(
+                f"{self.model_id}: token log-probabilities need an endpoint whose /completions returns prompt "
+                "log-probabilities (completions_logprobs, --completions-logprobs)"
+            )
+        if not text:
+            raise BadRequest(f"{self.model_id}: an empty text has no tokens to score")
+        payload: dict[str, Any] = {**(self.extra_body or {})}
+        payload.update(model=self.model, prompt=text, echo=True, logprobs=1, max_tokens=1, temperature=0)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+        def read(data: dict[str, Any], source: bytes, latency: float, attempt: int) -> list[float]:
+            with self._reading(source, False, "log-probabilities"):
+                return read_token_logprobs(data, len(text), self.limits)
+
+        return await self._send(self._completions_url, body, False, read)
 
     async def _score(self, context: str, continuation: str) -> tuple[LogLikelihood, int]:
         # lm-eval's _encode_pair: the context's trailing whitespace belongs to the continuation

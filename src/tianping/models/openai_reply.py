@@ -436,3 +436,49 @@ def read_prompt_logprobs(data: dict[str, Any], start: int, end: int, limits: Rep
             f": no token offset falls in the continuation (characters {start} to {end} of the prompt)",
         )
     return total, greedy, count
+
+
+def read_token_logprobs(data: dict[str, Any], end: int, limits: ReplyLimits) -> list[float]:
+    """The log-probability of each prompt token of an echoed ``/completions`` reply that has one (servers give
+    the first token none), in order: the tokens whose ``text_offset`` is before ``end`` (the prompt's length;
+    the generated token after it is not read). For per-token contamination scores (Min-K%, perplexity).
+
+    Refused as ``read_prompt_logprobs`` refuses: no ``logprobs``, lists of unequal length, offsets that are not
+    integers or go back; and a reply in which no prompt token has a log-probability."""
+    choices = _checked_choices(data.get("choices"), limits.max_choices)
+    if not choices:
+        raise _Refused("response without choices")
+    choice = choices[0]
+    if type(choice) is not dict:
+        raise _Malformed("choices[0]", "an object", choice)
+    logprobs = choice.get("logprobs")
+    if type(logprobs) is not dict:
+        raise _Refused(
+            "reply without prompt log-probabilities", " (choices[0].logprobs; is echo with logprobs served?)"
+        )
+    offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
+    for name, field in (("text_offset", offsets), ("token_logprobs", values)):
+        if type(field) is not list:
+            raise _Malformed(f"choices[0].logprobs.{name}", "a list", field)
+    assert isinstance(offsets, list) and isinstance(values, list)
+    if len(offsets) != len(values):
+        raise _Refused(
+            "malformed response",
+            f": logprobs lists of unequal length (text_offset {len(offsets)}, token_logprobs {len(values)})",
+        )
+    out: list[float] = []
+    previous = -1
+    for k, offset in enumerate(offsets):
+        if type(offset) is not int or offset < previous:
+            raise _Refused(
+                "malformed response",
+                f": field 'text_offset[{k}]': {offset!r} is not an offset at or after the one before",
+            )
+        previous = offset
+        if offset >= end:
+            break
+        if values[k] is not None:
+            out.append(_logprob(values[k], f"token_logprobs[{k}]"))
+    if not out:
+        raise _Refused("unusable prompt log-probabilities", ": no prompt token has a log-probability")
+    return out

@@ -381,17 +381,7 @@ def read_prompt_logprobs(data: dict[str, Any], start: int, end: int, limits: Rep
 
     Refused: no ``logprobs``, lists of unequal length, offsets that are not integers or go back, no token that
     starts where the continuation starts (a token across the context's end), none inside it."""
-    choices = _checked_choices(data.get("choices"), limits.max_choices)
-    if not choices:
-        raise _Refused("response without choices")
-    choice = choices[0]
-    if type(choice) is not dict:
-        raise _Malformed("choices[0]", "an object", choice)
-    logprobs = choice.get("logprobs")
-    if type(logprobs) is not dict:
-        raise _Refused(
-            "reply without prompt log-probabilities", " (choices[0].logprobs; is echo with logprobs served?)"
-        )
+    logprobs = _echo_logprobs(data, limits)
     offsets = logprobs.get("text_offset")
     values = logprobs.get("token_logprobs")
     tops = logprobs.get("top_logprobs")
@@ -438,13 +428,8 @@ def read_prompt_logprobs(data: dict[str, Any], start: int, end: int, limits: Rep
     return total, greedy, count
 
 
-def read_token_logprobs(data: dict[str, Any], end: int, limits: ReplyLimits) -> list[float]:
-    """The log-probability of each prompt token of an echoed ``/completions`` reply that has one (servers give
-    the first token none), in order: the tokens whose ``text_offset`` is before ``end`` (the prompt's length;
-    the generated token after it is not read). For per-token contamination scores (Min-K%, perplexity).
-
-    Refused as ``read_prompt_logprobs`` refuses: no ``logprobs``, lists of unequal length, offsets that are not
-    integers or go back; and a reply in which no prompt token has a log-probability."""
+def _echo_logprobs(data: dict[str, Any], limits: ReplyLimits) -> dict[str, Any]:
+    """The ``logprobs`` object of an echoed ``/completions`` reply's first choice; refused when there is none."""
     choices = _checked_choices(data.get("choices"), limits.max_choices)
     if not choices:
         raise _Refused("response without choices")
@@ -456,6 +441,17 @@ def read_token_logprobs(data: dict[str, Any], end: int, limits: ReplyLimits) -> 
         raise _Refused(
             "reply without prompt log-probabilities", " (choices[0].logprobs; is echo with logprobs served?)"
         )
+    return logprobs
+
+
+def read_token_logprobs(data: dict[str, Any], end: int, limits: ReplyLimits) -> list[float]:
+    """The log-probability of each prompt token of an echoed ``/completions`` reply that has one (servers give
+    the first token none), in order: the tokens whose ``text_offset`` is before ``end`` (the prompt's length;
+    the generated token after it is not read). For per-token contamination scores (Min-K%, perplexity).
+
+    Refused as ``read_prompt_logprobs`` refuses: no ``logprobs``, lists of unequal length, offsets that are not
+    integers or go back; and a reply in which no prompt token has a log-probability."""
+    logprobs = _echo_logprobs(data, limits)
     offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
     for name, field in (("text_offset", offsets), ("token_logprobs", values)):
         if type(field) is not list:

@@ -54,6 +54,9 @@ def env_for(tmp_path: Path, endpoint: str, **more: str) -> dict[str, str]:
         "TIANPING_OFFLINE": "",
         "TIANPING_UPSTREAM_URL": "http://127.0.0.1:9",  # nothing listens there: no test reaches GitHub
         "NO_PROXY": "127.0.0.1,localhost",
+        # a loaded CI machine can be slow to answer even on 127.0.0.1: the hub client's 10 s defaults are too tight
+        "HF_HUB_ETAG_TIMEOUT": "60",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "60",
         **more,
     }
 

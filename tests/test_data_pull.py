@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine_helpers import cli
-from hub_mirror import MirrorState, hub_files, serving
+from hub_mirror import MirrorState, env_for, hub_files, serving
 from tianping.data.catalog import dataset, hub_mirror
 
 GSM8K_FILES = {f.path for f in dataset("gsm8k").files}
@@ -43,22 +43,6 @@ def raw_files(data_dir: Path, name: str) -> dict[str, Path]:
         if upstream is not None:
             found[f"{upstream.slug}/{upstream.commit}/{f.upstream_path}"] = data_dir / name / f.path
     return found
-
-
-def env_for(tmp_path: Path, endpoint: str, **more: str) -> dict[str, str]:
-    return {
-        "TIANPING_DATA_DIR": str(tmp_path / "data"),
-        "HF_ENDPOINT": endpoint,
-        "HF_HOME": str(tmp_path / "hf"),  # the hub client's own cache and token stay out of the user's home
-        "HF_HUB_OFFLINE": "",
-        "TIANPING_OFFLINE": "",
-        "TIANPING_UPSTREAM_URL": "http://127.0.0.1:9",  # nothing listens there: no test reaches GitHub
-        "NO_PROXY": "127.0.0.1,localhost",
-        # a loaded CI machine can be slow to answer even on 127.0.0.1: the hub client's 10 s defaults are too tight
-        "HF_HUB_ETAG_TIMEOUT": "60",
-        "HF_HUB_DOWNLOAD_TIMEOUT": "60",
-        **more,
-    }
 
 
 def resolves(state: MirrorState) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from engine_helpers import cli
 from fake_openai import oracle_answer_fn, running_server
-from hub_mirror import MirrorState, hub_files, serving
+from hub_mirror import MirrorState, env_for, hub_files, serving
 from tianping.benchmarks.sources import read_definition
 from tianping.cli.data import _whole_datasets
 from tianping.data.catalog import catalog, catalog_names, hub_mirror
@@ -24,23 +24,6 @@ def hub(data_dir: Path) -> Iterator[tuple[str, MirrorState]]:
     mirror = hub_mirror()
     with serving(hub_files(data_dir, mirror.repo, mirror.revision)) as served:
         yield served
-
-
-def env_for(tmp_path: Path, endpoint: str, **more: str) -> dict[str, str]:
-    return {
-        "TIANPING_DATA_DIR": str(tmp_path / "data"),
-        "HF_ENDPOINT": endpoint,
-        "HF_HOME": str(tmp_path / "hf"),
-        "HF_HUB_OFFLINE": "",
-        "TIANPING_OFFLINE": "",
-        "TIANPING_UPSTREAM_URL": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-        # a loaded CI machine can be slow to answer even on 127.0.0.1: the hub client's 10 s defaults are too tight
-        "HF_HUB_ETAG_TIMEOUT": "60",
-        "HF_HUB_DOWNLOAD_TIMEOUT": "60",
-        "OPENAI_API_KEY": "x",
-        **more,
-    }
 
 
 def run_gsm8k(base_url: str, results: Path, env: dict[str, str], *extra: str):  # type: ignore[no-untyped-def]

@@ -121,6 +121,9 @@ def test_a_second_process_on_a_live_run_is_refused(tmp_path, data_dir):
         first = start("run", *args_for(server.base_url, results, data_dir, "--run-id", "busy"))
         try:
             wait_for_answers(results / "tianping.sqlite", 2, first)
+            # the rest of the run is slowed so that it is still live while two processes start (seconds on a
+            # loaded machine); what the first asked before this answers at the old pace
+            server.latency_s = 2.0
             for command in (
                 ["resume", "busy"],
                 ["run", *args_for(server.base_url, results, data_dir, "--run-id", "busy")],
@@ -133,6 +136,7 @@ def test_a_second_process_on_a_live_run_is_refused(tmp_path, data_dir):
         finally:
             first.kill()
             first.wait()
+        server.latency_s = 0.0
         before = server.requests_total
         resumed = cli("resume", "busy", "--results-dir", str(results))  # its owner is dead: it may be taken over
         assert resumed.returncode == 0, resumed.stderr

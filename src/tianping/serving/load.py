@@ -25,7 +25,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from tianping.serving.records import ProbeRecord
@@ -233,6 +233,8 @@ class StageConfig:
     temperature: float = 0.0
     drain_s: float = 60.0
     """After the sending bound, at most this long is spent waiting for requests in flight."""
+    prompts: Any = None
+    """A :class:`~tianping.serving.prompt_sets.PromptSource`; None: synthetic prompts of ``prompt_words``."""
 
     def bounds(self) -> tuple[int, float]:
         n = self.max_requests if self.max_requests is not None else DEFAULT_MAX_REQUESTS
@@ -240,8 +242,10 @@ class StageConfig:
         return n, d
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # not asdict: it would deep-copy a prompt source (a benchmark's every prompt) only to replace it
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         d["shape"] = self.shape.to_dict()
+        d["prompts"] = f"synthetic ({self.prompt_words} words)" if self.prompts is None else self.prompts.description
         return d
 
 
@@ -372,7 +376,10 @@ async def run_stage(
     """
     max_requests, max_duration = config.bounds()
     shape = config.shape
-    prompts = PromptFactory(config.prompt_words, config.nonce, shape.seed, config.shared_prefix_words)
+    from tianping.serving.prompt_sets import SyntheticPrompts
+
+    source = config.prompts or SyntheticPrompts(config.prompt_words, config.nonce, config.shared_prefix_words)
+    prompts = source.stream(shape.seed)
     live = live if live is not None else LiveStats()
     check = self_check if self_check is not None else SelfCheck()
     records: list[TimedRecord] = []
@@ -388,9 +395,10 @@ async def run_stage(
         last_send = max(last_send, sent)
         live.sent += 1
         live.in_flight += 1
-        messages = [{"role": "user", "content": prompts.next()}]
+        prompt = next(prompts)
+        max_tokens = prompt.max_tokens if prompt.max_tokens is not None else config.max_tokens
         try:
-            rec = await prober.probe(messages, max_tokens=config.max_tokens, temperature=config.temperature)
+            rec = await prober.probe(prompt.messages, max_tokens=max_tokens, temperature=config.temperature)
         except asyncio.CancelledError:
             live.in_flight -= 1
             raise

@@ -10,8 +10,9 @@ that refuses or cannot be fingerprinted.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,7 +26,8 @@ __all__ = ["fidelity_app", "register"]
 
 fidelity_app = typer.Typer(
     name="fidelity",
-    help="Check that every provider of one model serves that model: paired accuracy against a reference.",
+    help="Check that every provider of one model serves that model: paired accuracy against a reference, "
+    "signals beyond accuracy, and wrapper detection.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -133,34 +135,230 @@ def plan_cmd(
     out.print(escape(f"wrote {output}"))
 
 
+def _headers(var: str | None, flag: str) -> dict[str, str] | None:
+    """A bearer header from the named environment variable (None without one)."""
+    if var is None:
+        return None
+    key = os.environ.get(var)
+    if not key:
+        raise fail(f"{flag}: the environment variable {var} is not set")
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _probe(
+    base_url: str,
+    model: str,
+    reference_url: str | None,
+    claimed_context: int | None,
+    behaviour: bool,
+    repeat: bool,
+    headers: dict[str, str] | None,
+    ref_headers: dict[str, str] | None,
+) -> dict[str, Any]:
+    from tianping.fidelity.classify import classify
+    from tianping.fidelity.logprob_signal import compare_logprobs
+    from tianping.fidelity.profile import behaviour_signals
+    from tianping.fidelity.sample import collect_replies, max_tokens_probe
+    from tianping.fidelity.signals import compare_fingerprints, context_limit, tokenizer_fingerprint
+
+    found: dict[str, Any] = {}
+    if reference_url is not None:
+        ref = await tokenizer_fingerprint(reference_url, model, ref_headers)
+        got = await tokenizer_fingerprint(base_url, model, headers)
+        found["tokenizer"] = compare_fingerprints(ref, got)
+    if claimed_context is not None:
+        found["context"] = await context_limit(base_url, model, claimed_context, headers)
+    if reference_url is not None and behaviour:
+        reference = await collect_replies(reference_url, model, headers=ref_headers)
+        again = await collect_replies(reference_url, model, headers=ref_headers) if repeat else None
+        candidate = await collect_replies(base_url, model, headers=headers)
+        found["logprobs"] = compare_logprobs(reference, candidate, again)
+        caps = await max_tokens_probe(base_url, model, headers=headers)
+        found["signals"] = behaviour_signals(reference, candidate, claimed=model, caps=caps)
+    found["verdict"] = classify(
+        logprobs=found.get("logprobs"),
+        tokenizer=found.get("tokenizer"),
+        context=found.get("context"),
+        signals=found.get("signals", ()),
+    )
+    return found
+
+
+def _flag(flagged: bool | None) -> str:
+    return {True: "FLAGGED", False: "ok", None: "no evidence"}[flagged]
+
+
 @fidelity_app.command("probe")
 def probe_cmd(
     base_url: Annotated[str, typer.Option("--base-url", help="The endpoint under test.")],
     model: Annotated[str, typer.Option("--model", help="Model name sent to both endpoints.")],
     reference_url: Annotated[
-        str | None, typer.Option("--reference-url", help="A trusted endpoint of the model, for the fingerprint.")
+        str | None,
+        typer.Option("--reference-url", help="A trusted endpoint of the model: fingerprint and behaviour signals."),
     ] = None,
     claimed_context: Annotated[
         int | None, typer.Option("--claimed-context", min=16, help="Context length the provider claims (tokens).")
     ] = None,
+    behaviour: Annotated[
+        bool,
+        typer.Option(
+            "--behaviour/--no-behaviour",
+            help="With --reference-url: log-probabilities, lengths, refusals, reasoning, finish reasons, fields "
+            "and max_tokens on the fixed prompts.",
+        ),
+    ] = True,
+    repeat: Annotated[
+        bool,
+        typer.Option(
+            "--repeat-reference/--no-repeat-reference",
+            help="Ask the reference twice to measure its own log-probability noise.",
+        ),
+    ] = True,
+    key_env: Annotated[str | None, typer.Option("--key-env", help="Variable holding the endpoint's key.")] = None,
+    reference_key_env: Annotated[
+        str | None, typer.Option("--reference-key-env", help="Variable holding the reference's key.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Tokenizer fingerprint against a reference endpoint, and a binary search for the context honoured."""
+    """Signals beyond accuracy against a reference endpoint (tokenizer fingerprint, log-probability agreement,
+    output length, refusals, truncation, reasoning tokens, finish reasons, model fields, max_tokens honoured)
+    and a binary search for the context honoured; each with its evidence, and one verdict."""
     import aiohttp
-
-    from tianping.fidelity.signals import compare_fingerprints, context_limit, tokenizer_fingerprint
 
     if reference_url is None and claimed_context is None:
         raise fail("give --reference-url (tokenizer fingerprint), --claimed-context (context probe), or both")
+    headers = _headers(key_env, "--key-env")
+    ref_headers = _headers(reference_key_env, "--reference-key-env")
     try:
-        if reference_url is not None:
-            ref = run_async(tokenizer_fingerprint(reference_url, model))
-            got = run_async(tokenizer_fingerprint(base_url, model))
-            out.print(escape(f"tokenizer: {compare_fingerprints(ref, got).evidence}"))
-        if claimed_context is not None:
-            probe = run_async(context_limit(base_url, model, claimed_context))
-            out.print(escape(f"context: {probe.evidence}"))
+        found = run_async(
+            _probe(base_url, model, reference_url, claimed_context, behaviour, repeat, headers, ref_headers)
+        )
     except (ValueError, aiohttp.ClientError) as exc:
         raise fail(str(exc)) from None
+    verdict = found["verdict"]
+    if as_json:
+        payload: dict[str, Any] = {"endpoint": base_url, "model": model, "verdict": verdict.label}
+        payload["reasons"] = verdict.reasons
+        signals: dict[str, Any] = {}
+        if "tokenizer" in found:
+            t = found["tokenizer"]
+            signals["tokenizer"] = {"flagged": not t.same, "mismatched": t.mismatched, "evidence": t.evidence}
+        if "context" in found:
+            c = found["context"]
+            signals["context"] = {
+                "flagged": c.truncates,
+                "claimed": c.claimed,
+                "honoured": c.honoured,
+                "evidence": c.evidence,
+            }
+        if "logprobs" in found:
+            lp = found["logprobs"]
+            signals["logprobs"] = {
+                "flagged": lp.flagged,
+                "available": lp.available,
+                "aligned_tokens": lp.aligned,
+                "mean_abs_diff": lp.mean_abs_diff,
+                "threshold": lp.threshold,
+                "noise_sd": lp.noise_sd,
+                "topk_overlap": lp.topk_overlap,
+                "evidence": lp.evidence,
+            }
+        for s in found.get("signals", ()):
+            signals[s.name] = {"flagged": s.flagged, "statistic": s.statistic, "evidence": s.evidence}
+        payload["signals"] = signals
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    if "tokenizer" in found:
+        out.print(escape(f"tokenizer: {found['tokenizer'].evidence}"))
+    if "context" in found:
+        out.print(escape(f"context: {found['context'].evidence}"))
+    if "logprobs" in found:
+        lp = found["logprobs"]
+        out.print(escape(f"logprobs [{_flag(lp.flagged)}]: {lp.evidence}"))
+    for s in found.get("signals", ()):
+        shown = "reported" if s.name == "finish_reason" else _flag(s.flagged)  # a profile, not a test
+        out.print(escape(f"{s.name} [{shown}]: {s.evidence}"))
+    out.print(escape(f"verdict: {verdict.label}"))
+    for reason in verdict.reasons:
+        out.print(escape(f"  {reason}"))
+
+
+def _cutoff(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        year, month = (int(x) for x in text.split("-"))
+    except ValueError:
+        raise fail(f"--claimed-cutoff: expected YEAR-MONTH such as 2024-06, got '{text}'") from None
+    if not 1 <= month <= 12:
+        raise fail(f"--claimed-cutoff: month {month} is not 1-12")
+    return year, month
+
+
+@fidelity_app.command("wrapper")
+def wrapper_cmd(
+    base_url: Annotated[str, typer.Option("--base-url", help="The endpoint under test.")],
+    model: Annotated[str, typer.Option("--model", help="The model the endpoint claims to serve (sent as 'model').")],
+    reference_url: Annotated[
+        str | None, typer.Option("--reference-url", help="A trusted endpoint of the claimed model.")
+    ] = None,
+    claimed_cutoff: Annotated[
+        str | None, typer.Option("--claimed-cutoff", help="The claimed model's knowledge cutoff, YEAR-MONTH.")
+    ] = None,
+    tokenizer: Annotated[
+        list[str] | None,
+        typer.Option("--tokenizer", help="FAMILY=PATH of a tokenizer.json to fingerprint as well; repeat."),
+    ] = None,
+    key_env: Annotated[str | None, typer.Option("--key-env", help="Variable holding the endpoint's key.")] = None,
+    reference_key_env: Annotated[
+        str | None, typer.Option("--reference-key-env", help="Variable holding the reference's key.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Is the endpoint the claimed model's family or another vendor's model under its name? Scores every known
+    family from the tokenizer fingerprint, identity probes, refusals and the stated knowledge cutoff, with the
+    evidence of each (docs/fidelity.md)."""
+    import aiohttp
+
+    from tianping.fidelity.tokenizer_table import KNOWN, KnownTokenizer, fingerprint_of_file
+    from tianping.fidelity.wrapper import detect_wrapper, report_json
+
+    table = dict(KNOWN)
+    for item in tokenizer or ():
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise fail(f"--tokenizer: expected FAMILY=PATH, got '{item}'")
+        try:
+            table[name] = KnownTokenizer(name, fingerprint_of_file(Path(path)), f"--tokenizer {path}")
+        except ValueError as exc:
+            raise fail(f"--tokenizer: {exc}") from None
+    cutoff = _cutoff(claimed_cutoff)
+    headers = _headers(key_env, "--key-env")
+    ref_headers = _headers(reference_key_env, "--reference-key-env")
+    try:
+        report = run_async(
+            detect_wrapper(
+                base_url,
+                model,
+                reference_url=reference_url,
+                claimed_cutoff=cutoff,
+                table=table,
+                headers=headers,
+                reference_headers=ref_headers,
+            )
+        )
+    except (ValueError, aiohttp.ClientError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+        return
+    out.print(escape(f"claimed: {report.claimed} (family {report.claimed_family or 'unknown'})"))
+    for e in report.evidence:
+        part = ", ".join(f"{name} {v:+g}" for name, v in e.scores.items()) or "unscored"
+        out.print(escape(f"{e.signal} [{part}]: {e.detail}"))
+    ranked = ", ".join(f"{name} {v:+.2f}" for name, v in sorted(report.scores.items(), key=lambda kv: -kv[1]))
+    out.print(escape(f"scores: {ranked}"))
+    out.print(escape(f"verdict: {report.verdict}"))
 
 
 def register(app: typer.Typer) -> None:

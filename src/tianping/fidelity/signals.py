@@ -15,6 +15,7 @@ slack of a template and a probe's granularity; the tests run 100 seeded fake end
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "TokenizerMatch",
     "compare_fingerprints",
     "context_limit",
+    "search_context",
     "tokenizer_fingerprint",
 ]
 
@@ -124,28 +126,36 @@ async def context_limit(base_url: str, model: str, claimed: int, headers: dict[s
         async def count(words: int) -> int | None:
             return await _prompt_tokens(session, base_url, model, _FILLER * words)
 
-        # tokens per filler word and the template's constant, from two short prompts nothing can cut
-        small, large = await count(4), await count(8)
-        if small is None or large is None:
-            raise ValueError(f"{base_url}: the endpoint refused a short prompt")
-        per_word = (large - small) / 4
-        if per_word <= 0:
-            raise ValueError(f"{base_url}: prompt_tokens does not grow with the prompt ({small}, {large})")
-        overhead = small - 4 * per_word
+        return await search_context(count, claimed, where=base_url)
 
-        def full(words: int, got: int | None) -> bool:
-            return got is not None and got >= overhead + words * per_word - 0.5
 
-        low, high = 8, max(9, int((claimed - overhead) / per_word))
-        top = await count(high)
-        if full(high, top):
-            low = high
-        while high - low > 1:
-            mid = (low + high) // 2
-            if full(mid, await count(mid)):
-                low = mid
-            else:
-                high = mid
+async def search_context(
+    count: Callable[[int], Awaitable[int | None]], claimed: int, *, where: str = "the endpoint"
+) -> ContextProbe:
+    """The search of :func:`context_limit` over ``count(words)``: the prompt tokens an endpoint reports for a
+    prompt of ``words`` filler words, None when it refuses it. Apart so that simulations can run it in-process."""
+    # tokens per filler word and the template's constant, from two short prompts nothing can cut
+    small, large = await count(4), await count(8)
+    if small is None or large is None:
+        raise ValueError(f"{where}: the endpoint refused a short prompt")
+    per_word = (large - small) / 4
+    if per_word <= 0:
+        raise ValueError(f"{where}: prompt_tokens does not grow with the prompt ({small}, {large})")
+    overhead = small - 4 * per_word
+
+    def full(words: int, got: int | None) -> bool:
+        return got is not None and got >= overhead + words * per_word - 0.5
+
+    low, high = 8, max(9, int((claimed - overhead) / per_word))
+    top = await count(high)
+    if full(high, top):
+        low = high
+    while high - low > 1:
+        mid = (low + high) // 2
+        if full(mid, await count(mid)):
+            low = mid
+        else:
+            high = mid
     honoured = int(overhead + low * per_word)
     truncates = honoured < claimed * (1.0 - CONTEXT_SLACK)
     how = "cuts or refuses" if truncates else "honours"

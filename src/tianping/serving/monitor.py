@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tianping.core.secrets import check_env_name, strip_credentials
+from tianping.fidelity.monitor_check import FidelityCheckConfig
 from tianping.serving.records import FAILURE_CLASSES, ProbeRecord
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class EndpointConfig(_Strict):
     """Relative to the config file; checked when the config is loaded (``parse_config``)."""
     tokenizer: str | None = Field(None, description="The model's tokenizer, to count tokens (token_count).")
     """A path (relative to the config file) or a tokenizer name; loaded once when the config is loaded."""
+    fidelity: FidelityCheckConfig | None = None
+    """A scheduled check of the answers on a rotating sample of the fidelity pack (docs/fidelity.md)."""
 
     @field_validator("base_url")
     @classmethod
@@ -374,6 +377,7 @@ class Monitor:
         self._calls = self._ok = self._rounds = 0
         self._failures: dict[str, int] = {}
         self.metrics_url: str | None = None
+        self._fidelity: Any = None
 
     def stop(self, reason: str = "signal") -> None:
         """Ask the run to end: probes in flight finish (up to the grace period), no new ones start."""
@@ -390,6 +394,10 @@ class Monitor:
         self._sem = asyncio.Semaphore(self.config.concurrency)
         store = self._store or MonitorStore(self.config.store)
         self._store = store
+        if any(ep.fidelity is not None for ep in self.config.endpoints):
+            from tianping.fidelity.monitor_check import FidelityMonitor
+
+            self._fidelity = FidelityMonitor(store.path, self.metrics.registry)
         loop = asyncio.get_running_loop()
         signals = _install_signals(loop, self.stop)
         runner = await self._start_metrics_server()
@@ -428,6 +436,9 @@ class Monitor:
                 await runner.cleanup()
             for sig in signals:
                 loop.remove_signal_handler(sig)
+            if self._fidelity is not None:
+                await self._fidelity.aclose()
+                self._fidelity = None
             if self._own_store:
                 store.close()
         return MonitorSummary(
@@ -466,6 +477,8 @@ class Monitor:
             rounds += 1
             self._rounds += 1
             self.metrics.rounds.labels(ep.name, ep.provider or "", ep.model).inc()
+            if self._fidelity is not None:
+                await self._fidelity.after_round(ep, rounds)
             if max_rounds is not None and rounds >= max_rounds:
                 return
             # fixed-rate schedule; after an overrun, skip the missed slots rather than bunch up

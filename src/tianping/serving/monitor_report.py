@@ -101,6 +101,8 @@ class ReportData:
     days: list[DayStat]
     comparison: dict[str, list[ProviderStat]]
     """model -> its providers, sorted by provider name."""
+    fidelity: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(model, provider) -> the status of its last scheduled fidelity check (tianping.fidelity.monitor_check)."""
 
     @property
     def series(self) -> list[tuple[str, str]]:
@@ -356,13 +358,13 @@ def _comparison_tables(data: ReportData) -> str:
                 f"<td class=num>{_pct(s.success_rate)}{_interval(s.sr_low, s.sr_high, _pct)}</td>"
                 f"<td class=num>{_ms(s.ttft_p50)}{_interval(s.ttft_low, s.ttft_high, _ms)}</td>"
                 f"<td class=num>{_num(s.tps_p50)}{_interval(s.tps_low, s.tps_high, _num)}</td>"
-                f"<td>{fails}</td></tr>"
+                f"<td>{fails}</td><td>{_e(data.fidelity.get((model, s.provider), '—'))}</td></tr>"
             )
         note = "" if len(stats) > 1 else " <span class=ci>(one provider: nothing to compare)</span>"
         parts.append(
             f"<h3>{_e(model)}{note}</h3><table class=compare><thead><tr><th>provider</th><th>N</th>"
             "<th>success [95% CI]</th><th>TTFT p50 [95% CI]</th><th>TPS p50 [95% CI]</th><th>failures</th>"
-            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+            "<th>fidelity (last check)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         )
     return "\n".join(parts)
 
@@ -424,7 +426,10 @@ def write_report(
     store_path: str | Path, out: str | Path, *, days: int = 14, now: float | None = None, charts: str = "auto"
 ) -> ReportData:
     """Read the store, render the report for the last ``days`` days to ``out``; returns the data shown."""
+    from tianping.fidelity.monitor_check import latest_statuses
+
     with MonitorStore(store_path) as store:
         data = report_from_store(store, days=days, now=now)
+    data.fidelity = {key: status.text for key, status in latest_statuses(store_path).items()}
     Path(out).write_text(render_html(data, charts=charts), encoding="utf-8")
     return data

@@ -21,7 +21,19 @@ from typing import Annotated
 import typer
 
 from tianping import __version__
-from tianping.cli import arena, contamination, data, fidelity, loadtest, monitor, quickstart, results, run, safety
+from tianping.cli import (
+    arena,
+    contamination,
+    data,
+    fidelity,
+    loadtest,
+    monitor,
+    quickstart,
+    results,
+    run,
+    safety,
+    serve,
+)
 from tianping.cli.common import OPEN_STORES
 from tianping.cli.errors import BAD_INPUT, FAILED, error_line
 from tianping.cli.output import out
@@ -53,7 +65,7 @@ def _root(
     pass
 
 
-for _group in (results, run, quickstart, loadtest, monitor, safety, data, arena, contamination, fidelity):
+for _group in (results, run, quickstart, loadtest, monitor, safety, data, arena, contamination, fidelity, serve):
     _group.register(app)
 
 

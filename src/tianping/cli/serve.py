@@ -1,0 +1,105 @@
+"""``tianping serve``: the web dashboard over one or more result stores, or (``--export DIR``) the same pages
+written as a static site. Read-only unless ``TIANPING_TOKEN`` is set (then the voting page takes votes);
+binds 127.0.0.1 unless ``--host`` says otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tianping.cli.common import IndicatorsFile
+from tianping.cli.errors import fail
+from tianping.cli.output import note, out
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    results_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--results-dir",
+            help="Results folder to show (repeat for several) [env TIANPING_RESULTS_DIR, default ./results].",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; anything but loopback exposes the dashboard to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8765,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="Model registry YAML (organisation, release date, size, "
+            "open/closed, region, group) for filters, trends and the quadrant.",
+        ),
+    ] = None,
+    indicators: IndicatorsFile = None,
+    monitor_store: Annotated[
+        list[Path] | None,
+        typer.Option("--monitor-store", help="Monitor records ('tianping monitor run' store); repeat for several."),
+    ] = None,
+    window_days: Annotated[int, typer.Option("--window-days", min=30, help="Quadrant growth window (days).")] = 730,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Write the pages as a static site into this folder and exit.")
+    ] = None,
+    votes_per_minute: Annotated[
+        int, typer.Option("--votes-per-minute", min=1, help="Vote rate limit per session.")
+    ] = 20,
+) -> None:
+    """Serve the web dashboard: leaderboards, models, runs and samples, trends, safety, monitor and arena."""
+    from tianping.indicators.tree import IndicatorTreeError, load_tree
+    from tianping.spec import default_results_dir
+    from tianping.web.data import Stores
+    from tianping.web.pages import Site
+    from tianping.web.registry import RegistryError, load_registry
+
+    dirs = list(results_dir or [default_results_dir()])
+    for d in dirs:
+        if d.exists() and not d.is_dir():
+            raise fail(f"--results-dir {d}: not a folder")
+    try:
+        registry = load_registry(models) if models is not None else {}
+    except RegistryError as exc:
+        raise fail(f"--models {exc}") from None
+    try:
+        tree = load_tree(indicators) if indicators is not None else None
+    except (IndicatorTreeError, OSError) as exc:
+        raise fail(f"--indicators {indicators}: {exc}") from None
+    for m in monitor_store or []:
+        if not m.is_file():
+            raise fail(f"--monitor-store {m}: no monitor store there")
+    site = Site(Stores(dirs, registry), tree=tree, monitor_stores=list(monitor_store or []), window_days=window_days)
+    if export is not None:
+        from tianping.web.export import export_site
+
+        if export.exists() and not export.is_dir():
+            raise fail(f"--export {export}: is a file; give a folder")
+        count = export_site(site, export, progress=note)
+        out.print(f"wrote {count} pages to {export}")
+        return
+    import uvicorn
+
+    from tianping.web.app import create_app
+
+    token = os.environ.get("TIANPING_TOKEN") or None
+    if not _is_loopback(host):
+        note(f"binding {host}: the dashboard is reachable from the network" + ("" if token else " (read-only)"))
+    app = create_app(site, token=token, votes_dir=dirs[0], votes_per_minute=votes_per_minute, warm=True)
+    out.print(f"tianping dashboard on http://{host}:{port}/ ({'voting on' if token else 'read-only'})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

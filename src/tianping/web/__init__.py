@@ -1,0 +1,7 @@
+"""The web dashboard (``tianping serve``): every run of one or more result stores in one read-only site.
+
+``data`` reads the stores (their public methods only) into a cached snapshot, ``boards`` turns it into
+leaderboards, model, compare and benchmark views, ``trends`` adds the model registry's release dates (trend
+lines and the capability quadrant), ``votes`` keeps human votes in a separate SQLite file, ``app`` serves the
+pages (FastAPI, Jinja2 with autoescaping) and ``export`` writes them as a static site.
+"""

@@ -1,0 +1,349 @@
+"""Leaderboards (per benchmark, suite and indicator dimension), the model, compare and benchmark views.
+
+Every board ranks each model's newest score; a rank interval says which ranks the 95% intervals allow
+(``tianping.arena.intervals.rank_intervals``). Suite and dimension scores are rolled up with the indicator
+code (``tianping.indicators.rollup``), so their intervals are the same as in a run's report.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from tianping.arena.intervals import rank_intervals
+from tianping.core.results import MetricRow
+from tianping.indicators.rollup import IndicatorReport, rollup
+from tianping.indicators.tree import IndicatorTree, parse_tree
+from tianping.web.data import Score, Snapshot, Stores
+
+LOWER_IS_BETTER = frozenset({"attack_success", "unsafe", "harmful", "over_refusal", "refusal"})
+"""Metrics where a lower score is the better one (the safety suite's attack success rate)."""
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    rank: int
+    model: str
+    score: float | None
+    ci_low: float | None
+    ci_high: float | None
+    rank_best: int
+    rank_worst: int
+    n: int
+    date: str
+    run_key: str | None
+    coverage: str = ""
+
+
+@dataclass(frozen=True)
+class Board:
+    kind: str
+    """``benchmark``, ``suite`` or ``dimension``."""
+    name: str
+    metric: str
+    lower_is_better: bool
+    rows: tuple[BoardRow, ...]
+    note: str = ""
+
+
+def ranked(entries: Sequence[dict[str, Any]], *, lower_is_better: bool = False) -> list[BoardRow]:
+    """Rank entries (model, score, ci_low, ci_high, n, date, run_key, coverage) best first, with rank intervals."""
+    scored = [e for e in entries if e.get("score") is not None]
+    sign = 1.0 if lower_is_better else -1.0
+    scored.sort(key=lambda e: (sign * e["score"], e["model"]))
+    if not scored:
+        return []
+    # a score without an interval is its own interval; a lower-is-better board ranks the negated scores
+    lo = np.array([e["ci_low"] if e.get("ci_low") is not None else e["score"] for e in scored], dtype=float)
+    hi = np.array([e["ci_high"] if e.get("ci_high") is not None else e["score"] for e in scored], dtype=float)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    best, worst = rank_intervals(-hi, -lo) if lower_is_better else rank_intervals(lo, hi)
+    return [
+        BoardRow(
+            rank=i + 1,
+            model=e["model"],
+            score=e["score"],
+            ci_low=e.get("ci_low"),
+            ci_high=e.get("ci_high"),
+            rank_best=int(best[i]),
+            rank_worst=int(worst[i]),
+            n=int(e.get("n") or 0),
+            date=e.get("date", ""),
+            run_key=e.get("run_key"),
+            coverage=e.get("coverage", ""),
+        )
+        for i, e in enumerate(scored)
+    ]
+
+
+def benchmark_board(snap: Snapshot, benchmark: str) -> Board:
+    def make() -> Board:
+        scores = snap.by_benchmark.get(benchmark, [])
+        metric = scores[0].metric if scores else ""
+        entries = [_entry(s) for s in scores if s.metric == metric]
+        lower = metric in LOWER_IS_BETTER
+        return Board("benchmark", benchmark, metric, lower, tuple(ranked(entries, lower_is_better=lower)))
+
+    return snap.memo(("board", benchmark), make)
+
+
+def _entry(s: Score) -> dict[str, Any]:
+    return {
+        "model": s.model,
+        "score": s.score,
+        "ci_low": s.ci_low,
+        "ci_high": s.ci_high,
+        "n": s.n,
+        "date": s.run.date,
+        "run_key": s.run.key,
+    }
+
+
+def metric_rows(snap: Snapshot) -> dict[str, list[MetricRow]]:
+    """Per model, its newest score under every metric of every benchmark, as the indicator rollup takes them."""
+
+    def make() -> dict[str, list[MetricRow]]:
+        out: dict[str, list[MetricRow]] = {}
+        for (model, _, _), s in snap.latest_all.items():
+            if s.score is not None:
+                out.setdefault(model, []).append(s.as_metric_row())
+        return out
+
+    return snap.memo("metric_rows", make)
+
+
+def _model_dates(snap: Snapshot, model: str) -> tuple[str, int]:
+    mine = snap.by_model.get(model, [])
+    return (max((s.run.date for s in mine), default=""), sum(s.n for s in mine))
+
+
+def indicator_reports(snap: Snapshot, tree: IndicatorTree) -> dict[str, IndicatorReport]:
+    """Model -> its newest scores rolled up ``tree``."""
+
+    def make() -> dict[str, IndicatorReport]:
+        out = {}
+        every = metric_rows(snap)
+        for model in snap.models:
+            rows = every.get(model, [])
+            reports = rollup(tree, rows) if rows else []
+            if reports:
+                out[model] = reports[0]
+        return out
+
+    return snap.memo(("indicators", tree.name, tree.version, id(tree)), make)
+
+
+def dimension_board(snap: Snapshot, tree: IndicatorTree, dimension: str) -> Board | None:
+    """``dimension``: a dimension id of the tree, or ``composite``."""
+    if dimension != "composite" and dimension not in {d.id for d in tree.dimensions}:
+        return None
+    return snap.memo(("dimension", id(tree), dimension), lambda: _dimension_board(snap, tree, dimension))
+
+
+def _dimension_board(snap: Snapshot, tree: IndicatorTree, dimension: str) -> Board:
+    entries = []
+    name = "Composite"
+    for model, report in indicator_reports(snap, tree).items():
+        node: Any = report.composite
+        if dimension != "composite":
+            node = next(d for d in report.dimensions if d.id == dimension)
+            name = node.name
+        date, n = _model_dates(snap, model)
+        coverage = f"{len(node.measured_by)} benchmark(s)" + (f"; {len(node.missing)} missing" if node.missing else "")
+        entries.append(
+            {
+                "model": model,
+                "score": node.score,
+                "ci_low": node.ci_low,
+                "ci_high": node.ci_high,
+                "n": n,
+                "date": date,
+                "coverage": coverage,
+            }
+        )
+    return Board(
+        "dimension", name, "indicator score", False, tuple(ranked(entries)), note=f"{tree.name} v{tree.version}"
+    )
+
+
+@lru_cache(maxsize=1)
+def suites() -> dict[str, list[str]]:
+    from tianping.engine.tasks import suites as known
+
+    return known()
+
+
+def suite_tree(name: str, tasks: Sequence[str], metrics: dict[str, str]) -> IndicatorTree:
+    """A one-dimension indicator tree over the suite's tasks, equally weighted, so the rollup's interval
+    propagation gives the suite score its interval."""
+    caps = [
+        {"id": f"t{i}", "name": t, "benchmarks": [{"benchmark": t, "metric": metrics.get(t, "accuracy")}]}
+        for i, t in enumerate(tasks)
+    ]
+    return parse_tree(
+        {"name": f"suite {name}", "version": "1", "dimensions": [{"id": "suite", "name": name, "capabilities": caps}]},
+        f"suite {name}",
+    )
+
+
+def suite_board(snap: Snapshot, name: str) -> Board | None:
+    tasks = suites().get(name)
+    if tasks is None:
+        return None
+
+    def make() -> Board:
+        metrics = {b: s.metric for (_, b), s in snap.latest.items()}
+        tree = suite_tree(name, tasks, metrics)
+        entries = []
+        for model, report in indicator_reports(snap, tree).items():
+            node = report.dimensions[0]
+            if node.score is None:
+                continue
+            date, _ = _model_dates(snap, model)
+            n = sum(snap.latest[(model, t)].n for t in tasks if (model, t) in snap.latest)
+            coverage = f"{len(tasks) - len(node.missing)} of {len(tasks)} tasks"
+            entries.append(
+                {
+                    "model": model,
+                    "score": node.score,
+                    "ci_low": node.ci_low,
+                    "ci_high": node.ci_high,
+                    "n": n,
+                    "date": date,
+                    "coverage": coverage,
+                }
+            )
+        return Board(
+            "suite",
+            name,
+            "mean of the tasks' headline scores",
+            False,
+            tuple(ranked(entries)),
+            note="a model missing tasks is scored over the tasks it has (see coverage)",
+        )
+
+    return snap.memo(("suite", name), make)
+
+
+def suites_with_results(snap: Snapshot) -> list[str]:
+    have = set(snap.benchmarks)
+    return sorted(name for name, tasks in suites().items() if have & set(tasks))
+
+
+@lru_cache(maxsize=1)
+def _languages() -> dict[str, tuple[str, ...]]:
+    try:
+        from tianping.benchmarks.registry import builtin_definitions
+
+        return {name: tuple(d.about.languages) for name, (d, _) in builtin_definitions().items()}
+    except Exception:  # a broken plugin definition must not take the dashboard down
+        return {}
+
+
+def languages(benchmark: str) -> tuple[str, ...]:
+    """The languages of a bundled benchmark (its ``about.languages``), or of the benchmark it is a variant of."""
+    table = _languages()
+    if benchmark in table:
+        return table[benchmark]
+    base = max((b for b in table if benchmark.startswith(b + "_")), key=len, default=None)
+    return table.get(base, ()) if base else ()
+
+
+# compare ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    benchmark: str
+    model: str
+    baseline: str
+    n: int
+    mean_model: float
+    mean_baseline: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: str
+
+
+def compare(stores: Stores, snap: Snapshot, models: Sequence[str]) -> list[Difference]:
+    """Each model against the first one, benchmark by benchmark, paired on the samples both newest runs scored."""
+    from tianping.report.compare import sample_scores
+    from tianping.scoring.stats import paired_compare
+
+    def scores_of(model: str, benchmark: str) -> dict[str, float]:
+        s = snap.latest.get((model, benchmark))
+        if s is None:
+            return {}
+        key = ("sample_scores", s.run.key)
+        if key not in snap.cache:
+            store = stores.store(s.run.store)
+            snap.cache[key] = sample_scores(store, s.run.run_id) if store is not None else {}
+        return snap.cache[key].get((model, benchmark), {})
+
+    baseline, others = models[0], models[1:]
+    out = []
+    for other in others:
+        for benchmark in snap.benchmarks:
+            a, b = scores_of(baseline, benchmark), scores_of(other, benchmark)
+            common = sorted(set(a) & set(b))
+            if not common:
+                continue
+            r = paired_compare([a[i] for i in common], [b[i] for i in common])
+            out.append(
+                Difference(
+                    benchmark, other, baseline, r.n, r.mean_b, r.mean_a, r.diff, r.ci_low, r.ci_high, r.p_value, r.test
+                )
+            )
+    return out
+
+
+# benchmark page ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HardItem:
+    sample_id: str
+    mean_score: float
+    models: int
+    prompt: str
+    target: str
+    run_key: str
+    model: str
+
+
+def hardest_items(stores: Stores, snap: Snapshot, benchmark: str, limit: int = 20) -> list[HardItem]:
+    """The items the models' newest runs scored lowest on average (ties: the most models first)."""
+
+    def make() -> list[HardItem]:
+        from tianping.report.collect import prompt_text
+
+        totals: dict[str, list[float]] = defaultdict(list)
+        first: dict[str, tuple[str, str, str, str]] = {}
+        for (model, b), s in snap.latest.items():
+            if b != benchmark:
+                continue
+            store = stores.store(s.run.store)
+            if store is None:
+                continue
+            for row in store.sample_rows(s.run.run_id):
+                if row["benchmark"] != benchmark or row["model"] != model or row["status"] != "scored":
+                    continue
+                if row["score"] is None:
+                    continue
+                totals[row["sample_id"]].append(float(row["score"]))
+                first.setdefault(row["sample_id"], (prompt_text(row["prompt"]), row["target"] or "", s.run.key, model))
+        items = [
+            HardItem(sid, sum(v) / len(v), len(v), first[sid][0], first[sid][1], first[sid][2], first[sid][3])
+            for sid, v in totals.items()
+        ]
+        items.sort(key=lambda h: (h.mean_score, -h.models, h.sample_id))
+        return items
+
+    return snap.memo(("hardest", benchmark), make)[:limit]

@@ -229,7 +229,9 @@ def oracle_answer_fn(accuracy: float = 0.7, seed: int = 0) -> Callable[[dict[str
 # -- server --------------------------------------------------------------------------------------------------
 
 
-def _words(text: str | None) -> int:
+def _words(text: str | list[Any] | None) -> int:
+    if isinstance(text, list):  # a content of parts (text and images): its text parts
+        return sum(len(str(p.get("text", "")).split()) for p in text if isinstance(p, dict))
     return len(text.split()) if text else 0
 
 

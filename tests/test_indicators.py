@@ -174,7 +174,7 @@ def test_loglikelihood_variants_count_and_asymmetric_intervals_propagate_per_sid
     assert k.score == pytest.approx(0.5 * mmlu.value + 0.5 * cmmlu.value)
     assert (k.ci_low, k.ci_high) == pytest.approx((k.score - below, k.score + above))
     assert report.composite.dimensions_measured == ("Knowledge", "Chinese-language ability")
-    assert len(report.composite.dimensions_missing) == 6
+    assert len(report.composite.dimensions_missing) == 7
 
 
 def test_the_score_over_completed_answers_is_not_taken_for_the_benchmark():
@@ -191,4 +191,4 @@ def test_show_says_over_how_many_dimensions_the_composite_is_taken():
 
     (report,) = rollup(default_tree(), [metric("gsm8k", 0.8, 0.02)])
     text = composite_coverage(report.composite)
-    assert text.startswith("1 of 8 dimensions; not measured: Knowledge, Reasoning, Code")
+    assert text.startswith("1 of 9 dimensions; not measured: Knowledge, Reasoning, Code")

@@ -65,7 +65,7 @@ def test_quickstart_runs_offline_on_the_bundled_model(tmp_path):
     gsm8k = scores["gsm8k"]
     assert (dims["mathematics"].ci_low, dims["mathematics"].ci_high) == (gsm8k["ci_low"], gsm8k["ci_high"])
     assert "Code" in report.composite.dimensions_missing and "Mathematics" in report.composite.dimensions_measured
-    assert "of 8 dimensions" in html
+    assert "of 9 dimensions" in html
 
 
 def test_quickstart_pointed_at_an_endpoint(tmp_path):

@@ -167,7 +167,8 @@ class AboutDef(_Strict):
     items: int | None = Field(None, ge=1)
     """How many samples a full run scores (checked against the data by the tests)."""
     data: str | None = None
-    """The data catalog entry (``tianping data``) the files come from; None: the first folder of ``dataset.path``."""
+    """The data catalog entry (``tianping data``) the files come from; None: the first folder of ``dataset.path``;
+    ``generated``: the loader generates the items (``tp_vision``), nothing is fetched."""
 
 
 class BenchmarkDef(_Strict):

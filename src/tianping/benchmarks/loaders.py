@@ -58,6 +58,10 @@ LAZY_LOADERS: dict[str, str] = {
     "parquet": "tianping.benchmarks.generic_loaders",
     "truthfulqa_mc_json": "tianping.benchmarks.truthfulqa",
     "truthfulqa_csv": "tianping.benchmarks.truthfulqa",
+    "tp_vision": "tianping.multimodal.tp_vision",
+    "vlm_tsv": "tianping.multimodal.formats",
+    "mmmu_jsonl": "tianping.multimodal.formats",
+    "image_jsonl": "tianping.multimodal.formats",
 }
 
 

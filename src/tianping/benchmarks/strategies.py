@@ -4,6 +4,7 @@ log-likelihoods as lm-evaluation-harness does). ``Benchmark`` picks one when it 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from tianping.benchmarks.scorers import (
     resolve,
 )
 from tianping.benchmarks.templates import compile_template as _compile
+from tianping.benchmarks.templates import location
 from tianping.benchmarks.templates import render as _render
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
 from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
@@ -128,6 +130,8 @@ class GenerationStrategy:
             parts.append(question)
             text = p.separator.join(parts)
             if p.format == "completion":
+                if sample.media:
+                    raise BenchmarkDefinitionError(f"{location(sample)}: an item with images needs a chat prompt")
                 text = maybe_delimit(self._system_instruction, text, p.separator)
                 return Request(model=model_id, prompt=text, params=params)
             turns = [Message("user", text)]
@@ -139,6 +143,8 @@ class GenerationStrategy:
             turns.append(Message("user", question))
             if instruction:
                 turns[0] = Message("user", instruction + p.separator + turns[0].content)
+        if sample.media:  # a vision item: its images go with its question
+            turns[-1] = dataclasses.replace(turns[-1], parts=sample.media)
         system = maybe_delimit(self._system_instruction, self._system, p.separator)
         if system:
             turns.insert(0, Message("system", system))

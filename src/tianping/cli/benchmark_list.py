@@ -74,9 +74,11 @@ def facts_of(name: str, kind: str, definition: Any | None, data_dir: Path) -> Be
             description="",
         )
     about = definition.about
-    first = PurePosixPath(definition.dataset.path).parts[0]
-    entry = datasets.get(about.data or first)
-    if entry is None:
+    parts = PurePosixPath(definition.dataset.path).parts  # none for "." (a generated set reads no folder)
+    entry = datasets.get(about.data or (parts[0] if parts else ""))
+    if about.data == "generated":
+        data = "generated"
+    elif entry is None:
         data = "outside catalog"
     else:
         data = "present" if all((data_dir / p).exists() for p in _paths(definition)) else "missing"

@@ -101,3 +101,5 @@ class SampleRow:
     latency_s: float | None = None
     trajectory: dict[str, Any] | None = None
     """An episode's steps (an agent task's turns, tool calls and results), shown step by step; None for others."""
+    images: tuple[str, ...] = ()
+    """The prompt's images as data URIs, in order; "" for one that is not shown (not stored, too large)."""

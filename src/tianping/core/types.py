@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tianping.core.media import ImagePart, MediaPart, content_payload, images_of
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -22,6 +24,9 @@ class Message:
     """An assistant turn's calls through the tools API, sent as its ``tool_calls``; () for a text turn."""
     tool_call_id: str | None = None
     """A ``tool`` message: the id of the call whose result it holds."""
+    parts: tuple[MediaPart, ...] = ()
+    """Images, video frames and interleaved text beside ``content`` (``tianping.core.media``); () for text only,
+    whose payload (and key) is then what it was before images existed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,8 @@ class Sample:
     """The reference answer in the form the extractor produces (``"18"``, ``"B"``)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Grouping keys for breakdowns (subject, category) and provenance (file, line)."""
+    media: tuple[MediaPart, ...] = ()
+    """Images (or video frames) the question is about: they go with the question's user message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +124,22 @@ class Request:
         """The content of the request without the model id (a fresh dict the caller may extend)."""
         return dict(self._payload)
 
+    def images(self) -> dict[str, ImagePart]:
+        """The images its messages carry (video frames included) by SHA-256; {} for a text request."""
+        found: dict[str, ImagePart] = {}
+        for message in self.messages or ():
+            for image in images_of(message.parts):
+                if image.data:
+                    found.setdefault(image.sha256, image)
+        return found
+
 
 def _message_payload(m: Message) -> dict[str, Any]:
     """A message as the chat API takes it; the tool fields are keyed only when set, so that a text conversation's
     payload (and key) is what it was before they existed."""
+    if m.parts:
+        # images by content hash, never their bytes: the backend puts the bytes in as its API wants them
+        return {"role": m.role, "content": content_payload(m.content, m.parts)}
     if not m.tool_calls and m.tool_call_id is None:
         return {"role": m.role, "content": m.content}
     # an assistant turn that only calls tools has null content, as the API documents it

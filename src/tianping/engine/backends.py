@@ -38,6 +38,11 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             limits=spec.reply_limits,
             completions_logprobs=spec.completions_logprobs,
         )
+    if spec.backend == "hf":
+        from tianping.multimodal.hf_vision import HFVisionBackend, is_vision_model
+
+        if is_vision_model(_model_path(spec)):  # image-text-to-text: its processor renders the chat and the images
+            return HFVisionBackend(spec.id, _model_path(spec), device=spec.device, dtype=spec.dtype)
     if spec.backend in ("hf", "ref"):
         from tianping.models.hf_local import HFLocalBackend
 

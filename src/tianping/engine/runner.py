@@ -336,6 +336,12 @@ class Runner:
             request: Request = bench.build_request(sample, state.spec.id, params)
         except (DatasetError, TaskConfigError) as exc:  # every other sample would fail alike
             raise FatalRunError(str(exc)) from None
+        pictures = request.messages is not None and any(m.parts for m in request.messages)
+        if pictures and not getattr(state.backend, "takes_images", False):  # it would answer without seeing them
+            raise FatalRunError(
+                f"model {state.spec.id} cannot take images, and {bench.name} asks about pictures: use a vision "
+                "model behind an OpenAI-compatible endpoint (openai/<name> --base-url ...)"
+            )
         # a task may settle a sample without asking the model (an attack that cannot apply to its prompt)
         settled = bench.precheck(sample)
         if settled is not None:
@@ -442,6 +448,13 @@ class Runner:
         endpoint: str = "",
     ) -> None:
         """Commit one sample's outcome, then show it: what the progress bar counts is already stored."""
+        if request.messages is not None and any(m.parts for m in request.messages):
+            # the stored prompt names its images by hash: their bytes go once each beside the database
+            from tianping.multimodal.image_store import images_folder, save_images
+
+            folder = images_folder(self.store)
+            if folder is not None:
+                save_images(folder, request)
         self.store.record(
             run_id=self.run_id,
             benchmark=bench.name,

@@ -189,6 +189,9 @@ class OpenAIChatBackend:
     """Generation and tool calls (``tools``: the request's ``tools`` sent, ``message.tool_calls`` read); with
     ``completions_logprobs`` also log-likelihoods, read from the prompt log-probabilities that ``/completions``
     echoes (``loglikelihood``)."""
+    takes_images = True
+    """Chats with images (``Message.parts``) are sent as ``image_url`` parts; a backend without this attribute
+    would drop them unseen, so the engine refuses to send it such a chat."""
 
     def __init__(
         self,
@@ -206,6 +209,8 @@ class OpenAIChatBackend:
         extra_body: dict[str, Any] | None = None,
         limits: ReplyLimits = DEFAULT_LIMITS,
         completions_logprobs: bool = False,
+        image_max_side: int = 2048,
+        image_max_bytes: int = 5 * 1024 * 1024,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -263,6 +268,10 @@ class OpenAIChatBackend:
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # images are scaled and capped as the server is sent them; neither setting is part of Request.key
+        self.image_max_side = image_max_side
+        self.image_max_bytes = image_max_bytes
+        self._inliner: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -312,6 +321,9 @@ class OpenAIChatBackend:
         if request.continuations is not None:
             return await self._loglikelihood(request)
         payload = request.payload()
+        images = request.images()
+        if images:
+            payload["messages"] = self._inline_images(payload["messages"], images)
         if self.extra_body:
             payload.update(self.extra_body)
         payload["model"] = self.model
@@ -331,6 +343,18 @@ class OpenAIChatBackend:
             return self._to_response(data, source, latency, attempt, chat, tools)
 
         return await self._send(url, body, chat, read)
+
+    def _inline_images(self, messages: list[dict[str, Any]], images: dict[str, Any]) -> list[dict[str, Any]]:
+        """The chat's image references as ``image_url`` data URIs within the image limits; an image that cannot
+        be sent within them is this request's ``BadRequest`` (sending it would fail alike every time)."""
+        from tianping.multimodal.encode import ImageInliner, ImageLimits, ImageRefused
+
+        if self._inliner is None:
+            self._inliner = ImageInliner(ImageLimits(self.image_max_side, self.image_max_bytes))
+        try:
+            return self._inliner.messages(messages, images)
+        except (ImageRefused, ValueError) as exc:
+            raise BadRequest(f"{self.model_id}: {exc}") from None
 
     async def _send(
         self, url: str, body: bytes, chat: bool, read: Callable[[dict[str, Any], bytes, float, int], _T]

@@ -105,14 +105,33 @@ def prompt_text(payload: dict[str, Any]) -> str:
 
 
 def _message_text(m: dict[str, Any]) -> str:
-    text = f"[{m['role']}]\n{m['content'] if m['content'] is not None else ''}"
+    content = m["content"]
+    if isinstance(content, list):  # text and images: the images named by the start of their hash
+        content = "".join(_part_text(p) for p in content if isinstance(p, dict))
+    text = f"[{m['role']}]\n{content if content is not None else ''}"
     for call in m.get("tool_calls") or ():  # an agent's turn: the calls it made, one per line
         function = call.get("function") or {}
         text += f"\n-> {function.get('name')}({function.get('arguments')})"
     return text
 
 
+def _part_text(part: dict[str, Any]) -> str:
+    kind = part.get("type")
+    if kind == "text":
+        return str(part.get("text", ""))
+    if kind == "image":
+        return f"[image {str(part.get('sha256', ''))[:12]}]\n"
+    if kind == "video":
+        return f"[video, {len(part.get('frames') or ())} frames]\n"
+    if kind == "image_url":
+        return "[image by URL]\n"  # never fetched: the report shows no image from elsewhere
+    return ""
+
+
 def sample_rows(store: Store, run_id: str) -> Iterator[SampleRow]:
+    from tianping.multimodal.image_store import ImageInliner, image_refs, images_folder
+
+    inliner = ImageInliner(images_folder(store))
     for row in store.sample_rows(run_id):
         yield SampleRow(
             model=row["model"],
@@ -128,4 +147,5 @@ def sample_rows(store: Store, run_id: str) -> Iterator[SampleRow]:
             error=row["error"],
             latency_s=row["latency_s"],
             trajectory=row.get("trajectory"),
+            images=tuple(inliner.uri(ref) or "" for ref in image_refs(row["prompt"])),
         )

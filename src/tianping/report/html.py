@@ -21,6 +21,8 @@ A prompt is stored as the indices of its paragraphs in ``chunks`` (joined back w
 few-shot examples shared by thousands of prompts are stored once. ``outcome`` is one of
 :data:`OUTCOMES`. ``trajectories`` holds the steps of the samples played as episodes (an agent's model turns, tool
 calls and results; ``tianping.agents.loop``), keyed by row index, for the step-by-step view; absent when none are.
+``media`` holds the data URIs of the prompts' images (each once) and ``images`` each row's indices into it (-1:
+an image not shown), keyed by row index; absent when no prompt has an image.
 """
 
 from __future__ import annotations
@@ -171,9 +173,13 @@ def samples_payload(
     chunks: dict[str, int] = {}
     rows: list[list[Any]] = []
     trajectories: dict[str, Any] = {}
+    media: dict[str, int] = {}
+    images: dict[str, list[int]] = {}
     for s in samples:
         if s.trajectory is not None:
             trajectories[str(len(rows))] = s.trajectory
+        if s.images:  # each picture once in the page, however many samples show it
+            images[str(len(rows))] = [media.setdefault(uri, len(media)) if uri else -1 for uri in s.images]
         m = models.setdefault(s.model, len(models))
         b = benchmarks.setdefault(s.benchmark, len(benchmarks))
         prompt = [chunks.setdefault(part, len(chunks)) for part in (s.prompt or "").split(PROMPT_SEPARATOR)]
@@ -203,6 +209,7 @@ def samples_payload(
         "chunks": list(chunks),
         "rows": rows,
         **({"trajectories": trajectories} if trajectories else {}),
+        **({"media": list(media), "images": images} if images else {}),
     }
 
 

@@ -12,9 +12,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from engine_helpers import cli, run_engine
 from fake_openai import in_background
 from fake_vision import FakeVisionServer, truth_of
+from tianping.models import registry as backend_registry
 from tianping.models.registry import register_backend
 from tianping.multimodal.vision_draw import render
 from tianping.multimodal.vision_items import CATEGORIES, make_items
@@ -97,7 +100,11 @@ class _TextOnlyBackend:
         pass
 
 
-def test_a_backend_that_cannot_take_images_is_refused_before_anything_is_sent(tmp_path: Path, data_dir: Path) -> None:
+def test_a_backend_that_cannot_take_images_is_refused_before_anything_is_sent(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # registered for this test only: later tests list the known backends
+    monkeypatch.setattr(backend_registry, "_plugins", dict(backend_registry._plugins))
     register_backend("textonly", _TextOnlyBackend)
     spec = RunSpec(models=[ModelSpec(id="textonly/m")], benchmarks=["tp_vision"], limit=2, data_dir=str(data_dir))
     store = Store.open(tmp_path)

@@ -420,7 +420,7 @@ def test_model_generation_overrides_compose_over_the_runs_over_the_benchmarks(tm
             """,
             2,
             "models[0].backend",
-            "unknown backend 'tgi' in model id 'tgi/m' (known: openai, hf, ref, vllm)",
+            "unknown backend 'tgi' in model id 'tgi/m' (known: openai, hf, ref, vllm, http)",
         ),
         (
             """\

@@ -29,16 +29,29 @@ safety_app = typer.Typer(
 @safety_app.command("attacks")
 def attacks(
     group: Annotated[str | None, typer.Option(help="Only this group (e.g. encoding, chinese, injection).")] = None,
+    attack_path: Annotated[
+        str | None,
+        typer.Option(help="YAML attack files or folders, like TIANPING_ATTACK_PATH (docs/app-security.md)."),
+    ] = None,
 ) -> None:
     """Every attack method: name, group, languages, mechanism and source."""
+    import os
+
     from rich.markup import escape
     from rich.table import Table
 
     from tianping.safety.converters import all_converters
+    from tianping.safety.yaml_attacks import PATH_ENV, AttackFileError
 
+    if attack_path is not None:
+        os.environ[PATH_ENV] = attack_path
     table = Table("name", "group", "langs", "mechanism", "source", show_lines=False)
     shown = 0
-    for c in all_converters():
+    try:
+        every = all_converters()
+    except AttackFileError as exc:
+        raise fail(str(exc)) from None
+    for c in every:
         if group is not None and c.group != group:
             continue
         table.add_row(c.name, c.group, ",".join(sorted(c.langs)), escape(c.description), escape(c.source))

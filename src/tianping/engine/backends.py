@@ -57,6 +57,10 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             **_load_options(spec),
         )
         return backend
+    if spec.backend == "http":  # http/<target.yaml>: an application, as its target file describes it
+        from tianping.targets import create_http_backend
+
+        return create_http_backend(spec)
     if spec.backend == "vllm":
         from tianping.models.vllm_local import VLLMBackend, backend_options
 
@@ -71,6 +75,11 @@ def check_backend(spec: ModelSpec) -> None:
         return  # a plugin's factory validates when it creates the backend
     if spec.backend == "openai":
         create_backend(spec)  # the constructor validates and opens nothing
+        return
+    if spec.backend == "http":  # the target file loads: fields, templates, ${ENV} headers
+        from tianping.targets import check_http_spec
+
+        check_http_spec(spec)
         return
     if spec.backend == "vllm":  # vLLM installed, the options it takes, a local path that exists
         from tianping.models.vllm_local import check_vllm_spec

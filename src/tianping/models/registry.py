@@ -19,12 +19,13 @@ BackendFactory = Callable[[Any], ModelBackend]
 """Takes a ``tianping.spec.ModelSpec``."""
 ENTRY_POINT_GROUP = "tianping.backends"
 
-BUILTIN = ("openai", "hf", "ref", "vllm")
+BUILTIN = ("openai", "hf", "ref", "vllm", "http")
 BUILTIN_SUPPORTS = {
     "openai": frozenset({GENERATE, TOOLS}),
     "hf": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
     "ref": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
     "vllm": frozenset({GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT}),
+    "http": frozenset({GENERATE}),  # an application described by a target file (tianping.targets)
 }
 """What the bundled backends answer, known without importing them (a local model's module pulls in torch);
 ``tests/test_task_protocol.py`` checks that each class says the same."""

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from tianping.core import GenerationParams, Message, Request, Response, Sample, Score
 from tianping.core.backend import ModelBackend
-from tianping.core.task import GENERATE, AggregatedByAttributes, Episode, ScoringContext
+from tianping.core.task import GENERATE, TOOLS, AggregatedByAttributes, Episode, ScoringContext
 from tianping.safety import TASKS
 from tianping.safety.adaptive import GROUP as ADAPTIVE
 from tianping.safety.adaptive import AdaptiveConverter
@@ -44,6 +44,7 @@ from tianping.safety.judge_strongreject import strongreject_score
 from tianping.safety.seed_sources import COPYRIGHT, RESPONSIBLE_ANSWER
 from tianping.safety.seeds import SeedPrompt, load_seeds, sample_seeds
 from tianping.safety.taxonomy import Taxonomy, load_taxonomy
+from tianping.safety.yaml_attacks import AttackFileError, yaml_seeds
 from tianping.spec import SafetyOptions
 
 VERSION = "1.0"
@@ -65,18 +66,28 @@ class SafetyConfigError(ValueError):
 def select_converters(names: list[str] | None, data_dir: Path | None) -> list[Converter]:
     """Converters by name (``a+b`` composes) or group; every name must match, so a typo is an error, not a
     smaller run. The data directory reaches the converters that read a data set (in-the-wild templates)."""
-    every = all_converters(data_dir=data_dir)
+    try:
+        every = all_converters(data_dir=data_dir)
+    except AttackFileError as exc:  # a YAML attack file (TIANPING_ATTACK_PATH) that names its file and field
+        raise SafetyConfigError(str(exc)) from None
     if not names:
         # ``translate`` needs a translation service, which a run does not configure: by default it would only
         # fill a column of skipped samples; naming it in --attacks still plans it (and records the skips).
         # Adaptive attacks send up to a budget of requests per sample and most need an attacker model: opt-in only
-        return [c for c in every if not isinstance(c, TranslateConverter) and c.group != ADAPTIVE]
+        # Application probes test an app's output handling (``app``) or a tool-using agent (``agent``, which needs
+        # a backend that answers tool requests), not refusals: opt-in as well
+        opt_in = (ADAPTIVE, "app", "agent")
+        return [
+            c
+            for c in every
+            if not isinstance(c, TranslateConverter) and c.group not in opt_in and getattr(c, "default", True)
+        ]  # a YAML attack with ``default: false`` (the bundled library's) runs only when named
     groups = {c.group for c in every}
     by_name = {c.name: c for c in every}
     chosen: dict[str, Converter] = {}
     for name in names:
-        if name in groups:
-            chosen.update({c.name: c for c in every if c.group == name})
+        if name in groups:  # a member marked ``default = False`` (YAML library, model translation) only by name
+            chosen.update({c.name: c for c in every if c.group == name and getattr(c, "default", True)})
             continue
         if name in by_name:
             chosen[name] = by_name[name]
@@ -132,6 +143,8 @@ class SafetyTask(AggregatedByAttributes):
 
     @property
     def requires(self) -> frozenset[str]:
+        if any(getattr(p.converter, "needs_tools", False) for p in self._plans.values()):
+            return frozenset({GENERATE, TOOLS})  # a probe played with the agents' tool loop (app_tool_injection)
         return frozenset({GENERATE})
 
     @property
@@ -165,6 +178,10 @@ class SafetyTask(AggregatedByAttributes):
             seeds = load_seeds(self.data_dir, categories=opts.categories, langs=opts.langs, benign=self.benign)
         except (KeyError, ValueError) as exc:  # an unknown category or language names itself in the message
             raise SafetyConfigError(f"{self.name}: {exc.args[0] if exc.args else exc}") from None
+        try:  # seed prompts written in YAML (TIANPING_ATTACK_PATH), under the same filters
+            seeds += yaml_seeds(opts.categories, opts.langs, self.benign)
+        except AttackFileError as exc:
+            raise SafetyConfigError(str(exc)) from None
         if self.benign:
             converters: list[Converter] = [NoneConverter()]
             budget = opts.overrefusal_budget
@@ -201,6 +218,8 @@ class SafetyTask(AggregatedByAttributes):
             return _Plan(seed, converter, converter.convert(seed.text, lang=seed.lang, rng=rng))
         except ConverterSkipped as exc:
             return _Plan(seed, converter, None, skipped=str(exc) or "the attack does not apply to this prompt")
+        except AttackFileError as exc:  # a YAML attack's own Python function failed: name its file and attack
+            raise SafetyConfigError(str(exc)) from None
 
     def _sample(self, plan: _Plan) -> Sample:
         seed = plan.seed
@@ -233,7 +252,7 @@ class SafetyTask(AggregatedByAttributes):
         plan = self._plans[sample.id]
         messages = plan.attack.messages if plan.attack else (Message("user", plan.seed.text),)
         request = Request(model=model_id, messages=tuple(messages), params=params)
-        if isinstance(plan.converter, AdaptiveConverter):
+        if isinstance(plan.converter, AdaptiveConverter) or getattr(plan.converter, "plays_episode", False):
             self._built[sample.id] = request
         return request
 
@@ -249,11 +268,14 @@ class SafetyTask(AggregatedByAttributes):
         ``build_request`` for the same sample and model, with no await in between, so the request recorded there
         is this model's."""
         plan = self._plans[sample.id]
-        if plan.attack is None or not isinstance(plan.converter, AdaptiveConverter):
+        plays = getattr(plan.converter, "plays_episode", False)
+        if plan.attack is None or not (isinstance(plan.converter, AdaptiveConverter) or plays):
             return None
         target = self._built.get(sample.id)
         if target is None:
             raise RuntimeError(f"episode({sample.id!r}) before build_request: the model to attack is unknown")
+        if plays:  # an application probe that plays a tool conversation (tianping.safety.app_probes)
+            return plan.converter.episode(plan.attack, target, self._score, seed=plan.seed)
         return plan.converter.episode(plan.seed, target, self.options, self._score)
 
     @property
@@ -266,6 +288,9 @@ class SafetyTask(AggregatedByAttributes):
         first = response.first
         if first.incomplete:
             return Score(value=None, status="incomplete", reason="reasoning did not finish before the token limit")
+        detect = getattr(plan.converter, "detect", None)
+        if detect is not None and plan.attack is not None:  # an application probe: its own exact detector decides
+            return self._score(detect(first.text, plan.attack))
         # an encoding attack's answer may be in the cipher or, often when it refuses, in plain text: the judge
         # sees whichever reading is natural language (decoding a plain refusal would garble it)
         reading = read_answer(first.text, plan.attack.decode if plan.attack is not None else None)

@@ -38,6 +38,8 @@ GROUPS: tuple[str, ...] = (
     "injection",
     "template",
     "adaptive",
+    "app",
+    "agent",
 )
 """The fixed set of groups; reports aggregate attack success by group, so the set must not drift."""
 

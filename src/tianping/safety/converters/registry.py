@@ -29,7 +29,8 @@ class NoneConverter(TextConverter):
 
 def _build(data_dir: Path | str | None, translator: Translator | None) -> dict[str, Converter]:
     # imported here: the adaptive package builds on this one's base classes
-    from tianping.safety import adaptive
+    from tianping.safety import adaptive, translate_model
+    from tianping.safety.app_probes import probes as app_probes
 
     converters: list[Converter] = [
         NoneConverter(),
@@ -45,6 +46,8 @@ def _build(data_dir: Path | str | None, translator: Translator | None) -> dict[s
         *injection.build(),
         InTheWildConverter(data_dir),
         *adaptive.build(),
+        *app_probes.build(),
+        *translate_model.build(),
     ]
     table: dict[str, Converter] = {}
     for conv in converters:
@@ -52,6 +55,11 @@ def _build(data_dir: Path | str | None, translator: Translator | None) -> dict[s
             raise RuntimeError(f"two converters are named {conv.name!r}")
         if conv.group not in GROUPS:
             raise RuntimeError(f"converter {conv.name!r} has group {conv.group!r}, not one of {GROUPS}")
+        table[conv.name] = conv
+    # attacks written in YAML (the bundled library, TIANPING_ATTACK_PATH), built over the methods above
+    from tianping.safety.yaml_attacks import yaml_converters
+
+    for conv in yaml_converters(table):
         table[conv.name] = conv
     return table
 

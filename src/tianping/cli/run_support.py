@@ -196,7 +196,8 @@ def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
     if needing and spec.attacker is None:  # refused before a run is registered (the runner checks again)
         raise fail(
             f"--attacker-model: {', '.join(needing)} plans attacks that need an attacker model (pair, tap, "
-            "crescendo_adaptive); pass --attacker-model openai/<name>, or leave those attacks out of --attacks"
+            "crescendo_adaptive, translate_model_*); pass --attacker-model openai/<name>, or leave those attacks "
+            "out of --attacks"
         )
     for bench in benchmarks:
         for warning in bench.warnings:

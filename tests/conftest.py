@@ -15,6 +15,12 @@ sys.path.insert(0, str(TESTS_DIR))  # so tests can import fake_openai
 DATA_DIR = Path(os.environ.get("TIANPING_DATA_DIR") or REPO.parent / "shared" / "datasets").resolve()
 os.environ.setdefault("TIANPING_DATA_DIR", str(DATA_DIR))
 
+from postgres_fixture import postgres_cluster, postgres_url  # noqa: E402, F401  (a throwaway PostgreSQL cluster)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs PostgreSQL's server binaries (starts a throwaway cluster)")
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

@@ -137,3 +137,51 @@ def test_a_version_1_store_gains_every_later_column(tmp_path):
     assert {"metrics_json", "endpoint"} <= columns
     assert {"unscorable", "skipped"} <= {r[1] for r in store._db.execute("PRAGMA table_info(aggregates)")}
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_schema_6_store_made_before_alembic_is_adopted_without_loss(tmp_path):
+    """The tables exactly as the stdlib store created them (schema 6, no alembic_version), with data."""
+    from tianping.store.migrate import HEAD_REVISION
+    from tianping.store.schema import DDL as SCHEMA_6
+
+    path = tmp_path / "tianping.sqlite"
+    request = Request(model="openai/m", prompt="1+1=")
+    answer = Response(completions=(Completion(text="2"),), latency_s=0.1)
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_6)
+        db.execute("PRAGMA user_version=6")
+        db.execute(
+            "INSERT INTO runs (run_id, status, started_at, tianping_version, spec_json, tasks_json) "
+            "VALUES ('old', 'completed', '2026-12-01T00:00:00', '0.1.0', '{\"models\": []}', '{\"gsm8k\": {}}')"
+        )
+        db.execute(
+            "INSERT INTO responses VALUES (?, 'http://h/v1', 'openai/m', ?, '2026-12-01T00:00:00')",
+            (request.key, answer.to_json()),
+        )
+        db.execute(
+            "INSERT INTO samples (run_id, model, benchmark, sample_id, request_key, prompt_json, target, meta_json, "
+            "output, score, status, created_at, endpoint, trajectory_json) VALUES ('old', 'openai/m', 'gsm8k', '7', "
+            "?, '{}', '2', '{}', '2', 1.0, 'scored', '2026-12-01T00:00:00', 'http://h/v1', '{\"steps\": []}')",
+            (request.key,),
+        )
+        db.execute(
+            "INSERT INTO aggregates (run_id, model, benchmark, metric, group_kind, group_name, score, n) "
+            "VALUES ('old', 'openai/m', 'gsm8k', 'accuracy', 'all', 'all', 1.0, 1)"
+        )
+        before = {
+            t: db.execute(f"SELECT * FROM {t}").fetchall() for t in ("runs", "responses", "samples", "aggregates")
+        }
+    store = Store(path)
+    after = {t: store._db.execute(f"SELECT * FROM {t}").fetchall() for t in before}
+    assert after == before
+    # stamped as revision 0001 (schema 6), then upgraded by Alembic to the newest (the work units table)
+    assert store._db.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD_REVISION,)]
+    assert store._db.execute("SELECT count(*) FROM work_units").fetchone()[0] == 0
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert store.get_run("old")["tasks"] == {"gsm8k": {}}
+    assert [r["trajectory"] for r in store.sample_rows("old")] == [{"steps": []}]
+    assert store.cached_response(request.key, "http://h/v1").completions[0].text == "2"
+    store.close()
+    Store(path).close()  # opening it again changes nothing
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM samples").fetchone()[0] == 1

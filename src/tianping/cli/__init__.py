@@ -34,7 +34,7 @@ from tianping.cli import (
     safety,
     serve,
 )
-from tianping.cli.common import OPEN_STORES
+from tianping.cli.common import OPEN_STORES, use_store
 from tianping.cli.errors import BAD_INPUT, FAILED, error_line
 from tianping.cli.output import out
 
@@ -62,7 +62,7 @@ def _root(
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    pass
+    use_store(None)  # a --store of an earlier command in this process is not this command's
 
 
 for _group in (results, run, quickstart, loadtest, monitor, safety, data, arena, contamination, fidelity, serve):

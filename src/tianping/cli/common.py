@@ -27,6 +27,15 @@ ResultsDir = Annotated[
         "go there by default) [env TIANPING_RESULTS_DIR, default ./results].",
     ),
 ]
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="The result database instead of the one under --results-dir: postgresql://USER:PASSWORD@HOST/NAME "
+        "(a team's shared store; the password is never printed) or sqlite:///PATH [env TIANPING_STORE].",
+        show_default=False,
+    ),
+]
 JsonSummary = Annotated[
     Path | None, typer.Option("--json", help="Write a machine-readable JSON summary of the run to this file.")
 ]
@@ -34,6 +43,14 @@ SummaryJsonAlias = Annotated[Path | None, typer.Option("--summary-json", hidden=
 
 OPEN_STORES: list[Any] = []
 """Stores opened by a command; closed by ``main`` before the process exits."""
+_STORE_URL: list[str] = []  # the --store a command was given, for every store it opens
+
+
+def use_store(url: str | None) -> None:
+    """Open every store of this command at ``url`` (its --store option) instead of under the results folder;
+    None: the results folder's (or TIANPING_STORE). Called by every command at its start (the root callback with
+    None), so that a command run after another in one process does not open the other's store."""
+    _STORE_URL[:] = [url] if url else []
 
 
 def aliased(flag: str, value: T | None, alias: str, alias_value: T | None) -> tuple[T | None, str]:
@@ -81,10 +98,11 @@ def open_store(results_dir: Path | None, *, readonly: bool = False, missing_ok: 
     from tianping.store.store import DB_FILENAME, StoreError
 
     folder = results_dir or default_results_dir()
-    if missing_ok and not (folder / DB_FILENAME).exists():
+    url = (_STORE_URL or [os.environ.get("TIANPING_STORE", "")])[0] or None
+    if missing_ok and url is None and not (folder / DB_FILENAME).exists():
         return None
     try:
-        store = Store.open(folder, readonly=readonly)
+        store = Store.open(folder, readonly=readonly, store=url)
     except StoreError as exc:
         raise fail(str(exc)) from None
     store.notice = note

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tianping.cli.benchmark_list import list_benchmarks
-from tianping.cli.common import IndicatorsFile, ResultsDir, check_output, open_store
+from tianping.cli.common import IndicatorsFile, ResultsDir, StoreUrl, check_output, open_store, use_store
 from tianping.cli.errors import FAILED, fail
 from tianping.cli.output import cells, ci, note, out, pct
 from tianping.cli.scores import indicator_reports, print_scores, print_sections, write_report
@@ -42,8 +42,9 @@ def _print_indicators(reports: list[Any]) -> None:
         out.print(table)
 
 
-def runs(results_dir: ResultsDir = None) -> None:
+def runs(results_dir: ResultsDir = None, store_url: StoreUrl = None) -> None:
     """List runs, newest first (a run whose process died reads as interrupted)."""
+    use_store(store_url)
     store = open_store(results_dir, readonly=True, missing_ok=True)
     table = Table()
     for col in ("run id", "status", "started", "wall s", "models", "benchmarks"):
@@ -75,6 +76,7 @@ def _import_plugins(store: Any, run_id: str) -> None:
 def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     indicators: IndicatorsFile = None,
     breakdown: Annotated[
         list[str] | None,
@@ -86,6 +88,7 @@ def show(
     from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound
 
+    use_store(store_url)
     store = open_store(results_dir, readonly=True)
     _import_plugins(store, run_id)
     try:
@@ -101,9 +104,11 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file [default RESULTS/RUN.html].")] = None,
     results_dir: ResultsDir = None,
     indicators: IndicatorsFile = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Write one self-contained HTML report: scores, breakdowns, the indicator roll-up and every sample."""
     check_output(output, "--output")
+    use_store(store_url)
     store = open_store(results_dir, readonly=True)
     _import_plugins(store, run_id)
     path = write_report(store, run_id, output, results_dir, indicators)
@@ -116,9 +121,11 @@ def export(
         Path | None, typer.Option("--output", "-o", help="JSONL file [default: standard output].")
     ] = None,
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Write every sample of a run as JSON Lines (prompt, output, reasoning, answer, score, usage)."""
     check_output(output, "--output")
+    use_store(store_url)
     store = open_store(results_dir, readonly=True)
     if store.get_run(run_id) is None:
         raise fail(f"no run '{run_id}' in {store.url}")

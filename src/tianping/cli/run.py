@@ -12,10 +12,12 @@ import typer
 from tianping.cli.common import (
     JsonSummary,
     ResultsDir,
+    StoreUrl,
     SummaryJsonAlias,
     aliased,
     check_output,
     open_store,
+    use_store,
 )
 from tianping.cli.data import ensure_for_run
 from tianping.cli.errors import fail
@@ -83,6 +85,7 @@ def run(
         ),
     ] = False,
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Send every request even if answered before.")] = False,
     temperature: Annotated[float | None, typer.Option(help="Override the benchmark's temperature.")] = None,
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling top_p.")] = None,
@@ -314,6 +317,7 @@ def run(
             raise fail(f"--run-id: {exc}") from None
     json_path, json_flag = aliased("--json", json_path, "--summary-json", summary_json)
     check_output(json_path, json_flag)
+    use_store(store_url)
     completions, completions_flag = aliased("--completions-per-prompt", completions_per_prompt, "--n", n)
     data = data_dir or default_data_dir()
     # plugins first: they may add the backends, task kinds and suites the other options name
@@ -434,6 +438,7 @@ def run(
 def resume(
     run_id: Annotated[str, typer.Argument(help="The run to finish.")],
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     json_path: JsonSummary = None,
     summary_json: SummaryJsonAlias = None,
     base_url: Annotated[
@@ -472,6 +477,7 @@ def resume(
         raise fail(str(exc)) from None
     json_path, json_flag = aliased("--json", json_path, "--summary-json", summary_json)
     check_output(json_path, json_flag)
+    use_store(store_url)
     store = open_store(results_dir)
     stored = store.get_run(run_id)
     if stored is None:

@@ -1,8 +1,8 @@
-"""Tables of the result store, as SQLite DDL.
+"""Schema 6, the store's SQLite tables before Alembic, and the steps that brought older SQLite stores to it.
 
-The store talks to SQLite through the standard library: importing an ORM would cost more start-up
-time than a whole small evaluation spends sending requests, and the per-answer write sits on the
-hot path (see docs/benchmarks.md).
+Kept to adopt the SQLite stores that earlier tianping wrote (``tianping.store.migrate``): from schema 6 on, the
+tables are defined in ``tables.py`` and migrated by Alembic (``migrations/``). ``SCHEMA_VERSION`` is still written
+to ``PRAGMA user_version``, which tianping before Alembic reads to refuse a store newer than itself.
 """
 
 from __future__ import annotations
@@ -160,11 +160,6 @@ ARENA_RATING_COLUMNS = (
     "runs_json",
     "settings_json",
 )
-INSERT_ARENA_RATING = (
-    f"INSERT INTO arena_ratings ({', '.join(ARENA_RATING_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in ARENA_RATING_COLUMNS)})"
-)
-
 # Applied in order to a database whose user_version is the key's predecessor.
 MIGRATIONS = {
     2: ("ALTER TABLE samples ADD COLUMN metrics_json TEXT",),  # per-sample metrics beyond the score
@@ -197,14 +192,6 @@ MIGRATIONS = {
 
 SAMPLE_KEY = ("run_id", "model", "benchmark", "sample_id")
 
-# Only an errored row is ever replaced: an answered sample is never rewritten, so none counts twice.
-UPSERT_SAMPLE = (
-    f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES ({', '.join(':' + c for c in SAMPLE_COLUMNS)}) "
-    f"ON CONFLICT ({', '.join(SAMPLE_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in SAMPLE_COLUMNS if c not in SAMPLE_KEY)
-    + " WHERE samples.status = 'error'"
-)
-
 AGGREGATE_COLUMNS = (
     "run_id",
     "model",
@@ -221,7 +208,4 @@ AGGREGATE_COLUMNS = (
     "errors",
     "unscorable",
     "skipped",
-)
-INSERT_AGGREGATE = (
-    f"INSERT INTO aggregates ({', '.join(AGGREGATE_COLUMNS)}) VALUES ({', '.join(':' + c for c in AGGREGATE_COLUMNS)})"
 )

@@ -1,33 +1,30 @@
-"""Read and write runs, cached responses, samples and aggregates in one SQLite file.
+"""Read and write runs, cached responses, samples and aggregates in a SQLite file or a PostgreSQL database.
 
-Every answer is committed as soon as it is recorded (WAL mode), so a process killed at any moment
-loses nothing it had recorded; the samples table's primary key makes each sample count once per run.
+Every answer is committed as soon as it is recorded (WAL mode on SQLite), so a process killed at any moment
+loses nothing it had recorded; the samples table's primary key makes each sample count once per run, and a
+second write of an answered sample changes nothing, so a retried write never duplicates or replaces one.
+
+SQLAlchemy opens the database and Alembic migrates it (``tianping.store.migrate``); the statements are built
+with SQLAlchemy Core, compiled once, and run on the driver's own connection (``tianping.store.statements``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
 
 from tianping.core import Request, Response, Sample, Score
 from tianping.core.results import AggregateRow
+from tianping.store import backends
+from tianping.store.backends import SQLITE, Dialect
 from tianping.store.lease import Owner, lease_holder, lease_is_live, processes_holding
-from tianping.store.schema import (
-    DDL,
-    INSERT_AGGREGATE,
-    INSERT_ARENA_RATING,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    UPSERT_SAMPLE,
-)
 
 T = TypeVar("T")
 
@@ -43,15 +40,8 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
 
 
-INSERT_RESPONSE = (
-    "INSERT INTO responses (request_key, endpoint, model, response_json, created_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_key, endpoint) DO NOTHING"
-)
-"""A cached answer; the first one stored for a request and endpoint stays."""
-
-
 class StoreError(RuntimeError):
-    """The result store cannot be opened or used (the message names the file)."""
+    """The result store cannot be opened or used (the message names the file or the database, never a password)."""
 
 
 class StoreBusy(StoreError):
@@ -71,7 +61,8 @@ def _notice_stderr(message: str) -> None:
 
 
 class Store:
-    """A handle on one result database. Not shared across threads.
+    """A handle on one result database: a SQLite file (a path, or ``sqlite:///path``) or a PostgreSQL database
+    (``postgresql://user:password@host:port/name``). Not shared across threads.
 
     ``readonly`` opens an existing database without writing to it (``show``, ``report``, ``runs`` on a
     read-only mount). Writes wait for another process's lock: SQLite's own ``busy_timeout_s``, then again
@@ -87,57 +78,127 @@ class Store:
         lock_wait_s: float = 600.0,
         notice: Callable[[str], None] = _notice_stderr,
     ):
-        self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        location = backends.recall(path) if isinstance(path, str) else path
+        if isinstance(location, str) and location.startswith("sqlite:///"):
+            location = Path(location.removeprefix("sqlite:///"))
         self.readonly = readonly
         self.lock_wait_s = lock_wait_s
         self.notice = notice
-        try:
-            self._db = self._connect(busy_timeout_s)
-            self._db.row_factory = sqlite3.Row
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: written by a newer tianping (schema {version} > {SCHEMA_VERSION}); upgrade tianping"
-                )
-            if not readonly:
-                self._prepare(version)
-        except sqlite3.OperationalError as exc:  # a folder without write access, a locked or vanished file
-            raise StoreError(f"{self.path}: cannot open the result database ({exc})") from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable tianping result database ({exc})") from None
+        self._secret_url = ""
+        self._db: Any = None  # the driver's connection (sqlite3 or psycopg)
+        self.path: Path | str
+        if backends.is_postgres(location):
+            self._secret_url = str(location)
+            self.path = self.url = backends.remember(self._secret_url)
+        else:
+            self.path = Path(location)
+            self.url = f"sqlite:///{self.path}"
+        self._open(busy_timeout_s)
 
-    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
-        if not self.readonly:
-            return sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
-        if not self.path.is_file():
+    def _open(self, busy_timeout_s: float) -> None:
+        self._engine: Any = None
+        if self._secret_url:
+            self._open_postgres()
+            return
+        assert isinstance(self.path, Path)
+        if self.readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no result database here (nothing has been run with this results directory)")
-        uri = "file:" + quote(str(self.path.resolve()))
-        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=busy_timeout_s, isolation_level=None)
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.OperationalError:
-            # a WAL database on a read-only mount cannot create its shared-memory file: read it as immutable
-            db.close()
-            return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+        self._dialect: Dialect = SQLITE
+        from tianping.store import migrate, sqlite_sql
 
-    def _prepare(self, version: int) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against a killed process (not against power loss) and spares an fsync per answer
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        has_tables = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'samples'").fetchone()
-        if has_tables and version < SCHEMA_VERSION:
-            with self._transaction():
-                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[step]:
-                        self._db.execute(statement)
-        self._db.executescript(DDL)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        connect = backends.sqlite_creator(self.path, readonly=self.readonly, busy_timeout_s=busy_timeout_s)
+        try:
+            self._db = connect()
+            if not self.readonly:
+                _sqlite_pragmas(self._db, None)
+            state = migrate.sqlite_state(self._db)
+            if not self.readonly and state == "empty":
+                migrate.create_sqlite(self._db)
+            elif not self.readonly and state != "ready":
+                self._migrate_sqlite(connect)
+        except migrate.NewerStore as exc:
+            self._close_quietly()
+            raise StoreError(f"{self.path}: written by a newer tianping ({exc}); upgrade tianping") from None
+        except backends.SQLITE.error as exc:
+            self._close_quietly()
+            raise self._open_failure(exc) from None
+        self._sql = sqlite_sql.STATEMENTS
+
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(backends.SQLITE.error):
+                self._db.close()
+
+    def _migrate_sqlite(self, connect: Callable[[], Any]) -> None:
+        """Alembic's way, through SQLAlchemy, for a store that needs more than creating (an older schema)."""
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.pool import NullPool
+
+        from tianping.store import migrate
+
+        engine = create_engine("sqlite://", creator=connect, poolclass=NullPool, paramstyle="named")
+        event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            with engine.connect() as conn:
+                migrate.prepare(conn, "sqlite")
+        except DBAPIError as exc:
+            raise exc.orig if exc.orig is not None else exc from None
+        finally:
+            engine.dispose()
+
+    def _open_postgres(self) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.pool import StaticPool
+
+        from tianping.store import migrate, statements
+
+        try:
+            self._dialect = backends.postgres_dialect()
+        except ImportError:
+            raise StoreError(
+                f"{self.path}: a PostgreSQL store needs psycopg: pip install 'tianping[postgres]'"
+            ) from None
+        # one connection per store, kept open for as long as the store is
+        self._engine = create_engine(backends.sqlalchemy_url(self._secret_url), poolclass=StaticPool)
+        try:
+            self._conn = self._engine.connect()
+            if self.readonly:
+                migrate.check_not_newer(self._conn, self._dialect.name)
+                if not migrate.has_tables(self._conn):
+                    raise StoreError(f"{self.path}: no tianping tables in this database (nothing has been run there)")
+                self._conn.rollback()
+            else:
+                migrate.prepare(self._conn, self._dialect.name)
+            self._conn = self._conn.execution_options(isolation_level="AUTOCOMMIT")
+        except migrate.NewerStore as exc:
+            self._engine.dispose()
+            raise StoreError(f"{self.path}: written by a newer tianping ({exc}); upgrade tianping") from None
+        except DBAPIError as exc:
+            self._engine.dispose()
+            raise self._open_failure(exc.orig if exc.orig is not None else exc) from None
+        except StoreError:
+            self._engine.dispose()
+            raise
+        self._db = self._conn.connection.driver_connection
+        self._sql = statements.compiled(self._engine.dialect)
+
+    def _open_failure(self, exc: BaseException) -> StoreError:
+        text = self._scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        if self._dialect.name == "sqlite" and not isinstance(exc, backends.sqlite3.OperationalError):
+            return StoreError(f"{self.path}: not a usable tianping result database ({text})")
+        return StoreError(f"{self.path}: cannot open the result database ({text})")
+
+    def _scrub(self, text: str) -> str:
+        return backends.scrub(text, self._secret_url) if self._secret_url else text
 
     @classmethod
-    def open(cls, results_dir: Path | str, *, readonly: bool = False) -> Store:
-        """The store under a results directory, created when missing (unless ``readonly``)."""
+    def open(cls, results_dir: Path | str, *, readonly: bool = False, store: str | None = None) -> Store:
+        """The store under a results directory, created when missing (unless ``readonly``), or the database
+        that ``store`` names (``postgresql://…`` or ``sqlite:///path``)."""
+        if store:
+            return cls(store, readonly=readonly)
         path = Path(results_dir)
         if not readonly:
             try:
@@ -147,7 +208,29 @@ class Store:
         return cls(path / DB_FILENAME, readonly=readonly)
 
     def close(self) -> None:
-        self._db.close()
+        if self._engine is None:
+            self._db.close()
+        else:
+            self._conn.close()
+            self._engine.dispose()
+
+    # executing ----------------------------------------------------------------------------------
+
+    def _run(self, name: str, params: dict[str, Any] | None = None) -> Any:
+        return self._db.execute(self._sql[name], params or {})
+
+    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self._read(name, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _read(self, name: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            return self._run(name, params)
+        except self._dialect.error as exc:
+            if self._dialect.in_transaction(self._db):
+                self._db.execute("ROLLBACK")
+            raise self._failure(exc) from None
 
     # writing ------------------------------------------------------------------------------------
 
@@ -159,9 +242,8 @@ class Store:
         while True:
             try:
                 return op()
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if "locked" not in text and "busy" not in text:
+            except self._dialect.error as exc:
+                if self._dialect.classify(exc) != "busy":
                     raise self._failure(exc) from None
                 if waited >= self.lock_wait_s:
                     raise StoreBusy(
@@ -172,21 +254,22 @@ class Store:
                 time.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 10.0)
-            except sqlite3.DatabaseError as exc:
-                raise self._failure(exc) from None
 
     def _holders(self) -> str:
+        if not isinstance(self.path, Path):
+            return ""
         holders = processes_holding(self.path)
         return f" ({'; '.join(holders[:3])})" if holders else ""
 
-    def _failure(self, exc: sqlite3.DatabaseError) -> StoreError:
-        text = str(exc)
-        if "full" in text:
+    def _failure(self, exc: BaseException) -> StoreError:
+        text = self._scrub(str(exc).strip())
+        kind = self._dialect.classify(exc)
+        if kind == "full":
             return StoreFull(
                 f"{self.path}: disk full (or the database reached its size limit) while writing; answers stored "
                 "before are kept: free space, then resume"
             )
-        if "readonly" in text or "read-only" in text:
+        if kind == "readonly":
             return StoreError(f"{self.path}: the result database is read-only ({text}); use another --results-dir")
         return StoreError(f"{self.path}: database error: {text}")
 
@@ -195,21 +278,17 @@ class Store:
     def create_run(
         self, run_id: str, spec: dict[str, Any], version: str, definitions: dict[str, Any] | None = None
     ) -> None:
-        values = (
-            run_id,
-            "running",
-            now_iso(),
-            version,
-            json.dumps(spec, ensure_ascii=False, sort_keys=True),
-            json.dumps(definitions, ensure_ascii=False, sort_keys=True) if definitions is not None else None,
-        )
-        self._write(
-            lambda: self._db.execute(
-                "INSERT INTO runs (run_id, status, started_at, tianping_version, spec_json, definitions_json) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                values,
-            )
-        )
+        values = {
+            "run_id": run_id,
+            "status": "running",
+            "started_at": now_iso(),
+            "tianping_version": version,
+            "spec_json": json.dumps(spec, ensure_ascii=False, sort_keys=True),
+            "definitions_json": (
+                json.dumps(definitions, ensure_ascii=False, sort_keys=True) if definitions is not None else None
+            ),
+        }
+        self._write(lambda: self._transaction_of(lambda: self._run("insert_run", values)))
 
     def update_run(self, run_id: str, **values: Any) -> None:
         for key in ("benchmark_versions", "dataset_checksums", "spec", "definitions", "tasks"):
@@ -220,16 +299,17 @@ class Store:
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"cannot update run fields {sorted(unknown)}")
-        assignments = ", ".join(f"{k} = :{k}" for k in values)
-        sql = f"UPDATE runs SET {assignments} WHERE run_id = :run_id"
-        self._write(lambda: self._db.execute(sql, {**values, "run_id": run_id}))
+        param = self._dialect.param
+        assignments = ", ".join(f"{k} = {param(k)}" for k in sorted(values))
+        sql = f"UPDATE runs SET {assignments} WHERE run_id = {param('key_run')}"
+        self._write(lambda: self._transaction_of(lambda: self._db.execute(sql, {**values, "key_run": run_id})))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else self._run_dict(row)
+        rows = self._rows("get_run", {"run_id": run_id})
+        return self._run_dict(rows[0]) if rows else None
 
     @staticmethod
-    def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    def _run_dict(row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
         out["spec"] = json.loads(out.pop("spec_json"))
         out["benchmark_versions"] = json.loads(out.pop("benchmark_versions_json") or "{}")
@@ -243,7 +323,9 @@ class Store:
         return out
 
     def list_runs(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM runs ORDER BY started_at DESC").fetchall()
+        """Every run, newest first (ordered here, not by the database, so both databases give one order)."""
+        rows = self._rows("list_runs")
+        rows.sort(key=lambda r: r["started_at"], reverse=True)
         return [self._run_dict(row) for row in rows]
 
     # the lease of a live run ----------------------------------------------------------------------
@@ -253,68 +335,47 @@ class Store:
         me = Owner.me()
 
         def take() -> None:
-            with self._transaction():
-                row = self._db.execute(
-                    "SELECT owner_json, heartbeat_at FROM runs WHERE run_id = ?", (run_id,)
-                ).fetchone()
-                if row is None:
-                    raise StoreError(f"no run '{run_id}' in {self.url}")
-                owner = Owner.from_json(row["owner_json"])
-                if owner != me and lease_is_live(row["owner_json"], row["heartbeat_at"]):
-                    raise RunBusy(
-                        f"run {run_id} is being executed by {lease_holder(dict(row))}; wait for it to end or stop "
-                        "it, then resume (two processes would send every pending request twice)"
-                    )
-                self._db.execute(
-                    "UPDATE runs SET owner_json = ?, heartbeat_at = ?, status = 'running' WHERE run_id = ?",
-                    (me.to_json(), time.time(), run_id),
+            # the run's row is locked (SQLite: the whole database) from the read to the write
+            rows = self._rows("lease_row", {"run_id": run_id})
+            if not rows:
+                raise StoreError(f"no run '{run_id}' in {self.url}")
+            row = rows[0]
+            owner = Owner.from_json(row["owner_json"])
+            if owner != me and lease_is_live(row["owner_json"], row["heartbeat_at"]):
+                raise RunBusy(
+                    f"run {run_id} is being executed by {lease_holder(row)}; wait for it to end or stop "
+                    "it, then resume (two processes would send every pending request twice)"
                 )
+            self._run("lease_take", {"owner": me.to_json(), "beat": time.time(), "key_run": run_id})
 
-        self._write(take)
+        self._write(lambda: self._transaction_of(take))
 
     def heartbeat(self, run_id: str) -> None:
-        self._write(
-            lambda: self._db.execute(
-                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND owner_json = ?",
-                (time.time(), run_id, Owner.me().to_json()),
-            )
-        )
+        values = {"beat": time.time(), "key_run": run_id, "owner": Owner.me().to_json()}
+        self._write(lambda: self._transaction_of(lambda: self._run("heartbeat", values)))
 
     def release_lease(self, run_id: str) -> None:
-        self._write(
-            lambda: self._db.execute(
-                "UPDATE runs SET owner_json = NULL, heartbeat_at = NULL WHERE run_id = ? AND owner_json = ?",
-                (run_id, Owner.me().to_json()),
-            )
-        )
+        values = {"key_run": run_id, "owner": Owner.me().to_json()}
+        self._write(lambda: self._transaction_of(lambda: self._run("release", values)))
 
     # answers ------------------------------------------------------------------------------------
 
     def answered_ids(self, run_id: str, model: str, benchmark: str) -> set[str]:
         """Samples of a run that have an answer (scored or incomplete); errored ones are retried."""
-        rows = self._db.execute(
-            "SELECT sample_id FROM samples WHERE run_id = ? AND model = ? AND benchmark = ? AND status != 'error'",
-            (run_id, model, benchmark),
-        )
-        return {r[0] for r in rows}
+        cursor = self._read("answered_ids", {"run_id": run_id, "model": model, "benchmark": benchmark})
+        return {r[0] for r in cursor.fetchall()}
 
     def cached_keys(self, model: str, endpoint: str) -> set[str]:
         """Keys of every answer of a model cached from one endpoint: one query instead of one per sample."""
-        rows = self._db.execute("SELECT request_key FROM responses WHERE endpoint = ? AND model = ?", (endpoint, model))
-        return {r[0] for r in rows}
+        return {r[0] for r in self._read("cached_keys", {"endpoint": endpoint, "model": model}).fetchall()}
 
     def cached_response(self, request_key: str, endpoint: str) -> Response | None:
-        row = self._db.execute(
-            "SELECT response_json FROM responses WHERE request_key = ? AND endpoint = ?", (request_key, endpoint)
-        ).fetchone()
+        row = self._read("cached_response", {"request_key": request_key, "endpoint": endpoint}).fetchone()
         return Response.from_json(row[0]) if row is not None else None
 
     def endpoints_answered(self, run_id: str, model: str) -> dict[str, int]:
         """Which endpoints answered a model's samples in a run, and how many each."""
-        rows = self._db.execute(
-            "SELECT endpoint, count(*) FROM samples WHERE run_id = ? AND model = ? AND endpoint IS NOT NULL GROUP BY 1",
-            (run_id, model),
-        )
+        rows = self._read("endpoints_answered", {"run_id": run_id, "model": model}).fetchall()
         return {r[0]: r[1] for r in rows}
 
     def record(
@@ -372,36 +433,58 @@ class Store:
             ),
         }
         cached = response.to_json() if response is not None and not from_cache else None
+        if self._secret_url:
+            values = _no_nul(values)
+        db = self._db
+        insert_response = self._sql["insert_response"]
+        upsert_sample = self._sql["upsert_sample"]
+        begin = self._dialect.begin
 
         def write() -> None:
-            with self._transaction():
+            db.execute(begin)
+            try:
                 if cached is not None:
-                    self._db.execute(INSERT_RESPONSE, (request.key, endpoint, request.model, cached, stamp))
-                self._db.execute(UPSERT_SAMPLE, values)
+                    response_row = {"request_key": request.key, "endpoint": endpoint, "model": request.model,
+                                    "response_json": cached, "created_at": stamp}  # fmt: skip
+                    db.execute(insert_response, response_row)
+                db.execute(upsert_sample, values)
+            except BaseException:
+                self._rollback()
+                raise
+            db.execute("COMMIT")
 
         self._write(write)
 
     def cache_response(self, request: Request, response: Response, endpoint: str) -> None:
         """Keep one answer in the cache without a sample (a turn of an episode), so that a resumed episode
         replays it instead of asking again."""
-        stamp = now_iso()
-        body = response.to_json()
+        values = {"request_key": request.key, "endpoint": endpoint, "model": request.model,
+                  "response_json": response.to_json(), "created_at": now_iso()}  # fmt: skip
+        if self._secret_url:
+            values = _no_nul(values)
+        self._write(lambda: self._transaction_of(lambda: self._run("insert_response", values)))
 
-        def write() -> None:
-            with self._transaction():
-                self._db.execute(INSERT_RESPONSE, (request.key, endpoint, request.model, body, stamp))
+    def _transaction_of(self, op: Callable[[], T]) -> T:
+        """BEGIN ... COMMIT around ``op`` (ROLLBACK on error) on the autocommit connection. SQLite's BEGIN
+        IMMEDIATE takes the write lock at once, so waiting for another writer happens there and not halfway."""
+        self._db.execute(self._dialect.begin)
+        try:
+            out = op()
+        except BaseException:
+            self._rollback()
+            raise
+        self._db.execute("COMMIT")
+        return out
 
-        self._write(write)
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _rollback(self) -> None:
+        if self._dialect.in_transaction(self._db):  # SQLite has already rolled back after some errors (disk full)
+            self._db.execute("ROLLBACK")
 
     def sample_rows(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Every sample of a run, by model, benchmark and then sample id in natural order (2 before 10)."""
-        rows = self._db.execute("SELECT * FROM samples WHERE run_id = ?", (run_id,)).fetchall()
+        rows = self._rows("sample_rows", {"run_id": run_id})
         rows.sort(key=lambda r: (r["model"], r["benchmark"], _natural_key(r["sample_id"])))
-        for row in rows:
-            out = dict(row)
+        for out in rows:
             out["prompt"] = json.loads(out.pop("prompt_json"))
             out["meta"] = json.loads(out.pop("meta_json"))
             extra = json.loads(out.pop("metrics_json") or "{}")
@@ -421,58 +504,54 @@ class Store:
         values = [{**defaults, "run_id": run_id, **row} for row in rows]
 
         def write() -> None:
-            with self._transaction():
-                self._db.execute("DELETE FROM aggregates WHERE run_id = ?", (run_id,))
-                self._db.executemany(INSERT_AGGREGATE, values)
+            self._run("delete_aggregates", {"run_id": run_id})
+            if values:
+                self._db.cursor().executemany(self._sql["insert_aggregate"], values)
 
-        self._write(write)
+        self._write(lambda: self._transaction_of(write))
 
     def aggregates(self, run_id: str) -> list[AggregateRow]:
-        rows = self._db.execute(
-            "SELECT * FROM aggregates WHERE run_id = ? ORDER BY model, benchmark, group_kind, group_name", (run_id,)
-        )
-        return [cast(AggregateRow, dict(r)) for r in rows]
+        rows = self._rows("aggregates", {"run_id": run_id})
+        rows.sort(key=lambda r: (r["model"], r["benchmark"], r["group_kind"], r["group_name"]))
+        return [cast(AggregateRow, r) for r in rows]
 
     # arena ratings -----------------------------------------------------------------------------
 
     def write_arena_ratings(self, rows: Iterable[dict[str, Any]]) -> None:
         """Store one fit's rows (``tianping.store.schema.ARENA_RATING_COLUMNS``) in one transaction."""
         values = list(rows)
-
-        def write() -> None:
-            with self._transaction():
-                self._db.executemany(INSERT_ARENA_RATING, values)
-
-        self._write(write)
+        if values:
+            self._write(
+                lambda: self._transaction_of(
+                    lambda: self._db.cursor().executemany(self._sql["insert_arena_rating"], values)
+                )
+            )
 
     def arena_ratings(self, rating_id: str | None = None) -> list[dict[str, Any]]:
         """The stored ratings of one fit, or of every fit (oldest first); [] in a store older than the table."""
-        query = "SELECT * FROM arena_ratings"
-        args: tuple[str, ...] = ()
-        if rating_id is not None:
-            query += " WHERE rating_id = ?"
-            args = (rating_id,)
         try:
-            rows = self._db.execute(query + " ORDER BY created_at, rating_id, benchmark, rank", args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # a read-only store of schema 4 or older
+            if rating_id is None:
+                cursor = self._run("arena_ratings")
+            else:
+                cursor = self._run("arena_rating", {"rating_id": rating_id})
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except self._dialect.error as exc:
+            self._rollback()
+            if self._dialect.classify(exc) == "missing_table":  # a read-only store of schema 4 or older
                 return []
             raise self._failure(exc) from None
-        return [dict(r) for r in rows]
+        rows.sort(key=lambda r: (r["created_at"], r["rating_id"], r["benchmark"], r["rank"]))
+        return rows
 
 
-class _Transaction:
-    """BEGIN ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """On every new SQLite connection that writes: WAL, so readers never block the writer; NORMAL sync, durable
+    against a killed process (not against power loss), which spares an fsync per answer."""
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
-    def __init__(self, db: sqlite3.Connection):
-        self._db = db
 
-    def __enter__(self) -> None:
-        # IMMEDIATE takes the write lock at once, so waiting for another writer happens here and not halfway
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        elif self._db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
-            self._db.execute("ROLLBACK")
+def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): a model's raw output with one keeps U+FFFD there."""
+    return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for k, v in values.items()}

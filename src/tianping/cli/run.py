@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -86,6 +86,22 @@ def run(
     ] = False,
     results_dir: ResultsDir = None,
     store_url: StoreUrl = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local (this process) or ray (work units on a Ray cluster; pip install 'tianping[ray]', see "
+            "docs/scale-out.md).",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --executor ray: 'auto' (the cluster started on this machine by 'ray start') or HOST:PORT "
+            "[default: a single-machine cluster for this run].",
+        ),
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Send every request even if answered before.")] = False,
     temperature: Annotated[float | None, typer.Option(help="Override the benchmark's temperature.")] = None,
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling top_p.")] = None,
@@ -318,6 +334,7 @@ def run(
     json_path, json_flag = aliased("--json", json_path, "--summary-json", summary_json)
     check_output(json_path, json_flag)
     use_store(store_url)
+    runner_factory = _executor(executor, ray_address)
     completions, completions_flag = aliased("--completions-per-prompt", completions_per_prompt, "--n", n)
     data = data_dir or default_data_dir()
     # plugins first: they may add the backends, task kinds and suites the other options name
@@ -326,6 +343,8 @@ def run(
     if plan is not None:
         if model:
             raise fail("give a plan file or --model flags, not both (the plan names its models)")
+        if runner_factory is not None:
+            raise fail("--executor ray runs --model/--benchmark flags; a plan file runs on the local executor")
         run_plan(plan, plugins, run_id, results_dir, json_path, json_flag, offline)
         return
     if not model:
@@ -432,7 +451,26 @@ def run(
         benchmarks = guard(lambda: load_benchmarks_checked(spec, texts))
         store = store or open_store(results_dir)
         run_id = start_run(store, spec, run_id, texts)
-    execute(store, spec, run_id, json_path, benchmarks, json_flag)
+    execute(store, spec, run_id, json_path, benchmarks, json_flag, runner_factory)
+
+
+def _executor(name: str, address: str | None) -> Any:
+    """The runner factory of ``--executor`` (None: the local runner), refused before any work when Ray is
+    missing."""
+    if name == "local":
+        if address is not None:
+            raise fail("--ray-address needs --executor ray")
+        return None
+    if name != "ray":
+        raise fail(f"--executor: expected local or ray, got {name!r}")
+    from tianping.core.errors import FatalRunError
+    from tianping.engine.ray_executor import RayMissing, import_ray, runner_factory
+
+    try:
+        import_ray()
+        return runner_factory(address)
+    except (RayMissing, FatalRunError) as exc:
+        raise fail(str(exc)) from None
 
 
 def resume(

@@ -85,16 +85,23 @@ def spec_error(exc: Any, typed: dict[str, str] | None = None) -> typer.Exit:
 
 
 def execute(
-    store: Any, spec: Any, run_id: str, json_path: Path | None, benchmarks: Any = None, json_flag: str = "--json"
+    store: Any,
+    spec: Any,
+    run_id: str,
+    json_path: Path | None,
+    benchmarks: Any = None,
+    json_flag: str = "--json",
+    runner_factory: Any = None,
 ) -> None:
     """Run (or resume) and exit with a code that says how it ended; the JSON summary goes to ``json_path``
-    (given as ``json_flag``, named if it cannot be written)."""
+    (given as ``json_flag``, named if it cannot be written). ``runner_factory`` builds the runner in place of the
+    local ``Runner`` (the Ray executor's)."""
     from tianping.engine.runner import Runner
     from tianping.progress import RichProgress
     from tianping.store.store import RunBusy
 
     progress = RichProgress(console)
-    runner = Runner(spec, store, run_id, progress, benchmarks)
+    runner = (runner_factory or Runner)(spec, store, run_id, progress, benchmarks)
     console.print(f"run [bold]{escape(run_id)}[/] -> {escape(store.url)}")
     try:
         result = run_async(runner.execute())

@@ -68,6 +68,12 @@ class GenerationParams:
         return out
 
 
+# made once: json.dumps with any option builds a new encoder per call, and a request is encoded twice
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_PLAIN = json.JSONEncoder(ensure_ascii=False)
+"""The key's encoding (sorted, compact) and the stored payload's (``json.dumps(x, ensure_ascii=False)``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """What is sent to a model."""
@@ -112,12 +118,10 @@ class Request:
             body.update(self.params.to_payload())
         if self.tools is not None or self.tool_choice is not None:
             _add_tools(body, self)
-        canonical = json.dumps(
-            {"model": self.model, "payload": body}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
+        canonical = _CANONICAL.encode({"model": self.model, "payload": body})
         # computed once: the key, the stored prompt and the body sent all derive from the same payload
         object.__setattr__(self, "_payload", body)
-        object.__setattr__(self, "payload_json", json.dumps(body, ensure_ascii=False))
+        object.__setattr__(self, "payload_json", _PLAIN.encode(body))
         object.__setattr__(self, "key", hashlib.sha256(canonical.encode("utf-8")).hexdigest())
 
     def payload(self) -> dict[str, Any]:

@@ -92,6 +92,16 @@ class _RateLimiter:
             await asyncio.sleep(at - now)
 
 
+def body_with_model(payload_json: str, model: str) -> bytes:
+    """The request body: a request's payload JSON with ``"model"`` added last, byte for byte what
+    ``json.dumps({**payload, "model": model}, ensure_ascii=False)`` gives, without encoding the prompt again (the
+    request already encoded it twice, for its key and for the store)."""
+    if not payload_json.startswith("{") or not payload_json.endswith("}"):
+        raise ValueError(f"not a JSON object: {payload_json[:40]!r}")
+    comma = ", " if payload_json != "{}" else ""
+    return f'{payload_json[:-1]}{comma}"model": {json.dumps(model, ensure_ascii=False)}}}'.encode()
+
+
 def _display_url(url: str) -> str:
     """The URL as shown in messages: no user info, no query string (either may hold a credential)."""
     try:
@@ -320,18 +330,22 @@ class OpenAIChatBackend:
     async def generate(self, request: Request) -> Response:
         if request.continuations is not None:
             return await self._loglikelihood(request)
-        payload = request.payload()
-        images = request.images()
-        if images:
-            payload["messages"] = self._inline_images(payload["messages"], images)
-        if self.extra_body:
-            payload.update(self.extra_body)
-        payload["model"] = self.model
         # a request with tools is not streamed: tool calls arrive in pieces that the stream reader does not join
-        if self.stream and request.tools is None:
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        streamed = self.stream and request.tools is None
+        images = request.images()
+        if not (images or self.extra_body or streamed):
+            body = body_with_model(request.payload_json, self.model)
+        else:
+            payload = request.payload()
+            if images:
+                payload["messages"] = self._inline_images(payload["messages"], images)
+            if self.extra_body:
+                payload.update(self.extra_body)
+            payload["model"] = self.model
+            if streamed:
+                payload["stream"] = True
+                payload["stream_options"] = {"include_usage": True}
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         if request.messages is not None:
             url, chat = self._chat_url, True
         else:

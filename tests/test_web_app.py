@@ -5,6 +5,8 @@ its token, CSRF check and rate limit, and the static export."""
 from __future__ import annotations
 
 import re
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,6 @@ from tianping.web.data import Stores, slug
 from tianping.web.export import export_site
 from tianping.web.pages import Site
 from tianping.web.registry import load_registry
-from tianping.web.votes import VOTES_FILENAME
 
 CANARY = "http://127.0.0.1:9"  # never contacted here: the browser tests watch a live canary
 
@@ -162,8 +163,15 @@ def test_monitor_and_arena_pages(client: TestClient, seeded: Seeded) -> None:
     assert "chat-arena" in arena and "1100" in arena and "[1070, 1130]" in arena
 
 
+def _copy_of_the_store(seeded: Seeded, folder: Path) -> Site:
+    """The seeded store copied, so that votes written to it leave the module's store as it was."""
+    shutil.copy(seeded.results / "tianping.sqlite", folder / "tianping.sqlite")
+    return Site(Stores([folder], load_registry(seeded.registry)), monitor_stores=[seeded.monitor])
+
+
 def test_voting_needs_token_csrf_and_is_rate_limited(seeded: Seeded, tmp_path: Path) -> None:
-    client = TestClient(create_app(_site(seeded), token=TOKEN, votes_dir=tmp_path, votes_per_minute=2))
+    site = _copy_of_the_store(seeded, tmp_path)
+    client = TestClient(create_app(site, token=TOKEN, votes_per_minute=2))
     assert "token" in client.get("/vote").text
     assert client.post("/vote/login", data={"token": "wrong"}).status_code == 403
     # a cross-site form post is refused even with the right token
@@ -182,8 +190,13 @@ def test_voting_needs_token_csrf_and_is_rate_limited(seeded: Seeded, tmp_path: P
         assert r.status_code == 303
     assert client.post("/vote", data={"pair": pair, "csrf": csrf, "winner": "tie"}).status_code == 429
     assert "2 vote(s) recorded" in client.get("/arena").text
-    assert (tmp_path / VOTES_FILENAME).is_file()
-    other = TestClient(create_app(_site(seeded), token=TOKEN, votes_dir=tmp_path))  # a session of another server
+    # stored as battles in the store the dashboard serves, and nowhere else
+    store = Store.open(tmp_path, readonly=True)
+    battles = store.battles()
+    store.close()
+    assert [b["winner"] for b in battles] == ["a", "both_bad"] and {b["source"] for b in battles} == {"web"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".sqlite") == ["tianping.sqlite"]
+    other = TestClient(create_app(site, token=TOKEN))  # a session of another server
     other.cookies.update(client.cookies)
     assert other.post("/vote", data={"pair": pair, "csrf": csrf, "winner": "a"}).status_code == 403
 
@@ -221,3 +234,50 @@ def test_a_partial_run_shows_its_scores_but_stays_off_the_boards(tmp_path: Path,
     run_page = client.get(f"/run/{partial.key}").text
     assert re.search(r"gsm8k</a></td><td>accuracy ★</td>", run_page)
     assert kept.run_id in client.get("/runs").text
+
+
+def _scored_run(store: Store, run_id: str, model: str, scores: dict[str, float]) -> None:
+    """A finished run written through the store's public methods, as the engine leaves one."""
+    time.sleep(0.002)  # runs are ordered by their start, stamped to the millisecond
+    store.create_run(run_id, {"models": [{"id": model}], "benchmarks": sorted(scores)}, "test")
+    rows = [
+        {"model": model, "benchmark": b, "metric": "accuracy", "group_kind": "all", "group_name": "", "score": p,
+         "n": 100, "ci_low": p - 0.05, "ci_high": p + 0.05, "extraction_failures": 0, "incomplete": 0, "errors": 0}
+        for b, p in scores.items()
+    ]  # fmt: skip
+    store.write_aggregates(run_id, rows)
+    store.update_run(run_id, status="completed", finished_at="2026-01-01T00:00:00+00:00",
+                     tasks={b: {"metric": "accuracy"} for b in scores})  # fmt: skip
+
+
+def _composite(snap) -> list[tuple[str, float | None]]:
+    from tianping.indicators.tree import default_tree
+    from tianping.web.boards import dimension_board
+
+    board = dimension_board(snap, default_tree(), "composite")
+    return [(r.model, r.score) for r in board.rows]
+
+
+def test_a_changed_store_is_rebuilt_in_the_background_while_the_old_snapshot_is_served(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    _scored_run(store, "r1", "m/a", {"gsm8k": 0.5, "mmlu": 0.4})
+    _scored_run(store, "r2", "m/b", {"gsm8k": 0.7, "mmlu": 0.6})
+    stores = Stores([tmp_path], min_age_s=0, background=True)
+    site = Site(stores)
+    first = stores.snapshot()  # the first snapshot is built at once
+    assert {m for m, _ in first.latest} == {"m/a", "m/b"} and _composite(first)
+    _scored_run(store, "r3", "m/a", {"gsm8k": 0.9, "mmlu": 0.8})  # a newer run of m/a
+    store.close()
+    assert stores.snapshot() is first  # served at once, from the snapshot the store had
+    deadline = time.monotonic() + 60
+    while stores.snapshot() is first:
+        assert time.monotonic() < deadline, "the snapshot was never rebuilt"
+        time.sleep(0.02)
+    new = stores.snapshot()
+    assert new.latest[("m/a", "gsm8k")].score == 0.9 and new.latest[("m/a", "gsm8k")].run.run_id == "r3"
+    # the composite board, computed with the rollups kept from the first snapshot, is what a fresh read gives
+    assert _composite(new) == _composite(Stores([tmp_path]).snapshot())
+    assert dict(_composite(new))["m/a"] != dict(_composite(first))["m/a"]
+    board = TestClient(create_app(site)).get(f"/leaderboard/benchmark/{slug('gsm8k')}").text
+    assert re.search(r"90\.0", board) and not re.search(r"50\.0", board)  # m/a's newest run, not its first
+    stores.close()

@@ -1,5 +1,5 @@
 """The dashboard's parts on their own: the model registry's errors, spec redaction, slugs, rank intervals,
-trend lines and the quadrant, the write guard, the vote file and the CLI's input checks."""
+trend lines and the quadrant, the write guard, votes stored as battles and the CLI's input checks."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tianping.store import Store
 from tianping.web.boards import ranked, suite_tree
 from tianping.web.data import slug
 from tianping.web.redact import REDACTED, redact_spec
 from tianping.web.registry import RegistryError, load_registry, parse_registry
 from tianping.web.security import Guard, Signer
 from tianping.web.trends import Point, frontier, group_lines, theil_sen
-from tianping.web.votes import VOTES_FILENAME, Vote, VoteStore
+from tianping.web.votes import Vote, VoteStore
 
 
 def test_registry_reads_fields_and_defaults(tmp_path: Path) -> None:
@@ -167,7 +168,7 @@ def test_signer_and_guard() -> None:
     assert Guard(None).session_id(guard.new_session()) is None  # read-only: no session is ever valid
 
 
-def test_vote_store_is_its_own_file(tmp_path: Path) -> None:
+def test_votes_are_battles_in_the_result_store(tmp_path: Path) -> None:
     votes = VoteStore(tmp_path)
     votes.add(Vote("gsm8k", "1", "a", "b", "model_a", "v"))
     votes.add(Vote("gsm8k", "2", "a", "b", "tie (bothbad)", "v"))
@@ -175,7 +176,29 @@ def test_vote_store_is_its_own_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="vote: winner 'maybe'"):
         votes.add(Vote("gsm8k", "3", "a", "b", "maybe", "v"))
     votes.close()
-    assert (tmp_path / VOTES_FILENAME).is_file() and not (tmp_path / "tianping.sqlite").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".sqlite") == ["tianping.sqlite"]
+    store = Store.open(tmp_path, readonly=True)
+    assert [(b["benchmark"], b["sample_id"], b["winner"], b["source"]) for b in store.battles()] == [
+        ("gsm8k", "1", "a", "web"),
+        ("gsm8k", "2", "both_bad", "web"),
+    ]
+    store.close()
+
+
+def test_votes_from_several_threads_land_in_one_store(tmp_path: Path) -> None:
+    """FastAPI serves votes from a thread pool: each thread writes through its own handle."""
+    import threading
+
+    votes = VoteStore(tmp_path)
+    threads = [
+        threading.Thread(target=lambda i=i: votes.add(Vote("gsm8k", str(i), "a", "b", "a", f"v{i}"))) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert votes.count() == 4
+    votes.close()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -57,18 +57,35 @@ def serve(
     votes_per_minute: Annotated[
         int, typer.Option("--votes-per-minute", min=1, help="Vote rate limit per session.")
     ] = 20,
+    store: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--store",
+            help="A result database to show instead of a --results-dir: postgresql://USER:PASSWORD@HOST/NAME or "
+            "sqlite:///PATH (repeat for several; the password is never printed) [env TIANPING_STORE].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the web dashboard: leaderboards, models, runs and samples, trends, safety, monitor and arena."""
     from tianping.indicators.tree import IndicatorTreeError, load_tree
     from tianping.spec import default_results_dir
+    from tianping.store.store import StoreError
     from tianping.web.data import Stores
     from tianping.web.pages import Site
     from tianping.web.registry import RegistryError, load_registry
 
-    dirs = list(results_dir or [default_results_dir()])
+    urls = list(store or [])
+    if not urls and not results_dir and os.environ.get("TIANPING_STORE"):
+        urls = [os.environ["TIANPING_STORE"]]
+    for url in urls:
+        if "://" not in url:
+            raise fail(f"--store {url}: give a URL, postgresql://USER@HOST:PORT/NAME or sqlite:///PATH")
+    dirs = list(results_dir or ([] if urls else [default_results_dir()]))
     for d in dirs:
         if d.exists() and not d.is_dir():
             raise fail(f"--results-dir {d}: not a folder")
+    locations: list[Path | str] = [*dirs, *urls]
     try:
         registry = load_registry(models) if models is not None else {}
     except RegistryError as exc:
@@ -80,7 +97,15 @@ def serve(
     for m in monitor_store or []:
         if not m.is_file():
             raise fail(f"--monitor-store {m}: no monitor store there")
-    site = Site(Stores(dirs, registry), tree=tree, monitor_stores=list(monitor_store or []), window_days=window_days)
+    # served: a changed store is rebuilt in the background, at most every 10 s (a live run changes it with every
+    # answer); exported: read once
+    stores = Stores(locations, registry, min_age_s=10.0, background=export is None)
+    for index in range(len(dirs), len(locations)):
+        try:  # a wrong URL, password or server fails here with the database's word, not on the first request
+            stores.store(index)
+        except StoreError as exc:
+            raise fail(f"--store {exc}") from None
+    site = Site(stores, tree=tree, monitor_stores=list(monitor_store or []), window_days=window_days)
     if export is not None:
         from tianping.web.export import export_site
 
@@ -96,7 +121,10 @@ def serve(
     token = os.environ.get("TIANPING_TOKEN") or None
     if not _is_loopback(host):
         note(f"binding {host}: the dashboard is reachable from the network" + ("" if token else " (read-only)"))
-    app = create_app(site, token=token, votes_dir=dirs[0], votes_per_minute=votes_per_minute, warm=True)
+    try:
+        app = create_app(site, token=token, votes_per_minute=votes_per_minute, warm=True)
+    except RuntimeError as exc:  # the store that takes the votes cannot be opened for writing
+        raise fail(str(exc)) from None
     out.print(f"tianping dashboard on http://{host}:{port}/ ({'voting on' if token else 'read-only'})")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 

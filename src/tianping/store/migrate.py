@@ -16,11 +16,11 @@ from typing import Any
 
 from tianping.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest migration in ``migrations/versions`` (a test checks it against Alembic's own view)."""
 BASELINE_REVISION = "0001"
 """The revision that equals schema 6, the last SQLite schema made without Alembic."""
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK = 7_411_020  # an advisory lock id: two processes preparing one PostgreSQL database take turns
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 from tianping.store.schema import AGGREGATE_COLUMNS, ARENA_RATING_COLUMNS, SAMPLE_COLUMNS, SAMPLE_KEY
-from tianping.store.tables import aggregates, arena_ratings, responses, runs, samples, work_units
+from tianping.store.tables import aggregates, arena_ratings, battles, responses, runs, samples, work_units
 
 _RUN_FIELDS = ("run_id", "status", "started_at", "tianping_version", "spec_json", "definitions_json")
 _COMPILED: dict[str, dict[str, str]] = {}
@@ -108,6 +108,7 @@ def _statements(dialect_name: str) -> dict[str, tuple[ClauseElement, list[str] |
         "arena_ratings": (_star(arena_ratings), None),
         "arena_rating": (_star(arena_ratings).where(arena_ratings.c.rating_id == p("rating_id")), None),
         **_unit_statements(ins),
+        **_dashboard_statements(ins),
     }
 
 
@@ -150,6 +151,60 @@ def _unit_statements(ins: Any) -> dict[str, tuple[ClauseElement, list[str] | Non
             update(work_units)
             .where(u.unit_id == p("key_unit"), pending)
             .values(status=literal_column("'done'"), done_at=p("stamp"), lease_until=null()),
+            None,
+        ),
+    }
+
+
+BATTLE_COLUMNS = (
+    "battle_id", "created_at", "benchmark", "sample_id", "model_a", "model_b", "winner", "voter", "source"
+)  # fmt: skip
+
+
+def _dashboard_statements(ins: Any) -> dict[str, tuple[ClauseElement, list[str] | None]]:
+    """Battles (revision 0003) and the reads that aggregate in the database for the dashboard."""
+    p = bindparam
+    a, r = aggregates.c, runs.c
+    one = literal_column("1")
+    running = literal_column("'running'")
+    newest_first = [r.started_at.desc(), a.run_id.desc()]
+    # every run's overall rows, numbered per model x benchmark x metric: rows with a score first, newest first
+    ranked = (
+        select(
+            literal_column("aggregates.*"),
+            r.started_at.label("run_started_at"),
+            func.row_number()
+            .over(partition_by=[a.model, a.benchmark, a.metric], order_by=[a.score.is_(None), *newest_first])
+            .label("newest"),
+        )
+        .select_from(aggregates.join(runs, r.run_id == a.run_id))
+        .where(a.group_kind == literal_column("'all'"), r.status != running)
+        .subquery("ranked")
+    )
+    live_samples = select(func.max(samples.c.created_at)).where(
+        samples.c.run_id.in_(select(r.run_id).where(r.status == running))
+    )
+    return {
+        # a retried vote (the same id) is stored once
+        "insert_battle": (ins(battles).on_conflict_do_nothing(index_elements=["battle_id"]), list(BATTLE_COLUMNS)),
+        "battles": (_star(battles), None),
+        "battles_of_source": (_star(battles).where(battles.c.source == p("source")), None),
+        "battle_count": (select(func.count()).select_from(battles), None),
+        "latest_aggregates": (
+            select(literal_column("*")).select_from(ranked).where(literal_column("ranked.newest") == one),
+            None,
+        ),
+        # what changes when a run starts, ends, is resumed or deleted, writes its aggregates or (while running)
+        # stores a sample: the primary key's run_id prefix keeps the last part to the running runs' samples
+        "data_version": (
+            select(
+                select(func.count()).select_from(runs).scalar_subquery().label("runs"),
+                select(func.count()).select_from(runs).where(r.status == running).scalar_subquery().label("running"),
+                select(func.max(r.started_at)).scalar_subquery().label("started"),
+                select(func.max(r.finished_at)).scalar_subquery().label("finished"),
+                select(func.count()).select_from(aggregates).scalar_subquery().label("aggregates"),
+                live_samples.scalar_subquery().label("live_sample"),
+            ),
             None,
         ),
     }

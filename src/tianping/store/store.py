@@ -544,6 +544,70 @@ class Store:
         rows.sort(key=lambda r: (r["created_at"], r["rating_id"], r["benchmark"], r["rank"]))
         return rows
 
+    # battles (human votes) ---------------------------------------------------------------------------
+
+    def add_battle(
+        self,
+        *,
+        benchmark: str,
+        sample_id: str,
+        model_a: str,
+        model_b: str,
+        winner: str,
+        voter: str,
+        source: str = "web",
+        battle_id: str | None = None,
+    ) -> str:
+        """Store one pairwise verdict (``winner``: one of ``tianping.arena.OUTCOMES``, checked by the caller);
+        returns its id. The same ``battle_id`` written twice is stored once."""
+        import uuid
+
+        # a new id starts with the time in nanoseconds, so votes cast in one millisecond keep their order
+        battle_id = battle_id or f"{time.time_ns():016x}-{uuid.uuid4().hex[:12]}"
+        values = {"battle_id": battle_id, "created_at": now_iso(), "benchmark": benchmark,
+                  "sample_id": sample_id, "model_a": model_a, "model_b": model_b, "winner": winner,
+                  "voter": voter, "source": source}  # fmt: skip
+        if self._secret_url:
+            values = _no_nul(values)
+        self._write(lambda: self._transaction_of(lambda: self._run("insert_battle", values)))
+        return str(values["battle_id"])
+
+    def battles(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Stored battles (of one source, e.g. 'web'), oldest first; [] in a store older than revision 0003."""
+        rows = self._optional_rows("battles" if source is None else "battles_of_source", {"source": source})
+        rows.sort(key=lambda r: (r["created_at"], r["battle_id"]))
+        return rows
+
+    def battle_count(self) -> int:
+        rows = self._optional_rows("battle_count")
+        return int(next(iter(rows[0].values()))) if rows else 0
+
+    def _optional_rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a table a read-only store of an older revision may lack (then [])."""
+        try:
+            cursor = self._run(name, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except self._dialect.error as exc:
+            self._rollback()
+            if self._dialect.classify(exc) == "missing_table":
+                return []
+            raise self._failure(exc) from None
+
+    # reads aggregated in the database (the dashboard) -------------------------------------------------
+
+    def latest_aggregates(self) -> list[dict[str, Any]]:
+        """Per model x benchmark x metric, the overall aggregate row with a score of the newest run that is not
+        running (newest by start; where no run has a score, the newest row), with ``run_started_at``. One
+        query, whatever the number of runs."""
+        return self._rows("latest_aggregates")
+
+    def data_version(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of the runs and their results that changes when a run starts, finishes, is
+        resumed or deleted, writes its aggregates, or stores a sample while running (not with votes or arena
+        fits). For caches over a database whose files cannot be watched (PostgreSQL)."""
+        return tuple(self._read("data_version").fetchone())
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """On every new SQLite connection that writes: WAL, so readers never block the writer; NORMAL sync, durable

@@ -154,3 +154,20 @@ work_units = Table(
     _text("done_at"),
 )
 Index("work_units_by_run", work_units.c.run_id, work_units.c.status)
+
+# Pairwise human verdicts (the dashboard's voting page), rated with the judged battles by the arena code
+# (``tianping.arena.stored``); revision 0003.
+battles = Table(
+    "battles",
+    metadata,
+    Column("battle_id", Text, primary_key=True),
+    _text("created_at", nullable=False),
+    _text("benchmark", nullable=False),
+    _text("sample_id", nullable=False),
+    _text("model_a", nullable=False),
+    _text("model_b", nullable=False),
+    _text("winner", nullable=False),
+    _text("voter", nullable=False),
+    _text("source", nullable=False, default="web"),
+)
+Index("battles_by_source", battles.c.source, battles.c.benchmark)

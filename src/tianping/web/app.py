@@ -79,16 +79,19 @@ def create_app(
     site: Site,
     *,
     token: str | None = None,
-    votes_dir: Path | None = None,
+    votes_store: Path | str | None = None,
     votes_per_minute: int = 20,
     warm: bool = False,
 ) -> FastAPI:
-    """The dashboard over ``site``; ``token`` (``TIANPING_TOKEN``) turns voting on, stored under ``votes_dir``;
-    ``warm`` reads the stores in the background at once instead of on the first request."""
+    """The dashboard over ``site``; ``token`` (``TIANPING_TOKEN``) turns voting on, the votes stored as battles
+    in ``votes_store`` (a results folder or a store URL; default: the site's first store); ``warm`` reads the
+    stores in the background at once instead of on the first request."""
     app = FastAPI(title="tianping dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(_Headers)
     guard = Guard(token, votes_per_minute=votes_per_minute)
-    votes = VoteStore(votes_dir) if guard.writable and votes_dir is not None else None
+    votes = None
+    if guard.writable:
+        votes = VoteStore(votes_store if votes_store is not None else site.stores.locations[0])
     app.state.site, app.state.guard, app.state.votes = site, guard, votes
     if warm:
         threading.Thread(target=site.warm, name="dashboard-warm", daemon=True).start()

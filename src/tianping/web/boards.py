@@ -125,14 +125,36 @@ def _model_dates(snap: Snapshot, model: str) -> tuple[str, int]:
 def indicator_reports(snap: Snapshot, tree: IndicatorTree) -> dict[str, IndicatorReport]:
     """Model -> its newest scores rolled up ``tree``."""
 
+    names = {ref.benchmark for dim in tree.dimensions for cap in dim.capabilities for ref in cap.benchmarks}
+    relevant: dict[str, bool] = {}
+
+    def in_tree(benchmark: str) -> bool:
+        # the rollup takes a tree benchmark's own row or a variant's (``mmlu_5shot``): any other row it never
+        # uses, and scanning them for variants, model after model, is most of its cost over a large store
+        if benchmark not in relevant:
+            relevant[benchmark] = any(benchmark == n or benchmark.startswith(n + "_") for n in names)
+        return relevant[benchmark]
+
     def make() -> dict[str, IndicatorReport]:
         out = {}
         every = metric_rows(snap)
+        # a model's report depends only on its rows: the previous snapshot's reports are reused for the models
+        # whose rows did not change (a new run recomputes one model, not all of them)
+        slot = ("rollups", tree.name, tree.version, id(tree))
+        before: dict[frozenset[MetricRow], IndicatorReport | None] = snap.lasting.get(slot, {})
+        now: dict[frozenset[MetricRow], IndicatorReport | None] = {}
         for model in snap.models:
             rows = every.get(model, [])
-            reports = rollup(tree, rows) if rows else []
-            if reports:
-                out[model] = reports[0]
+            # a model none of whose rows the tree uses still gets its (empty) report, as from all its rows
+            rows = [r for r in rows if in_tree(r.benchmark)] or rows[:1]
+            if not rows:
+                continue
+            key = frozenset(rows)
+            if key not in now:
+                now[key] = before[key] if key in before else next(iter(rollup(tree, rows)), None)
+            if now[key] is not None:
+                out[model] = now[key]
+        snap.lasting[slot] = now  # only what this snapshot uses is kept
         return out
 
     return snap.memo(("indicators", tree.name, tree.version, id(tree)), make)

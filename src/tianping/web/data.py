@@ -1,8 +1,9 @@
-"""The stores as the dashboard reads them: a snapshot of every run's headline scores, rebuilt only when a
-store's files change.
+"""The stores as the dashboard reads them: a snapshot of every run and of the newest headline scores, rebuilt
+only when a store changes (its files' size and time on SQLite, a cheap fingerprint query on PostgreSQL).
 
-Only the store's public methods are used (``list_runs``, ``get_run``, ``aggregates``, ``sample_rows``,
-``arena_ratings``), so the dashboard keeps working whatever database sits behind them. A ``Store`` handle is
+Only the store's public methods are used (``list_runs``, ``latest_aggregates``, ``aggregates``,
+``sample_rows``, ``arena_ratings``, ``data_version``), so the dashboard works on SQLite and PostgreSQL alike;
+the newest score per model and benchmark is picked by the database, not by reading every run. A ``Store`` handle is
 not shared across threads: each thread opens its own, read-only.
 """
 
@@ -13,13 +14,15 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tianping.core.results import MetricRow
 from tianping.store import Store
-from tianping.store.store import DB_FILENAME
+from tianping.store.store import DB_FILENAME, StoreError
 from tianping.web.redact import redact_spec
 from tianping.web.registry import ModelInfo, unknown
 
@@ -46,9 +49,9 @@ class RunSummary:
     finished_at: str | None
     models: tuple[str, ...]
     benchmarks: tuple[str, ...]
-    spec: dict[str, Any]
-    """Redacted (:func:`tianping.web.redact.redact_spec`)."""
-    tasks: dict[str, Any]
+    raw_spec: dict[str, Any] = field(repr=False, compare=False)
+    """As stored (the store strips credentials it knows of); pages show :attr:`spec`."""
+    tasks: dict[str, Any] = field(default_factory=dict)
     partial: bool = False
     """Aggregated from the samples stored so far (a live or killed run); left out of the leaderboards."""
 
@@ -56,10 +59,25 @@ class RunSummary:
     def date(self) -> str:
         return (self.finished_at or self.started_at or "")[:10]
 
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """Redacted (:func:`tianping.web.redact.redact_spec`), when a page first shows it: redacting every run's
+        spec up front is a third of a snapshot's rebuild over a thousand runs."""
+        return redact_spec(self.raw_spec)
 
-@dataclass(frozen=True)
+    @cached_property
+    def metric_kinds(self) -> tuple[dict[str, Any], frozenset[tuple[str, str]]]:
+        """Benchmark -> its headline metric, and the (benchmark, metric) pairs that are counts, from the tasks."""
+        tasks = self.tasks
+        counts = frozenset((name, m) for name, info in tasks.items() for m in (info or {}).get("count_metrics") or ())
+        return {name: (info or {}).get("metric") for name, info in tasks.items()}, counts
+
+
+@dataclass(slots=True)
 class Score:
-    """One headline score: a model on a benchmark under one metric, in one run."""
+    """One headline score: a model on a benchmark under one metric, in one run. Not frozen: a snapshot makes
+    tens of thousands of them, and a frozen dataclass's constructor is several times slower (treat as
+    read-only)."""
 
     run: RunSummary
     model: str
@@ -100,10 +118,12 @@ class Snapshot:
     runs: list[RunSummary]
     """Newest first."""
     scores: list[Score]
+    """The scores read: the newest per model x benchmark x metric, and partial runs' (a run's own scores:
+    :meth:`Stores.run_scores`)."""
     latest: dict[tuple[str, str], Score]
     """(model, benchmark) -> the primary-metric score of the newest run that has one."""
     latest_all: dict[tuple[str, str, str], Score]
-    """(model, benchmark, metric) -> the newest score under every metric."""
+    """(model, benchmark, metric) -> the newest score under every metric (a run without one skipped)."""
     models: list[str]
     benchmarks: list[str]
     registry: dict[str, ModelInfo]
@@ -114,6 +134,9 @@ class Snapshot:
     """Benchmark -> its entries of ``latest``."""
     cache: dict[Any, Any] = field(default_factory=dict)
     """Views computed from this snapshot (thrown away with it)."""
+    lasting: dict[Any, Any] = field(default_factory=dict)
+    """Shared by every snapshot of one :class:`Stores`: results that depend only on their inputs (a model's
+    indicator rollup on its rows), so that a new snapshot recomputes only what changed."""
 
     def run(self, key: str) -> RunSummary | None:
         return next((r for r in self.runs if r.key == key), None)
@@ -142,61 +165,143 @@ def _stat(path: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size) if st.st_size else (0, 0)
 
 
+Location = Path | str
+"""A results folder (its ``tianping.sqlite``) or a store URL (``postgresql://…``, ``sqlite:///…``)."""
+
+
+def _location(value: Path | str) -> Location:
+    """A URL stays a string; anything else is a results folder."""
+    if isinstance(value, str) and "://" in value:
+        return value
+    return Path(value)
+
+
 class Stores:
     """The result stores the dashboard serves, opened read-only, one handle per thread."""
 
     def __init__(
-        self, results_dirs: Sequence[Path], registry: dict[str, ModelInfo] | None = None, *, min_age_s: float = 2.0
+        self,
+        locations: Sequence[Path | str],
+        registry: dict[str, ModelInfo] | None = None,
+        *,
+        min_age_s: float = 2.0,
+        background: bool = False,
     ):
-        self.dirs = [Path(d) for d in results_dirs]
+        self.locations: list[Location] = [_location(x) for x in locations]
         self.min_age_s = min_age_s
         """A store that a live run writes changes with every answer: rebuild at most this often."""
-        self._built_at = 0.0
+        self.background = background
+        """Once a snapshot exists, rebuild a newer one in a background thread and serve the current one meanwhile
+        (``tianping serve``): no request waits for a rebuild but the first. Off: the request that sees the change
+        rebuilds (tests, the static export)."""
+        self.prepare: Callable[[Snapshot], None] | None = None
+        """Run on each new snapshot before it is served (the site computes the boards every visitor sees)."""
+        self._built_at = self._checked_at = 0.0
         self.registry = dict(registry or {})
         self._local = threading.local()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._refresher: ThreadPoolExecutor | None = None  # one thread, so its store handles are reused
+        self._refreshing = False
+        self._lasting: dict[Any, Any] = {}
 
     def store(self, index: int) -> Store | None:
-        """The store of results dir ``index``, or None when nothing has been run there yet."""
+        """The store at location ``index``, or None when nothing has been run there yet."""
         handles: dict[int, Store] = self._local.__dict__.setdefault("handles", {})
         if index not in handles:
-            path = self.dirs[index] / DB_FILENAME
-            if not path.is_file():
-                return None
-            handles[index] = Store.open(self.dirs[index], readonly=True)
+            where = self.locations[index]
+            if isinstance(where, Path):
+                if not (where / DB_FILENAME).is_file():
+                    return None
+                handles[index] = Store.open(where, readonly=True)
+            else:
+                try:
+                    handles[index] = Store(where, readonly=True)
+                except StoreError as exc:
+                    if "no tianping tables" in str(exc):  # an empty database: nothing has been run there
+                        return None
+                    raise
         return handles[index]
 
     def version(self) -> tuple[Any, ...]:
-        """Changes whenever a store's database (or its write-ahead log) changes."""
+        """Changes whenever a store's data changes: a SQLite file's (or its write-ahead log's) size and time, a
+        database's fingerprint (``Store.data_version``: a few counts and latest timestamps) otherwise."""
         parts: list[Any] = []
-        for d in self.dirs:
-            db = d / DB_FILENAME
-            parts.append((_stat(db), _stat(db.with_name(DB_FILENAME + "-wal"))))
+        for index, where in enumerate(self.locations):
+            if isinstance(where, Path):
+                db = where / DB_FILENAME
+                parts.append((_stat(db), _stat(db.with_name(DB_FILENAME + "-wal"))))
+            else:
+                store = self.store(index)
+                parts.append(store.data_version() if store is not None else None)
         return tuple(parts)
 
     def snapshot(self) -> Snapshot:
-        version = self.version()
         current = self._snapshot
+        now = time.monotonic()
+        if current is not None and self.background and now - self._checked_at < self.min_age_s:
+            return current  # a database's fingerprint is a query (ms on PostgreSQL): not on every request
+        self._checked_at = now
+        version = self.version()
         if current is not None and (current.version == version or time.monotonic() - self._built_at < self.min_age_s):
             return current
+        if current is not None and self.background:
+            self._refresh_later()
+            return current
         with self._lock:
-            if self._snapshot is None or self._snapshot.version != version:
-                self._snapshot = self._load(version)
-                self._built_at = time.monotonic()
-            return self._snapshot
+            return self._rebuild(version)
+
+    def _rebuild(self, version: tuple[Any, ...]) -> Snapshot:
+        """Under ``_lock``: the snapshot of ``version``, built unless it already is."""
+        if self._snapshot is None or self._snapshot.version != version:
+            snap = self._load(version)
+            if self.prepare is not None:
+                self.prepare(snap)
+            self._snapshot = snap
+            self._built_at = time.monotonic()
+        return self._snapshot
+
+    def _refresh_later(self) -> None:
+        with self._lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+            if self._refresher is None:
+                self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-refresh")
+        self._refresher.submit(self._refresh)
+
+    def _refresh(self) -> None:
+        try:
+            with self._lock:
+                self._rebuild(self.version())
+        finally:
+            self._refreshing = False
 
     def _load(self, version: tuple[Any, ...]) -> Snapshot:
+        """Every run's summary, and per model x benchmark x metric the newest completed run's scores, aggregated
+        by the database (one query per store, whatever the number of runs); a partial run's scores are
+        aggregated from its samples."""
         runs: list[RunSummary] = []
         scores: list[Score] = []
-        for index in range(len(self.dirs)):
+        for index in range(len(self.locations)):
             store = self.store(index)
             if store is None:
                 continue
+            by_id: dict[str, RunSummary] = {}
             for raw in store.list_runs():
-                run, run_scores = _read_run(store, index, raw)
+                partial = raw.get("stored_status") == "running"
+                rows = _partial_aggregates(store, raw["run_id"]) if partial else None
+                run = _summary(store, index, raw, rows)
                 runs.append(run)
-                scores.extend(run_scores)
+                by_id[run.run_id] = run
+                if rows is not None:
+                    scores.extend(_scores(run, rows))
+            latest_rows: dict[str, list[dict[str, Any]]] = {}
+            for row in store.latest_aggregates():
+                latest_rows.setdefault(row["run_id"], []).append(row)
+            for run_id, rows in latest_rows.items():
+                if run_id in by_id:
+                    scores.extend(_scores(by_id[run_id], rows))
         runs.sort(key=lambda r: (r.started_at or "", r.key), reverse=True)
         latest: dict[tuple[str, str], Score] = {}
         latest_all: dict[tuple[str, str, str], Score] = {}
@@ -215,35 +320,62 @@ class Stores:
             by_model.setdefault(model, []).append(s)
             by_benchmark.setdefault(benchmark, []).append(s)
         return Snapshot(
-            runs, scores, latest, latest_all, models, benchmarks, self.registry, version, by_model, by_benchmark
+            runs,
+            scores,
+            latest,
+            latest_all,
+            models,
+            benchmarks,
+            self.registry,
+            version,
+            by_model,
+            by_benchmark,
+            lasting=self._lasting,
         )
 
+    def run_scores(self, snap: Snapshot, run: RunSummary) -> list[Score]:
+        """Every overall score of one run (the snapshot holds only the newest per model and benchmark)."""
+
+        def make() -> list[Score]:
+            if run.partial:
+                return [s for s in snap.scores if s.run.key == run.key]
+            store = self.store(run.store)
+            return _scores(run, store.aggregates(run.run_id)) if store is not None else []
+
+        return snap.memo(("run_scores", run.key), make)
+
     def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.shutdown(wait=True)
         for store in self._local.__dict__.get("handles", {}).values():
             store.close()
 
 
-def _read_run(store: Store, index: int, raw: dict[str, Any]) -> tuple[RunSummary, list[Score]]:
+def _summary(store: Store, index: int, raw: dict[str, Any], rows: list[dict[str, Any]] | None) -> RunSummary:
     spec = raw.get("spec") or {}
-    tasks = raw.get("tasks") or {}
-    partial = raw.get("stored_status") == "running"  # still running, or killed before writing its aggregates
-    aggregates = _partial_aggregates(store, raw["run_id"]) if partial else store.aggregates(raw["run_id"])
     models = tuple(dict.fromkeys([str(m.get("id")) for m in spec.get("models") or [] if isinstance(m, dict)]))
-    run = RunSummary(
+    benchmarks = tuple(spec.get("benchmarks") or ())
+    if not models or not benchmarks:  # a spec that does not list them (rare): read them off the run's aggregates
+        rows = rows if rows is not None else store.aggregates(raw["run_id"])
+        models = models or tuple(sorted({a["model"] for a in rows}))
+        benchmarks = benchmarks or tuple(sorted({a["benchmark"] for a in rows}))
+    return RunSummary(
         key=slug(f"{index}/{raw['run_id']}"),
         store=index,
         run_id=raw["run_id"],
         status=raw["status"],
         started_at=raw.get("started_at") or "",
         finished_at=raw.get("finished_at"),
-        models=models or tuple(sorted({a["model"] for a in aggregates})),
-        benchmarks=tuple(spec.get("benchmarks") or sorted({a["benchmark"] for a in aggregates})),
-        spec=redact_spec(spec),
-        tasks=tasks,
-        partial=partial,
+        models=models,
+        benchmarks=benchmarks,
+        raw_spec=spec,
+        tasks=raw.get("tasks") or {},
+        partial=raw.get("stored_status") == "running",  # still running, or killed before writing its aggregates
     )
-    counts = {(name, m) for name, info in tasks.items() for m in (info or {}).get("count_metrics") or ()}
-    primary = {name: (info or {}).get("metric") for name, info in tasks.items()}
+
+
+def _scores(run: RunSummary, aggregates: list[dict[str, Any]]) -> list[Score]:
+    primary, counts = run.metric_kinds
     out = []
     for a in aggregates:
         if a["group_kind"] != "all":
@@ -268,7 +400,7 @@ def _read_run(store: Store, index: int, raw: dict[str, Any]) -> tuple[RunSummary
                 skipped=a.get("skipped") or 0,
             )
         )
-    return run, out
+    return out
 
 
 def _partial_aggregates(store: Store, run_id: str) -> list[dict[str, Any]]:

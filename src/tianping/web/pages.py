@@ -32,6 +32,13 @@ class Site:
 
     def __post_init__(self) -> None:
         self.tree = self.tree or default_tree()
+        if self.stores.background and self.stores.prepare is None:
+            self.stores.prepare = self._prepare
+
+    def _prepare(self, snap: Snapshot) -> None:
+        """A snapshot rebuilt in the background comes with the board the overview shows, computed there."""
+        assert self.tree is not None
+        boards.dimension_board(snap, self.tree, "composite")
 
     def warm(self) -> None:
         """Build the snapshot and the boards every visitor sees first, so the first request does not wait."""
@@ -208,7 +215,7 @@ class Site:
         from tianping.report.heatmap import heatmap_views
 
         store = self.stores.store(run.store)
-        scores = [s for s in snap.scores if s.run.key == run.key]
+        scores = self.stores.run_scores(snap, run)
         samples = self._samples(snap, run)
         heatmaps = heatmap_views(breakdown_rows(store, run.run_id)) if store is not None else []
         outcomes = defaultdict(int)
@@ -313,7 +320,7 @@ class Site:
     def arena(self, votes: Any = None) -> Page:
         snap = self.snap
         fits: dict[tuple[int, str], list[dict[str, Any]]] = {}
-        for index in range(len(self.stores.dirs)):
+        for index in range(len(self.stores.locations)):
             store = self.stores.store(index)
             if store is None:
                 continue

@@ -1,32 +1,23 @@
-"""Human votes from the dashboard's voting page, kept apart from the result store.
+"""Human votes from the dashboard's voting page, stored as battles in the result store it serves.
 
-ISOLATED ON PURPOSE: the votes live in their own SQLite file, ``web_votes.sqlite`` next to the result
-database in the results directory, in one table ``web_votes`` that nothing else reads or writes. The result
-store is being moved to another database layer; when it has a battles table, these rows move there
-(``model_a``, ``model_b``, ``winner`` as :data:`tianping.arena.battles.OUTCOMES`) and this module goes.
+Each vote is one row of the store's ``battles`` table (``source`` 'web'; Alembic revision 0003), so it lives
+with the results it judges, on SQLite or PostgreSQL alike, and the arena code rates it with judged battles
+(``tianping.arena.stored``). Only this module writes to the store the dashboard otherwise reads.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tianping.arena.battles import OUTCOMES, Battle, parse_outcome
+from tianping.arena.stored import stored_battles
+from tianping.store import Store
+from tianping.store.store import StoreError
 
-VOTES_FILENAME = "web_votes.sqlite"
-_DDL = """CREATE TABLE IF NOT EXISTS web_votes (
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    benchmark TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    model_a TEXT NOT NULL,
-    model_b TEXT NOT NULL,
-    winner TEXT NOT NULL,
-    voter TEXT NOT NULL
-)"""
+SOURCE = "web"
 
 
 @dataclass(frozen=True)
@@ -36,50 +27,62 @@ class Vote:
     model_a: str
     model_b: str
     winner: str
-    """One of :data:`tianping.arena.battles.OUTCOMES`."""
+    """One of :data:`tianping.arena.battles.OUTCOMES` (or FastChat's spellings)."""
     voter: str
     """A hash of the voter's session, never the token itself."""
 
 
 class VoteStore:
-    """The votes file; one connection guarded by a lock (FastAPI serves requests from a thread pool)."""
+    """Votes in the result store at ``location`` (a results folder or a store URL), opened for writing.
 
-    def __init__(self, results_dir: Path | str):
-        self.path = Path(results_dir) / VOTES_FILENAME
+    A ``Store`` handle is not shared across threads and FastAPI serves requests from a thread pool: each
+    thread opens its own. Opening here at once creates (or upgrades to revision 0003) the store, so a store
+    that cannot take votes fails at start-up, not at the first vote."""
+
+    def __init__(self, location: Path | str):
+        self.location = location
+        self._local = threading.local()
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_DDL)
-        except (OSError, sqlite3.Error) as exc:
-            raise RuntimeError(f"{self.path}: cannot open the votes file ({exc})") from None
+        self._handles: list[Store] = []
+        self._store()
 
-    def add(self, vote: Vote) -> None:
+    def _store(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            try:
+                where = self.location
+                store = Store.open(where) if isinstance(where, Path) else Store(where)
+            except StoreError as exc:
+                raise RuntimeError(f"cannot store votes: {exc}") from None
+            self._local.store = store
+            with self._lock:
+                self._handles.append(store)
+        return store
+
+    def add(self, vote: Vote) -> str:
+        """Store the vote as a battle; returns its id."""
         winner = OUTCOMES[parse_outcome(vote.winner, where="vote")]
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO web_votes (created_at, benchmark, sample_id, model_a, model_b, winner, voter) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                    vote.benchmark,
-                    vote.sample_id,
-                    vote.model_a,
-                    vote.model_b,
-                    winner,
-                    vote.voter,
-                ),
-            )
+        return self._store().add_battle(
+            benchmark=vote.benchmark,
+            sample_id=vote.sample_id,
+            model_a=vote.model_a,
+            model_b=vote.model_b,
+            winner=winner,
+            voter=vote.voter,
+            source=SOURCE,
+        )
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM web_votes").fetchone()[0])
+        return len(self._store().battles(SOURCE))
 
     def battles(self) -> list[Battle]:
-        with self._lock:
-            rows = self._db.execute("SELECT model_a, model_b, winner FROM web_votes ORDER BY id").fetchall()
-        return [Battle(a, b, w) for a, b, w in rows]
+        """Every web vote as a battle, oldest first, over all benchmarks (the arena page's board of votes)."""
+        return [b for per_benchmark in stored_battles(self._store(), source=SOURCE).values() for b in per_benchmark]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            handles, self._handles = self._handles, []
+        for store in handles:
+            # a SQLite handle opened by another (pool) thread refuses to be closed here; it goes with its thread
+            with contextlib.suppress(Exception):
+                store.close()

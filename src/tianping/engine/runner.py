@@ -39,6 +39,11 @@ from tianping.store.store import StoreError, now_iso
 
 Benchmark = Task
 """The engine's name for a loaded task before the Task protocol (kept for callers of ``load_benchmarks``)."""
+GROUP_ROWS = 100
+GROUP_SECONDS = 0.2
+"""Answers are committed in groups of up to ``GROUP_ROWS``, none waiting longer than ``GROUP_SECONDS``: one
+commit per answer cost a quarter of a run's CPU and wrote ~15x the database's size to disk (docs/benchmarks.md).
+A ``kill -9`` loses at most one group, which a resume asks again."""
 
 
 class ProgressSink(Protocol):
@@ -168,7 +173,9 @@ class Runner:
         before = self.store.get_run(self.run_id) or {}
         self._previous_status = before.get("stored_status")
         self.store.acquire_lease(self.run_id)
+        self.store.group_commits(GROUP_ROWS, GROUP_SECONDS)
         heartbeat = asyncio.create_task(self._heartbeat())
+        flusher = asyncio.create_task(self._flush_groups())
         try:
             await self._execute()
         except (FatalRunError, TaskConfigError, DatasetError, UnknownBenchmark, StoreError) as exc:
@@ -183,8 +190,16 @@ class Runner:
             raise
         finally:
             heartbeat.cancel()
+            flusher.cancel()
         self._finish(started)
         return self.result
+
+    async def _flush_groups(self) -> None:
+        """End a group of answers that no new answer ends (a slow model, the last answers of a run)."""
+        while True:
+            await asyncio.sleep(GROUP_SECONDS / 4)
+            with contextlib.suppress(StoreError):  # the next write that matters reports the store's trouble
+                self.store.flush_due()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -447,7 +462,9 @@ class Runner:
         from_cache: bool = False,
         endpoint: str = "",
     ) -> None:
-        """Commit one sample's outcome, then show it: what the progress bar counts is already stored."""
+        """Record one sample's outcome, then show it. Answers are committed in groups (``GROUP_ROWS`` or
+        ``GROUP_SECONDS``, whichever comes first): what the progress bar counts is stored, or in the open group
+        that a ``kill -9`` would lose and a resume would ask again."""
         if request.messages is not None and any(m.parts for m in request.messages):
             # the stored prompt names its images by hash: their bytes go once each beside the database
             from tianping.multimodal.image_store import images_folder, save_images

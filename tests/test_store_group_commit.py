@@ -1,0 +1,94 @@
+"""Grouped commits of answers: a group ends at its row count, at its age, or before any other write; another
+connection sees a group only once it is committed; a failed write rolls back only the open group, never a
+committed answer; closing the store commits what is open."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from test_store_backends import _record
+from tianping.store import Store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def location(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "tianping.sqlite")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def _open(location: str) -> Store:
+    if location.startswith("postgresql"):
+        return Store.open("unused", store=location)
+    return Store.open(Path(location).parent)
+
+
+def _seen_by_another(location: str, run_id: str) -> int:
+    other = _open(location)
+    try:
+        return sum(1 for _ in other.sample_rows(run_id))
+    finally:
+        other.close()
+
+
+def test_a_group_is_committed_at_its_row_count_and_not_before(location: str) -> None:
+    store = _open(location)
+    store.create_run("g", {"models": []}, "test")
+    store.group_commits(rows=5, seconds=3600)
+    for i in range(4):
+        _record(store, "g", f"s{i}", "42")
+    assert _seen_by_another(location, "g") == 0  # four answers wait in the open group
+    assert len(list(store.sample_rows("g"))) == 4  # the writer reads its own group
+    _record(store, "g", "s4", "42")
+    assert _seen_by_another(location, "g") == 5
+    store.close()
+
+
+def test_a_group_is_committed_when_its_oldest_answer_has_waited(location: str) -> None:
+    store = _open(location)
+    store.create_run("g", {"models": []}, "test")
+    store.group_commits(rows=1000, seconds=0.05)
+    _record(store, "g", "s0", "42")
+    store.flush_due()
+    assert _seen_by_another(location, "g") == 0  # not due yet
+    time.sleep(0.06)
+    store.flush_due()
+    assert _seen_by_another(location, "g") == 1
+    store.close()
+
+
+def test_any_other_write_commits_the_open_group_first(location: str) -> None:
+    store = _open(location)
+    store.create_run("g", {"models": []}, "test")
+    store.group_commits(rows=1000, seconds=3600)
+    _record(store, "g", "s0", "42")
+    _record(store, "g", "s1", "7")
+    store.update_run("g", status="completed")
+    assert _seen_by_another(location, "g") == 2
+    _record(store, "g", "s2", "42")
+    store.close()  # closing commits what is open
+    assert _seen_by_another(location, "g") == 3
+
+
+def test_a_failed_write_loses_only_the_open_group(location: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _open(location)
+    store.create_run("g", {"models": []}, "test")
+    store.group_commits(rows=3, seconds=3600)
+    for i in range(3):
+        _record(store, "g", f"kept{i}", "42")  # a full group: committed
+    _record(store, "g", "lost", "42")
+    broken = dict(store._sql)
+    broken["upsert_sample"] = "INSERT INTO no_such_table VALUES (1)"
+    monkeypatch.setattr(store, "_sql", broken)
+    with pytest.raises(Exception, match="no_such_table"):
+        _record(store, "g", "boom", "42")
+    monkeypatch.undo()
+    _record(store, "g", "after", "42")
+    store.flush()
+    ids = sorted(r["sample_id"] for r in store.sample_rows("g"))
+    assert ids == ["after", "kept0", "kept1", "kept2"]  # the open group's answer is to be asked again
+    assert _seen_by_another(location, "g") == 4
+    store.close()

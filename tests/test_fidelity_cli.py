@@ -73,7 +73,7 @@ def test_the_plan_command_writes_a_plan_of_the_pack_that_the_run_command_reads(t
     target = tmp_path / "fid.yaml"
     urls = ["http://127.0.0.1:8001/v1", "http://127.0.0.1:8002/v1", "http://10.0.0.3:8000/v1"]
     args = [arg for url in urls for arg in ("--endpoint", url)]
-    made = cli("fidelity", "plan", "qwen", *args, "-o", str(target), "--run-id", "fid")
+    made = cli("fidelity", "plan", "qwen", *args, "-o", str(target), "--run-id", "fid", "--pack", "v1")
     assert made.returncode == 0, made.stdout + made.stderr
     plan = load_plan(target)
     assert plan.run_id == "fid" and plan.spec.benchmarks == list(PACKS["v1"])

@@ -59,6 +59,7 @@ LAZY_LOADERS: dict[str, str] = {
     "truthfulqa_mc_json": "tianping.benchmarks.truthfulqa",
     "truthfulqa_csv": "tianping.benchmarks.truthfulqa",
     "tp_vision": "tianping.multimodal.tp_vision",
+    "tp_longctx": "tianping.benchmarks.longctx",
     "vlm_tsv": "tianping.multimodal.formats",
     "mmmu_jsonl": "tianping.multimodal.formats",
     "image_jsonl": "tianping.multimodal.formats",

@@ -73,10 +73,25 @@ def report_cmd(
                 "p_value": r.overall.p_value,
                 "test": "mcnemar-exact",
                 "mdd": r.overall.mdd,
-                "verdict": r.overall.verdict,
-                "evidence": r.overall.evidence,
+                "verdict": r.verdict,
+                "accuracy_verdict": r.overall.verdict,
+                "evidence": r.evidence,
                 "by_benchmark": {b: {"n": n, "diff": d} for b, (n, d) in r.by_benchmark.items()},
                 "skipped": r.skipped,
+                "by_length": None
+                if r.context is None
+                else {
+                    "cut_from": r.context.cut_from,
+                    "buckets": {
+                        row.bucket: {
+                            "n": row.n,
+                            "accuracy": row.provider_acc,
+                            "reference_accuracy": row.reference_acc,
+                            "p_value": row.p_value,
+                        }
+                        for row in r.context.rows
+                    },
+                },
             }
             for r in rows
         ]
@@ -98,11 +113,11 @@ def report_cmd(
             f"{100 * o.diff_ci[0]:+.1f} to {100 * o.diff_ci[1]:+.1f}",
             f"{o.p_value:.3g}",
             f"{100 * o.mdd:.1f}",
-            o.verdict,
+            r.verdict,
         )
     out.print(table)
     for r in rows:
-        out.print(escape(f"{r.model}: {r.overall.verdict}: {r.overall.evidence}"))
+        out.print(escape(f"{r.model}: {r.verdict}: {r.evidence}"))
         per = ", ".join(f"{b} {100 * d:+.1f} pts (n={n})" for b, (n, d) in r.by_benchmark.items())
         out.print(escape(f"  by benchmark: {per}"))
         for s in r.skipped:
@@ -116,7 +131,11 @@ def plan_cmd(
         list[str], typer.Option("--endpoint", help="Base URL of one provider; repeat, the reference first.")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Plan file to write.")],
-    pack: Annotated[str, typer.Option(help="Fidelity pack version.")] = "v1",
+    pack: Annotated[str, typer.Option(help="Fidelity pack version: v2 (with code and long context) or v1.")] = "v2",
+    unsafe_exec: Annotated[
+        bool,
+        typer.Option("--unsafe-exec", help="Write settings.unsafe_exec into the plan: score code without bubblewrap."),
+    ] = False,
     key_env: Annotated[
         list[str] | None, typer.Option("--key-env", help="Variable holding each endpoint's key; repeat, in order.")
     ] = None,
@@ -128,10 +147,48 @@ def plan_cmd(
 
     check_output(output, "--output")
     try:
-        text = pack_plan(model, endpoint, pack=pack, run_id=run_id, key_envs=key_env)
+        text = pack_plan(model, endpoint, pack=pack, run_id=run_id, key_envs=key_env, unsafe_exec=unsafe_exec)
     except ValueError as exc:
         raise fail(str(exc)) from None
     write_output(output, text, "--output")
+    out.print(escape(f"wrote {output}"))
+
+
+@fidelity_app.command("pack-stats")
+def pack_stats_cmd(
+    run_ids: Annotated[list[str], typer.Argument(help="Stored runs of several models on the pack's benchmarks.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Pack file to write.")],
+    results_dir: ResultsDir = None,
+    pack: Annotated[str, typer.Option(help="The pack whose benchmarks and sizes the new pack takes.")] = "v2",
+    name: Annotated[str, typer.Option(help="Name written into the pack file.")] = "derived",
+    show: Annotated[int, typer.Option(min=0, help="Items to list per benchmark.")] = 5,
+) -> None:
+    """Rank the items of the runs by discrimination (corrected point-biserial correlation with the models'
+    accuracy, difficulty between 0.2 and 0.8 preferred) and write the best of each benchmark as a pack file."""
+    from tianping.fidelity.pack import PACKS
+    from tianping.fidelity.pack_stats import item_matrix, item_stats, select_items, write_pack_file
+
+    if pack not in PACKS:
+        raise fail(f"unknown fidelity pack '{pack}' (known: {', '.join(PACKS)})")
+    check_output(output, "--output")
+    store = open_store(results_dir, readonly=True)
+    try:
+        models, stats = item_stats(item_matrix(store, run_ids))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    present = {s.benchmark for s in stats}
+    sizes = {b: n for b, n in PACKS[pack].items() if b in present}
+    if not sizes:
+        raise fail(f"the runs have none of pack {pack}'s benchmarks ({', '.join(PACKS[pack])})")
+    chosen = select_items(stats, sizes)
+    write_pack_file(output, name, chosen, models, run_ids)
+    out.print(escape(f"{len(models)} models: {', '.join(models)}"))
+    for bench, items in chosen.items():
+        top = ", ".join(f"{s.sample_id} (p={s.p:.2f}, r={'-' if s.r is None else f'{s.r:.2f}'})" for s in items[:show])
+        out.print(escape(f"{bench}: {len(items)} of {sizes[bench]} items; best: {top}"))
+    missing = sorted(set(PACKS[pack]) - present)
+    if missing:
+        out.print(escape(f"not in the runs: {', '.join(missing)}"))
     out.print(escape(f"wrote {output}"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tianping.fidelity.longctx_evidence import ContextEvidence, context_evidence
 from tianping.fidelity.stats import FidelityResult, fidelity_compare
 from tianping.report.compare import sample_scores
 from tianping.store import Store
@@ -24,6 +25,19 @@ class ProviderFidelity:
     """benchmark -> (paired items, provider - reference accuracy on them)."""
     skipped: list[str]
     """Benchmarks left out of the pairing, each with why (not scored 0/1, or no items in common)."""
+    context: ContextEvidence | None = None
+    """``tp_longctx`` accuracy by length bucket, where the run has it."""
+
+    @property
+    def verdict(self) -> str:
+        """``context cut`` where the long-context buckets show a cut window, else the accuracy verdict."""
+        return "context cut" if self.context is not None and self.context.cut_from else self.overall.verdict
+
+    @property
+    def evidence(self) -> str:
+        if self.context is None:
+            return self.overall.evidence
+        return f"{self.overall.evidence}; {self.context.evidence}"
 
 
 def fidelity_report(
@@ -66,5 +80,9 @@ def fidelity_report(
         if not ref_all:
             raise ValueError(f"run {run_id}: '{model}' and '{reference}' share no right/wrong-scored items")
         result = fidelity_compare(ref_all, prov_all, alpha=alpha, tolerance=tolerance)
-        out.append(ProviderFidelity(model=model, overall=result, by_benchmark=by_benchmark, skipped=skipped))
+        longctx = (scores.get((reference, "tp_longctx"), {}), scores.get((model, "tp_longctx"), {}))
+        context = context_evidence(*longctx, alpha=alpha) if "tp_longctx" in by_benchmark else None
+        out.append(
+            ProviderFidelity(model=model, overall=result, by_benchmark=by_benchmark, skipped=skipped, context=context)
+        )
     return out

@@ -40,6 +40,7 @@ and one of ``benchmarks``/``suites`` is optional)::
       limit: 200
       limit_mode: per-subject                     # spread (default), first or per-subject
       limits: {gsm8k: 500}                        # per benchmark, over limit
+      items: {mmlu: [abstract_algebra/0, anatomy/3]}  # per benchmark: exactly these sample ids, no limit
       mode: generate                              # or loglikelihood (hf/ and ref/ models only)
       modes: {}                                   # per benchmark, over mode
       generation: {temperature: 0, max_tokens: 1024, seed: 1234}
@@ -90,6 +91,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from tianping.core.items import check_ids
 from tianping.core.limits import MIB
 from tianping.spec import ModelSpec, RunSpec, check_run_id, default_data_dir
 
@@ -418,7 +420,7 @@ class _Builder:
             return ("settings",)
         if loc[0] in ("models", "benchmarks"):
             return None if placeholder else (loc[0],)
-        if loc[0] in ("limits", "modes") and len(loc) > 1:
+        if loc[0] in ("limits", "modes", "items") and len(loc) > 1:
             return ("settings", loc[0], self.refs.get(str(loc[1]), loc[1]), *loc[2:])
         return ("settings", *loc)
 
@@ -666,7 +668,7 @@ class _Builder:
         if run.get("limit_mode") == "spread":
             run["limit_mode"] = None
 
-        for key in ("limits", "modes"):
+        for key in ("limits", "modes", "items"):
             value = run.get(key)
             if not isinstance(value, dict):
                 continue
@@ -678,6 +680,19 @@ class _Builder:
                 elif name in SAFETY_TASKS:
                     self.add((*loc, key, str(ref)), "the safety tasks take settings.limit and settings.safety "
                              "(budget), not per-benchmark limits or modes")  # fmt: skip
+                if key == "items":  # checked here, so that every problem is reported at its own line, once
+                    if benchmarks is None or name not in benchmarks or name in SAFETY_TASKS:
+                        continue
+                    if name in (run.get("limits") or {}) or run.get("limit") is not None:
+                        which = f"limits.{ref}" if name in (run.get("limits") or {}) else "limit"
+                        self.add((*loc, key, str(ref)), f"chooses {ref}'s samples by id; {which} cannot be "
+                                 "combined with it: drop the limit, or the benchmark's items")  # fmt: skip
+                        continue
+                    try:
+                        item = check_ids(item, f"items.{ref}")
+                    except ValueError as exc:
+                        self.add((*loc, key, str(ref)), str(exc).split(": ", 1)[-1])
+                        continue
                 resolved[name] = item
                 if isinstance(ref, str):
                     self.refs.setdefault(str(name), ref)

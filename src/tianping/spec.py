@@ -297,6 +297,9 @@ class RunSpec(BaseModel):
     """Per-benchmark modes (``{"mmlu": "loglikelihood", "gsm8k": "generate"}``), over ``mode``."""
     limits: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     """Per-benchmark sample limits, over ``limit``."""
+    items: dict[str, list[str]] = Field(default_factory=dict)
+    """Per-benchmark sample ids: exactly those samples are scored, in this order (a pack derived by ``tianping
+    fidelity pack-stats``, ``tianping.core.items``). Takes no ``limit``/``limits`` for the same benchmark."""
     allow_outside_data: bool = False
     """Let a benchmark definition read files outside the data directory and its own folder."""
     include_paths: list[str] = Field(default_factory=list)
@@ -385,6 +388,29 @@ class RunSpec(BaseModel):
         for m in [*self.models, *self.helper_models]:
             if m.backend == "openai" and not m.base_url:
                 raise ValueError(f"model {m.id}: --base-url is required for OpenAI-compatible endpoints")
+        return self
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _item_ids(cls, value: Any) -> Any:
+        from tianping.core.items import check_ids
+
+        if not isinstance(value, dict):
+            return value
+        return {name: check_ids(ids, f"items.{name}") for name, ids in value.items()}
+
+    @model_validator(mode="after")
+    def _items_alone(self) -> RunSpec:
+        """Chosen items are the whole selection of their benchmark: a limit on top would silently drop some."""
+        for name in self.items:
+            if name not in self.benchmarks:
+                raise ValueError(f"items.{name}: {name} is not among the run's benchmarks")
+            if name in self.limits or self.limit is not None:
+                which = f"limits.{name}" if name in self.limits else "limit (--limit)"
+                raise ValueError(
+                    f"items.{name} chooses {name}'s samples by id; {which} cannot be combined with it: "
+                    "drop the limit, or the benchmark's items"
+                )
         return self
 
 

@@ -33,6 +33,8 @@ from tianping.benchmarks.scorers import (
 from tianping.benchmarks.strategies import GenerationStrategy, LogLikelihoodStrategy, Strategy
 from tianping.benchmarks.templates import location
 from tianping.core import GenerationParams, Request, Response, Sample, Score
+from tianping.core.errors import TaskConfigError
+from tianping.core.items import select_items
 from tianping.core.task import AggregatedByAttributes, Episode
 
 
@@ -268,8 +270,11 @@ class Benchmark(AggregatedByAttributes):
                 if entry.is_symlink() and not _inside(entry, roots):
                     self._refuse_outside(field, f"{shown.rstrip('/')}/{entry.name}")
 
-    def load(self, limit: int | None = None, limit_mode: str | None = None) -> Benchmark:
-        """Read the data (and shot pool); ``limit`` keeps N samples as ``limit_mode`` says (see ``_limited``).
+    def load(
+        self, limit: int | None = None, limit_mode: str | None = None, items: Sequence[str] | None = None
+    ) -> Benchmark:
+        """Read the data (and shot pool); ``limit`` keeps N samples as ``limit_mode`` says (see ``_limited``);
+        ``items`` keeps exactly the samples of those ids, in that order (the shot pool is not affected).
 
         Every template the mode renders is tried against the rows here, so that a misspelt variable or a
         refused template stops the run before its first request."""
@@ -281,7 +286,11 @@ class Benchmark(AggregatedByAttributes):
         main = self._read(self.definition.dataset, "dataset")
         files = list(main.files)
         samples = list(main.samples)
-        if limit is not None:
+        if items is not None:
+            if limit is not None:  # RunSpec refuses it; a caller of this method must not get both silently
+                raise TaskConfigError(f"items.{self.name}: cannot be combined with a limit")
+            samples = select_items(samples, items, self.name)
+        elif limit is not None:
             samples = _limited(samples, limit, limit_mode)
         if shot_pool is not None:
             pool = self._read(shot_pool, "fewshot.dataset")

@@ -35,8 +35,11 @@ class BenchmarkKind:
         text = stored if stored is not None else read_definition(name)
         built = build_from_text(text, name, settings.data_dir, settings.mode, settings.allow_outside_data)  # type: ignore[arg-type]
         num_fewshot, options = prompt_settings(settings.spec)
+        items = (settings.spec.get("items") or {}).get(name)  # the run's chosen sample ids (RunSpec.items)
         return [
-            bench.configure(num_fewshot=num_fewshot, options=options).load(settings.limit, settings.limit_mode)
+            bench.configure(num_fewshot=num_fewshot, options=options).load(
+                None if items is not None else settings.limit, settings.limit_mode, items
+            )
             for bench in built
         ]
 

@@ -131,7 +131,13 @@ def plan_cmd(
         list[str], typer.Option("--endpoint", help="Base URL of one provider; repeat, the reference first.")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Plan file to write.")],
-    pack: Annotated[str, typer.Option(help="Fidelity pack version: v2 (with code and long context) or v1.")] = "v2",
+    pack: Annotated[
+        str,
+        typer.Option(
+            help="Fidelity pack version: v2 (with code and long context) or v1; or a pack file written by "
+            "'tianping fidelity pack-stats' (the plan then runs exactly its items)."
+        ),
+    ] = "v2",
     unsafe_exec: Annotated[
         bool,
         typer.Option("--unsafe-exec", help="Write settings.unsafe_exec into the plan: score code without bubblewrap."),
@@ -143,11 +149,22 @@ def plan_cmd(
 ) -> None:
     """Write a run plan sending the fidelity pack to every endpoint, greedy with a fixed seed; run it with
     'tianping run PLAN', then 'tianping fidelity report RUN --reference MODEL@HOST:PORT'."""
-    from tianping.fidelity.pack import pack_plan
+    from tianping.core.items import ItemsFileError, read_items_file
+    from tianping.fidelity.pack import PACKS, pack_plan
 
     check_output(output, "--output")
+    items = None
+    if pack not in PACKS:  # a derived pack is a file; a version name is never one
+        if not Path(pack).is_file():
+            raise fail(f"--pack {pack}: neither a pack version ({', '.join(PACKS)}) nor a pack file")
+        try:
+            items = read_items_file(Path(pack))
+        except ItemsFileError as exc:
+            raise fail(f"--pack {exc}") from None
     try:
-        text = pack_plan(model, endpoint, pack=pack, run_id=run_id, key_envs=key_env, unsafe_exec=unsafe_exec)
+        text = pack_plan(
+            model, endpoint, pack=pack, run_id=run_id, key_envs=key_env, unsafe_exec=unsafe_exec, items=items
+        )
     except ValueError as exc:
         raise fail(str(exc)) from None
     write_output(output, text, "--output")

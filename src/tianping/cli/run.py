@@ -71,6 +71,14 @@ def run(
             "such as MMLU [default: spread]."
         ),
     ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            "--items",
+            help="Run exactly these samples: a pack file from 'tianping fidelity pack-stats', or a JSON/YAML mapping "
+            "benchmark -> [sample ids]. Its benchmarks are run when no --benchmark/--suite is given; not with --limit.",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Requests in flight per model.")] = 32,
     run_id: Annotated[str | None, typer.Option(help="Name the run; the id of a dead run resumes it.")] = None,
     json_path: JsonSummary = None,
@@ -345,12 +353,17 @@ def run(
             raise fail("give a plan file or --model flags, not both (the plan names its models)")
         if runner_factory is not None:
             raise fail("--executor ray runs --model/--benchmark flags; a plan file runs on the local executor")
+        if items is not None:
+            raise fail("--items goes with --model flags; a plan file gives its items under settings: items:")
         run_plan(plan, plugins, run_id, results_dir, json_path, json_flag, offline)
         return
     if not model:
         raise fail("nothing to run: give a plan file, or --model NAME with --benchmark NAME or --suite NAME")
+    chosen = _read_items(items) if items is not None else {}
     names = list(benchmark or [])
     names.extend(t for t in guard(lambda: expand_suites(suite or [])) if t not in names)
+    if not names:  # an items file names the benchmarks it chooses from
+        names = list(chosen)
     if not names:
         raise fail("nothing to run: give --benchmark NAME or --suite NAME")
     execution = {"api_key_env": api_key_env, "concurrency": concurrency, "timeout_s": timeout,
@@ -408,6 +421,7 @@ def run(
             benchmarks=names,
             limit=limit,
             limit_mode=None if limit_mode == "spread" else limit_mode,
+            items=chosen,
             data_dir=str(data.resolve()),
             generation=GenerationOverrides(
                 temperature=temperature,
@@ -452,6 +466,16 @@ def run(
         store = store or open_store(results_dir)
         run_id = start_run(store, spec, run_id, texts)
     execute(store, spec, run_id, json_path, benchmarks, json_flag, runner_factory)
+
+
+def _read_items(path: Path) -> dict[str, list[str]]:
+    """``--items FILE``: benchmark -> sample ids, a file that cannot be read as one exiting 2."""
+    from tianping.core.items import ItemsFileError, read_items_file
+
+    try:
+        return read_items_file(path)
+    except ItemsFileError as exc:
+        raise fail(f"--items {exc}") from None
 
 
 def _executor(name: str, address: str | None) -> Any:

@@ -267,7 +267,13 @@ def load_tasks(names: Sequence[str], settings_for: Callable[[str], TaskSettings]
     """Every task the names stand for, loaded with the settings each name gets."""
     tasks: list[Task] = []
     for name in names:
-        tasks.extend(kind_of(name).load(name, settings_for(name)))
+        kind, settings = kind_of(name), settings_for(name)
+        loaded = kind.load(name, settings)
+        chosen = (settings.spec.get("items") or {}).get(name)
+        if chosen is not None and any([s.id for s in task.samples] != list(chosen) for task in loaded):
+            # a kind that does not read ``items`` would run other samples than the ones asked for
+            raise TaskConfigError(f"items.{name}: {kind.name} tasks cannot be run by sample id; drop its items")
+        tasks.extend(loaded)
     return tasks
 
 

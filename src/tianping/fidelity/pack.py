@@ -55,9 +55,12 @@ def pack_plan(
     key_envs: list[str] | None = None,
     seed: int = 1234,
     unsafe_exec: bool = False,
+    items: dict[str, list[str]] | None = None,
 ) -> str:
     """The YAML text of a plan that sends ``pack`` to every endpoint of ``model`` (an ``openai`` name), greedy
-    and with a fixed seed; the first endpoint is the natural reference.
+    and with a fixed seed; the first endpoint is the natural reference. With ``items`` (benchmark -> sample ids,
+    a pack derived by :mod:`tianping.fidelity.pack_stats`) the plan runs exactly those items, and ``pack`` is
+    only the name it is shown under.
 
     A pack with code is scored by running the model's programs: in the bubblewrap sandbox where it works, else
     the run refuses to start unless ``unsafe_exec`` (rlimits and timeouts only) is written into the plan.
@@ -65,7 +68,7 @@ def pack_plan(
     Raises:
         ValueError: on an unknown pack, fewer than two endpoints, or key variables not one per endpoint.
     """
-    if pack not in PACKS:
+    if items is None and pack not in PACKS:
         raise ValueError(f"unknown fidelity pack '{pack}' (known: {', '.join(PACKS)})")
     if len(endpoints) < 2:
         raise ValueError("a fidelity plan needs at least two endpoints of the model (a reference and a provider)")
@@ -77,12 +80,13 @@ def pack_plan(
         if key_envs is not None:
             entry["api_key_env"] = key_envs[i]
         models.append(entry)
-    limits = PACKS[pack]
-    settings: dict[str, object] = {
-        "limits": dict(limits),
-        "limit_mode": "spread",
-        "generation": {"temperature": 0, "seed": seed},
-    }
+    if items is not None:  # the derived pack's own ids: no limit applies (RunSpec.items)
+        limits = {bench: len(ids) for bench, ids in items.items()}
+        settings: dict[str, object] = {"items": {b: list(ids) for b, ids in items.items()}}
+    else:
+        limits = PACKS[pack]
+        settings = {"limits": dict(limits), "limit_mode": "spread"}
+    settings["generation"] = {"temperature": 0, "seed": seed}
     code = sorted(CODE_BENCHMARKS & set(limits))
     if code and unsafe_exec:
         settings["unsafe_exec"] = True
@@ -92,7 +96,8 @@ def pack_plan(
         "benchmarks": list(limits),
         "settings": settings,
     }
-    head = f"# tianping fidelity pack {pack}: {sum(limits.values())} items\n"
+    kind = ", chosen by sample id" if items is not None else ""
+    head = f"# tianping fidelity pack {pack}: {sum(limits.values())} items{kind}\n"
     if code:
         how = "unsafe_exec: true (rlimits only)" if unsafe_exec else "bubblewrap, or add settings.unsafe_exec: true"
         head += f"# {', '.join(code)} run the model's code to score it: needs {how}\n"

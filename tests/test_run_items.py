@@ -127,6 +127,8 @@ def test_unknown_benchmarks_and_ids_are_named_with_exit_2(tmp_path: Path, data_d
     done = cli("run", str(plan))
     assert done.returncode == 2, done.stderr
     assert "items.gsm8k: gsm8k has no sample 'no-such-id', '99999'" in done.stderr
+    line = next(i for i, t in enumerate(plan.read_text().splitlines(), 1) if t.strip().startswith("gsm8k:"))
+    assert f"plan.yaml:{line}: settings.items.gsm8k:" in done.stderr  # where the list is in the plan
     assert not (results / "tianping.sqlite").exists()  # refused before a run was registered
 
     items_file = tmp_path / "items.yaml"

@@ -139,6 +139,8 @@ class RunPlan:
     summary_json: Path | None = None
     model_lines: tuple[int | None, ...] = field(default=(), repr=False)
     """The line of each of ``spec.models`` in the plan, for messages about a model."""
+    item_lines: dict[str, int | None] = field(default_factory=dict, repr=False)
+    """The line of each benchmark's list in ``settings.items``, for messages about an id its data lacks."""
 
 
 def load_plan(path: Path) -> RunPlan:
@@ -412,6 +414,7 @@ class _Builder:
             results_dir=results_dir,
             summary_json=summary_json,
             model_lines=tuple(self.line(("models", i)) for _, i in models),
+            item_lines={name: self.line(("settings", "items", name)) for name in spec.items or {}},
         )
 
     def settings_loc(self, loc: Loc, placeholder: bool) -> Loc | None:

@@ -168,7 +168,7 @@ def run_plan(
     from tianping.cli.data import ensure_for_run
 
     ensure_for_run(spec, texts, offline)  # pull what the tasks read and the data folder lacks
-    benchmarks = guard(lambda: load_benchmarks_checked(spec, texts))
+    benchmarks = guard(lambda: load_benchmarks_checked(spec, texts), where=loaded)
     store = open_store(results_dir or loaded.results_dir)
     if run_id is not None and store.get_run(run_id) is not None:
         raise fail(f"run {run_id} exists: continue it with: tianping resume {run_id}, or choose another run id")
@@ -176,15 +176,20 @@ def run_plan(
     execute(store, spec, run_id, json_path, benchmarks, flag)
 
 
-def guard(build: Any) -> Any:
-    """Call ``build``; a bad definition, data row or model path becomes one error line and exit 2."""
+def guard(build: Any, where: Any = None) -> Any:
+    """Call ``build``; a bad definition, data row or model path becomes one error line and exit 2. With
+    ``where`` (a loaded plan), an error about ``items.<benchmark>`` names the plan's file and line."""
     from tianping.benchmarks.errors import DatasetError, UnknownBenchmark
     from tianping.core.errors import TaskConfigError
 
     try:
         return build()
     except (TaskConfigError, DatasetError, UnknownBenchmark) as exc:
-        raise fail(str(exc)) from None
+        message = str(exc)
+        if where is not None and message.startswith("items."):
+            line = where.item_lines.get(message.removeprefix("items.").split(":", 1)[0])
+            message = f"{where.path}:{line}: settings.{message}" if line else f"{where.path}: settings.{message}"
+        raise fail(message) from None
 
 
 def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:

@@ -78,11 +78,18 @@ def _id_key(sample_id: str) -> tuple[str, int]:
     return head, int(tail)
 
 
-def build_plan(data_dir: Path, seed: int, limit: int | None = None) -> tuple[dict, list[tuple[str, str, int]]]:
+def build_plan(
+    data_dir: Path, seed: int, limit: int | None = None, only: tuple[str, ...] | None = None
+) -> tuple[dict, list[tuple[str, str, int]]]:
     """The exposure record (for exposure.json) and the list of (dataset, text, times seen) to train on.
 
     ``limit`` keeps only the first ``limit`` items of each test set: the smoke run's way to stay tiny.
+    ``only`` keeps the named test sets (a variant recipe's choice); each keeps its own seed ``seed + k``, so its
+    groups are the same as in the full plan.
     """
+    known = {spec.name for spec in DATASETS}
+    if only is not None and not set(only) <= known:
+        raise ValueError(f"unknown test set(s) {sorted(set(only) - known)}; known: {sorted(known)}")
     record: dict = {
         "seed": seed,
         "exposure_counts": list(EXPOSURES),
@@ -94,6 +101,8 @@ def build_plan(data_dir: Path, seed: int, limit: int | None = None) -> tuple[dic
     }
     docs: list[tuple[str, str, int]] = []
     for k, spec in enumerate(DATASETS):
+        if only is not None and spec.name not in only:
+            continue
         items = load_items(spec, data_dir)
         ids = list(items)[:limit] if limit else list(items)
         groups, unseen = split_ids(ids, seed + k)

@@ -112,3 +112,31 @@ def rows(stream: np.ndarray, seq_len: int, batch_size: int, steps: int | None) -
     reps = math.ceil(need / len(stream))
     data = np.tile(stream, reps)[:need] if reps > 1 else stream[:need]
     return data.reshape(n_steps, batch_size, seq_len), n_steps
+
+
+def whole_document_rows(
+    docs: list[list[int]], seq_len: int, batch_size: int, pad_id: int
+) -> tuple[np.ndarray, int, int]:
+    """Documents packed greedily, in the given order, into ``seq_len`` rows that never split one; the rest of a
+    row is ``pad_id``. Returns ``[steps, batch_size, seq_len]``, the step count and the number of distinct rows
+    (the last step is completed with the first rows, as ``rows`` wraps its stream).
+
+    Used by variant recipes, where an item cut across two rows would be learned from two unrelated halves.
+    """
+    packed: list[list[int]] = []
+    current: list[int] = []
+    for n, doc in enumerate(docs):
+        if len(doc) > seq_len:
+            raise ValueError(f"document {n} has {len(doc)} tokens, more than a {seq_len}-token row")
+        if len(current) + len(doc) > seq_len:
+            packed.append(current)
+            current = []
+        current.extend(doc)
+    if current:
+        packed.append(current)
+    n_steps = math.ceil(len(packed) / batch_size)
+    filled = np.full((n_steps * batch_size, seq_len), pad_id, dtype=np.int32)
+    for i in range(n_steps * batch_size):
+        row = packed[i % len(packed)]
+        filled[i, : len(row)] = row
+    return filled.reshape(n_steps, batch_size, seq_len), n_steps, len(packed)

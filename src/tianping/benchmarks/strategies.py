@@ -33,6 +33,10 @@ from tianping.core.task import GENERATE, LOGLIKELIHOOD, LOGLIKELIHOOD_CHAT
 
 INCOMPLETE_REASON = "reasoning did not finish before the token limit"
 
+_MAX_CACHED_SHOTS = 20_000
+"""Rendered few-shot examples kept per strategy; a fixed set of shots is a handful, a pool drawn from per
+sample at most its size."""
+
 
 def _require_known(source: str, where: str, kind: str, name: str | None, table: Mapping[str, Any]) -> Any:
     if is_reference(name):
@@ -95,6 +99,7 @@ class GenerationStrategy:
             self._answer = _compile(p.answer, src, "prompt.answer")
             self._instruction = _compile(p.instruction, src, "prompt.instruction") if p.instruction else None
             self._system = p.system
+        self._shots: dict[int, tuple[Sample, tuple[str, str]]] = {}
         self.sandbox = d.scoring is not None and d.scoring.sandbox
 
     def version(self, version: str) -> str:
@@ -116,6 +121,19 @@ class GenerationStrategy:
             templates.check([self._question, self._instruction], samples)
             templates.check([self._question, self._answer], shots, "few-shot dataset")
 
+    def _shot_pair(self, shot: Sample) -> tuple[str, str]:
+        """A few-shot example's question and answer, rendered once per example rather than once per sample that
+        shows it. Keyed by identity (the shots are the benchmark's own objects, shared by every request; sample ids
+        may repeat across pools); the example is kept beside its text, so its ``id`` cannot be reused meanwhile."""
+        cached = self._shots.get(id(shot))
+        if cached is not None and cached[0] is shot:
+            return cached[1]
+        pair = (_render(self._question, shot), _render(self._answer, shot))
+        if len(self._shots) >= _MAX_CACHED_SHOTS:  # shots drawn per sample from a large pool: bound the memory
+            self._shots.clear()
+        self._shots[id(shot)] = (shot, pair)
+        return pair
+
     def build_request(
         self, sample: Sample, shots: Sequence[Sample], model_id: str, params: GenerationParams
     ) -> Request:
@@ -123,7 +141,7 @@ class GenerationStrategy:
         assert p is not None  # a benchmark without a prompt runs only in loglikelihood mode (checked on creation)
         question = _render(self._question, sample)
         instruction = _render(self._instruction, sample) if self._instruction else None
-        shot_pairs = [(_render(self._question, s), _render(self._answer, s)) for s in shots]
+        shot_pairs = [self._shot_pair(s) for s in shots]
         if p.format == "completion" or self.definition.fewshot.style == "inline":
             parts = [instruction] if instruction else []
             parts.extend(q + a for q, a in shot_pairs)

@@ -13,7 +13,7 @@ template cannot render is a ``DatasetError`` naming the sample and its line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import jinja2
@@ -40,6 +40,18 @@ class Template:
     """Its field in the definition, e.g. ``prompt.question`` or ``loglikelihood.gold``."""
     names: frozenset[str]
     """Variables it looks up in the sample, globals (``range``, ``namespace``, ...) aside."""
+    static: str | None = None
+    """The rendered text of a template that is plain text (no expression, tag or call), the same for every
+    sample: rendered once here instead of once per request."""
+    pieces: tuple[tuple[bool, str], ...] | None = None
+    """A template of text and bare variables only (``Question: {{ question }}``) as (is a variable, text) pieces:
+    rendered by joining them, as Jinja2's compiled code does (``str`` of each value), without building a Jinja2
+    context per request. None for anything else."""
+
+
+_PLAIN = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const)
+"""Nodes of a template whose text cannot depend on the sample or on chance. Only these: a template reading no
+variable may still call ``lipsum()`` or filter through ``random``, which differ from one render to the next."""
 
 
 def compile_template(text: str, source: str, where: str) -> Template:
@@ -47,12 +59,60 @@ def compile_template(text: str, source: str, where: str) -> Template:
     try:
         tree = ENV.parse(text)
         _refuse_private_names(tree)
-        return Template(ENV.from_string(tree), source, where, frozenset(meta.find_undeclared_variables(tree)))
+        compiled = ENV.from_string(tree)
+        static = compiled.render() if all(isinstance(n, _PLAIN) for n in _all_nodes(tree)) else None
+        names = frozenset(meta.find_undeclared_variables(tree))
+        return Template(compiled, source, where, names, static, _pieces(tree) if static is None else None)
     except SecurityError as exc:
         raise BenchmarkDefinitionError(f"{source}: field '{where}': template not allowed: {exc}") from None
     except jinja2.TemplateSyntaxError as exc:
         message = f"{source}: field '{where}': template error line {exc.lineno}: {exc.message}"
         raise BenchmarkDefinitionError(message) from None
+
+
+_SPECIAL_NAMES = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super"})
+"""Names Jinja2 may bind itself rather than look up in the sample."""
+
+
+def _pieces(tree: nodes.Template) -> tuple[tuple[bool, str], ...] | None:
+    pieces: list[tuple[bool, str]] = []
+    for output in tree.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for node in output.nodes:
+            if type(node) is nodes.TemplateData:
+                pieces.append((False, node.data))
+            elif type(node) is nodes.Name and node.ctx == "load" and node.name not in _SPECIAL_NAMES:
+                pieces.append((True, node.name))
+            else:
+                return None
+    return tuple(pieces)
+
+
+def _joined(t: Template, sample: Sample) -> str | None:
+    """The ``pieces`` of ``t`` joined with the sample's values; None where Jinja2 itself must decide (a variable
+    the sample lacks, which Jinja2 reports or finds among its globals; a value whose ``str`` fails)."""
+    assert t.pieces is not None
+    fields = sample.fields
+    out: list[str] = []
+    try:
+        for is_name, text in t.pieces:
+            if not is_name:
+                out.append(text)
+            elif text == "target":  # as in render(): the target wins over a field of that name
+                out.append(str(sample.target))
+            elif text in fields:
+                out.append(str(fields[text]))
+            else:
+                return None
+    except Exception:  # noqa: BLE001 - the full render below raises it again, with the row's location
+        return None
+    return "".join(out)
+
+
+def _all_nodes(tree: nodes.Template) -> Iterator[nodes.Node]:
+    yield tree
+    yield from tree.find_all(nodes.Node)
 
 
 def _refuse_private_names(tree: nodes.Template) -> None:
@@ -88,6 +148,12 @@ def location(sample: Sample) -> str:
 
 def render(t: Template, sample: Sample) -> str:
     """The template rendered with a sample's fields and its ``target``."""
+    if t.static is not None:
+        return t.static
+    if t.pieces is not None:
+        joined = _joined(t, sample)
+        if joined is not None:
+            return joined
     try:
         return t.template.render({**sample.fields, "target": sample.target})
     except Exception as exc:

@@ -69,20 +69,38 @@ _PRE_NFKC = str.maketrans(
 )
 
 
+_PRE_NFKC_MAP = {chr(k): v for k, v in _PRE_NFKC.items()}
+_PRE_NFKC_CHARS = re.compile("[" + re.escape("".join(_PRE_NFKC_MAP)) + "]")
+
+
 def _prep(text: str) -> str:
     """NFKC-normalise so full-width digits, letters and punctuation (４２, Ｂ, ：, （）) look ASCII."""
-    return unicodedata.normalize("NFKC", text.translate(_PRE_NFKC))
+    if text.isascii():  # _PRE_NFKC maps only non-ASCII characters and NFKC leaves ASCII as it is
+        return text
+    # str.translate looks up every character in the table (tens of microseconds for a short answer); a
+    # character-class scan finds the few that are mapped at C speed
+    return unicodedata.normalize("NFKC", _PRE_NFKC_CHARS.sub(_pre_nfkc, text))
+
+
+def _pre_nfkc(m: re.Match[str]) -> str:
+    return _PRE_NFKC_MAP[m.group()]
+
+
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE = re.compile(r"[{}]")
 
 
 def _boxed_spans(text: str) -> list[tuple[int, str]]:
     """(start, content) of every ``\\boxed{...}`` / ``\\fbox{...}``, braces balanced (``\\frac{1}{2}``)."""
-    opens = [(m.start(), m.end()) for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
+    if "box" not in text:  # both markers contain it: the common answer needs no scan
+        return []
+    opens = [(m.start(), m.end()) for m in _BOX_OPEN.finditer(text)]
     if not opens:
         return []
     # Match all braces in one pass (a stack), so unclosed boxes cannot make this quadratic.
     closing: dict[int, int] = {}
     stack: list[int] = []
-    for m in re.finditer(r"[{}]", text):
+    for m in _BRACE.finditer(text):
         if m.group() == "{":
             stack.append(m.start())
         elif stack:
@@ -127,10 +145,19 @@ _LATEX_SUBS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] 
 ]
 
 
+# What each rewrite above cannot match without: a pass is skipped when the text, as it stands at that step,
+# lacks it (so the result is the same, in the same order). No rewrite puts a backslash into the text, so plain
+# text skips every LaTeX pass.
+_LATEX_NEEDS = ["frac", "frac", "frac", *["\\"] * 7, "{,}", "\\", "\\", "^{", "\\", "\\", "<<"]
+assert len(_LATEX_NEEDS) == len(_LATEX_SUBS)
+_LATEX_STEPS = list(zip(_LATEX_NEEDS, _LATEX_SUBS, strict=True))
+
+
 def _delatex(text: str) -> str:
     """Reduce the LaTeX and markup that models wrap around numbers to plain text."""
-    for pattern, repl in _LATEX_SUBS:
-        text = pattern.sub(repl, text)
+    for needed, (pattern, repl) in _LATEX_STEPS:
+        if needed in text:
+            text = pattern.sub(repl, text)
     return text
 
 
@@ -174,7 +201,10 @@ def _body_value(body: str) -> Fraction | None:
             num, den = body.split("/")
             den_v = Fraction(den)
             return None if den_v == 0 else Fraction(num) / den_v
-        return Fraction(body.replace(",", ""))
+        digits = body.replace(",", "")
+        if digits.isdigit():  # ASCII digits only (the token patterns admit no others): the common case
+            return Fraction(int(digits))
+        return Fraction(digits)
     except (ValueError, ZeroDivisionError):
         return None
 
@@ -338,9 +368,12 @@ def _strict_value(fragment: str) -> Fraction | None:
     return toks[0].value
 
 
+_WINDOW_LEAD = re.compile(r"[\s*_:#>]*")
+
+
 def _window_end(text: str, start: int) -> tuple[int, int]:
     """Bounds of the rest of the sentence that begins at ``start`` (skipping blank lines and markup)."""
-    lead = re.compile(r"[\s*_:#>]*").match(text, start)
+    lead = _WINDOW_LEAD.match(text, start)
     begin = lead.end() if lead else start
     m = _SENTENCE_END.search(text, begin, begin + 300)
     return begin, m.start() if m else min(len(text), begin + 300)
@@ -364,10 +397,13 @@ def _strict_answer(text: str, start: int) -> Fraction | None:
     return _lenient_value(window)
 
 
+_NEGATED = re.compile(r"\s*(?:not\b|n't\b|不是)")
+
+
 def _lenient_value(window: str) -> Fraction | None:
     """The answer in a sentence that follows "the answer is": the result after ``=`` if there is one,
     else its first number ("the answer is 18 dollars, 9 per trip" -> 18)."""
-    if re.match(r"\s*(?:not\b|n't\b|不是)", window):
+    if _NEGATED.match(window):
         return None
     window = _delatex(window)
     toks = _tokens(window)
@@ -380,8 +416,8 @@ def _lenient_value(window: str) -> Fraction | None:
 
 def _lenient_boxed(content: str) -> Fraction | None:
     value = _number_value(content)
-    if value is None and re.search(r"[=:]", content):
-        value = _number_value(re.split(r"[=:]", content)[-1])
+    if value is None and ("=" in content or ":" in content):
+        value = _number_value(_EQ_OR_COLON.split(content)[-1])
     if value is None:
         value = _lenient_value(content)
     return value
@@ -401,6 +437,8 @@ _ANSWER_LENIENT = re.compile(
     r"|(?:最终)?答案\s*(?:应该是|应当是|应该为|应为|应是|就是|是|为|為)(?:\s*:)?"
 )
 _HAS_DIGIT = re.compile(r"[0-9]")
+_LAST_DIGIT = re.compile(r"[0-9](?=[^0-9]*\Z)")
+_EQ_OR_COLON = re.compile(r"[=:]")
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__")
 
 # Fallback noise: step labels and references, footnote markers, ordered-list numbering.
@@ -464,12 +502,18 @@ def _fallback_value(text: str) -> Fraction | None:
     return None
 
 
+_MARKER = re.compile("####")
+_HEADING_NUMBER = re.compile(r"\s*[0-9]{1,2}[.)]\s+[^\s0-9]")
+
+
 def _gsm8k_marker_value(text: str) -> Fraction | None:
     # At most 100 markers are tried, so that a pathological response cannot make this slow.
-    for m in islice(re.finditer(r"####", text), 100):
+    if "####" not in text:
+        return None
+    for m in islice(_MARKER.finditer(text), 100):
         rest = text[m.end() : m.end() + 200].split("\n", 1)[0]
         # A markdown heading "#### 1. Eggs" or "#### Step 1" is not the GSM8K answer marker.
-        if re.match(r"\s*[0-9]{1,2}[.)]\s+[^\s0-9]", rest):
+        if _HEADING_NUMBER.match(rest):
             continue
         value = _strict_value(rest)
         if value is not None:
@@ -508,24 +552,31 @@ def extract_final_number(text: str) -> str | None:
         v = _lenient_boxed(content)
         if v is not None:
             candidates.append((start, v))
-    for m in _ANSWER_STRICT.finditer(t):
-        v = _strict_answer(t, m.end())
-        if v is not None:
-            candidates.append((m.start(), v))
-    for m in _ANSWER_LENIENT.finditer(t):
-        v = _lenient_value(_window(t, m.end()))
-        if v is not None:
-            candidates.append((m.start(), v))
+    # Every answer statement has "answer" (any case) or 答 in it: a case-insensitive scan of the whole text
+    # costs far more than a plain search. (The one letter that NFKC maps away and re would still match, "ſ"
+    # for "s", cannot be in ``t``.)
+    if "答" in t or "answer" in t.lower():
+        for m in _ANSWER_STRICT.finditer(t):
+            v = _strict_answer(t, m.end())
+            if v is not None:
+                candidates.append((m.start(), v))
+        for m in _ANSWER_LENIENT.finditer(t):
+            v = _lenient_value(_window(t, m.end()))
+            if v is not None:
+                candidates.append((m.start(), v))
+    # the last line that has a digit is the line of the last digit
     offset, last_line = 0, ""
-    for m in re.finditer(r"[^\n]+", t):
-        if _HAS_DIGIT.search(m.group()):
-            offset, last_line = m.start(), m.group()
+    digit = _LAST_DIGIT.search(t)
+    if digit is not None:
+        offset = t.rfind("\n", 0, digit.start()) + 1
+        end = t.find("\n", digit.start())
+        last_line = t[offset : end if end >= 0 else len(t)]
     if last_line:
         for m in _BOLD.finditer(last_line):
             content = m.group(1) or m.group(2)
             v = _number_value(content)
-            if v is None and re.search(r"[:=]", content):
-                v = _number_value(re.split(r"[:=]", content)[-1])
+            if v is None and ("=" in content or ":" in content):
+                v = _number_value(_EQ_OR_COLON.split(content)[-1])
             if v is not None:
                 candidates.append((offset + m.start(), v))
     if candidates:

@@ -175,22 +175,10 @@ class RayRunner(Runner):
             pass  # another driver executes this run: share its units rather than refuse
         heartbeat = asyncio.create_task(self._heartbeat()) if self.holds_lease else None
         try:
-            await self._execute()
-        except (FatalRunError, TaskConfigError, DatasetError, UnknownBenchmark, StoreError) as exc:
-            self.result.status, self.result.message = "failed", str(exc)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            self.result.status, self.result.message = "interrupted", "interrupted; resume to finish"
-            self._finish(started)
-            raise
-        except Exception as exc:
-            self.result.status, self.result.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
-            self._finish(started)
-            raise
+            return await self._settle(started)
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
-        self._finish(started)
-        return self.result
 
     def _prepare(self) -> list[Unit]:
         """The local runner's checks and records, then the run's units (added to the store if new)."""

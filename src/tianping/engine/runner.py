@@ -177,6 +177,15 @@ class Runner:
         heartbeat = asyncio.create_task(self._heartbeat())
         flusher = asyncio.create_task(self._flush_groups())
         try:
+            return await self._settle(started)
+        finally:
+            heartbeat.cancel()
+            flusher.cancel()
+
+    async def _settle(self, started: float) -> RunResult:
+        """Execute the run and record how it ended: a failure with its reason, an interruption (re-raised once
+        recorded), or the end; a defect is recorded too, so that the run does not read as running forever."""
+        try:
             await self._execute()
         except (FatalRunError, TaskConfigError, DatasetError, UnknownBenchmark, StoreError) as exc:
             self.result.status, self.result.message = "failed", str(exc)
@@ -184,13 +193,10 @@ class Runner:
             self.result.status, self.result.message = "interrupted", "interrupted; resume to finish"
             self._finish(started)
             raise
-        except Exception as exc:  # a defect: recorded, so that the run does not read as running forever
+        except Exception as exc:
             self.result.status, self.result.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
             self._finish(started)
             raise
-        finally:
-            heartbeat.cancel()
-            flusher.cancel()
         self._finish(started)
         return self.result
 

@@ -14,6 +14,9 @@ sys.path.insert(0, str(TESTS_DIR))  # so tests can import fake_openai
 
 DATA_DIR = Path(os.environ.get("TIANPING_DATA_DIR") or REPO.parent / "shared" / "datasets").resolve()
 os.environ.setdefault("TIANPING_DATA_DIR", str(DATA_DIR))
+# The tests' runs are small (tens of samples) and many stop one mid-run: commit groups of 100 answers / 0.2 s keep
+# a kill landing on a partly stored run; the default (500 / 1 s) is sized for large runs (docs/benchmarks.md)
+os.environ.setdefault("TIANPING_COMMIT_GROUP", "100,0.2")
 
 from postgres_fixture import postgres_cluster, postgres_url  # noqa: E402, F401  (a throwaway PostgreSQL cluster)
 

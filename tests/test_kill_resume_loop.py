@@ -1,7 +1,7 @@
 """``kill -9`` and SIGTERM at random moments of a 2,000-sample run, ten times, then resume: the database stays
 intact every time, no run is left reading as running, and the final results equal an uninterrupted run's. Answers
-are committed in groups (``GROUP_ROWS``), so the stored count moves in steps and a kill mostly lands on an open
-group: what it loses is asked again."""
+are committed in groups (here of 100 or 0.2 s, ``TIANPING_COMMIT_GROUP``), so the stored count moves in steps and
+a kill mostly lands on an open group: what it loses is asked again."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import time
 
 from engine_helpers import REPO, cli, outcomes
 from fake_openai import oracle_answer_fn, running_server
-from tianping.engine.runner import GROUP_ROWS
 from tianping.store import Store
 
 PER_BENCHMARK = 1000
 TOTAL = 2 * PER_BENCHMARK
 KILLS = 10
+GROUP_ROWS = 100
 
 
 def count(db) -> int:
@@ -53,7 +53,7 @@ def test_random_kills_and_terms_then_resume_equal_an_uninterrupted_run(tmp_path,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ},
+                env={**os.environ, "TIANPING_COMMIT_GROUP": f"{GROUP_ROWS},0.2"},
             )
             before = count(db)
             room = TOTAL - 3 * GROUP_ROWS  # a kill must leave the run unfinished, though a group lands at once

@@ -92,3 +92,26 @@ def test_a_failed_write_loses_only_the_open_group(location: str, monkeypatch: py
     assert ids == ["after", "kept0", "kept1", "kept2"]  # the open group's answer is to be asked again
     assert _seen_by_another(location, "g") == 4
     store.close()
+
+
+def test_the_group_size_comes_from_the_environment_and_a_bad_one_is_refused_before_a_run(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine_helpers import cli
+    from tianping.core.errors import TaskConfigError
+    from tianping.engine.runner import GROUP_ROWS, GROUP_SECONDS, commit_group
+
+    monkeypatch.delenv("TIANPING_COMMIT_GROUP", raising=False)
+    assert commit_group() == (GROUP_ROWS, GROUP_SECONDS)
+    monkeypatch.setenv("TIANPING_COMMIT_GROUP", "50,0.5")
+    assert commit_group() == (50, 0.5)
+    for bad in ("fifty", "0,1", "10,0", "10", "10,99"):
+        monkeypatch.setenv("TIANPING_COMMIT_GROUP", bad)
+        with pytest.raises(TaskConfigError, match="TIANPING_COMMIT_GROUP"):
+            commit_group()
+    results = tmp_path / "results"
+    args = ["run", "--model", "openai/m", "--base-url", "http://127.0.0.1:9/v1", "--benchmark", "gsm8k"]
+    done = cli(*args, "--limit", "2", "--data-dir", str(data_dir), "--results-dir", str(results),
+               env={"TIANPING_COMMIT_GROUP": "fifty", "OPENAI_API_KEY": "x"})  # fmt: skip
+    assert done.returncode == 2 and "TIANPING_COMMIT_GROUP='fifty'" in done.stderr, done.stderr
+    assert not (results / "tianping.sqlite").exists()  # refused before a run was registered

@@ -96,9 +96,11 @@ def execute(
     """Run (or resume) and exit with a code that says how it ended; the JSON summary goes to ``json_path``
     (given as ``json_flag``, named if it cannot be written). ``runner_factory`` builds the runner in place of the
     local ``Runner`` (the Ray executor's)."""
-    from tianping.engine.runner import Runner
+    from tianping.engine.runner import Runner, commit_group
     from tianping.progress import RichProgress
     from tianping.store.store import RunBusy
+
+    guard(commit_group)  # (a resume comes here without load_benchmarks_checked)
 
     progress = RichProgress(console)
     runner = (runner_factory or Runner)(spec, store, run_id, progress, benchmarks)
@@ -196,7 +198,9 @@ def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
     """The spec's benchmarks, after checking that every model's backend can be created (both before any run is
     registered)."""
     from tianping.engine.backends import check_backend
-    from tianping.engine.runner import load_benchmarks
+    from tianping.engine.runner import commit_group, load_benchmarks
+
+    guard(commit_group)  # a bad TIANPING_COMMIT_GROUP is refused before a run is registered
 
     for m in [*spec.models, *spec.helper_models]:
         try:

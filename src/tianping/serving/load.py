@@ -186,6 +186,19 @@ def synthetic_prompt(words: int, rng: random.Random, *, nonce: str | None = None
     return f"[{nonce}] {body}" if nonce else body
 
 
+def shared_prefix(words: int, seed: int) -> str:
+    """The block of ``words`` words that goes before every prompt of a seeded run (with its separator), drawn
+    from its own stream so that the prompts themselves do not depend on its length; "" for none."""
+    if words <= 0:
+        return ""
+    return synthetic_prompt(words, random.Random(f"prefix-{seed}")) + "\n\n"
+
+
+def nonce_tag(count: int, rng: random.Random) -> str:
+    """The unique tag of the ``count``-th prompt, which defeats a server's prefix cache."""
+    return f"req-{count}-{rng.getrandbits(48):012x}"
+
+
 @dataclass
 class PromptFactory:
     """Seeded synthetic prompts; with ``nonce`` each prompt starts with a unique tag.
@@ -204,13 +217,11 @@ class PromptFactory:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        if self.shared_prefix_words > 0:  # its own stream: the unique parts do not depend on the prefix length
-            prefix = synthetic_prompt(self.shared_prefix_words, random.Random(f"prefix-{self.seed}"))
-            self._prefix = prefix + "\n\n"
+        self._prefix = shared_prefix(self.shared_prefix_words, self.seed)
 
     def next(self) -> str:
         self._count += 1
-        tag = f"req-{self._count}-{self._rng.getrandbits(48):012x}" if self.nonce else None
+        tag = nonce_tag(self._count, self._rng) if self.nonce else None
         return self._prefix + synthetic_prompt(self.words, self._rng, nonce=tag)
 
 

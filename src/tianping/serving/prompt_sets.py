@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from tianping.serving.load import TOKENS_PER_WORD, PromptFactory, synthetic_prompt
+from tianping.serving.load import TOKENS_PER_WORD, PromptFactory, nonce_tag, shared_prefix, synthetic_prompt
 
 BUNDLED_PROFILES = ("chat",)
 MAX_PROFILE_BYTES = 64 << 20
@@ -45,14 +45,8 @@ class PromptSource(Protocol):
 
 
 def _tag(nonce: bool, rng: random.Random, count: int) -> str:
-    # the same shape as PromptFactory's tags, so caches see the same kind of unique first tokens
-    return f"[req-{count}-{rng.getrandbits(48):012x}] " if nonce else ""
-
-
-def _prefix(shared_prefix_words: int, seed: int) -> str:
-    if shared_prefix_words <= 0:
-        return ""
-    return synthetic_prompt(shared_prefix_words, random.Random(f"prefix-{seed}")) + "\n\n"
+    # the same tag as PromptFactory's, so caches see the same kind of unique first tokens
+    return f"[{nonce_tag(count, rng)}] " if nonce else ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +102,7 @@ class ProfilePrompts:
 
     def stream(self, seed: int) -> Iterator[Prompt]:
         rng = random.Random(f"profile-{seed}")
-        prefix = _prefix(self.shared_prefix_words, seed)
+        prefix = shared_prefix(self.shared_prefix_words, seed)
         count = 0
         while True:
             count += 1
@@ -134,7 +128,7 @@ class FixedPrompts:
 
     def stream(self, seed: int) -> Iterator[Prompt]:
         rng = random.Random(f"prompts-{seed}")
-        prefix = _prefix(self.shared_prefix_words, seed)
+        prefix = shared_prefix(self.shared_prefix_words, seed)
         order = list(range(len(self.prompts)))
         count = 0
         while True:

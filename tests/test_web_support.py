@@ -70,6 +70,11 @@ class CanaryServer:
         self._server.server_close()
 
 
+PAGE_KINDS = {"", "leaderboards", "leaderboard", "model", "benchmark", "run", "runs", "compare", "trends", "safety",
+              "monitor", "arena"}  # fmt: skip
+"""The first path segment of every kind of page a crawl from the overview must reach."""
+
+
 def hostile_names(canary: str) -> list[str]:
     return [
         f"openai/<script>fetch('{canary}/name-script');window.__pwned=1</script>",

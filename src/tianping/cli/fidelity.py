@@ -35,6 +35,13 @@ fidelity_app = typer.Typer(
 )
 
 
+KeyEnv = Annotated[str | None, typer.Option("--key-env", help="Variable holding the endpoint's key.")]
+ReferenceKeyEnv = Annotated[
+    str | None, typer.Option("--reference-key-env", help="Variable holding the reference's key.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
 @fidelity_app.command("report")
 def report_cmd(
     run_id: Annotated[str, typer.Argument(help="A finished plan run with several providers of one model.")],
@@ -288,11 +295,9 @@ def probe_cmd(
             help="Ask the reference twice to measure its own log-probability noise.",
         ),
     ] = True,
-    key_env: Annotated[str | None, typer.Option("--key-env", help="Variable holding the endpoint's key.")] = None,
-    reference_key_env: Annotated[
-        str | None, typer.Option("--reference-key-env", help="Variable holding the reference's key.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    key_env: KeyEnv = None,
+    reference_key_env: ReferenceKeyEnv = None,
+    as_json: AsJson = False,
 ) -> None:
     """Signals beyond accuracy against a reference endpoint (tokenizer fingerprint, log-probability agreement,
     output length, refusals, truncation, reasoning tokens, finish reasons, model fields, max_tokens honoured)
@@ -383,11 +388,9 @@ def wrapper_cmd(
         list[str] | None,
         typer.Option("--tokenizer", help="FAMILY=PATH of a tokenizer.json to fingerprint as well; repeat."),
     ] = None,
-    key_env: Annotated[str | None, typer.Option("--key-env", help="Variable holding the endpoint's key.")] = None,
-    reference_key_env: Annotated[
-        str | None, typer.Option("--reference-key-env", help="Variable holding the reference's key.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    key_env: KeyEnv = None,
+    reference_key_env: ReferenceKeyEnv = None,
+    as_json: AsJson = False,
 ) -> None:
     """Is the endpoint the claimed model's family or another vendor's model under its name? Scores every known
     family from the tokenizer fingerprint, identity probes, refusals and the stated knowledge cutoff, with the

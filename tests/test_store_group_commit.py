@@ -115,3 +115,63 @@ def test_the_group_size_comes_from_the_environment_and_a_bad_one_is_refused_befo
                env={"TIANPING_COMMIT_GROUP": "fifty", "OPENAI_API_KEY": "x"})  # fmt: skip
     assert done.returncode == 2 and "TIANPING_COMMIT_GROUP='fifty'" in done.stderr, done.stderr
     assert not (results / "tianping.sqlite").exists()  # refused before a run was registered
+
+
+class _ConflictOnce:
+    """The driver connection, except that the ``nth`` answer written raises the backend's lock-conflict error
+    (SQLite's "database is locked", PostgreSQL's deadlock) once, as a concurrent writer would make it."""
+
+    def __init__(self, db: object, upsert: str, nth: int, location: str) -> None:
+        self._db, self._upsert, self._left = db, upsert, nth
+        if location.startswith("postgresql"):
+            from psycopg import errors
+
+            self._error: BaseException = errors.DeadlockDetected("deadlock detected")
+        else:
+            import sqlite3
+
+            self._error = sqlite3.OperationalError("database is locked")
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == self._upsert:
+            self._left -= 1
+            if self._left == 0:
+                raise self._error
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+def test_a_group_rolled_back_by_a_lock_conflict_is_written_again_in_full(
+    location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _open(location)
+    store.create_run("g", {"models": []}, "test")
+    store.lock_wait_s = 5.0
+    monkeypatch.setattr(store, "notice", lambda message: None)
+    monkeypatch.setattr("tianping.store.store.time.sleep", lambda s: None)  # the wait is not what this proves
+    store.group_commits(rows=1000, seconds=3600)
+    monkeypatch.setattr(store, "_db", _ConflictOnce(store._db, store._sql["upsert_sample"], 3, location))
+    for i in range(5):
+        _record(store, "g", f"s{i}", "42")  # the third one meets the conflict, rolling back the first two
+    store.flush()
+    assert _seen_by_another(location, "g") == 5  # none of the rolled-back answers is lost
+    store.close()
+
+
+def test_a_full_disk_keeps_every_answer_of_the_open_group_that_fits(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    store.create_run("g", {"models": []}, "test")
+    store.group_commits(rows=1000, seconds=3600)  # one group holds everything: the case that lost them all
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 6}")  # SQLite's size limit reads as a full disk
+    recorded = 0
+    with pytest.raises(Exception, match="disk full"):
+        for i in range(400):
+            _record(store, "g", f"s{i}", "42" * 200)
+            recorded += 1
+    kept = _seen_by_another(str(tmp_path / "tianping.sqlite"), "g")
+    assert 0 < kept <= recorded  # the answers that fit are committed one by one; a resume asks the rest
+    assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()

@@ -88,7 +88,8 @@ class Store:
         self._db: Any = None  # the driver's connection (sqlite3 or psycopg)
         self._group_limits: tuple[int, float] | None = None  # group_commits(): answers, seconds
         self._group_opened: float | None = None  # when the open group's transaction began (monotonic)
-        self._group_rows = 0
+        self._group_pending: list[Callable[[], None]] = []  # the open group's answers, until it commits
+        self._group_replay: list[Callable[[], None]] = []  # a rolled-back group's answers, written again next
         self.path: Path | str
         if backends.is_postgres(location):
             self._secret_url = str(location)
@@ -444,32 +445,20 @@ class Store:
         db = self._db
         insert_response = self._sql["insert_response"]
         upsert_sample = self._sql["upsert_sample"]
-        begin = self._dialect.begin
 
-        grouped = self._group_limits is not None
+        def rows() -> None:
+            if cached is not None:
+                response_row = {"request_key": request.key, "endpoint": endpoint, "model": request.model,
+                                "response_json": cached, "created_at": stamp}  # fmt: skip
+                db.execute(insert_response, response_row)
+            db.execute(upsert_sample, values)
 
-        def write() -> None:
-            if not grouped or self._group_opened is None:
-                db.execute(begin)
-                if grouped:
-                    self._group_opened, self._group_rows = time.monotonic(), 0
-            try:
-                if cached is not None:
-                    response_row = {"request_key": request.key, "endpoint": endpoint, "model": request.model,
-                                    "response_json": cached, "created_at": stamp}  # fmt: skip
-                    db.execute(insert_response, response_row)
-                db.execute(upsert_sample, values)
-            except BaseException:
-                self._rollback()
-                raise
-            if not grouped:
-                db.execute("COMMIT")
-
-        self._write(write)
-        if grouped:
-            self._group_rows += 1
-            rows, seconds = self._group_limits  # type: ignore[misc]
-            if self._group_rows >= rows or time.monotonic() - (self._group_opened or 0.0) >= seconds:
+        if self._group_limits is None:
+            self._write(lambda: self._transaction_of(rows))
+        else:
+            self._write(lambda: self._in_group(rows))
+            limit, seconds = self._group_limits
+            if len(self._group_pending) >= limit or time.monotonic() - (self._group_opened or 0.0) >= seconds:
                 self.flush()
 
     # grouped commits ------------------------------------------------------------------------------
@@ -482,16 +471,60 @@ class Store:
         (a run's status, the lease, an episode's turn) commits the open group first."""
         self._group_limits = (max(1, rows), max(0.0, seconds))
 
+    def _in_group(self, rows: Callable[[], None]) -> None:
+        """Write one answer's rows into the open group (opening one if none is). The rows are kept until the
+        group commits, so that a group rolled back by a lock conflict is written again in full on the retry,
+        and one rolled back by a full disk keeps every answer that still fits."""
+        earlier: list[Callable[[], None]] = []
+        if self._group_opened is None:
+            self._db.execute(self._dialect.begin)
+            self._group_opened = time.monotonic()
+            earlier, self._group_replay = self._group_replay, []
+        try:
+            for op in (*earlier, rows):
+                op()
+        except self._dialect.error as exc:
+            self._group_failed(exc, [*self._group_pending, *earlier], rows)
+            raise
+        self._group_pending.extend((*earlier, rows))
+
+    def _group_failed(self, exc: BaseException, written: list[Callable[[], None]], current: Callable[[], None]) -> None:
+        """Roll back a group that failed; ``written`` are its answers before ``current``, the one that failed."""
+        self._rollback()
+        kind = self._dialect.classify(exc)
+        if kind == "busy":
+            self._group_replay = written  # _write waits, then retries ``current`` in a new group after these
+        elif kind == "full":
+            self._salvage([*written, current])
+
+    def _salvage(self, answers: list[Callable[[], None]]) -> None:
+        """After a full disk rolled back a group, commit its answers one at a time for as long as they fit:
+        each one kept is one a resume does not ask again."""
+        for rows in answers:
+            try:
+                self._db.execute(self._dialect.begin)
+                rows()
+                self._db.execute("COMMIT")
+            except self._dialect.error:
+                self._rollback()
+                return
+
     def flush(self) -> None:
         """Commit the open group of answers, if there is one."""
-        if self._group_opened is None:
+        if self._group_opened is None and not self._group_replay:
             return
-        self._group_opened = None
-        try:
-            self._db.execute("COMMIT")
-        except self._dialect.error as exc:
-            self._rollback()
-            raise self._failure(exc) from None
+
+        def commit() -> None:
+            if self._group_opened is None:  # a group rolled back by a lock conflict: write it again first
+                self._in_group(_nothing)
+            try:
+                self._db.execute("COMMIT")
+            except self._dialect.error as exc:
+                self._group_failed(exc, self._group_pending, _nothing)
+                raise
+            self._group_opened, self._group_pending = None, []
+
+        self._write(commit)
 
     def flush_due(self) -> None:
         """Commit the open group if its oldest answer has waited its time."""
@@ -522,8 +555,9 @@ class Store:
         return out
 
     def _rollback(self) -> None:
-        # an open group of answers goes with it: none of them was stored, and a resume asks them again
-        self._group_opened = None
+        # an open group of answers goes with it: _group_failed writes them again where it can; what it cannot
+        # was never stored, and a resume asks it again
+        self._group_opened, self._group_pending = None, []
         if self._dialect.in_transaction(self._db):  # SQLite has already rolled back after some errors (disk full)
             self._db.execute("ROLLBACK")
 
@@ -669,3 +703,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
     """PostgreSQL's text cannot hold NUL (SQLite's can): a model's raw output with one keeps U+FFFD there."""
     return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for k, v in values.items()}
+
+
+def _nothing() -> None:
+    """The rows of no answer: commits a group without adding to it."""

@@ -4,6 +4,7 @@ parsed, no other task kind imported; and the request body built from the request
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tianping.benchmarks.registry import _BundledDefinitions
-from tianping.cli import _GROUPS, _app_for, _command_names, app
+from tianping.cli import _GROUP_COMMANDS, _GROUPS, _app_for, _command_names, app
 from tianping.core.types import GenerationParams, Message, Request
 from tianping.engine.tasks import kinds
 from tianping.models.openai_api import body_with_model
@@ -27,6 +28,21 @@ def test_every_command_gets_an_app_of_its_own_group() -> None:
         single = _app_for([name, "--help"])
         assert single is not app
         assert name in _command_names_of(single)
+
+
+def test_the_table_of_command_names_is_what_each_group_registers() -> None:
+    assert [g.__name__.rsplit(".", 1)[1] for g in _GROUPS] == list(_GROUP_COMMANDS)
+    for group in _GROUPS:
+        assert set(_GROUP_COMMANDS[group.__name__.rsplit(".", 1)[1]]) == _command_names(group), group.__name__
+
+
+def test_a_command_imports_no_other_command_group() -> None:
+    probe = (
+        "import sys; from tianping.cli import _app_for, _GROUP_COMMANDS; _app_for(['run', '--help']); "
+        "print(sorted(g for g in _GROUP_COMMANDS if 'tianping.cli.' + g in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['data', 'run']"  # run pulls missing data through data's ensure_for_run
 
 
 def _command_names_of(typer_app: object) -> set[str]:
@@ -106,3 +122,27 @@ def test_an_empty_payload_and_a_non_object_are_handled() -> None:
     assert body_with_model("{}", "m") == json.dumps({"model": "m"}).encode()
     with pytest.raises(ValueError):
         body_with_model("[]", "m")
+
+
+def test_a_whole_run_of_a_bundled_benchmark_imports_no_other_task_kind(tmp_path, data_dir) -> None:
+    """From the command line to the summary table (whose further tables each kind may add): a GSM8K run neither
+    imports the safety, agent or judging packages nor parses the other definition files."""
+    from fake_openai import oracle_answer_fn, running_server
+
+    probe = """
+import sys
+from tianping.cli import _app_for
+try:
+    _app_for(sys.argv[1:])(sys.argv[1:])
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print(sorted(m for m in sys.modules if m.startswith(("tianping.agents.", "tianping.safety.", "tianping.judging.",
+                                                    "tianping.web", "tianping.cli.arena", "tianping.cli.loadtest"))))
+"""  # the packages' own __init__ modules only name their tasks
+    with running_server(answer_fn=oracle_answer_fn()) as server:
+        argv = ["run", "--model", "openai/m", "--base-url", server.base_url, "--benchmark", "gsm8k", "--limit", "3",
+                "--data-dir", str(data_dir), "--results-dir", str(tmp_path)]  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                              env={**os.environ, "OPENAI_API_KEY": "x"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

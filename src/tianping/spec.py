@@ -365,6 +365,8 @@ class RunSpec(BaseModel):
     @field_validator("judge_preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
+        if value == "tianping":  # the default: known without importing the safety package
+            return value
         from tianping.safety.judge_presets import check_preset
 
         return check_preset(value)

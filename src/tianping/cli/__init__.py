@@ -14,6 +14,7 @@ first request quickly and ``tianping runs`` does not load an HTTP client.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from types import ModuleType
@@ -23,19 +24,6 @@ import typer
 from typer.main import get_command_name
 
 from tianping import __version__
-from tianping.cli import (
-    arena,
-    contamination,
-    data,
-    fidelity,
-    loadtest,
-    monitor,
-    quickstart,
-    results,
-    run,
-    safety,
-    serve,
-)
 from tianping.cli.common import OPEN_STORES, use_store
 from tianping.cli.errors import BAD_INPUT, FAILED, error_line
 from tianping.cli.output import out
@@ -50,7 +38,26 @@ _APP_SETTINGS: dict[str, Any] = dict(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts are plain: "[env TIANPING_DATA_DIR]" must not be read as markup
 )
-app = typer.Typer(**_APP_SETTINGS)
+
+# The command names each group module registers, so that a command imports its own module and no other (the
+# others cost ~0.1 s of imports on every start); tests/test_startup_path.py checks this table against them.
+_GROUP_COMMANDS: dict[str, tuple[str, ...]] = {
+    "results": ("runs", "show", "report", "export", "compare", "benchmarks"),
+    "run": ("run", "resume"),
+    "quickstart": ("quickstart",),
+    "loadtest": ("loadtest",),
+    "monitor": ("monitor",),
+    "safety": ("safety",),
+    "data": ("data",),
+    "arena": ("arena",),
+    "contamination": ("contamination",),
+    "fidelity": ("fidelity",),
+    "serve": ("serve",),
+}
+
+
+def _group(name: str) -> ModuleType:
+    return importlib.import_module(f"tianping.cli.{name}")
 
 
 def _version_callback(value: bool) -> None:
@@ -59,7 +66,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
@@ -68,16 +74,37 @@ def _root(
     use_store(None)  # a --store of an earlier command in this process is not this command's
 
 
-_GROUPS = (results, run, quickstart, loadtest, monitor, safety, data, arena, contamination, fidelity, serve)
-for _group in _GROUPS:
-    _group.register(app)
+def _full_app() -> typer.Typer:
+    full = typer.Typer(**_APP_SETTINGS)
+    full.callback()(_root)
+    for name in _GROUP_COMMANDS:
+        _group(name).register(full)
+    return full
+
+
+_LAZY: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` (every command) and ``_GROUPS`` (every group module) are built on first use: a command run from
+    the terminal needs neither."""
+    if name not in ("app", "_GROUPS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _LAZY:
+        _LAZY["app"] = _LAZY.get("app") or _full_app()
+        _LAZY["_GROUPS"] = tuple(_group(g) for g in _GROUP_COMMANDS)
+    return _LAZY[name]
+
+
+def _name_of(command: Any) -> str:
+    return command.name or get_command_name(command.callback.__name__)
 
 
 def _command_names(group: ModuleType) -> set[str]:
     """The top-level command names a group module registers (found by registering it on a scratch app)."""
     scratch = typer.Typer()
     group.register(scratch)
-    names = {c.name or get_command_name(c.callback.__name__) for c in scratch.registered_commands if c.callback}
+    names = {_name_of(c) for c in scratch.registered_commands if c.callback}
     groups = {g.name or (g.typer_instance.info.name if g.typer_instance else None) for g in scratch.registered_groups}
     return names | {g for g in groups if g}
 
@@ -89,15 +116,15 @@ def _app_for(argv: list[str]) -> typer.Typer:
     anything: about 0.1 s of CPU for all of them, most of a run's start-up beyond its imports. Help, the version
     and unknown names get the full app, so their output is unchanged."""
     name = next((a for a in argv if not a.startswith("-")), None)
-    if name is None:
-        return app
-    for group in _GROUPS:
-        if name in _command_names(group):
+    for group, commands in _GROUP_COMMANDS.items():
+        if name in commands:
             single = typer.Typer(**_APP_SETTINGS)
             single.callback()(_root)
-            group.register(single)
+            _group(group).register(single)
+            # its own command alone: typer inspects each registered command's signature before parsing
+            single.registered_commands = [c for c in single.registered_commands if _name_of(c) == name]
             return single
-    return app
+    return __getattr__("app")
 
 
 def main() -> None:

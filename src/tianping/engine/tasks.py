@@ -298,8 +298,12 @@ def missing_capabilities(
 
 def report_sections(info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
     """The further tables every kind adds for a run (one kind's failure costs only its own tables)."""
+    names = {n for n in info.spec.get("benchmarks") or () if isinstance(n, str)} | {m.benchmark for m in metrics}
+    quick = {_bundled_benchmark_kind(name) for name in names}
+    # a run of bundled benchmarks alone: their kind's tables, without importing every other kind to ask it
+    only = next(iter(quick)) if len(quick) == 1 else None
     sections: list[ReportSection] = []
-    for kind in kinds(every=True):
+    for kind in [only] if only is not None else kinds(every=True):
         sections.extend(kind.report_sections(info, metrics))
     return sections
 

@@ -236,7 +236,7 @@ class Runner:
         """Aggregates of whatever is stored, so that even a run that stopped early shows its partial scores."""
         from tianping.engine.aggregate import aggregate
 
-        rows = self.store.sample_rows(self.run_id)
+        rows = self.store.score_rows(self.run_id)
         self.store.write_aggregates(self.run_id, aggregate(rows, _aggregations(self._benchmarks or [])))
 
     def _finish(self, started: float) -> None:

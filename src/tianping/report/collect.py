@@ -26,7 +26,7 @@ def _aggregates(store: Store, run_id: str) -> list[dict[str, Any]]:
         return store.aggregates(run_id)
     from tianping.engine.aggregate import aggregate  # only for a run that did not finish
 
-    rows = aggregate(store.sample_rows(run_id), run["tasks"])
+    rows = aggregate(store.score_rows(run_id), run["tasks"])
     return sorted(rows, key=lambda a: (a["model"], a["benchmark"], a["group_kind"], a["group_name"]))
 
 

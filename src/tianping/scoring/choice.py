@@ -88,6 +88,17 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+def _checked_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """``check_labels``, remembered for the label sets already seen (one or two per benchmark, asked per answer)."""
+    try:
+        return _checked_once(labels)
+    except TypeError:  # an unhashable label: check_labels refuses it, with its own message
+        return check_labels(labels)
+
+
+_checked_once = lru_cache(maxsize=256)(check_labels)
+
+
 def option_labels(fields: Mapping[str, Any]) -> tuple[str, ...]:
     """The labels a sample's options are shown with: its ``letters`` field (a string of letters or a list
     of labels, in the order of ``choices``) when the loader set one, else ``A``, ``B``, ... by position
@@ -272,7 +283,7 @@ def extract_choice(text: str, choices: Sequence[str], letters: str | Sequence[st
     """
     if not isinstance(text, str) or not text.strip():
         return None
-    labels = check_labels(tuple(LETTERS if letters is None else letters))
+    labels = _checked_labels(tuple(LETTERS if letters is None else letters))
     valid = labels[: len(choices)] if choices else labels
     if not valid:
         return None

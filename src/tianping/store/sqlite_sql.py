@@ -207,6 +207,10 @@ STATEMENTS = {
     "renew_unit": "UPDATE work_units SET lease_until=:until WHERE work_units.unit_id = :key_unit AND "
     "work_units.worker = :worker AND work_units.status = 'pending'",
     "sample_rows": "SELECT * \nFROM samples \nWHERE samples.run_id = :run_id",
+    "score_rows": "SELECT samples.model, samples.benchmark, samples.sample_id, samples.status, samples.score, "
+    "samples.extraction_failed, samples.meta_json, samples.metrics_json \n"
+    "FROM samples \n"
+    "WHERE samples.run_id = :run_id",
     "unit_row": "SELECT * \nFROM work_units \nWHERE work_units.unit_id = :unit_id",
     "units_of_run": "SELECT * \nFROM work_units \nWHERE work_units.run_id = :run_id",
     "upsert_sample": "INSERT INTO samples (run_id, model, benchmark, sample_id, request_key, prompt_json, target, "

@@ -33,6 +33,10 @@ def _dialect_insert(dialect_name: str) -> Any:
     return sqlite_insert
 
 
+SCORE_COLUMNS = ("model", "benchmark", "sample_id", "status", "score", "extraction_failed", "meta_json", "metrics_json")
+"""What aggregating a run reads of each sample (``Store.score_rows``): not its prompt, output or trajectory."""
+
+
 def _star(table: Any) -> Any:
     return select(literal_column("*")).select_from(table)
 
@@ -101,6 +105,10 @@ def _statements(dialect_name: str) -> dict[str, tuple[ClauseElement, list[str] |
         "insert_response": (ins(responses).on_conflict_do_nothing(index_elements=["request_key", "endpoint"]), None),
         "upsert_sample": (upsert_sample, list(SAMPLE_COLUMNS)),
         "sample_rows": (_star(samples).where(samples.c.run_id == p("run_id")), None),
+        "score_rows": (
+            select(*(samples.c[name] for name in SCORE_COLUMNS)).where(samples.c.run_id == p("run_id")),
+            None,
+        ),
         "delete_aggregates": (delete(aggregates).where(aggregates.c.run_id == p("run_id")), None),
         "insert_aggregate": (insert(aggregates), list(AGGREGATE_COLUMNS)),
         "aggregates": (_star(aggregates).where(aggregates.c.run_id == p("run_id")), None),

@@ -563,18 +563,29 @@ class Store:
 
     def sample_rows(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Every sample of a run, by model, benchmark and then sample id in natural order (2 before 10)."""
-        rows = self._rows("sample_rows", {"run_id": run_id})
-        rows.sort(key=lambda r: (r["model"], r["benchmark"], _natural_key(r["sample_id"])))
-        for out in rows:
+        for out in self._ordered_rows("sample_rows", run_id):
             out["prompt"] = json.loads(out.pop("prompt_json"))
-            out["meta"] = json.loads(out.pop("meta_json"))
-            extra = json.loads(out.pop("metrics_json") or "{}")
-            out["metrics"] = extra.get("values", {})
-            out["metric_weights"] = extra.get("weights", {})
             trajectory = out.pop("trajectory_json", None)  # a read-only store of schema 5 or older has none
             out["trajectory"] = json.loads(trajectory) if trajectory else None
             out["extraction_failed"] = bool(out["extraction_failed"])
             out["from_cache"] = bool(out["from_cache"])
+            yield out
+
+    def score_rows(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """What aggregating the run needs of each sample (``SCORE_COLUMNS``, meta and metrics read), in the order
+        of ``sample_rows``: a third of the time, without parsing every prompt again."""
+        for out in self._ordered_rows("score_rows", run_id):
+            out["extraction_failed"] = bool(out["extraction_failed"])
+            yield out
+
+    def _ordered_rows(self, statement: str, run_id: str) -> Iterator[dict[str, Any]]:
+        rows = self._rows(statement, {"run_id": run_id})
+        rows.sort(key=lambda r: (r["model"], r["benchmark"], _natural_key(r["sample_id"])))
+        for out in rows:
+            out["meta"] = json.loads(out.pop("meta_json"))
+            extra = json.loads(out.pop("metrics_json") or "{}")
+            out["metrics"] = extra.get("values", {})
+            out["metric_weights"] = extra.get("weights", {})
             yield out
 
     # aggregates ---------------------------------------------------------------------------------

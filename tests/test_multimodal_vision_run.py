@@ -114,3 +114,32 @@ def test_a_backend_that_cannot_take_images_is_refused_before_anything_is_sent(
         store.close()
     assert result.status == "failed" and "textonly/m cannot take images" in (result.message or "")
     assert _TextOnlyBackend.sent == 0
+
+
+def test_image_limits_from_the_command_line_shrink_what_is_sent_and_are_part_of_who_answers(tmp_path: Path) -> None:
+    """``--image-max-side`` / ``--image-max-mb`` reach the backend; an answer to a smaller picture is another
+    endpoint's, so a later run at the default limits asks again instead of reusing it from the cache."""
+    items = make_items(seed=0, per_category=10)
+    server = FakeVisionServer(truth_of(items), accuracy=0.6, seed=3)
+    common = ["--benchmark", "tp_vision", "--model", "openai/x", "--limit", "4", "--results-dir", str(tmp_path)]
+    with in_background(server):
+        base = ["run", *common, "--base-url", server.base_url]
+        small = cli(*base, "--run-id", "small", "--image-max-side", "64", "--image-max-mb", "0.01")
+        assert small.returncode == 0, small.stderr
+        sent_small = dict(server.image_sizes)
+        server.image_sizes.clear()
+        full = cli(*base, "--run-id", "full")
+        assert full.returncode == 0, full.stderr
+        bad = cli(*base, "--run-id", "bad", "--image-max-side", "8")
+    assert sent_small and all(max(w, h) <= 64 and size <= 0.01 * 1024 * 1024 for size, w, h in sent_small.values())
+    assert server.image_sizes and all(max(w, h) > 64 for _, w, h in server.image_sizes.values())
+    assert bad.returncode == 2 and "--image-max-side" in bad.stderr
+    store = Store.open(tmp_path, readonly=True)
+    try:
+        endpoints = {run: {r["endpoint"] for r in store.sample_rows(run)} for run in ("small", "full")}
+        cached = {run: sum(r["from_cache"] for r in store.sample_rows(run)) for run in ("small", "full")}
+    finally:
+        store.close()
+    assert all(e.endswith(";images=64px,0.01MiB") for e in endpoints["small"])
+    assert not any("images=" in e for e in endpoints["full"])
+    assert cached == {"small": 0, "full": 0}  # nothing answered at 64 px stands for a full-size picture

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tianping.core import GenerationParams
 from tianping.core.limits import MIB, ReplyLimits
+from tianping.core.media import IMAGE_MAX_MB, IMAGE_MAX_SIDE
 from tianping.core.secrets import check_env_name, endpoint_identity, strip_credentials
 from tianping.data.location import default_data_dir as located_data_dir
 
@@ -95,6 +96,10 @@ class ModelSpec(BaseModel):
     stream: bool = False
     max_reply_mb: float = Field(16.0, ge=0.001, le=4096, allow_inf_nan=False)
     """Largest reply accepted from an endpoint, in MiB after decompression (``ReplyLimits.max_body_bytes``)."""
+    image_max_side: int = Field(IMAGE_MAX_SIDE, ge=32, le=16384)
+    """OpenAI-compatible endpoints: an image's longest side in pixels as sent; a larger one is scaled down."""
+    image_max_mb: float = Field(IMAGE_MAX_MB, ge=0.001, le=64, allow_inf_nan=False)
+    """OpenAI-compatible endpoints: most MiB of one encoded image as sent; a larger one is re-encoded smaller."""
     # local models (hf/<path>, ref/<name>); ignored by remote backends
     device: str = "auto"
     """``auto`` (CUDA, else MPS, else CPU), or a torch device such as ``cpu`` or ``cuda:1``."""
@@ -200,7 +205,11 @@ class ModelSpec(BaseModel):
         if self.backend == "openai":
             where = endpoint_identity(self.base_url) if self.base_url else ""
             # one endpoint may serve several models under one id's name: the name asked for is part of who answers
-            return f"{where}#{self.served_name}" if self.served_name is not None and where else where
+            where = f"{where}#{self.served_name}" if self.served_name is not None and where else where
+            # an image sent at other limits is another question: answers cached at the defaults are not reused
+            if where and (self.image_max_side, self.image_max_mb) != (IMAGE_MAX_SIDE, IMAGE_MAX_MB):
+                where += f";images={self.image_max_side}px,{self.image_max_mb:g}MiB"
+            return where
         if self.backend in ("hf", "ref"):  # the weights (a hub id with its cached commit), adapter, quantization
             from tianping.models.hf_hub import local_identity
 

@@ -34,6 +34,7 @@ from tianping.cli.run_support import (
     spec_error,
 )
 from tianping.cli.scores import print_scores
+from tianping.core.media import IMAGE_MAX_MB, IMAGE_MAX_SIDE
 
 
 def _split_list(values: list[str] | None) -> list[str] | None:
@@ -182,6 +183,12 @@ def run(
     max_reply_mb: Annotated[
         float, typer.Option(help="Largest reply accepted from an endpoint, in MiB after decompression.")
     ] = 16.0,
+    image_max_side: Annotated[
+        int, typer.Option(help="Images sent to an endpoint: longest side in pixels; larger ones are scaled down.")
+    ] = IMAGE_MAX_SIDE,
+    image_max_mb: Annotated[
+        float, typer.Option(help="Images sent to an endpoint: most MiB each; larger ones are re-encoded smaller.")
+    ] = IMAGE_MAX_MB,
     allow_outside_data: Annotated[
         bool,
         typer.Option(
@@ -415,6 +422,8 @@ def run(
                     chat_template=chat_template,
                     max_length=max_length,
                     completions_logprobs=completions_logprobs,
+                    image_max_side=image_max_side,
+                    image_max_mb=image_max_mb,
                 )
                 for m in model
             ],

@@ -25,6 +25,8 @@ _FLAGS = {
     "max_retries": "--max-retries",
     "rpm": "--rpm",
     "max_reply_mb": "--max-reply-mb",
+    "image_max_side": "--image-max-side",
+    "image_max_mb": "--image-max-mb",
     "batch_size": "--batch-size",
     "max_length": "--max-length",
     "dtype": "--dtype",

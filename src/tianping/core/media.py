@@ -23,6 +23,11 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/bmp": "bmp", "image/webp": "webp"}
 
+IMAGE_MAX_SIDE = 2048
+IMAGE_MAX_MB = 5.0
+"""What an image sent to an endpoint may be at most, where the model spec names no other limits: longest side in
+pixels, MiB encoded (``multimodal.encode.ImageLimits``, ``ModelSpec.image_max_side`` / ``image_max_mb``)."""
+
 
 def sniff_media_type(data: bytes) -> str | None:
     """The image type the bytes start with (PNG, JPEG, GIF, BMP, WebP), or None: a file's name may lie."""

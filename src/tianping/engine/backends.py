@@ -37,6 +37,8 @@ def create_backend(spec: ModelSpec) -> ModelBackend:
             stream=spec.stream,
             limits=spec.reply_limits,
             completions_logprobs=spec.completions_logprobs,
+            image_max_side=spec.image_max_side,
+            image_max_bytes=int(spec.image_max_mb * 1024 * 1024),
         )
     if spec.backend == "hf":
         from tianping.multimodal.hf_vision import HFVisionBackend, is_vision_model

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from tianping.core.media import ImagePart
+from tianping.core.media import IMAGE_MAX_MB, IMAGE_MAX_SIDE, ImagePart
 
 _KEEP_AS_IS = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 """Types every OpenAI-compatible vision server takes; others (BMP) are re-encoded."""
@@ -28,9 +28,9 @@ class ImageRefused(ValueError):
 
 @dataclass(frozen=True)
 class ImageLimits:
-    max_side: int = 2048
+    max_side: int = IMAGE_MAX_SIDE
     """Longest side in pixels; a larger image is scaled down (keeping its aspect ratio)."""
-    max_bytes: int = 5 * 1024 * 1024
+    max_bytes: int = int(IMAGE_MAX_MB * 1024 * 1024)
     """Most bytes of one encoded image (before base64)."""
 
     def __post_init__(self) -> None:

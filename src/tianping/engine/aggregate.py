@@ -26,6 +26,19 @@ COMPLETED_SUFFIX = " over completed"
 """Appended to the primary metric's name for its score over completed answers only."""
 
 
+CIRCULAR_PREFIX = "circular "
+"""Before the primary metric's name for MMBench's CircularEval score of a dataset loaded with ``circular: true``:
+the share of questions answered right under every rotation of their options (``multimodal.circular``)."""
+
+
+def _circular(rows: Sequence[dict[str, Any]]) -> Estimate | None:
+    """CircularEval over the questions ``rows`` hold, with a Wilson interval over questions; None without any."""
+    from tianping.multimodal.circular import circular_outcomes
+
+    outcomes = circular_outcomes(rows)
+    return proportion([float(every) for _, every in outcomes.values()]) if outcomes else None
+
+
 def _counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:  # the count columns of an AggregateRow
     return {
         "extraction_failures": sum(1 for r in rows if r["status"] == "scored" and r["extraction_failed"]),
@@ -124,6 +137,9 @@ def aggregate(
             out.append(_row(where, task.metric + COMPLETED_SUFFIX, estimate, counts))
         for name, estimate in _extra_metrics(bench_rows, task).items():
             out.append(_row(where, name, estimate, counts))
+        circular = _circular(bench_rows)
+        if circular is not None:
+            out.append(_row(where, CIRCULAR_PREFIX + task.metric, circular, counts))
         for key in task.breakdowns:
             groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in bench_rows:
@@ -132,6 +148,9 @@ def aggregate(
                 at = {**where, "group_kind": key, "group_name": group}
                 group_counts = _counts(group_rows)
                 out.append(_row(at, task.metric, _primary(group_rows, task), group_counts))
+                group_circular = _circular(group_rows)
+                if group_circular is not None:
+                    out.append(_row(at, CIRCULAR_PREFIX + task.metric, group_circular, group_counts))
                 extra = _extra_metrics(group_rows, task) if task.breakdown_metrics else {}
                 for name in task.breakdown_metrics:
                     if name in extra:

@@ -19,10 +19,10 @@ def rotations(choices: list[str], target: str) -> list[tuple[list[str], str]]:
     return [(choices[shift:] + choices[:shift], ascii_uppercase[(right - shift) % n]) for shift in range(n)]
 
 
-def circular_scores(rows: Iterable[Mapping[str, Any]]) -> dict[str, float | int]:
-    """``vanilla`` (accuracy of rotation 0), ``circular`` (share of questions right under every rotation) and
-    ``questions`` over sample rows of a run of a ``circular`` dataset (``meta``: ``circular_group``, ``rotation``,
-    ``rotations``; ``score``). A question with a rotation not answered (an error, or no row) is not right."""
+def circular_outcomes(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[bool, bool]]:
+    """Per question of a ``circular`` dataset (its ``meta``: ``circular_group``, ``rotation``, ``rotations``):
+    (right in its original order, right under every rotation). A rotation not answered (an error, an unfinished
+    answer, or no row) is not right. Rows of other datasets are left out: {} when there are none."""
     groups: dict[str, dict[int, bool]] = {}
     sizes: dict[str, int] = {}
     for row in rows:
@@ -30,10 +30,21 @@ def circular_scores(rows: Iterable[Mapping[str, Any]]) -> dict[str, float | int]
         group = meta.get("circular_group")
         if group is None:
             continue
-        groups.setdefault(group, {})[int(meta["rotation"])] = row.get("score") == 1.0
+        right = row.get("status", "scored") == "scored" and row.get("score") == 1.0
+        groups.setdefault(group, {})[int(meta["rotation"])] = right
         sizes[group] = int(meta["rotations"])
-    if not groups:
+    return {name: (g.get(0, False), all(g.get(k, False) for k in range(sizes[name]))) for name, g in groups.items()}
+
+
+def circular_scores(rows: Iterable[Mapping[str, Any]]) -> dict[str, float | int]:
+    """``vanilla`` (accuracy of rotation 0), ``circular`` (share of questions right under every rotation) and
+    ``questions`` over sample rows of a run of a ``circular`` dataset (see ``circular_outcomes``)."""
+    outcomes = circular_outcomes(rows)
+    if not outcomes:
         return {"questions": 0, "vanilla": 0.0, "circular": 0.0}
-    vanilla = sum(g.get(0, False) for g in groups.values()) / len(groups)
-    circular = sum(all(g.get(k, False) for k in range(sizes[name])) for name, g in groups.items()) / len(groups)
-    return {"questions": len(groups), "vanilla": vanilla, "circular": circular}
+    n = len(outcomes)
+    return {
+        "questions": n,
+        "vanilla": sum(v for v, _ in outcomes.values()) / n,
+        "circular": sum(c for _, c in outcomes.values()) / n,
+    }

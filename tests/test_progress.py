@@ -45,3 +45,23 @@ def test_rich_progress_shows_each_benchmark(monkeypatch):
     progress.advance(Score(value=1.0), "mmlu")
     progress.stop()
     assert "gsm8k 100.0%" in buffer.getvalue() and "mmlu 50.0%" in buffer.getvalue()
+
+
+def test_without_a_terminal_the_bar_is_printed_once_and_never_redrawn_in_the_background():
+    import threading
+
+    before = set(threading.enumerate())
+    piped = io.StringIO()
+    bar = RichProgress(Console(file=piped, width=100))
+    bar.start(3, 0)
+    assert set(threading.enumerate()) == before  # no refresh thread rendering what nobody sees
+    for _ in range(3):
+        bar.advance(Score(value=1.0), "gsm8k")
+    bar.stop()
+    assert piped.getvalue().count("3/3") == 1 and "gsm8k 100.0%" in piped.getvalue()
+    live = RichProgress(Console(file=io.StringIO(), force_terminal=True, force_interactive=True))
+    live.start(3, 0)
+    try:
+        assert set(threading.enumerate()) - before  # a terminal is redrawn as answers come
+    finally:
+        live.stop()

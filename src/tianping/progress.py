@@ -56,6 +56,9 @@ class RichProgress:
             TextColumn("{task.fields[running]}"),
             console=console,
             transient=False,
+            # where nothing is redrawn (a file, a pipe, CI's log) the bar is printed once when it stops: without a
+            # terminal its refresh thread would only render it unseen, ten times a second, for the whole run
+            auto_refresh=console.is_interactive,
         )
         self._task = None
         self._scores = RunningScores()

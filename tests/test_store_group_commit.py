@@ -150,7 +150,7 @@ def test_a_group_rolled_back_by_a_lock_conflict_is_written_again_in_full(
     store.create_run("g", {"models": []}, "test")
     store.lock_wait_s = 5.0
     monkeypatch.setattr(store, "notice", lambda message: None)
-    monkeypatch.setattr("tianping.store.store.time.sleep", lambda s: None)  # the wait is not what this proves
+    monkeypatch.setattr("tianping.store.writes.time.sleep", lambda s: None)  # the wait is not what this proves
     store.group_commits(rows=1000, seconds=3600)
     monkeypatch.setattr(store, "_db", _ConflictOnce(store._db, store._sql["upsert_sample"], 3, location))
     for i in range(5):

@@ -1,8 +1,9 @@
 """Read and write runs, cached responses, samples and aggregates in a SQLite file or a PostgreSQL database.
 
-Every answer is committed as soon as it is recorded (WAL mode on SQLite), so a process killed at any moment
-loses nothing it had recorded; the samples table's primary key makes each sample count once per run, and a
-second write of an answered sample changes nothing, so a retried write never duplicates or replaces one.
+Answers are committed in groups (``tianping.store.writes``; WAL mode on SQLite), so a process killed at any moment
+loses at most the open group, which a resume asks again; the samples table's primary key makes each sample count
+once per run, and a second write of an answered sample changes nothing, so a retried write never duplicates or
+replaces one.
 
 SQLAlchemy opens the database and Alembic migrates it (``tianping.store.migrate``); the statements are built
 with SQLAlchemy Core, compiled once, and run on the driver's own connection (``tianping.store.statements``).
@@ -18,15 +19,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from tianping.core import Request, Response, Sample, Score
 from tianping.core.results import AggregateRow
 from tianping.store import backends
 from tianping.store.backends import SQLITE, Dialect
-from tianping.store.lease import Owner, lease_holder, lease_is_live, processes_holding
-
-T = TypeVar("T")
+from tianping.store.errors import RunBusy, StoreBusy, StoreError, StoreFull
+from tianping.store.lease import Owner, lease_holder, lease_is_live
+from tianping.store.writes import GroupedWrites
 
 DB_FILENAME = "tianping.sqlite"
 _DIGITS = re.compile(r"(\d+)")
@@ -40,27 +41,11 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
 
 
-class StoreError(RuntimeError):
-    """The result store cannot be opened or used (the message names the file or the database, never a password)."""
-
-
-class StoreBusy(StoreError):
-    """Another process held the database's write lock for longer than the store waits."""
-
-
-class StoreFull(StoreError):
-    """The disk (or the database's size limit) is full; what was committed before is kept."""
-
-
-class RunBusy(StoreError):
-    """Another live process is executing the run."""
-
-
 def _notice_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class Store:
+class Store(GroupedWrites):
     """A handle on one result database: a SQLite file (a path, or ``sqlite:///path``) or a PostgreSQL database
     (``postgresql://user:password@host:port/name``). Not shared across threads.
 
@@ -86,10 +71,7 @@ class Store:
         self.notice = notice
         self._secret_url = ""
         self._db: Any = None  # the driver's connection (sqlite3 or psycopg)
-        self._group_limits: tuple[int, float] | None = None  # group_commits(): answers, seconds
-        self._group_opened: float | None = None  # when the open group's transaction began (monotonic)
-        self._group_pending: list[Callable[[], None]] = []  # the open group's answers, until it commits
-        self._group_replay: list[Callable[[], None]] = []  # a rolled-back group's answers, written again next
+        self._init_groups()
         self.path: Path | str
         if backends.is_postgres(location):
             self._secret_url = str(location)
@@ -238,47 +220,6 @@ class Store:
             if self._dialect.in_transaction(self._db):
                 self._rollback()
             raise self._failure(exc) from None
-
-    # writing ------------------------------------------------------------------------------------
-
-    def _write(self, op: Callable[[], T]) -> T:
-        """Run a write, waiting out another process's lock (with a word on who holds it), and turn a full disk
-        into a StoreFull that says what to do."""
-        waited = 0.0
-        delay = 0.5
-        while True:
-            try:
-                return op()
-            except self._dialect.error as exc:
-                if self._dialect.classify(exc) != "busy":
-                    raise self._failure(exc) from None
-                if waited >= self.lock_wait_s:
-                    raise StoreBusy(
-                        f"{self.path}: the database stayed locked by another process for over {self.lock_wait_s:g} s"
-                        f"{self._holders()}; answers stored so far are kept"
-                    ) from None
-                self.notice(f"{self.path}: waiting for a write lock held by another process{self._holders()}")
-                time.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 10.0)
-
-    def _holders(self) -> str:
-        if not isinstance(self.path, Path):
-            return ""
-        holders = processes_holding(self.path)
-        return f" ({'; '.join(holders[:3])})" if holders else ""
-
-    def _failure(self, exc: BaseException) -> StoreError:
-        text = self._scrub(str(exc).strip())
-        kind = self._dialect.classify(exc)
-        if kind == "full":
-            return StoreFull(
-                f"{self.path}: disk full (or the database reached its size limit) while writing; answers stored "
-                "before are kept: free space, then resume"
-            )
-        if kind == "readonly":
-            return StoreError(f"{self.path}: the result database is read-only ({text}); use another --results-dir")
-        return StoreError(f"{self.path}: database error: {text}")
 
     # runs ---------------------------------------------------------------------------------------
 
@@ -461,77 +402,6 @@ class Store:
             if len(self._group_pending) >= limit or time.monotonic() - (self._group_opened or 0.0) >= seconds:
                 self.flush()
 
-    # grouped commits ------------------------------------------------------------------------------
-
-    def group_commits(self, rows: int = 100, seconds: float = 0.2) -> None:
-        """Commit recorded answers in groups: when ``rows`` are waiting or the oldest has waited ``seconds``
-        (``flush_due``, called by the run's timer, ends a group that no new answer ends). One commit per answer
-        wrote ~33 KB of pages and WAL per sample for a database that grows by ~2 KB. A ``kill -9`` loses at most
-        the open group, whose answers a resume asks again; every committed one is kept. Any other write
-        (a run's status, the lease, an episode's turn) commits the open group first."""
-        self._group_limits = (max(1, rows), max(0.0, seconds))
-
-    def _in_group(self, rows: Callable[[], None]) -> None:
-        """Write one answer's rows into the open group (opening one if none is). The rows are kept until the
-        group commits, so that a group rolled back by a lock conflict is written again in full on the retry,
-        and one rolled back by a full disk keeps every answer that still fits."""
-        earlier: list[Callable[[], None]] = []
-        if self._group_opened is None:
-            self._db.execute(self._dialect.begin)
-            self._group_opened = time.monotonic()
-            earlier, self._group_replay = self._group_replay, []
-        try:
-            for op in (*earlier, rows):
-                op()
-        except self._dialect.error as exc:
-            self._group_failed(exc, [*self._group_pending, *earlier], rows)
-            raise
-        self._group_pending.extend((*earlier, rows))
-
-    def _group_failed(self, exc: BaseException, written: list[Callable[[], None]], current: Callable[[], None]) -> None:
-        """Roll back a group that failed; ``written`` are its answers before ``current``, the one that failed."""
-        self._rollback()
-        kind = self._dialect.classify(exc)
-        if kind == "busy":
-            self._group_replay = written  # _write waits, then retries ``current`` in a new group after these
-        elif kind == "full":
-            self._salvage([*written, current])
-
-    def _salvage(self, answers: list[Callable[[], None]]) -> None:
-        """After a full disk rolled back a group, commit its answers one at a time for as long as they fit:
-        each one kept is one a resume does not ask again."""
-        for rows in answers:
-            try:
-                self._db.execute(self._dialect.begin)
-                rows()
-                self._db.execute("COMMIT")
-            except self._dialect.error:
-                self._rollback()
-                return
-
-    def flush(self) -> None:
-        """Commit the open group of answers, if there is one."""
-        if self._group_opened is None and not self._group_replay:
-            return
-
-        def commit() -> None:
-            if self._group_opened is None:  # a group rolled back by a lock conflict: write it again first
-                self._in_group(_nothing)
-            try:
-                self._db.execute("COMMIT")
-            except self._dialect.error as exc:
-                self._group_failed(exc, self._group_pending, _nothing)
-                raise
-            self._group_opened, self._group_pending = None, []
-
-        self._write(commit)
-
-    def flush_due(self) -> None:
-        """Commit the open group if its oldest answer has waited its time."""
-        opened, limits = self._group_opened, self._group_limits
-        if opened is not None and limits is not None and time.monotonic() - opened >= limits[1]:
-            self.flush()
-
     def cache_response(self, request: Request, response: Response, endpoint: str) -> None:
         """Keep one answer in the cache without a sample (a turn of an episode), so that a resumed episode
         replays it instead of asking again."""
@@ -540,26 +410,6 @@ class Store:
         if self._secret_url:
             values = _no_nul(values)
         self._write(lambda: self._transaction_of(lambda: self._run("insert_response", values)))
-
-    def _transaction_of(self, op: Callable[[], T]) -> T:
-        """BEGIN ... COMMIT around ``op`` (ROLLBACK on error) on the autocommit connection. SQLite's BEGIN
-        IMMEDIATE takes the write lock at once, so waiting for another writer happens there and not halfway."""
-        self.flush()  # a group of answers is committed before anything else is written
-        self._db.execute(self._dialect.begin)
-        try:
-            out = op()
-        except BaseException:
-            self._rollback()
-            raise
-        self._db.execute("COMMIT")
-        return out
-
-    def _rollback(self) -> None:
-        # an open group of answers goes with it: _group_failed writes them again where it can; what it cannot
-        # was never stored, and a resume asks it again
-        self._group_opened, self._group_pending = None, []
-        if self._dialect.in_transaction(self._db):  # SQLite has already rolled back after some errors (disk full)
-            self._db.execute("ROLLBACK")
 
     def sample_rows(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Every sample of a run, by model, benchmark and then sample id in natural order (2 before 10)."""
@@ -716,5 +566,4 @@ def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for k, v in values.items()}
 
 
-def _nothing() -> None:
-    """The rows of no answer: commits a group without adding to it."""
+__all__ = ["DB_FILENAME", "RunBusy", "Store", "StoreBusy", "StoreError", "StoreFull", "now_iso"]

@@ -41,7 +41,7 @@ import hashlib
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from string import ascii_uppercase
 
 from tianping.benchmarks import templates
@@ -190,8 +190,15 @@ class LogLikelihoodTask:
         return self.golds(sample, choices)[0]
 
     def check(self, samples: Sequence[Sample]) -> None:
-        """Render every sample's choices and gold once, so a bad row stops the run before any request is sent."""
+        """Render every sample's choices and gold once, so a bad row stops the run before any request is sent.
+        An item with pictures needs a chat context: a plain-text prompt cannot carry them, and scoring the
+        choices without the pictures would be a score of another question."""
         for sample in samples:
+            if sample.media and not self.options.apply_chat_template:
+                raise DatasetError(
+                    f"{location(sample)}: an item with images is scored on a chat context in log-likelihood mode "
+                    "(its pictures go in the question's turn): add --apply-chat-template"
+                )
             self.golds(sample, self.choices(sample))
 
     def _shot_block(self, shots: Sequence[Sample]) -> str:
@@ -242,8 +249,16 @@ class LogLikelihoodTask:
     def build_request(self, sample: Sample, shots: Sequence[Sample], model_id: str) -> Request:
         choices = self.choices(sample)
         if self.options.apply_chat_template:
+            messages = self.chat(sample, shots)
+            if sample.media:  # a vision item: its pictures go with its question, as in generation mode
+                if any(shot.media for shot in shots):
+                    raise DatasetError(
+                        f"{location(sample)}: few-shot examples with images are not supported in log-likelihood "
+                        "mode (their pictures would be left out): use --num-fewshot 0"
+                    )
+                messages = (*messages[:-1], replace(messages[-1], parts=sample.media))
             # lm-eval's construct_requests: no target delimiter after a chat template's generation prompt
-            return Request(model=model_id, messages=self.chat(sample, shots), continuations=tuple(choices))
+            return Request(model=model_id, messages=messages, continuations=tuple(choices))
         delimiter = self.definition.target_delimiter
         continuations = tuple(delimiter + choice for choice in choices)
         return Request(model=model_id, prompt=self.context(sample, shots), continuations=continuations)

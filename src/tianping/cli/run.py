@@ -57,7 +57,11 @@ def run(
     ] = None,
     suite: Annotated[
         list[str] | None,
-        typer.Option("--suite", help="A suite of tasks: 'safety' (attack success + over-refusal); repeat."),
+        typer.Option(
+            "--suite",
+            help="A named group of tasks (core-en, core-zh, reasoning, code, safety, agent, ...: "
+            "`tianping benchmarks` lists them); repeat.",
+        ),
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key.")] = "OPENAI_API_KEY",

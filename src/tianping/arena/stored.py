@@ -1,5 +1,6 @@
 """Battles kept in the result store (``battles`` table: the dashboard's human votes), as :class:`Battle` records
-that rate alongside the battles of judged runs (``tianping.judging.battles.collect_battles``).
+that rate alongside the battles of judged runs (``tianping.judging.battles.collect_battles``); the dashboard's
+arena page and ``tianping arena ratings --votes`` read them from here.
 
 A stored battle names its benchmark and the sample both answers replied to, so votes pool per benchmark just as
 judged games do; they carry no style counts, so a pool that includes them cannot be style-controlled.

@@ -1,5 +1,6 @@
 """The judged benchmarks as a task kind: ``mt_bench``, ``arena_hard`` (v2.0), ``arena_hard_v0_1``,
-``alpaca_eval`` and custom rubrics (``rubric:PATH``); suite ``subjective``.
+``alpaca_eval`` and custom rubrics (``rubric:PATH``); suite ``subjective``. ``judge_llmbar`` and ``judge_autoj``
+score the model under test itself as a pairwise judge against human labels.
 
 Each needs a judge model: a run without ``--judge-model`` is refused when its tasks load, before any request.
 """
@@ -16,7 +17,9 @@ from tianping.core.task import ReportSection, Task, TaskAbout, TaskSettings
 
 __all__ = ["KIND", "TASKS", "JudgedKind"]
 
-TASKS = ("mt_bench", "arena_hard", "arena_hard_v0_1", "alpaca_eval")
+AGREEMENT_TASKS = ("judge_llmbar", "judge_autoj")
+"""The model under test as the judge, scored against human labels (``judging.agreement_tasks``): no judge model."""
+TASKS = ("mt_bench", "arena_hard", "arena_hard_v0_1", "alpaca_eval", *AGREEMENT_TASKS)
 RUBRIC_PREFIX = "rubric:"
 PAIR_LABELS = ("win", "tie", "loss", "unparseable")
 ABOUT: dict[str, TaskAbout] = {
@@ -28,6 +31,10 @@ ABOUT: dict[str, TaskAbout] = {
                                  "win_rate", "arena-hard-auto"),
     "alpaca_eval": TaskAbout("instruction following, judged pairwise against gpt4_1106_preview", ("en",), 805,
                              "win_rate", "alpacaeval"),
+    "judge_llmbar": TaskAbout("pairwise judgement in both orders, scored against LLMBar's gold labels", ("en",),
+                              419, "accuracy", "llmbar"),
+    "judge_autoj": TaskAbout("pairwise judgement in both orders (ties too), scored against Auto-J's human labels",
+                             ("en",), 1392, "accuracy", "autoj-pairwise"),
 }  # fmt: skip
 """What ``tianping benchmarks`` can say of each task (the catalog dataset holds its license)."""
 
@@ -54,13 +61,14 @@ class JudgedKind:
 
     def load(self, name: str, settings: TaskSettings) -> list[Task]:
         spec = settings.spec
-        if not spec.get("judge"):
+        # judge_llmbar / judge_autoj: the model under test is the judge, a --judge-model is not asked there
+        if not spec.get("judge") and name not in AGREEMENT_TASKS:
             raise TaskConfigError(
                 f"{name} is judged by a model: pass --judge-model openai/<name> (and --judge-base-url if it is "
                 "served elsewhere)"
             )
         preset = spec.get("judge_preset") or "tianping"
-        if preset != "tianping":
+        if preset != "tianping" and name not in AGREEMENT_TASKS:
             raise TaskConfigError(
                 f"{name}: --judge-preset {preset} is a safety classifier's preset; judged benchmarks ask a general "
                 "chat model with tianping's grading prompts (leave --judge-preset out)"
@@ -86,6 +94,10 @@ class JudgedKind:
             else:
                 text, source = read_rubric_text(name)
             return load_rubric_task(name, text, source, data)
+        if name in AGREEMENT_TASKS:
+            from tianping.judging.agreement_tasks import load_agreement_task
+
+            return load_agreement_task(name, data)
         if name == "mt_bench":
             loaded = sources.mt_bench_samples(data)
             return MTBenchTask(name, tuple(loaded.samples), sources.digest(loaded.files), max_tokens=1024,
@@ -110,6 +122,8 @@ class JudgedKind:
             from tianping.judging.tasks import rating_labels
 
             return (*rating_labels(Scale(1, 10), turns=2), "unparseable")
+        if name in AGREEMENT_TASKS:  # a score of 1 is agreement with the gold label: "correct" says it
+            return ()
         return PAIR_LABELS if name in TASKS else ()
 
     def report_sections(self, info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
@@ -124,7 +138,12 @@ class JudgedKind:
         from tianping.store.store import StoreError
 
         try:
-            return judged_sections(info)
+            sections = judged_sections(info)
+            if any(m.benchmark in AGREEMENT_TASKS for m in metrics) or any(b in AGREEMENT_TASKS for b in planned):
+                from tianping.judging.agreement_tasks import agreement_sections
+
+                sections += agreement_sections(info)
+            return sections
         except (OSError, ValueError, StoreError) as exc:  # a store that cannot be read costs these tables only
             return [ReportSection("Judge bias diagnostics", (), (), note=f"not available: {exc}", id="judge-bias")]
 

@@ -18,7 +18,7 @@ from tianping.models.errors import BadRequest
 from tianping.models.hf_generate import cut_at_stop, render_plain
 from tianping.models.hf_load import ModelLoadError, resolve_ref_model
 from tianping.models.hf_local import HFLocalBackend
-from tianping.spec import ModelSpec, RunSpec
+from tianping.spec import GenerationOverrides, ModelSpec, RunSpec
 from tianping.store import Store
 
 PROMPT = "Question: Which gas do plants absorb?\nAnswer:"
@@ -243,3 +243,33 @@ def test_engine_run_with_mmlu_in_loglikelihood_mode(tiny_model_dir: Path, tmp_pa
     assert result.status == "completed", result.message
     rows = list(store.sample_rows(result.run_id))
     assert len(rows) == 8 and all(r["status"] == "scored" for r in rows)
+
+
+def test_answers_rendered_without_the_chat_template_are_not_reused_by_a_run_that_uses_it(
+    tiny_model_dir: Path,  # noqa: F811
+    tmp_path: Path,
+    data_dir: Path,
+) -> None:
+    """The chat rendering (template or plain ``Role: content``) and the window decide what the model reads: they
+    are part of who answers, so the response cache never serves one setting's answer to another."""
+    templated = tokenizer_variant(tiny_model_dir, tmp_path / "chat", chat_template=CHAT_TEMPLATE)
+    store = Store(tmp_path / "results.db")
+
+    def run_with(**options: object) -> tuple[set[str], int]:
+        model = ModelSpec(id=f"hf/{templated}", device="cpu", batch_size=4, **options)
+        spec = RunSpec(models=[model], benchmarks=["gsm8k"], limit=2, data_dir=str(data_dir),
+                       generation=GenerationOverrides(max_tokens=8))  # fmt: skip
+        result = run_engine(store, spec)
+        assert result.status == "completed", result.message
+        rows = list(store.sample_rows(result.run_id))
+        return {r["endpoint"] for r in rows}, sum(r["from_cache"] for r in rows)
+
+    plain, _ = run_with(chat_template=False)
+    default, cached = run_with()
+    assert cached == 0  # nothing the plain rendering answered is taken for the template's answer
+    assert plain != default and plain == {f"file://{templated.resolve()};chat_template=off"}
+    assert default == {f"file://{templated.resolve()}"}  # the default's identity is what it always was
+    again, cached = run_with()
+    assert again == default and cached == 2  # the same setting still answers from the cache
+    window, cached = run_with(max_length=200)
+    assert cached == 0 and window == {f"file://{templated.resolve()};max_length=200"}

@@ -394,7 +394,8 @@ def test_vllm_is_a_bundled_backend(fake_vllm, tokenizer_dirs) -> None:
     assert VLLMBackend.supports == BUILTIN_SUPPORTS["vllm"] >= {GENERATE, LOGLIKELIHOOD}
     spec = ModelSpec(id=f"vllm/{tokenizer_dirs['plain']}", dtype="bfloat16", max_length=512)
     assert backend_supports(spec) == VLLMBackend.supports
-    assert spec.endpoint == f"vllm:{tokenizer_dirs['plain'].resolve()};dtype=bfloat16"  # the dtype keys the cache
+    # the dtype and the window key the cache
+    assert spec.endpoint == f"vllm:{tokenizer_dirs['plain'].resolve()};dtype=bfloat16;max_length=512"
     assert ModelSpec(id="vllm/Qwen/Qwen2.5-0.5B-Instruct").endpoint == "vllm:Qwen/Qwen2.5-0.5B-Instruct"
     check_backend(spec)
     backend = create_backend(spec)

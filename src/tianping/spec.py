@@ -220,11 +220,15 @@ class ModelSpec(BaseModel):
                 adapter=self.adapter,
                 quantization=self.quantization,
                 dtype=self.dtype,
+                chat_template=self.chat_template,
+                max_length=self.max_length,
             )
         if self.backend == "vllm":  # the resolved checkpoint folder, or the hub id vLLM loads
+            from tianping.models.hf_hub import render_identity
             from tianping.models.vllm_local import model_source
 
-            return f"vllm:{model_source(self.name)}" + (f";dtype={self.dtype}" if self.dtype != "float32" else "")
+            dtype = f";dtype={self.dtype}" if self.dtype != "float32" else ""
+            return f"vllm:{model_source(self.name)}{dtype}{render_identity(self.chat_template, self.max_length)}"
         return f"{self.backend}:{self.name}"
 
     @property

@@ -87,10 +87,13 @@ def local_identity(
     adapter: str | None = None,
     quantization: str = "none",
     dtype: str = "float32",
+    chat_template: bool | None = None,
+    max_length: int | None = None,
 ) -> str:
     """Who answers a local model's requests, as ``ModelSpec.endpoint`` records it: the weights (``file://<dir>``,
-    ``hf-hub://<owner>/<name>@<commit>`` or ``ref:<name>``), then the adapter, the quantization and a dtype other
-    than float32 where given (each changes the answers of the same weights, so the cache must not mix them)."""
+    ``hf-hub://<owner>/<name>@<commit>`` or ``ref:<name>``), then the adapter, the quantization, a dtype other
+    than float32, chats rendered without the tokenizer's template and a window set by hand, where given (each
+    changes the answers of the same weights, so the cache must not mix them)."""
     if backend == "ref":
         where = f"ref:{name}"
     elif (repo_id := hub_repo_id(name)) is not None:
@@ -106,4 +109,12 @@ def local_identity(
         where += f";quantization={quantization}"
     if dtype != "float32":
         where += f";dtype={dtype}"
-    return where
+    return where + render_identity(chat_template, max_length)
+
+
+def render_identity(chat_template: bool | None, max_length: int | None) -> str:
+    """What a local model's identity adds for how a request is rendered for it: a chat rendered as plain
+    ``Role: content`` text (``chat_template=False``; True and None use the template alike where there is one) and
+    a window other than the model's own; "" for the defaults, so identities recorded before stay as they were."""
+    out = ";chat_template=off" if chat_template is False else ""
+    return out + (f";max_length={max_length}" if max_length is not None else "")

@@ -102,3 +102,28 @@ def test_a_bad_target_file_stops_the_run_before_it_starts(tmp_path):
     assert done.returncode == 2
     assert f"{target}: body.json: insert every value" in done.stderr
     assert not Path(tmp_path, "runs").exists() or not any(Path(tmp_path, "runs").iterdir())
+
+
+def test_an_edited_target_file_is_another_endpoint_for_the_answer_cache(data_dir, tmp_path):
+    """The target file says where the prompts go and how the reply is read: answers cached for one version of it
+    are never served to another (a file pointed at another app, or reading another field), and the same file
+    still answers from the cache."""
+    results = tmp_path / "results"
+    target = tmp_path / "app.yaml"
+    with running_apps(lambda turns: "Let me think. The answer is 18.", api_key=SECRET) as apps:
+
+        def run(run_id: str) -> tuple[int, set[str]]:
+            before = len(apps.received)
+            done = cli("run", "--model", f"http/{target}", "-b", "gsm8k", "--limit", "2", "--results-dir",
+                       str(results), "--run-id", run_id, env={"TP_APP_KEY": SECRET})  # fmt: skip
+            assert done.returncode in (0, 1), done.stderr
+            return len(apps.received) - before, {r["endpoint"] for r in Store.open(results).sample_rows(run_id)}
+
+        target.write_text(TARGETS["json"].format(root=apps.root), encoding="utf-8")
+        sent_json, json_endpoint = run("json")
+        sent_again, again_endpoint = run("again")
+        target.write_text(TARGETS["form"].format(root=apps.root), encoding="utf-8")
+        sent_form, form_endpoint = run("form")
+    assert (sent_json, sent_again, sent_form) == (2, 0, 2)
+    assert json_endpoint == again_endpoint != form_endpoint
+    assert all(e.startswith(f"http:{target.resolve()}#sha256=") for e in json_endpoint | form_endpoint)

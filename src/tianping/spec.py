@@ -229,6 +229,10 @@ class ModelSpec(BaseModel):
 
             dtype = f";dtype={self.dtype}" if self.dtype != "float32" else ""
             return f"vllm:{model_source(self.name)}{dtype}{render_identity(self.chat_template, self.max_length)}"
+        if self.backend == "http":  # an application: its target file and the digest of its text
+            from tianping.targets import target_identity
+
+            return target_identity(self.name)
         return f"{self.backend}:{self.name}"
 
     @property

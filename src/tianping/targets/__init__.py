@@ -7,7 +7,22 @@ from typing import Any
 
 from tianping.targets.definition import Target, TargetError, load_target
 
-__all__ = ["Target", "TargetError", "check_http_spec", "create_http_backend", "load_target"]
+__all__ = ["Target", "TargetError", "check_http_spec", "create_http_backend", "load_target", "target_identity"]
+
+
+def target_identity(path: str) -> str:
+    """Who answers ``http/<path>``, as ``ModelSpec.endpoint`` records it: the target file and a digest of its text,
+    which says where the prompts go and how the replies are read. An edited file is another endpoint, so the answer
+    cache never serves what one version of an application said as the answer of another."""
+    import hashlib
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    try:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    except OSError:  # not readable: creating the backend fails first, naming the file, before anything is keyed
+        return f"http:{path} (unreadable)"
+    return f"http:{file.resolve()}#sha256={digest}"
 
 
 def create_http_backend(spec: Any) -> Any:

@@ -24,8 +24,9 @@ class BenchmarkKind:
         return {name: suite.tasks for name, suite in bundled_suites().items()}
 
     def claims(self, name: str) -> bool:
-        # ``rubric:PATH`` names a custom judging rubric (tianping.judging), not a definition file
-        return is_path(name) and not name.startswith("rubric:")
+        # ``rubric:PATH`` names a custom judging rubric (tianping.judging), ``agent:PATH`` an agent task file
+        # (tianping.agents.tasks), not a definition file
+        return is_path(name) and not name.startswith(("rubric:", "agent:"))
 
     def inputs(self, name: str) -> Mapping[str, Any]:
         return {name: read_definition(name).to_record()}

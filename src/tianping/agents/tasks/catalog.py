@@ -12,10 +12,15 @@ A file::
         budget: {steps: 10, tokens: 40000, invalid_calls: 5}     # optional (defaults: tianping.agents.loop.Budget)
         checks: [{file: summary.txt, equals: "..."}]             # the final state that counts as success
         solution: [{tool: read_file, args: {path: notes/meeting.txt}}, ...]   # a reference solution
+    mcp_servers:                      # optional: MCP servers whose tools every task of the file offers too
+      - {command: my-mcp-server, args: [--stdio], env: {API_KEY: "${MY_KEY}"}}   # tianping.agents.mcp.config
+      - {url: "http://127.0.0.1:8931/mcp", tools: [search]}
 
 The reference solution is not shown to the model: it proves the task can be solved with the tools as specified
 (the tests replay it and require every check to pass, and require the seed alone to fail one). A mistake in a file
-is reported with the file, the line of the task and the field.
+is reported with the file, the line of the task and the field. A server's tools may not share a name with the
+environment's (refused here when the entry lists its ``tools``, else when an episode connects); the checks stay the
+environment's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import yaml
 
 from tianping.agents.env import ENVIRONMENTS, Environment, SpecError
 from tianping.agents.loop import Budget
+from tianping.agents.mcp.config import McpServerDef
 from tianping.core.errors import TaskConfigError
 
 LANGUAGES = ("en", "zh")
@@ -59,6 +65,8 @@ class Catalog:
     environment: str
     items: tuple[AgentItem, ...]
     checksum: str
+    mcp_servers: tuple[McpServerDef, ...] = ()
+    """Servers whose tools are offered beside the environment's in every task of the file."""
 
 
 def data_files() -> dict[str, str]:
@@ -95,16 +103,18 @@ def parse_catalog(text: str, source: str) -> Catalog:
         raise TaskConfigError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         raise TaskConfigError(f"{source}: expected a mapping with environment and a list of tasks")
-    unknown = set(data) - {"environment", "seeds", "tasks"}
+    unknown = set(data) - {"environment", "seeds", "tasks", "mcp_servers"}
     if unknown:
-        raise TaskConfigError(f"{source}: unknown top-level keys {sorted(unknown)}")
+        first = sorted(unknown)[0]
+        raise TaskConfigError(f"{_at(root, source, first)}: unknown top-level keys {sorted(unknown)}")
     environment = data.get("environment")
     if environment not in ENVIRONMENTS:
         raise TaskConfigError(f"{source}: environment: {environment!r} is not one of {', '.join(ENVIRONMENTS)}")
     seeds = data.get("seeds") or {}
     if not isinstance(seeds, dict):
-        raise TaskConfigError(f"{source}: seeds: must map names to seeds")
-    lines = _task_lines(root)
+        raise TaskConfigError(f"{_at(root, source, 'seeds')}: seeds: must map names to seeds")
+    servers = _servers(data.get("mcp_servers"), environment, root, source)
+    lines = _list_lines(root, "tasks")
     items = []
     ids: set[str] = set()
     for index, raw in enumerate(data["tasks"]):
@@ -120,15 +130,43 @@ def parse_catalog(text: str, source: str) -> Catalog:
         items.append(item)
     if not items:
         raise TaskConfigError(f"{source}: tasks: the list is empty")
-    return Catalog(environment, tuple(items), hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return Catalog(environment, tuple(items), hashlib.sha256(text.encode("utf-8")).hexdigest(), servers)
 
 
-def _task_lines(root: yaml.Node | None) -> list[int]:
-    """The line of each entry of the ``tasks`` list (1-based), for error messages."""
+def _servers(raw: Any, environment: str, root: yaml.Node | None, source: str) -> tuple[McpServerDef, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise TaskConfigError(f"{_at(root, source, 'mcp_servers')}: mcp_servers: must be a non-empty list of servers")
+    lines = _list_lines(root, "mcp_servers")
+    own = {spec.name: f"the {environment} environment" for spec in ENVIRONMENTS[environment].TOOLS}
+    out = []
+    for i, entry in enumerate(raw):
+        where = f"{source}:{lines[i] if i < len(lines) else '?'}: mcp_servers[{i}]"
+        server = McpServerDef.parse(entry, where)
+        for name in server.tools or ():  # names known now are checked now; the rest when an episode connects
+            if name in own:
+                raise TaskConfigError(f"{where}: field 'tools': {name!r} is also a tool of {own[name]}")
+            own[name] = f"mcp_servers[{i}]"
+        out.append(server)
+    return tuple(out)
+
+
+def _at(root: yaml.Node | None, source: str, key: str) -> str:
+    """``file:line`` of a top-level key, or the file alone when it cannot be found."""
+    if isinstance(root, yaml.MappingNode):
+        for node, _ in root.value:
+            if getattr(node, "value", None) == key:
+                return f"{source}:{node.start_mark.line + 1}"
+    return source
+
+
+def _list_lines(root: yaml.Node | None, field: str) -> list[int]:
+    """The line of each entry of a top-level list (1-based), for error messages."""
     if not isinstance(root, yaml.MappingNode):
         return []
     for key, value in root.value:
-        if getattr(key, "value", None) == "tasks" and isinstance(value, yaml.SequenceNode):
+        if getattr(key, "value", None) == field and isinstance(value, yaml.SequenceNode):
             return [node.start_mark.line + 1 for node in value.value]
     return []
 

@@ -8,10 +8,13 @@ run's ``--completions-per-prompt K``: a conversation cannot branch into K comple
 played K times as K samples (``<task>#1`` .. ``<task>#K``), every turn asking one completion, trial t > 1 with
 seed + t - 1 so that the trials are distinct requests (and distinct cache entries); their success rate is
 clustered by task, and the report's agent table shows pass@k and pass^k per task.
+
+A user's own task file runs as ``agent:PATH.yaml`` (``tianping.agents.tasks.task_files``), a task of that name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +23,7 @@ from tianping.agents.env import ENVIRONMENTS, CheckResult, make_environment
 from tianping.agents.loop import ENDED_WORDS, Ask, Conversation, converse, tools_json
 from tianping.agents.tasks.catalog import AgentItem, Catalog, catalogs
 from tianping.agents.tasks.prices import PRICES_INPUT, Prices, cost_of, prices_input, read_prices
+from tianping.agents.tasks.task_files import is_task_file, load_task_file, task_file_record
 from tianping.core.errors import TaskConfigError
 from tianping.core.results import MetricRow, RunInfo
 from tianping.core.task import (
@@ -84,12 +88,20 @@ class AgentTask(AggregatedByAttributes):
     count_metrics = ("steps", "tool_calls", "invalid_calls", "tokens", "cost")
 
     def __init__(
-        self, catalog: Catalog, items: Sequence[AgentItem], trials: int, prices: Prices, via_mcp: bool = False
+        self,
+        catalog: Catalog,
+        items: Sequence[AgentItem],
+        trials: int,
+        prices: Prices,
+        via_mcp: bool = False,
+        name: str | None = None,
     ):
         self.via_mcp = via_mcp
         """The tools are served by an MCP server in the process and called through an MCP client."""
+        self.mcp_servers = catalog.mcp_servers
+        """The file's MCP servers, whose tools are offered beside the environment's."""
         self.environment = catalog.environment
-        self.name = PREFIX + catalog.environment
+        self.name = name or PREFIX + catalog.environment
         self.version = VERSION
         self.checksum: str | None = catalog.checksum
         self.trials = trials
@@ -117,7 +129,8 @@ class AgentTask(AggregatedByAttributes):
             model=model_id,
             messages=(Message("system", system + ("\n" + context if context else "")), Message("user", item.goal)),
             params=dataclasses.replace(params, n=1, seed=seed),
-            tools=tools_json(ENVIRONMENTS[item.environment].TOOLS),
+            # with MCP servers the tools are known once the episode connects them: the conversation lists them
+            tools=None if self.mcp_servers else tools_json(ENVIRONMENTS[item.environment].TOOLS),
         )
         self._built[sample.id] = request  # the episode starts from this request (this model's id and settings)
         return request
@@ -134,13 +147,17 @@ class AgentTask(AggregatedByAttributes):
         async def play(ask: Ask, context: ScoringContext) -> tuple[Request, Response, Score]:
             environment = make_environment(item.environment, item.seed)
             try:
-                if self.via_mcp:
-                    from tianping.agents.mcp.bridge import through_mcp
+                async with contextlib.AsyncExitStack() as stack:
+                    tools: Any = environment
+                    if self.via_mcp:
+                        from tianping.agents.mcp.bridge import through_mcp
 
-                    async with through_mcp(environment) as tools:
-                        played = await converse(ask, tools, first, item.budget)
-                else:
-                    played = await converse(ask, environment, first, item.budget)
+                        tools = await stack.enter_async_context(through_mcp(environment))
+                    if self.mcp_servers:
+                        from tianping.agents.tasks.servers import with_servers
+
+                        tools = await stack.enter_async_context(with_servers(tools, self.mcp_servers))
+                    played = await converse(ask, tools, first, item.budget)
                 checks = [environment.check(check) for check in item.checks]
             finally:
                 await environment.aclose()
@@ -217,25 +234,30 @@ class AgentKind:
         return {SUITE: TASKS}
 
     def claims(self, name: str) -> bool:
-        return False
+        return is_task_file(name)
 
     def inputs(self, name: str) -> Mapping[str, Any]:
-        # the task files are pinned by their checksum; prices, when configured, are kept for a resume to use alike
-        return prices_input()
+        # the bundled files are pinned by their checksum, a user's file by its stored text; prices, when
+        # configured, are kept for a resume to use alike
+        own = {name: task_file_record(name)} if is_task_file(name) else {}
+        return {**own, **prices_input()}
 
     def load(self, name: str, settings: TaskSettings) -> list[Task]:
-        if name not in TASKS:
-            raise TaskConfigError(f"{name}: not an agent task (known: {', '.join(TASKS)})")
+        if name not in TASKS and not is_task_file(name):
+            raise TaskConfigError(f"{name}: not an agent task (known: {', '.join(TASKS)}, or agent:PATH.yaml)")
         if settings.mode == LOGLIKELIHOOD:
             raise TaskConfigError(f"{name} is scored on what the model does with tools: it has no log-likelihood mode")
-        catalog = catalogs()[name.removeprefix(PREFIX)]
+        if is_task_file(name):
+            catalog = load_task_file(name, settings.stored_inputs)
+        else:
+            catalog = catalogs()[name.removeprefix(PREFIX)]
         items = list(catalog.items)
         if settings.limit is not None:
             items = items[: settings.limit]
         stored = settings.stored_inputs
         prices = read_prices(stored.get(PRICES_INPUT) if stored is not None else None, stored is not None)
         via_mcp = settings.spec.get("agent_tools") == "mcp"
-        return [AgentTask(catalog, items, trials_of(settings.spec), prices, via_mcp)]
+        return [AgentTask(catalog, items, trials_of(settings.spec), prices, via_mcp, name)]
 
     def about(self, name: str) -> TaskAbout | None:
         if name not in TASKS:
@@ -245,10 +267,10 @@ class AgentKind:
         return TaskAbout(task_type, ("en", "zh"), len(catalogs()[environment].items), "success")
 
     def outcome_labels(self, name: str) -> Sequence[str]:
-        return LABELS if name in TASKS else ()
+        return LABELS if name in TASKS or is_task_file(name) else ()
 
     def report_sections(self, info: RunInfo, metrics: Sequence[MetricRow]) -> list[ReportSection]:
-        if not any(m.benchmark in TASKS for m in metrics):
+        if not any(m.benchmark in TASKS or is_task_file(m.benchmark) for m in metrics):
             return []
         from tianping.agents.tasks.sections import agent_sections
 

@@ -60,6 +60,13 @@ def pass_hat_k(n: int, c: int, k: int) -> float | None:
     return None if n < k or k < 1 else comb(c, k) / comb(n, k)
 
 
+def _is_agent(name: str, tasks: Sequence[str]) -> bool:
+    """A bundled agent task or a user's task file (``agent:PATH.yaml``)."""
+    from tianping.agents.tasks.task_files import is_task_file
+
+    return name in tasks or is_task_file(name)
+
+
 def _rows_of(info: RunInfo) -> list[dict[str, Any]]:
     from tianping.agents.tasks.kind import TASKS
     from tianping.store import Store
@@ -67,7 +74,9 @@ def _rows_of(info: RunInfo) -> list[dict[str, Any]]:
     assert info.database is not None
     store = Store(info.database, readonly=True)
     try:
-        return [r for r in store.sample_rows(info.run_id) if r["benchmark"] in TASKS and r["status"] != "error"]
+        return [
+            r for r in store.sample_rows(info.run_id) if _is_agent(r["benchmark"], TASKS) and r["status"] != "error"
+        ]
     finally:
         store.close()
 

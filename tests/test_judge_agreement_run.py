@@ -27,6 +27,7 @@ import pytest
 
 from engine_helpers import cli
 from fake_openai import running_server
+from test_judged_cli import _overall, _samples
 from tianping.judging.agreement import GoldPair, agreement, load_autoj_pairwise, load_llmbar
 from tianping.store import Store
 
@@ -133,22 +134,6 @@ class ScriptedJudge:
 def _run(results: Path, run_id: str, url: str, *args: str):
     return cli("run", "--model", MODEL, "--base-url", url, *args, "--results-dir", str(results), "--run-id", run_id,
                env={"OPENAI_API_KEY": "x"})  # fmt: skip
-
-
-def _samples(results: Path, run_id: str) -> list[dict[str, Any]]:
-    store = Store.open(results)
-    try:
-        return list(store.sample_rows(run_id))
-    finally:
-        store.close()
-
-
-def _overall(results: Path, run_id: str) -> dict[tuple[str, str], dict[str, Any]]:
-    store = Store.open(results)
-    try:
-        return {(a["benchmark"], a["metric"]): a for a in store.aggregates(run_id) if a["group_kind"] == "all"}
-    finally:
-        store.close()
 
 
 LIMIT = 30

@@ -127,3 +127,20 @@ def test_an_edited_target_file_is_another_endpoint_for_the_answer_cache(data_dir
     assert (sent_json, sent_again, sent_form) == (2, 0, 2)
     assert json_endpoint == again_endpoint != form_endpoint
     assert all(e.startswith(f"http:{target.resolve()}#sha256=") for e in json_endpoint | form_endpoint)
+
+
+def test_a_resume_after_the_target_file_was_edited_is_refused_naming_the_file(data_dir, tmp_path):
+    results = tmp_path / "results"
+    target = tmp_path / "app.yaml"
+    failing = TARGETS["json"].replace("/json/chat", "/fail/1")  # the same app, whose first request gets a 503
+    with running_apps(lambda turns: "The answer is 18.", api_key=SECRET) as apps:
+        target.write_text(failing.format(root=apps.root), encoding="utf-8")
+        first = cli("run", "--model", f"http/{target}", "-b", "gsm8k", "--limit", "2", "--max-retries", "0",
+                    "--concurrency", "1", "--results-dir", str(results), "--run-id", "r",
+                    env={"TP_APP_KEY": SECRET})  # fmt: skip
+        assert first.returncode == 1, first.stderr  # one sample met the app's 503: the run is incomplete
+        target.write_text(TARGETS["json"].format(root=apps.root), encoding="utf-8")
+        again = cli("resume", "r", "--results-dir", str(results), env={"TP_APP_KEY": SECRET})
+    assert again.returncode != 0
+    assert "already has answers from another endpoint" in again.stderr
+    assert "Resume with the target file as it was when the run started" in again.stderr

@@ -333,10 +333,16 @@ class Runner:
             }
             if others:
                 listing = ", ".join(f"{n} by {e}" for e, n in sorted(others.items()))
+                # an application's endpoint is its target file's text: an edit, not a URL, is what moved it
+                fix = (
+                    "the target file as it was when the run started"
+                    if model.backend == "http"
+                    else ("that endpoint's --base-url")
+                )
                 raise FatalRunError(
                     f"model {model.id}: run {self.run_id} already has answers from another endpoint ({listing}); "
-                    f"this process would ask {model.endpoint or 'no endpoint'}. Resume with that endpoint's "
-                    "--base-url, or start a new run"
+                    f"this process would ask {model.endpoint or 'no endpoint'}. Resume with {fix}, or start a new "
+                    "run"
                 )
 
     def _make_sandbox(self, benchmarks: list[Benchmark]) -> Any:

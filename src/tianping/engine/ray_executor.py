@@ -26,7 +26,7 @@ from tianping.core import Score
 from tianping.core.errors import FatalRunError, TaskConfigError
 from tianping.engine.runner import Runner, RunResult
 from tianping.engine.unit_worker import KILL_HOOK_ENV, UnitOutcome, run_claimed
-from tianping.spec import ModelSpec, RunSpec, stored_spec
+from tianping.spec import ModelSpec, RunSpec
 from tianping.store import Store, backends
 from tianping.store.lease import Owner, lease_is_live
 from tianping.store.store import RunBusy, StoreError, now_iso
@@ -182,23 +182,8 @@ class RayRunner(Runner):
 
     def _prepare(self) -> list[Unit]:
         """The local runner's checks and records, then the run's units (added to the store if new)."""
-        from tianping.engine.runner import load_benchmarks
-
-        if self._benchmarks is None:
-            self._benchmarks = load_benchmarks(self.spec)
-        benchmarks = self._benchmarks
-        self._check_same_data(benchmarks)
-        self._check_same_endpoints()
-        needing = [b.name for b in benchmarks if "attacker" in b.helpers]
-        if self.spec.attacker is None and needing:
-            raise FatalRunError(f"{', '.join(needing)}: the planned attacks need an attacker model (--attacker-model)")
-        self.store.update_run(
-            self.run_id,
-            spec=stored_spec(self.spec),
-            benchmark_versions={b.name: b.version for b in benchmarks},
-            dataset_checksums={b.name: b.checksum for b in benchmarks},
-            tasks={b.name: b.aggregation.stored() for b in benchmarks},
-        )
+        benchmarks = self._checked_benchmarks()
+        self._record_plan(benchmarks)
         plan = [(m.id, b.name, [s.id for s in b.samples]) for m in self.spec.models for b in benchmarks]
         units = cut_plan(self.run_id, plan, self.unit_size)
         self.queue.add(units)

@@ -258,32 +258,42 @@ class Runner:
                 self.result.status = "failed"
             self.result.message = f"{self.result.message}; {exc}" if self.result.message else str(exc)
 
-    async def _execute(self) -> None:
+    def _checked_benchmarks(self) -> list[Benchmark]:
+        """The run's tasks, loaded once, after the checks a resume must pass and before any backend exists (so
+        that nothing is left open): the same data, the same endpoints, an attacker where attacks need one."""
         if self._benchmarks is None:
             self._benchmarks = load_benchmarks(self.spec)
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
         self._check_same_endpoints()
-        # checked before any backend exists, so that nothing is left open
         needing = [b.name for b in benchmarks if "attacker" in b.helpers]
         if self.spec.attacker is None and needing:
             raise FatalRunError(
                 f"{', '.join(needing)}: the planned attacks need an attacker model: pass "
                 "--attacker-model openai/<name> (and --attacker-base-url if it is served elsewhere)"
             )
+        return benchmarks
+
+    def _record_plan(self, benchmarks: list[Benchmark]) -> None:
+        """What the run is made of, as it stands now: a resume's execution settings (a corrected URL) replace the
+        old ones; versions, checksums and aggregations are what a partial run is read and resumed with."""
+        self.store.update_run(
+            self.run_id,
+            spec=stored_spec(self.spec),
+            benchmark_versions={b.name: b.version for b in benchmarks},
+            dataset_checksums={b.name: b.checksum for b in benchmarks},
+            tasks={b.name: b.aggregation.stored() for b in benchmarks},
+        )
+
+    async def _execute(self) -> None:
+        benchmarks = self._checked_benchmarks()
         self._context = ScoringContext(
             sandbox=self._make_sandbox(benchmarks),
             judge=self._make_helper("judge", self.spec.judge),
             judge_preset=self.spec.judge_preset,
             attacker=self._make_helper("attacker", self.spec.attacker),
         )
-        self.store.update_run(
-            self.run_id,
-            spec=stored_spec(self.spec),  # a resume's execution settings (a corrected URL) replace the old ones
-            benchmark_versions={b.name: b.version for b in benchmarks},
-            dataset_checksums={b.name: b.checksum for b in benchmarks},
-            tasks={b.name: b.aggregation.stored() for b in benchmarks},
-        )
+        self._record_plan(benchmarks)
         pending: dict[str, list[tuple[Benchmark, Sample]]] = {}
         total = done = 0
         for model in self.spec.models:

@@ -11,7 +11,7 @@ import gzip
 import importlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -92,6 +92,21 @@ def register_loader(name: str) -> Callable[[Loader], Loader]:
         return fn
 
     return wrap
+
+
+def known_options(options: dict[str, Any], allowed: Sequence[str], loader: str) -> None:
+    """Refuse an option ``loader`` does not take, naming the ones it does (in ``allowed``'s order)."""
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise DatasetError(f"{loader}: unknown option(s) {', '.join(sorted(unknown))} (known: {', '.join(allowed)})")
+
+
+def int_option(options: dict[str, Any], name: str, default: int, low: int, loader: str) -> int:
+    """An integer option of ``loader``, at least ``low`` (a bool is not taken for one)."""
+    value = options.get(name, default)
+    if type(value) is not int or value < low:
+        raise DatasetError(f"{loader}: option '{name}' must be an integer >= {low}, got {value!r}")
+    return value
 
 
 def read_csv_rows(path: Path, *, skip_blank: bool = False) -> list[tuple[int, list[str]]]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
-from tianping.benchmarks.loaders import LoadedDataset, register_loader
+from tianping.benchmarks.loaders import LoadedDataset, int_option, known_options, register_loader
 from tianping.benchmarks.references import extension
 from tianping.core import Response, Sample, Score
 from tianping.core.task import ScoringContext
@@ -319,23 +319,12 @@ def make_items(seed: int = 0, per_cell: int = 3, buckets: tuple[str, ...] = tupl
     return out
 
 
-def _int_option(options: dict[str, Any], name: str, default: int, low: int) -> int:
-    value = options.get(name, default)
-    if type(value) is not int or value < low:
-        raise DatasetError(f"tp_longctx: option '{name}' must be an integer >= {low}, got {value!r}")
-    return value
-
-
 @register_loader("tp_longctx")
 def load_tp_longctx(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """The generated set named by the options ``seed``, ``per_cell`` and ``buckets``; ``path`` is not read."""
-    unknown = set(options) - {"seed", "per_cell", "buckets"}
-    if unknown:
-        raise DatasetError(
-            f"tp_longctx: unknown option(s) {', '.join(sorted(unknown))} (known: seed, per_cell, buckets)"
-        )
-    seed = _int_option(options, "seed", 0, 0)
-    per_cell = _int_option(options, "per_cell", 3, 1)
+    known_options(options, ("seed", "per_cell", "buckets"), "tp_longctx")
+    seed = int_option(options, "seed", 0, 0, "tp_longctx")
+    per_cell = int_option(options, "per_cell", 3, 1, "tp_longctx")
     buckets = options.get("buckets", list(BUCKETS))
     if not isinstance(buckets, list) or not buckets or any(b not in BUCKETS for b in buckets):
         raise DatasetError(f"tp_longctx: option 'buckets' must be a list of {', '.join(BUCKETS)}, got {buckets!r}")

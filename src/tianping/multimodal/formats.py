@@ -28,7 +28,7 @@ from string import ascii_uppercase
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
-from tianping.benchmarks.loaders import LoadedDataset, iter_jsonl, register_loader
+from tianping.benchmarks.loaders import LoadedDataset, iter_jsonl, known_options, register_loader
 from tianping.core import Sample
 from tianping.core.media import ImagePart
 from tianping.multimodal.circular import rotations
@@ -114,18 +114,10 @@ def _expand(samples: list[Sample], options: dict[str, Any]) -> list[Sample]:
     return out
 
 
-def _known(options: dict[str, Any], allowed: set[str], loader: str) -> None:
-    unknown = set(options) - allowed
-    if unknown:
-        raise DatasetError(
-            f"{loader}: unknown option(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
-        )
-
-
 @register_loader("vlm_tsv")
 def load_vlm_tsv(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """A VLMEvalKit-style TSV (see the module docstring). Options: ``circular``."""
-    _known(options, {"circular"}, "vlm_tsv")
+    known_options(options, ("circular",), "vlm_tsv")
     csv.field_size_limit(min(sys.maxsize, _MAX_CELL))
     try:
         with path.open(encoding="utf-8", newline="") as handle:
@@ -211,7 +203,7 @@ def _mmmu_image(value: Any, folder: Path, where: str) -> tuple[ImagePart, Path |
 @register_loader("mmmu_jsonl")
 def load_mmmu(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """MMMU-style records with interleaved images (see the module docstring). Options: ``circular``."""
-    _known(options, {"circular"}, "mmmu_jsonl")
+    known_options(options, ("circular",), "mmmu_jsonl")
     samples: list[Sample] = []
     files = [path]
     for line, row in iter_jsonl(path):
@@ -254,7 +246,7 @@ def load_mmmu(path: Path, options: dict[str, Any]) -> LoadedDataset:
 def load_image_jsonl(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """Questions in JSON Lines about pictures in a folder (see the module docstring). Options: ``images`` (the
     folder, relative to the file's; default: the file's own folder), ``circular``."""
-    _known(options, {"images", "circular"}, "image_jsonl")
+    known_options(options, ("circular", "images"), "image_jsonl")
     folder = (path.parent / str(options.get("images", "."))).resolve()
     samples: list[Sample] = []
     files = [path]

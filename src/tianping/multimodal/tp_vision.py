@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.benchmarks.errors import DatasetError
-from tianping.benchmarks.loaders import LoadedDataset, register_loader
+from tianping.benchmarks.loaders import LoadedDataset, int_option, known_options, register_loader
 from tianping.benchmarks.references import extension
 from tianping.core import Response, Sample, Score
 from tianping.core.media import ImagePart
@@ -48,25 +48,16 @@ def item_sample(item: VisionItem, seed: int) -> Sample:
     )
 
 
-def _int_option(options: dict[str, Any], name: str, default: int, low: int) -> int:
-    value = options.get(name, default)
-    if type(value) is not int or value < low:
-        raise DatasetError(f"tp_vision: option '{name}' must be an integer >= {low}, got {value!r}")
-    return value
-
-
 @register_loader("tp_vision")
 def load_tp_vision(path: Path, options: dict[str, Any]) -> LoadedDataset:
     """The generated set named by the options ``seed`` and ``per_category``; ``path`` is not read."""
-    unknown = set(options) - {"seed", "per_category"}
-    if unknown:
-        raise DatasetError(f"tp_vision: unknown option(s) {', '.join(sorted(unknown))} (known: seed, per_category)")
+    known_options(options, ("seed", "per_category"), "tp_vision")
     try:
         import PIL  # noqa: F401
     except ImportError:
         raise DatasetError("tp_vision draws its pictures with Pillow: pip install 'tianping[vision]'") from None
-    seed = _int_option(options, "seed", 0, 0)
-    per_category = _int_option(options, "per_category", 10, 1)
+    seed = int_option(options, "seed", 0, 0, "tp_vision")
+    per_category = int_option(options, "per_category", 10, 1, "tp_vision")
     samples = tuple(item_sample(item, seed) for item in make_items(seed, per_category))
     return LoadedDataset(samples, ())
 

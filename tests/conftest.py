@@ -25,6 +25,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs PostgreSQL's server binaries (starts a throwaway cluster)")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh result store lives: a SQLite file, or a new database in the session's PostgreSQL cluster (the
+    store tests run on both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "tianping.sqlite")
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA_DIR / "gsm8k").is_dir():

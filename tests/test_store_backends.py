@@ -21,14 +21,6 @@ from tianping.store.store import RunBusy, StoreError
 ENDPOINT = "http://127.0.0.1:9/v1"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def location(request: pytest.FixtureRequest, tmp_path) -> str:
-    """Where a fresh store lives: a SQLite file, or a new database in the session's PostgreSQL cluster."""
-    if request.param == "sqlite":
-        return str(tmp_path / "tianping.sqlite")
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def _answer(text: str) -> Response:
     return Response(completions=(Completion(text=text, finish_reason="stop"),), latency_s=0.25, prompt_tokens=7,
                     completion_tokens=3)  # fmt: skip

@@ -13,13 +13,6 @@ from test_store_backends import _record
 from tianping.store import Store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def location(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "tianping.sqlite")
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def _open(location: str) -> Store:
     if location.startswith("postgresql"):
         return Store.open("unused", store=location)

@@ -3,13 +3,13 @@ in the same order, so a run's aggregates (bootstrap intervals included) are the 
 
 from __future__ import annotations
 
-from test_store_backends import _record, location  # noqa: F401  (the fixture: SQLite and PostgreSQL)
+from test_store_backends import _record
 from tianping.engine.aggregate import aggregate
 from tianping.store import Store
 from tianping.store.statements import SCORE_COLUMNS
 
 
-def test_score_rows_are_the_sample_rows_without_prompt_output_or_trajectory(location: str) -> None:  # noqa: F811
+def test_score_rows_are_the_sample_rows_without_prompt_output_or_trajectory(location: str) -> None:
     store = Store(location)
     store.create_run("r", {"models": []}, "test")
     for i in (10, 2, 1, 33, 7):  # stored out of order: both reads sort them 1, 2, 7, 10, 33

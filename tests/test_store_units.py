@@ -15,13 +15,6 @@ from tianping.store.units import UnitQueue, cut_plan, unit_id
 WORK = [("openai/a", "gsm8k", [str(i) for i in range(10)]), ("openai/b", "arc_easy", [f"q{i}" for i in range(7)])]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def location(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "tianping.sqlite")
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def _store_answer(store: Store, run_id: str, model: str, task: str, sample_id: str) -> None:
     request = Request(model=model, prompt=f"{task} {sample_id}")
     store.record(run_id=run_id, benchmark=task, sample=Sample(id=sample_id, fields={}, target="1"), request=request,

@@ -434,6 +434,19 @@ def _numerals_equal(pred: tuple[str, str], gold: tuple[str, str]) -> bool | None
 _SIMPLE_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+)?")
 
 
+# Plain words and sentence punctuation only: no digit, operator, bracket, backslash or non-ASCII character.
+_PLAIN_WORDS_RE = re.compile(r"[A-Za-z\s.,;:!?'\"]*")
+
+
+def _has_no_value(s: str) -> bool:
+    """True for an answer that no reading can turn into a number: ASCII words without a digit, an operator or a
+    function or constant name ("I cannot answer", "N", a truncated echo of the question). Refusals and
+    truncations are common answers, and a worker would only parse them to symbols and answer False."""
+    if not _PLAIN_WORDS_RE.fullmatch(s):
+        return False
+    return not any(w.lower() in _FUNCTION_WORDS or w.lower() == "infinity" for w in re.findall(r"[A-Za-z]+", s))
+
+
 def _simple_value(s: str) -> Fraction | None:
     if not _SIMPLE_NUMBER_RE.fullmatch(s):
         return None
@@ -477,6 +490,8 @@ def math_equal(prediction: str, gold: str, *, timeout_s: float = 5.0) -> bool:
     pred_value, gold_value = _simple_value(pred_expr), _simple_value(gold_expr)
     if pred_value is not None and pred_value == gold_value:
         return True
+    if gold_value is not None and _has_no_value(pred_expr):
+        return False  # decided here: starting a SymPy worker (~0.5 s of CPU) cannot change this verdict
     from tianping.scoring.math_workers import _get_pool
 
     return _get_pool().compare((pred_expr, pred_is_text), (gold_expr, gold_is_text), timeout_s)

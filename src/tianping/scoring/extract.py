@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from itertools import islice
+
+from tianping.scoring.keyword_scan import matches_at_words
 
 __all__ = ["extract_choice", "extract_final_number", "normalize_number", "numbers_equal", "prepare_text"]
 
@@ -437,6 +439,13 @@ _ANSWER_LENIENT = re.compile(
     r"|(?:最终)?答案\s*(?:应该是|应当是|应该为|应为|应是|就是|是|为|為)(?:\s*:)?"
 )
 _HAS_DIGIT = re.compile(r"[0-9]")
+
+
+def _statements(pattern: re.Pattern[str], t: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_ANSWER_STRICT`` / ``_ANSWER_LENIENT``: each begins at "final", "answer", 答 or 最终."""
+    return matches_at_words(pattern, t, ("answer", "final"), exact=("答", "最终"), needs=("answer", "答"))
+
+
 _LAST_DIGIT = re.compile(r"[0-9](?=[^0-9]*\Z)")
 _EQ_OR_COLON = re.compile(r"[=:]")
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__")
@@ -552,18 +561,14 @@ def extract_final_number(text: str) -> str | None:
         v = _lenient_boxed(content)
         if v is not None:
             candidates.append((start, v))
-    # Every answer statement has "answer" (any case) or 答 in it: a case-insensitive scan of the whole text
-    # costs far more than a plain search. (The one letter that NFKC maps away and re would still match, "ſ"
-    # for "s", cannot be in ``t``.)
-    if "答" in t or "answer" in t.lower():
-        for m in _ANSWER_STRICT.finditer(t):
-            v = _strict_answer(t, m.end())
-            if v is not None:
-                candidates.append((m.start(), v))
-        for m in _ANSWER_LENIENT.finditer(t):
-            v = _lenient_value(_window(t, m.end()))
-            if v is not None:
-                candidates.append((m.start(), v))
+    for m in _statements(_ANSWER_STRICT, t):
+        v = _strict_answer(t, m.end())
+        if v is not None:
+            candidates.append((m.start(), v))
+    for m in _statements(_ANSWER_LENIENT, t):
+        v = _lenient_value(_window(t, m.end()))
+        if v is not None:
+            candidates.append((m.start(), v))
     # the last line that has a digit is the line of the last digit
     offset, last_line = 0, ""
     digit = _LAST_DIGIT.search(t)

@@ -96,7 +96,10 @@ Determinism
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from fractions import Fraction
+
+from tianping.scoring.keyword_scan import matches_at_words
 
 __all__ = ["extract_math_answer", "math_equal", "shutdown_math_workers"]
 
@@ -127,6 +130,7 @@ _DELIMITED = (
 _INLINE_MATH_RE = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)((?:\\.|[^$\\\n])+?)(?<=\S)(?<!\\)\$(?![\d$])")
 _BRACE_TOKEN_RE = re.compile(r"\\.|[{}]", re.DOTALL)
 _SENTENCE_END_RE = re.compile(r"[.?](?=\s|$)|[。！？；\n]")  # not "!": "the answer is 5!" may be 120
+_STATEMENT_WORDS = ("final", "the", "answer")
 _STATEMENT_WINDOW = 2000  # characters after "the answer is" that can hold the answer
 _MAX_STATEMENTS = 20  # statements tried, from the last one back
 
@@ -196,8 +200,14 @@ def _strip_decoration(s: str) -> str:
         s = stripped
 
 
+def _statements(text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_STATEMENT_RE``: each begins at "final", "the", "answer", 答案 or 最终 and has "answer"
+    or 答案 in it."""
+    return matches_at_words(_STATEMENT_RE, text, _STATEMENT_WORDS, exact=("答案", "最终"), needs=("answer", "答案"))
+
+
 def _statement_answer(text: str) -> str | None:
-    matches = list(_STATEMENT_RE.finditer(text))[-_MAX_STATEMENTS:]
+    matches = list(_statements(text))[-_MAX_STATEMENTS:]
     for m in reversed(matches):
         rest = _strip_decoration(text[m.end() : m.end() + _STATEMENT_WINDOW])
         if not rest:

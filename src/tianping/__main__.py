@@ -1,3 +1,3 @@
-from tianping.cli import main
+from tianping.warm import main
 
 main()

@@ -126,7 +126,26 @@ def tools_for(args: argparse.Namespace) -> dict[str, dict[str, str] | None]:
     tools: dict[str, dict[str, str] | None] = {"direct": None, "tianping": {}}
     if args.before_src:
         tools["before"] = {"PYTHONPATH": str(Path(args.before_src).resolve())}
+    if args.warm_runtime:
+        tools["warm"] = {"TIANPING_WARM": "1", "XDG_RUNTIME_DIR": args.warm_runtime, "TIANPING_WARM_IDLE": "900"}
     return tools
+
+
+def start_warm(args: argparse.Namespace, base_url: str, work: Path) -> None:
+    """Start the warm process (``--warm``) with one command, and wait until it listens: what is measured is
+    every later command, each handed to it."""
+    env = tools_for(args)["warm"]
+    run_checked(base_url, tianping_cmd(base_url, "gsm8k", 1, work / "warm-start", 1), 1, env)
+    deadline = time.monotonic() + 60
+    while not list(Path(args.warm_runtime).glob("tianping-warm-*/*.sock")):
+        if time.monotonic() > deadline:
+            raise SystemExit("the warm process did not start (see the .log beside its socket)")
+        time.sleep(0.1)
+
+
+def stop_warm(args: argparse.Namespace) -> None:
+    for sock in Path(args.warm_runtime).glob("tianping-warm-*/*.sock"):
+        sock.unlink()  # the warm process stops within 2 s of its socket's removal
 
 
 def measure_point(
@@ -208,21 +227,26 @@ def print_tables(args: argparse.Namespace, rows: list[dict[str, object]], mmlu: 
         cells = [n, r["concurrency"], f"{r['floor_s']:.2f}", f"{r['tianping_load1']:.1f}", f"{r['direct_wall_s']:.2f}"]
         for t in tools:
             cells += [f"{r[f'{t}_wall_s']:.2f}", f"{r[f'{t}_over_direct']:.3f}", f"{r[f'{t}_first_request_s']:.2f}"]
-        cells += [f"{r[f'{t}_cpu_s']:.2f}" for t in ("direct", *tools)]
-        cells += [f"{r[f'{t}_cpu_s'] / n * 1000:.2f}" for t in ("direct", *tools)]  # type: ignore[operator]
-        cells += [f"{r[f'{t}_write_bytes'] / 1e6:.2f} / {r[f'{t}_results_bytes'] / 1e6:.2f}" for t in tools]  # type: ignore[operator]
+        # the warm command runs in a child of the warm process: its CPU and writes are not the caller's
+        cells += [f"{r[f'{t}_cpu_s']:.2f}" if t != "warm" else "n/a" for t in ("direct", *tools)]
+        cells += [f"{r[f'{t}_cpu_s'] / n * 1000:.2f}" if t != "warm" else "n/a" for t in ("direct", *tools)]  # type: ignore[operator]
+        cells += [
+            f"{r[f'{t}_write_bytes'] / 1e6:.2f} / {r[f'{t}_results_bytes'] / 1e6:.2f}" if t != "warm" else "n/a"  # type: ignore[operator]
+            for t in tools
+        ]
         print("| " + " | ".join(str(x) for x in cells) + " |")
     direct = marginal_cpu(rows, "direct")
-    for t in tools:
+    for t in (t for t in tools if t != "warm"):
         ours = marginal_cpu(rows, t)
         for c in sorted(ours):
             print(
                 f"marginal CPU per 1,000 requests at C={c}: direct {direct[c]:.2f} s, {t} {ours[c]:.2f} s "
                 f"({ours[c] / direct[c]:.2f}x)"
             )
-    firsts = [run["first_request_s"] for r in rows for run in r["tianping_runs"]]  # type: ignore[attr-defined]
-    if firsts:
-        print(f"tianping first request: median {statistics.median(firsts):.3f} s over {len(firsts)} runs")
+    for t in tools:
+        firsts = [run["first_request_s"] for r in rows for run in r[f"{t}_runs"]]  # type: ignore[attr-defined]
+        if firsts:
+            print(f"{t} first request: median {statistics.median(firsts):.3f} s over {len(firsts)} runs")
     for name, one in mmlu.items():
         print(
             f"full MMLU ({name}, C=256): wall {one['wall_s']:.1f} s (load {one['load1']:.1f}), "
@@ -244,8 +268,12 @@ def main() -> None:
     parser.add_argument("--mmlu-io", action="store_true", help="also a full MMLU run: bytes written vs stored")
     parser.add_argument("--startup-runs", type=int, default=0, help="K one-request runs per tool: start-up alone")
     parser.add_argument("--no-compile", action="store_true", help="do not write .pyc files before measuring")
+    parser.add_argument(
+        "--warm", action="store_true", help="also tianping with TIANPING_WARM=1 (its CPU is not the caller's: n/a)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    args.warm_runtime = tempfile.mkdtemp(prefix="tpw-") if args.warm else None
 
     points = [tuple(int(v) for v in p.split(":")) for p in args.points.split(",")]
     if not args.no_compile:
@@ -266,6 +294,8 @@ def main() -> None:
                 from peers import Peers
 
                 peers = Peers(args.peers_venv, base_url, data_dir(), work)
+            if args.warm:
+                start_warm(args, base_url, work)
             starts = startup(args, base_url, bodies, work) if args.startup_runs else {}
             for c, n in points:
                 row = measure_point(args, base_url, bodies, work, c, n)
@@ -276,9 +306,11 @@ def main() -> None:
                 print(json.dumps({k: v for k, v in row.items() if not k.endswith("_runs")}), flush=True)
             if args.mmlu_io:
                 for name, env in tools_for(args).items():
-                    if env is not None:
+                    if env is not None and name != "warm":  # the warm command's writes are not the caller's
                         mmlu[name] = mmlu_io(base_url, work, env)
     finally:
+        if args.warm:
+            stop_warm(args)
         server.terminate()
         server.wait()
     print_tables(args, rows, mmlu)

@@ -69,7 +69,9 @@ _MUST_NOT_PRELOAD = ("tianping.cli.output",)
 def wanted(argv: list[str]) -> bool:
     """Whether this command goes to the warm process."""
     flag = os.environ.get("TIANPING_WARM", "").strip().lower()
-    return flag in {"1", "true", "yes", "on"} and bool(argv) and argv[0] in COMMANDS
+    # fork, descriptor passing and peer credentials: Linux (and other POSIX systems with SO_PEERCRED)
+    usable = hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "SO_PEERCRED")
+    return usable and flag in {"1", "true", "yes", "on"} and bool(argv) and argv[0] in COMMANDS
 
 
 # --------------------------------------------------------------------------------------------------

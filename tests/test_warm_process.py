@@ -149,35 +149,38 @@ def test_bad_input_through_the_warm_process_exits_2_naming_the_problem(
     assert caller_cpu < WARM_CALLER_CPU_S
 
 
-def test_ctrl_c_reaches_the_warm_command_and_resume_finishes_the_run(
-    runtime: Path, tmp_path: Path, data_dir: Path
+def _stored(results: Path) -> int:
+    try:
+        with sqlite3.connect(results / "tianping.sqlite", timeout=5) as conn:
+            return conn.execute("select count(*) from samples").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "caller-killed"])
+def test_a_stopped_warm_command_stops_its_run_and_resume_finishes_it(
+    runtime: Path, tmp_path: Path, data_dir: Path, stop: str
 ) -> None:
+    """Ctrl-C is passed on to the command; a caller killed outright (``kill -9``, a closed terminal) stops it the
+    same way instead of leaving it running unseen."""
     env = _env(runtime)
     results = tmp_path / "results"
-    db = results / "tianping.sqlite"
-
-    def stored() -> int:
-        try:
-            with sqlite3.connect(db, timeout=5) as conn:
-                return conn.execute("select count(*) from samples").fetchone()[0]
-        except sqlite3.OperationalError:
-            return 0
-
     with running_server(latency_s=0.1) as server:
         _warm_up(runtime, env, server.base_url, data_dir, results)
         args = [*_run_args(server.base_url, data_dir, results, "slow", limit=120), "--concurrency", "2"]
         proc = subprocess.Popen(
             [sys.executable, "-m", "tianping", *args], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
         )
-        _wait_for(lambda: stored() >= 2 or proc.poll() is not None)  # the warm-up's one answer, then this run's
-        proc.send_signal(signal.SIGINT)
+        _wait_for(lambda: _stored(results) >= 2 or proc.poll() is not None)  # the warm-up's answer, then this run's
+        proc.send_signal(signal.SIGINT if stop == "ctrl-c" else signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err[-2000:]
-        assert "interrupted" in err and "tianping resume slow" in err
-        done = Store.open(results, readonly=True)
-        assert done.get_run("slow")["status"] != "running"
-        assert len(outcomes(done, "slow")) < 120
-
+        if stop == "ctrl-c":
+            assert proc.returncode == 130, err[-2000:]
+            assert "interrupted" in err and "tianping resume slow" in err
+        _wait_for(lambda: Store.open(results, readonly=True).get_run("slow")["status"] != "running", timeout=30)
+        stopped = _stored(results)
+        time.sleep(1.0)
+        assert _stored(results) == stopped < 121  # nothing is asked any more
         resumed, _ = _run_measured("resume", "slow", "--results-dir", str(results), env=env)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert len(outcomes(Store.open(results), "slow")) == 120

@@ -29,6 +29,7 @@ import signal
 import socket
 import stat
 import sys
+import threading
 from typing import Any
 
 COMMANDS = frozenset({"run", "resume"})
@@ -348,6 +349,17 @@ def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
     return b"".join(chunks), fds
 
 
+def _stop_when_caller_goes(conn: socket.socket, me: int) -> None:
+    """The caller sends nothing after its request: end of stream means it is gone (killed, its terminal closed).
+    Then the command stops as on Ctrl-C (answers so far are stored; ``resume`` finishes the run) instead of going
+    on unseen."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1):
+            pass
+    with contextlib.suppress(OSError):
+        os.kill(me, signal.SIGINT)
+
+
 def _child(conn: socket.socket, listener: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
     """Become the caller's command: its descriptors, directory, environment and arguments."""
     import random
@@ -380,10 +392,13 @@ def _child(conn: socket.socket, listener: socket.socket, request: dict[str, Any]
     me = os.getpid()
     conn.settimeout(None)
     conn.sendall(json.dumps({"pid": me}).encode("ascii") + b"\n")
+    threading.Thread(target=_stop_when_caller_goes, args=(conn, me), name="warm-caller", daemon=True).start()
     exit_now = os._exit
 
     def report_and_exit(code: int) -> None:
         if os.getpid() == me:  # not a process this command forked
+            with contextlib.suppress(ValueError):  # (not the main thread: signal dispositions are the main's)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaves once it has the status (above)
             try:
                 sys.stdout.flush()
                 sys.stderr.flush()

@@ -5,11 +5,12 @@ tianping's own modules (0.3-0.5 s). With ``TIANPING_WARM=1`` the command line ha
 background process that has imported them once, and which forks a child per command: the child takes over the
 caller's stdin, stdout and stderr (passed over a Unix socket), working directory, environment and arguments,
 runs the command, and its exit status becomes the caller's. Signals the caller gets (Ctrl-C, SIGTERM) are passed
-on to the child, so an interrupted run stops and resumes as it does without the warm process.
+on to the child, so an interrupted run stops and resumes as it does without the warm process; a caller that is
+killed outright stops its command the same way.
 
 The first command starts the warm process in the background and runs as usual; later commands use it. One warm
-process serves one environment: its socket is named by a digest of the Python executable, tianping's code
-(every module's modification time) and the whole environment, so another virtualenv, an edited checkout or a
+process serves one environment: its socket is named by a digest of the Python executable, tianping's files and
+the installed packages (modification times) and the whole environment, so another virtualenv, an edited checkout or a
 changed variable (an API key, ``HF_HUB_OFFLINE``, a CA bundle) gets its own warm process instead of a stale one,
 and a warm process that finds its code changed refuses and exits. It exits after ``TIANPING_WARM_IDLE`` seconds
 (default 600) without a command. Sockets live in a private directory of the user (``$XDG_RUNTIME_DIR`` or the
@@ -85,7 +86,8 @@ def _package_dir() -> str:
 
 
 def _code_stamp(root: str) -> str:
-    """The newest modification time and the number of tianping's modules: an edit or a new file changes it."""
+    """The newest modification time and the number of tianping's files (modules, bundled definitions, catalog,
+    templates): an edit or a new file changes it."""
     newest, count, stack = 0, 0, [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
@@ -93,7 +95,7 @@ def _code_stamp(root: str) -> str:
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name != "__pycache__":
                         stack.append(entry.path)
-                elif entry.name.endswith(".py"):
+                elif not entry.name.endswith(".pyc"):
                     newest = max(newest, entry.stat().st_mtime_ns)
                     count += 1
     return f"{newest}:{count}"

@@ -123,7 +123,8 @@ def test_a_run_through_the_warm_process_equals_a_run_in_its_own_process(
         assert caller_cpu < WARM_CALLER_CPU_S
 
         # another environment is another warm process: the first never serves a changed variable
-        other = _env(runtime, HF_HUB_OFFLINE="1")
+        flipped = "0" if os.environ.get("HF_HUB_OFFLINE") == "1" else "1"  # (other test modules set it)
+        other = _env(runtime, HF_HUB_OFFLINE=flipped)
         changed, _ = _run_measured(*_run_args(server.base_url, data_dir, results, "other"), env=other)
         assert changed.returncode == 0, changed.stderr[-2000:]
         _wait_for(lambda: len(_sockets(runtime)) == 2)

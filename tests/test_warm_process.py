@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -221,3 +222,22 @@ def test_the_warm_command_creates_files_with_the_callers_umask(runtime: Path, tm
     assert caller_cpu < WARM_CALLER_CPU_S
     assert (private / "tianping.sqlite").stat().st_mode & 0o077 == 0
     assert (tmp_path / "open" / "tianping.sqlite").stat().st_mode & 0o044 == 0o044
+
+
+def test_a_malformed_request_is_dropped_and_the_warm_process_serves_on(
+    runtime: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    env = _env(runtime)
+    with running_server() as server:
+        _warm_up(runtime, env, server.base_url, data_dir, tmp_path / "results")
+        (sock_path,) = _sockets(runtime)
+        for junk in (b"not json\n", b'{"argv": ["run"]}\n', b"[1, 2]\n", b""):  # no descriptors, no environment
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(10)
+                sock.connect(str(sock_path))
+                sock.sendall(junk)
+                sock.shutdown(socket.SHUT_WR)
+                assert sock.recv(100) == b""  # closed without an answer
+        done, caller_cpu = _run_measured(*_run_args(server.base_url, data_dir, tmp_path / "r", "after", 2), env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert caller_cpu < WARM_CALLER_CPU_S

@@ -310,7 +310,7 @@ def _serve_one(conn: socket.socket, listener: socket.socket, key: str) -> bool:
     fds: list[int] = []
     try:
         uid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
-        data, fds = _receive(conn)
+        data = _receive(conn, fds)
         request = json.loads(data)
         if uid != os.getuid() or len(fds) != 3 or not isinstance(request, dict):
             return True
@@ -331,10 +331,10 @@ def _serve_one(conn: socket.socket, listener: socket.socket, key: str) -> bool:
             os.close(fd)
 
 
-def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
-    """One request line and the descriptors sent with it."""
+def _receive(conn: socket.socket, fds: list[int]) -> bytes:
+    """One request line; the descriptors sent with it are added to ``fds`` as they arrive (the caller closes
+    them, also when the request turns out bad)."""
     chunks: list[bytes] = []
-    fds: list[int] = []
     size = 0
     while not chunks or not chunks[-1].endswith(b"\n"):
         data, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(3 * 4))
@@ -348,7 +348,7 @@ def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
         size += len(data)
         if size > 1 << 24:
             raise ValueError("request too large")
-    return b"".join(chunks), fds
+    return b"".join(chunks)
 
 
 def _stop_when_caller_goes(conn: socket.socket, me: int) -> None:

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -146,6 +147,7 @@ def start_warm(args: argparse.Namespace, base_url: str, work: Path) -> None:
 def stop_warm(args: argparse.Namespace) -> None:
     for sock in Path(args.warm_runtime).glob("tianping-warm-*/*.sock"):
         sock.unlink()  # the warm process stops within 2 s of its socket's removal
+    shutil.rmtree(args.warm_runtime, ignore_errors=True)
 
 
 def measure_point(

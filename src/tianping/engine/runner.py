@@ -338,9 +338,8 @@ class Runner:
     def _check_same_endpoints(self) -> None:
         """A resume may correct a URL, but answers from two endpoints must not mix in one run."""
         for model in self.spec.models:
-            others = {
-                e: n for e, n in self.store.endpoints_answered(self.run_id, model.id).items() if e != model.endpoint
-            }
+            endpoint = model.endpoint  # derived each time it is read (a target file hashed, a hub cache looked up)
+            others = {e: n for e, n in self.store.endpoints_answered(self.run_id, model.id).items() if e != endpoint}
             if others:
                 listing = ", ".join(f"{n} by {e}" for e, n in sorted(others.items()))
                 # an application's endpoint is its target file's text: an edit, not a URL, is what moved it
@@ -351,8 +350,7 @@ class Runner:
                 )
                 raise FatalRunError(
                     f"model {model.id}: run {self.run_id} already has answers from another endpoint ({listing}); "
-                    f"this process would ask {model.endpoint or 'no endpoint'}. Resume with {fix}, or start a new "
-                    "run"
+                    f"this process would ask {endpoint or 'no endpoint'}. Resume with {fix}, or start a new run"
                 )
 
     def _make_sandbox(self, benchmarks: list[Benchmark]) -> Any:

@@ -30,6 +30,7 @@ from tianping.core.task import (
     TaskSettings,
 )
 from tianping.engine.backends import backend_supports, create_backend
+from tianping.engine.collector import spaced_collections
 from tianping.engine.tasks import inputs_of, load_tasks, missing_capabilities, use_include_paths
 from tianping.models.base import ModelBackend
 from tianping.models.errors import ConnectError, ModelError
@@ -196,7 +197,8 @@ class Runner:
         heartbeat = asyncio.create_task(self._heartbeat())
         flusher = asyncio.create_task(self._flush_groups(seconds))
         try:
-            return await self._settle(started)
+            with spaced_collections():
+                return await self._settle(started)
         finally:
             heartbeat.cancel()
             flusher.cancel()

@@ -89,7 +89,9 @@ class LMEvalEncoder:
 
     def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
         """``HFLM.tok_encode``: the tokenizer's own special-token default unless told otherwise."""
-        kwargs: dict[str, Any] = {}
+        # verbose=False: transformers warns that a text longer than the model's window "will result in indexing
+        # errors"; every caller cuts to the window itself (see the module docstring), so the warning misleads
+        kwargs: dict[str, Any] = {"verbose": False}
         if add_special_tokens is not None:
             kwargs["add_special_tokens"] = add_special_tokens
         elif self._prefix_text is not None and text.startswith(self._prefix_text):
@@ -122,7 +124,7 @@ class LMEvalEncoder:
         encoded: dict[str, list[int]] = {}
         plain = [t for t in unique if self._prefix_text is None or not t.startswith(self._prefix_text)]
         marked = [t for t in unique if self._prefix_text is not None and t.startswith(self._prefix_text)]
-        for batch, kwargs in ((plain, {}), (marked, {"add_special_tokens": False})):
+        for batch, kwargs in ((plain, {"verbose": False}), (marked, {"add_special_tokens": False, "verbose": False})):
             if batch:
                 for text, ids in zip(batch, self.tokenizer(batch, **kwargs)["input_ids"], strict=True):
                     encoded[text] = list(ids)

@@ -1,0 +1,61 @@
+"""Encoding a context longer than the model's window says nothing misleading: transformers' tokenizer warns that
+such a text "will result in indexing errors", but tianping cuts every context to the window itself, as lm-eval
+does (the quickstart's 5-shot MMLU prompts are ~1,100 tokens for a 1,024-token reference model)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from tianping.models.hf_load import resolve_ref_model  # noqa: E402
+from tianping.models.hf_tokens import LMEvalEncoder  # noqa: E402
+
+LONG = "The quick brown fox jumps over the lazy dog. " * 300  # ~3,000 tokens
+
+
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_ref_model("tp-ref-clean"), local_files_only=True)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def transformers_warnings():
+    """What transformers logs (its logger does not propagate to the root, so caplog would not see it)."""
+    records = _Records()
+    logger = logging.getLogger("transformers")
+    logger.addHandler(records)
+    try:
+        yield records.messages
+    finally:
+        logger.removeHandler(records)
+
+
+def test_the_tokenizer_alone_warns(transformers_warnings: list[str]) -> None:
+    """The control: what the encoder must keep quiet is there to be seen (once per tokenizer object)."""
+    tokenizer = _tokenizer()
+    assert len(tokenizer.encode(LONG)) > tokenizer.model_max_length
+    assert any("indexing errors" in m for m in transformers_warnings)
+
+
+def test_the_encoder_does_not(transformers_warnings: list[str]) -> None:
+    tokenizer = _tokenizer()
+    encoder = LMEvalEncoder(tokenizer, tokenizer.model_max_length)
+    single = encoder.encode(LONG)
+    many = encoder.encode_many([LONG, tokenizer.bos_token + LONG if tokenizer.bos_token else LONG, "short"])
+    ctx, cont = encoder.encode_pair(LONG, " dog")
+    assert len(single) > tokenizer.model_max_length and many[0] == single and cont
+    assert not any("indexing errors" in m for m in transformers_warnings)
+    assert single == tokenizer.encode(LONG)  # the same tokens as the tokenizer's own call

@@ -48,6 +48,25 @@ def test_unknown_benchmark_lists_the_known_ones():
 
 
 @pytest.mark.parametrize(
+    ("typed", "hint"),
+    [("gsm8kk", "(did you mean gsm8k?)"), ("mmlu5shot", "(did you mean mmlu_5shot"), ("zzzz", None)],
+)
+def test_unknown_benchmark_names_the_nearest_first(typed: str, hint: str | None):
+    """A typo is the usual cause: the nearest names come before the list of a hundred (from both lookups)."""
+    from tianping.engine.tasks import kind_of
+
+    for lookup in (resolve, kind_of):
+        with pytest.raises(UnknownBenchmark) as caught:
+            lookup(typed)
+        message = str(caught.value)
+        head = message.split("; known:")[0]
+        if hint is None:
+            assert head == f"unknown benchmark '{typed}'"
+        else:
+            assert head.startswith(f"unknown benchmark '{typed}'") and hint in head and "gsm8k, " in message
+
+
+@pytest.mark.parametrize(
     ("edit", "expected"),
     [
         (lambda t: t.replace('question: "Q: {{ question }}"', 'questio: "x"'), r"field 'prompt.questio'"),

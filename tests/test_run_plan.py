@@ -593,7 +593,7 @@ def test_model_generation_overrides_compose_over_the_runs_over_the_benchmarks(tm
             """,
             3,
             "suites[0]",
-            "unknown suite 'safty' (known: ",
+            "unknown suite 'safty' (did you mean safety?); known: ",
         ),
         (
             """\

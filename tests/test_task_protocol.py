@@ -94,5 +94,5 @@ def test_a_task_a_backend_cannot_answer_is_refused_before_any_request(data_dir: 
 
 
 def test_an_unknown_suite_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="unknown suite .nope. .known: .*safety"):
+    with pytest.raises(KeyError, match="unknown suite .nope.; known: .*safety"):
         expand_suites(["nope"])

@@ -594,6 +594,7 @@ class _Builder:
 
     def benchmarks(self, data: dict[str, Any]) -> tuple[list[str] | None, list[str]]:
         """The benchmark refs with suites expanded (definition paths absolute), and the suite names."""
+        from tianping.benchmarks.errors import unknown_benchmark
         from tianping.benchmarks.registry import is_path
         from tianping.engine.tasks import suites as known_suites
 
@@ -617,7 +618,7 @@ class _Builder:
                     continue
                 if key == "suites":
                     if item not in suite_tasks:
-                        self.add((key, i), f"unknown suite {item!r} (known: {', '.join(sorted(suite_tasks))})")
+                        self.add((key, i), str(unknown_benchmark(item, suite_tasks, "suite")))
                         ok = False
                     else:
                         names.extend(t for t in suite_tasks[item] if t not in names)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 from tianping.core.errors import TaskConfigError
 
 
@@ -16,3 +19,13 @@ class DatasetError(ValueError):
 class UnknownBenchmark(KeyError):
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+def unknown_benchmark(name: str, known: Iterable[str], what: str = "benchmark") -> UnknownBenchmark:
+    """The error for a name that is none of ``known``: the nearest names first (a typo is the usual cause, and
+    the full list runs to a hundred names), then the list."""
+    listed = sorted(set(known))
+    near = get_close_matches(name, listed, n=3, cutoff=0.75)
+    hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+    tail = " (or a path to a .yaml file)" if what == "benchmark" else ""
+    return UnknownBenchmark(f"unknown {what} '{name}'{hint}; known: {', '.join(listed) or 'none'}{tail}")

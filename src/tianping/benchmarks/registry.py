@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tianping.benchmarks.benchmark import Benchmark
 from tianping.benchmarks.definition import BenchmarkDef, Mode, load_definitions, parse_definitions_text
-from tianping.benchmarks.errors import UnknownBenchmark
+from tianping.benchmarks.errors import UnknownBenchmark, unknown_benchmark
 
 BUNDLED_PREFIX = "tianping/benchmarks/defs/"
 
@@ -109,9 +109,7 @@ def resolve(name_or_path: str) -> list[tuple[BenchmarkDef, str]]:
         return [(d, str(path)) for d in load_definitions(path)]
     known = named_definitions()
     if name_or_path not in known:
-        raise UnknownBenchmark(
-            f"unknown benchmark '{name_or_path}'; known: {', '.join(sorted(known))} (or a path to a .yaml file)"
-        )
+        raise unknown_benchmark(name_or_path, known)
     return [known[name_or_path]]
 
 

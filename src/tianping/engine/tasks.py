@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tianping.benchmarks.errors import UnknownBenchmark
+from tianping.benchmarks.errors import unknown_benchmark
 from tianping.benchmarks.sources import PLUGIN_PREFIX
 from tianping.core import entry_points
 from tianping.core.errors import TaskConfigError
@@ -207,7 +207,7 @@ def expand_suites(names: Sequence[str]) -> list[str]:
     out: list[str] = []
     for name in names:
         if name not in known:
-            raise UnknownBenchmark(f"unknown suite '{name}' (known: {', '.join(sorted(known)) or 'none'})")
+            raise unknown_benchmark(name, known, "suite")
         out.extend(t for t in known[name] if t not in out)
     return out
 
@@ -232,9 +232,7 @@ def kind_of(name: str) -> TaskKind:
         for kind in known:
             if kind.claims(name):
                 return kind
-    every = kinds(every=True)
-    listed = sorted({n for kind in every for n in kind.task_names()})
-    raise UnknownBenchmark(f"unknown benchmark '{name}'; known: {', '.join(listed)} (or a path to a .yaml file)")
+    raise unknown_benchmark(name, (n for kind in kinds(every=True) for n in kind.task_names()))
 
 
 def _bundled_benchmark_kind(name: str) -> TaskKind | None:

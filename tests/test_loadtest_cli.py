@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -309,3 +310,16 @@ def test_help_names_the_canonical_flags_only():
     assert shown.exit_code == 0, shown.output
     assert "--json" in shown.output and "--summary-json" not in shown.output
     assert "openai/<name>" in shown.output
+
+
+def test_live_table_in_a_log_ends_its_line(server, tmp_path):
+    """With stderr and stdout in one file (2>&1), the live table's last frame is followed by a newline: what
+    comes next ("wrote FILE", the summary) begins its own line instead of trailing the frame's blank row."""
+    cmd = [*_command(), "--base-url", server.base_url, "--model", "fake", "--max-tokens", str(TOKENS)]
+    cmd += ["--prompt-words", "32", "--live", "-c", "4", "-n", "8", "--json", str(tmp_path / "lt.json")]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("loadtest summary") for line in lines), proc.stdout
+    assert any(line.startswith("wrote ") for line in lines), proc.stdout
+    assert not [line for line in lines if re.search(r" {40,}\S", line)], proc.stdout

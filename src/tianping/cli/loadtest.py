@@ -238,6 +238,8 @@ async def run_loadtest(
                 refresh_per_second=2,
             ):
                 result = await run_stage(prober, config, **kw)
+            if not console.is_terminal:  # rich leaves the last frame without its newline in a file or pipe
+                console.line()
         else:
             result = await run_stage(prober, config, **kw)
         summary = {"stage": i, "label": label, **summarize_stage(result, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)}

@@ -192,3 +192,26 @@ def test_canonical_option_names_and_their_hidden_old_names(tmp_path, data_dir):
         shown = cli(command, "--help").stdout
         assert "--json" in shown and "--summary-json" not in shown
         assert ("--completions-per-prompt" in shown and "--n " not in shown) or command == "resume"
+
+
+def test_benchmarks_and_suites_as_comma_separated_lists(tmp_path, data_dir):
+    """``-b gsm8k,ceval`` runs both, as lm-eval's ``--tasks a,b`` would; repeated flags still work beside it."""
+    summary = tmp_path / "summary.json"
+    with running_server(answer_fn=oracle_answer_fn()) as server:
+        done = cli(
+            *run_args(server.base_url, tmp_path, "-b", "gsm8k, ceval,", "-b", "arc_easy", "--limit", "5"),
+            "--summary-json",
+            str(summary),
+        )
+    assert done.returncode == 0, done.stderr
+    assert {r["benchmark"] for r in json.loads(summary.read_text())["results"]} == {"gsm8k", "ceval", "arc_easy"}
+
+
+def test_listed_names_keep_an_existing_file_whole(tmp_path):
+    from tianping.cli.common import listed_names
+
+    odd = tmp_path / "my,bench.yaml"
+    odd.write_text("")
+    assert listed_names(None) == []
+    assert listed_names(["a,b", " c ", "d,,", str(odd)]) == ["a", "b", "c", "d", str(odd)]
+    assert listed_names([f"{tmp_path}/missing,x.yaml"]) == [f"{tmp_path}/missing", "x.yaml"]

@@ -22,7 +22,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from tianping.cli.common import ResultsDir, StoreUrl, open_store, use_store
+from tianping.cli.common import ResultsDir, StoreUrl, listed_names, open_store, use_store
 from tianping.cli.errors import FAILED, fail
 from tianping.cli.output import cells, note, out
 
@@ -72,7 +72,8 @@ def ratings(
         ),
     ] = False,
     benchmark: Annotated[
-        list[str] | None, typer.Option("--benchmark", "-b", help="Only these benchmarks [default: every one found].")
+        list[str] | None,
+        typer.Option("--benchmark", "-b", help="Only these benchmarks (repeat, or a,b) [default: every one found]."),
     ] = None,
     intervals: Annotated[
         str, typer.Option(help="Rating intervals: bootstrap (resampled battles), sandwich or none.")
@@ -109,6 +110,7 @@ def ratings(
         if store.get_run(run_id) is None:
             raise fail(f"no run '{run_id}' in {store.url}")
     found = _gather(store, runs, votes, strong_weight)
+    benchmark = listed_names(benchmark)
     if benchmark:
         unknown = [b for b in benchmark if b not in found]
         if unknown:

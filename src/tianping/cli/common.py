@@ -46,6 +46,16 @@ OPEN_STORES: list[Any] = []
 _STORE_URL: list[str] = []  # the --store a command was given, for every store it opens
 
 
+def listed_names(values: list[str] | None) -> list[str]:
+    """Names given by a repeatable flag, each value also read as a comma-separated list (``-b gsm8k,mmlu``, as
+    lm-eval's ``--tasks`` takes them); a value that names an existing file is kept whole, commas and all."""
+    names: list[str] = []
+    for value in values or []:
+        parts = [value] if "," not in value or Path(value).is_file() else value.split(",")
+        names.extend(part.strip() for part in parts if part.strip())
+    return names
+
+
 def use_store(url: str | None) -> None:
     """Open every store of this command at ``url`` (its --store option) instead of under the results folder;
     None: the results folder's (or TIANPING_STORE). Called by every command at its start (the root callback with

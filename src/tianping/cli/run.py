@@ -16,6 +16,7 @@ from tianping.cli.common import (
     SummaryJsonAlias,
     aliased,
     check_output,
+    listed_names,
     open_store,
     use_store,
 )
@@ -53,14 +54,16 @@ def run(
     ] = None,
     benchmark: Annotated[
         list[str] | None,
-        typer.Option("--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat."),
+        typer.Option(
+            "--benchmark", "-b", help="Benchmark name or path to a YAML definition; repeat, or give a list: a,b."
+        ),
     ] = None,
     suite: Annotated[
         list[str] | None,
         typer.Option(
             "--suite",
             help="A named group of tasks (core-en, core-zh, reasoning, code, safety, agent, ...: "
-            "`tianping benchmarks` lists them); repeat.",
+            "`tianping benchmarks` lists them); repeat, or give a list: a,b.",
         ),
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="API root of the OpenAI-compatible endpoint (…/v1).")] = None,
@@ -371,8 +374,8 @@ def run(
     if not model:
         raise fail("nothing to run: give a plan file, or --model NAME with --benchmark NAME or --suite NAME")
     chosen = _read_items(items) if items is not None else {}
-    names = list(benchmark or [])
-    names.extend(t for t in guard(lambda: expand_suites(suite or [])) if t not in names)
+    names = listed_names(benchmark)
+    names.extend(t for t in guard(lambda: expand_suites(listed_names(suite))) if t not in names)
     if not names:  # an items file names the benchmarks it chooses from
         names = list(chosen)
     if not names:

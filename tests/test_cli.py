@@ -108,7 +108,10 @@ def test_unreachable_endpoint_fails_clearly(tmp_path, data_dir):
         )
     )
     assert result.returncode == 3
-    assert "ConnectError" in result.stderr and "tianping resume dead" in result.stderr
+    assert "ConnectError" in result.stderr and "tianping resume dead --base-url" in result.stderr
+    with running_server(answer_fn=oracle_answer_fn()) as server:  # the hint works: resume at the right address
+        resumed = cli("resume", "dead", "--results-dir", str(tmp_path), "--base-url", server.base_url)
+    assert resumed.returncode == 0, resumed.stderr
 
 
 def test_401_exits_3_and_never_prints_the_key(tmp_path, data_dir):

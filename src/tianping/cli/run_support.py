@@ -128,8 +128,10 @@ def execute(
         text = json.dumps(summary(store, run_id, result.wall_s), indent=2, ensure_ascii=False)
         write_output(json_path, text, json_flag)
     if result.status == "failed":
+        # an endpoint never reached: the usual cause is the address itself, which resume may correct
+        where = " --base-url <the right API root>" if "ConnectError: " in (result.message or "") else ""
         raise fail(
-            f"{result.message}\nanswers so far are stored; after fixing the cause: tianping resume {run_id}",
+            f"{result.message}\nanswers so far are stored; after fixing the cause: tianping resume {run_id}{where}",
             FAILED,
         )
     print_scores(store, run_id)

@@ -22,8 +22,9 @@ def test_every_bundled_benchmark_is_listed_with_its_facts_and_its_datas_license(
     for name, (definition, _) in builtin_definitions().items():
         row = listed[name]
         assert row["items"] == definition.about.items and row["task_type"] == definition.about.task_type
-        if definition.about.data == "generated":  # drawn by its loader (tp_vision): nothing to fetch or license
+        if definition.about.data == "generated":  # drawn by its loader (tp_vision): tianping's own, nothing to fetch
             assert row["data"] == "generated" and row["dataset"] is None, name
+            assert row["license"] == "Apache-2.0 (tianping's own)", name
             continue
         assert row["data"] == "present", name
         entry = catalog()[row["dataset"]]
@@ -59,3 +60,20 @@ def test_suites_are_listed_with_their_tasks(data_dir: Path) -> None:
     suites = _listing(data_dir)["suites"]
     assert suites["core-zh"]["tasks"] and suites["core-zh"]["description"]
     assert suites["safety"]["tasks"] == ["safety", "safety_overrefusal"]
+
+
+def test_every_bundled_task_states_a_license_and_a_plugins_own_data_does_not_claim_one(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Tasks tianping wrote itself (the agent environments) are listed under its license as bundled; a plugin's
+    generated set is left unstated rather than given tianping's license."""
+    plugin = tmp_path / "plugins"
+    plugin.mkdir()
+    definition = (Path(__file__).parent.parent / "src/tianping/benchmarks/defs/tp_longctx.yaml").read_text()
+    (plugin / "mine.yaml").write_text(definition.replace("name: tp_longctx", "name: my_generated", 1))
+    listed = {t["name"]: t for t in _listing(data_dir, "--include-path", str(plugin))["tasks"]}
+    assert listed["my_generated"]["data"] == "generated" and listed["my_generated"]["license"] == ""
+    unstated = [n for n, t in listed.items() if not t["license"] and n != "my_generated"]
+    assert not unstated, unstated
+    assert listed["agent_files"]["license"] == "Apache-2.0 (tianping's own)"
+    assert listed["agent_files"]["data"] == "bundled"

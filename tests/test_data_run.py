@@ -13,9 +13,9 @@ from engine_helpers import cli
 from fake_openai import oracle_answer_fn, running_server
 from hub_mirror import MirrorState, env_for, hub_files, serving
 from tianping.benchmarks.sources import read_definition
-from tianping.cli.data import _whole_datasets
 from tianping.data.catalog import catalog, catalog_names, hub_mirror
 from tianping.data.ensure import missing_datasets, needed_paths
+from tianping.engine.tasks import whole_datasets
 from tianping.store import Store
 
 
@@ -104,7 +104,7 @@ def test_a_run_needs_the_paths_its_definitions_read(tmp_path: Path) -> None:
     assert "safety/advbench/harmful_behaviors.csv" in found["safety"] and "mmlu" in found
     assert not any(p.endswith(("SOURCE.md", "README.md")) for p in found["safety"])
     # the kinds say which datasets their tasks read whole: the safety suite, the judged tasks
-    assert _whole_datasets(["safety", "mt_bench", "gsm8k"], _records("gsm8k")) == {
+    assert whole_datasets(["safety", "mt_bench", "gsm8k"], _records("gsm8k")) == {
         "safety": "safety",
         "mt_bench": "mt-bench",
     }

@@ -265,33 +265,19 @@ def path_(name: Annotated[str, typer.Argument(help="A dataset of the catalog.")]
     out.print(str(_root(data_dir) / entry.name), highlight=False, soft_wrap=True)
 
 
-def _whole_datasets(tasks: Any, records: Any) -> dict[str, str]:
-    """Task -> the catalog dataset its kind says it reads, for the tasks without a definition text."""
-    from tianping.engine.tasks import task_about
-
-    found = {}
-    for name in tasks:
-        if name in records:
-            continue  # a YAML benchmark: its definition names the exact paths
-        about = task_about(name)
-        if about is not None and about.dataset:
-            found[name] = about.dataset
-    return found
-
-
 def ensure_for_run(spec: Any, records: Any, offline: bool) -> None:
     """Before a run: pull the catalog datasets its tasks need and the data folder lacks (a stat per needed path;
     nothing happens when all are there). Offline, a missing dataset is exit 2 naming the pull command."""
     from tianping.core.errors import TaskConfigError
     from tianping.data.catalog import dataset
-    from tianping.data.ensure import missing_datasets, needed_paths, offline_refusal
+    from tianping.data.ensure import offline_refusal
+    from tianping.engine.tasks import datasets_missing
 
     root = Path(spec.data_dir)
     try:
-        needed = needed_paths(spec.benchmarks, records, _whole_datasets(spec.benchmarks, records))
+        missing = datasets_missing(spec.benchmarks, records, root)
     except TaskConfigError as exc:
         raise fail(str(exc)) from None
-    missing = missing_datasets(needed, root)
     if not missing:
         return
     options = _options("auto", None, offline)

@@ -18,7 +18,7 @@ from tianping.cli.benchmark_list import list_benchmarks
 from tianping.cli.common import IndicatorsFile, ResultsDir, StoreUrl, check_output, open_store, use_store
 from tianping.cli.errors import FAILED, fail
 from tianping.cli.output import cells, ci, note, out, pct
-from tianping.cli.scores import indicator_reports, print_scores, print_sections, write_report
+from tianping.cli.scores import print_scores, print_sections, write_report
 
 
 def _print_indicators(reports: list[Any]) -> None:
@@ -87,6 +87,7 @@ def show(
     and the indicator roll-up."""
     from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound
+    from tianping.report.run_report import indicator_reports
 
     use_store(store_url)
     store = open_store(results_dir, readonly=True)

@@ -128,34 +128,23 @@ def print_sections(store: Any, run_id: str) -> None:
             note(section.note)
 
 
-def indicator_reports(store: Any, run_id: str, indicators: Path | None) -> list[Any]:
-    from tianping.indicators import default_tree, load_tree, rollup
-    from tianping.report.collect import metric_rows
-
-    tree = load_tree(indicators) if indicators else default_tree()
-    return [r for r in rollup(tree, metric_rows(store, run_id)) if r.composite.score is not None]
-
-
 def write_report(
     store: Any, run_id: str, output: Path | None, results_dir: Path | None, indicators: Path | None
 ) -> Path:
     from tianping.indicators import IndicatorTreeError
-    from tianping.report.collect import RunNotFound, breakdown_rows, metric_rows, run_info, sample_rows
-    from tianping.report.html import render_html
+    from tianping.report.collect import RunNotFound
+    from tianping.report.run_report import run_report_html
     from tianping.spec import check_run_id, default_results_dir
 
     try:
-        info = run_info(store, run_id)
-        rolled_up = indicator_reports(store, run_id, indicators)
         if output is None:
             check_run_id(run_id)  # the default file is named after the run: it must stay in the results folder
-    except (RunNotFound, IndicatorTreeError) as exc:
-        raise fail(str(exc)) from None
     except ValueError as exc:
         raise fail(f"{exc}; give the report a file name with --output") from None
-    html = render_html(
-        info, metric_rows(store, run_id), breakdown_rows(store, run_id), sample_rows(store, run_id), rolled_up
-    )
+    try:
+        html = run_report_html(store, run_id, indicators)
+    except (RunNotFound, IndicatorTreeError) as exc:
+        raise fail(str(exc)) from None
     path = output or (results_dir or default_results_dir()) / f"{run_id}.html"
     write_output(path, html, "--output")
     return path

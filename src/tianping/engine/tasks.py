@@ -219,6 +219,26 @@ def task_about(name: str) -> TaskAbout | None:
     return about(name) if callable(about) else None
 
 
+def whole_datasets(tasks: Sequence[str], records: Mapping[str, Any]) -> dict[str, str]:
+    """Task -> the catalog dataset its kind says it reads whole (``about``), for the tasks without a definition
+    text in ``records`` (a YAML benchmark's definition names its exact paths)."""
+    found = {}
+    for name in tasks:
+        if name in records:
+            continue
+        about = task_about(name)
+        if about is not None and about.dataset:
+            found[name] = about.dataset
+    return found
+
+
+def datasets_missing(tasks: Sequence[str], records: Mapping[str, Any], root: Path) -> list[str]:
+    """The catalog datasets that the tasks read and ``root`` lacks (a stat per needed path)."""
+    from tianping.data.ensure import missing_datasets, needed_paths
+
+    return missing_datasets(needed_paths(tasks, records, whole_datasets(tasks, records)), root)
+
+
 def kind_of(name: str) -> TaskKind:
     """The kind that provides task ``name``: a kind that lists it, else one that claims it (a file path)."""
     quick = _bundled_benchmark_kind(name)

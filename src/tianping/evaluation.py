@@ -1,0 +1,321 @@
+"""Evaluating from Python: ``tianping.evaluate`` does what ``tianping run`` does and returns the scores.
+
+    import tianping
+
+    result = tianping.evaluate(
+        ["openai/qwen2.5-7b-instruct"], ["gsm8k", "mmlu"], base_url="http://localhost:8000/v1", limit=200
+    )
+    print(result.score("gsm8k"))          # BenchmarkScore(score=0.82, ci_low=0.76, ci_high=0.87, n=200, ...)
+    result.report("gsm8k.html")           # the HTML report of ``tianping report``
+    for sample in result.samples(): ...   # every stored answer, as ``tianping export`` writes it
+
+Every answer is stored as it arrives, in the same store the command line uses (``results_dir``, or ``store``
+for a ``postgresql://`` or ``sqlite:///`` URL), so ``tianping show/report/compare/resume`` work on a run
+started here. Options are the fields of ``RunSpec`` (``limit``, ``mode``, ``num_fewshot``, ``generation``...)
+and of ``ModelSpec`` (``base_url``, ``api_key_env``, ``concurrency``, ``timeout_s``...), the latter applied to
+every model given by name; an unknown option is a ``TypeError`` naming it, a bad value pydantic's
+``ValidationError`` naming the field. Inside a running event loop (Jupyter) use ``await tianping.aevaluate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tianping.spec import ModelSpec, RunSpec
+
+log = logging.getLogger("tianping")
+
+_MODEL_OPTIONS = frozenset(ModelSpec.model_fields) - {"id", "generation"}
+_RUN_OPTIONS = frozenset(RunSpec.model_fields) - {"models", "benchmarks"}
+
+
+class EvaluationFailed(RuntimeError):
+    """The run stopped (a wrong key, an endpoint never reached, a store error). What was answered is stored;
+    ``tianping resume RUN_ID`` finishes it once the cause is fixed."""
+
+    def __init__(self, message: str, run_id: str):
+        super().__init__(f"{message} (run {run_id}; answers so far are stored: tianping resume {run_id})")
+        self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class BenchmarkScore:
+    """One headline number of a run, with its interval, as ``tianping show`` prints it."""
+
+    model: str
+    benchmark: str
+    metric: str
+    score: float | None
+    n: int
+    ci_low: float | None
+    ci_high: float | None
+    extraction_failures: int = 0
+    incomplete: int = 0
+    errors: int = 0
+
+
+@dataclass
+class Evaluation:
+    """A finished run (``status`` ``completed``, or ``incomplete`` when some samples failed after retries: a
+    resume asks them again) and where it is stored."""
+
+    run_id: str
+    status: str
+    message: str | None
+    wall_s: float
+    sent: int
+    from_cache: int
+    scores: list[BenchmarkScore]
+    results_dir: Path | None
+    store_url: str | None = field(default=None, repr=False)
+
+    def score(self, benchmark: str, model: str | None = None, metric: str | None = None) -> BenchmarkScore:
+        """The score of one benchmark (of ``model`` when the run has several, under ``metric`` when the
+        benchmark reports several: the first otherwise)."""
+        found = [
+            s
+            for s in self.scores
+            if s.benchmark == benchmark and model in (None, s.model) and metric in (None, s.metric)
+        ]
+        models = {s.model for s in found}
+        if len(models) > 1:
+            raise KeyError(f"{benchmark}: several models scored it ({', '.join(sorted(models))}); name one")
+        if not found:
+            known = sorted({f"{s.model}/{s.benchmark}:{s.metric}" for s in self.scores})
+            raise KeyError(f"no score for {benchmark} (model {model}, metric {metric}); the run has: {known}")
+        return found[0]
+
+    def samples(self) -> Iterator[dict[str, Any]]:
+        """Every stored answer of the run: prompt, output, extracted answer, score, usage (``tianping export``)."""
+        store = self._open()
+        try:
+            yield from store.sample_rows(self.run_id)
+        finally:
+            store.close()
+
+    def report(self, path: str | Path, indicators: str | Path | None = None) -> Path:
+        """Write the run's self-contained HTML report (``tianping report``) to ``path``."""
+        from tianping.report.run_report import run_report_html
+
+        store = self._open()
+        try:
+            html = run_report_html(store, self.run_id, Path(indicators) if indicators is not None else None)
+        finally:
+            store.close()
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html, encoding="utf-8")
+        return out
+
+    def _open(self) -> Any:
+        from tianping.store import Store
+
+        return Store.open(self.results_dir or ".", readonly=True, store=self.store_url)
+
+
+def evaluate(
+    models: str | ModelSpec | Mapping[str, Any] | Sequence[str | ModelSpec | Mapping[str, Any]],
+    benchmarks: str | Sequence[str] = (),
+    *,
+    suites: str | Sequence[str] = (),
+    results_dir: str | Path | None = None,
+    store: str | None = None,
+    run_id: str | None = None,
+    offline: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> Evaluation:
+    """Evaluate ``models`` on ``benchmarks`` (and the tasks of ``suites``); see the module docstring."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("tianping.evaluate was called inside a running event loop: use await tianping.aevaluate")
+    from tianping.aio import run
+
+    return run(
+        aevaluate(
+            models,
+            benchmarks,
+            suites=suites,
+            results_dir=results_dir,
+            store=store,
+            run_id=run_id,
+            offline=offline,
+            progress=progress,
+            **options,
+        )
+    )
+
+
+async def aevaluate(
+    models: str | ModelSpec | Mapping[str, Any] | Sequence[str | ModelSpec | Mapping[str, Any]],
+    benchmarks: str | Sequence[str] = (),
+    *,
+    suites: str | Sequence[str] = (),
+    results_dir: str | Path | None = None,
+    store: str | None = None,
+    run_id: str | None = None,
+    offline: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> Evaluation:
+    """``evaluate`` for a caller that runs an event loop already."""
+    from tianping.engine.runner import Runner, read_definitions, start_run
+    from tianping.spec import default_results_dir
+    from tianping.store import Store
+
+    spec = build_spec(models, benchmarks, suites, options)
+    texts = read_definitions(spec)
+    benchmarks_loaded = _load(spec, texts, offline)
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    url = store or None
+    opened = Store.open(folder, store=url)
+    try:
+        if run_id is not None and opened.get_run(run_id) is not None:
+            raise ValueError(f"run {run_id} exists in {opened.url}: finish it with tianping resume {run_id}")
+        run_id = start_run(opened, spec, run_id, texts)
+        sink = _progress() if progress else None
+        started = time.perf_counter()
+        try:
+            result = await Runner(spec, opened, run_id, sink, benchmarks_loaded).execute()
+        finally:
+            if sink is not None:
+                sink.stop()
+        if result.status == "failed":
+            raise EvaluationFailed(result.message or "the run failed", run_id)
+        scores = _scores(opened, run_id)
+    finally:
+        opened.close()
+    return Evaluation(
+        run_id=run_id,
+        status=result.status,
+        message=result.message,
+        wall_s=time.perf_counter() - started,
+        sent=result.sent,
+        from_cache=result.from_cache,
+        scores=scores,
+        results_dir=None if url else folder,
+        store_url=url,
+    )
+
+
+def build_spec(
+    models: str | ModelSpec | Mapping[str, Any] | Sequence[str | ModelSpec | Mapping[str, Any]],
+    benchmarks: str | Sequence[str],
+    suites: str | Sequence[str],
+    options: Mapping[str, Any],
+) -> RunSpec:
+    """The run spec of ``evaluate``'s arguments: model options go to every model given by name (or as a
+    mapping that does not set them), run options to the run."""
+    from tianping.engine.tasks import expand_suites
+    from tianping.spec import default_data_dir
+
+    unknown = sorted(set(options) - _MODEL_OPTIONS - _RUN_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: expected the fields of "
+            f"RunSpec ({', '.join(sorted(_RUN_OPTIONS))}) or ModelSpec ({', '.join(sorted(_MODEL_OPTIONS))})"
+        )
+    shared = {k: v for k, v in options.items() if k in _MODEL_OPTIONS}
+    run_options = {k: v for k, v in options.items() if k in _RUN_OPTIONS}
+    given = [models] if isinstance(models, (str, ModelSpec, Mapping)) else list(models)
+    if not given:
+        raise ValueError("no model to evaluate: give at least one, e.g. 'openai/<name>' with base_url=...")
+    specs = []
+    for m in given:
+        if isinstance(m, ModelSpec):
+            specs.append(m.model_copy(update={k: v for k, v in shared.items() if k not in m.model_fields_set}))
+        elif isinstance(m, Mapping):
+            specs.append(ModelSpec(**{**shared, **m}))
+        else:
+            specs.append(ModelSpec(id=m, **shared))
+    names = [benchmarks] if isinstance(benchmarks, str) else list(benchmarks)
+    suite_names = [suites] if isinstance(suites, str) else list(suites)
+    names.extend(t for t in expand_suites(suite_names) if t not in names)
+    if not names:
+        raise ValueError("nothing to run: give benchmarks=[...] or suites=[...]")
+    run_options.setdefault("data_dir", str(default_data_dir()))
+    return RunSpec(models=specs, benchmarks=names, **run_options)
+
+
+def _load(spec: RunSpec, texts: dict[str, Any], offline: bool) -> list[Any]:
+    """The run's tasks, after the checks ``tianping run`` makes before it registers a run: every backend can be
+    created, every dataset is here (pulled when missing, unless offline), an attack that needs an attacker has
+    one."""
+    from tianping.engine.backends import check_backend
+    from tianping.engine.runner import commit_group, load_benchmarks
+
+    commit_group()  # a bad TIANPING_COMMIT_GROUP is refused before a run is registered
+    for m in [*spec.models, *spec.helper_models]:
+        check_backend(m)
+    _ensure_data(spec, texts, offline)
+    loaded = load_benchmarks(spec, texts)
+    needing = [b.name for b in loaded if "attacker" in b.helpers]
+    if needing and spec.attacker is None:
+        raise ValueError(f"{', '.join(needing)} plans attacks that need an attacker model: give attacker=...")
+    for bench in loaded:
+        for warning in bench.warnings:
+            log.warning("%s", warning)
+    return loaded
+
+
+def _ensure_data(spec: RunSpec, texts: dict[str, Any], offline: bool) -> None:
+    from tianping.benchmarks.errors import DatasetError
+    from tianping.data.catalog import dataset
+    from tianping.data.ensure import offline_refusal
+    from tianping.data.location import offline_reason
+    from tianping.data.pull import OfflineError, PullOptions, pull
+    from tianping.engine.tasks import datasets_missing
+
+    root = Path(spec.data_dir)
+    missing = datasets_missing(spec.benchmarks, texts, root)
+    if not missing:
+        return
+    reason = offline_reason(offline)
+    if reason:
+        raise DatasetError(offline_refusal(missing, root, reason))
+    log.warning("pulling %s into %s", ", ".join(missing), root)
+    options = PullOptions(source="auto", mirror=None, force=False, jobs=8, offline=reason)
+    for name in missing:
+        try:
+            result = pull(dataset(name), root, options)
+        except OfflineError as exc:
+            raise DatasetError(str(exc)) from None
+        if result.failed:
+            raise DatasetError(f"could not fetch {name}; retry with: tianping data pull {name}")
+
+
+def _progress() -> Any:
+    from rich.console import Console
+
+    from tianping.progress import RichProgress
+
+    return RichProgress(Console(stderr=True, highlight=False))
+
+
+def _scores(store: Any, run_id: str) -> list[BenchmarkScore]:
+    from tianping.report.collect import metric_rows
+
+    return [
+        BenchmarkScore(
+            model=m.model,
+            benchmark=m.benchmark,
+            metric=m.metric,
+            score=m.score,
+            n=m.n,
+            ci_low=m.ci_low,
+            ci_high=m.ci_high,
+            extraction_failures=m.extraction_failures,
+            incomplete=m.incomplete,
+            errors=m.errors,
+        )
+        for m in metric_rows(store, run_id)
+    ]

@@ -124,3 +124,38 @@ def test_a_run_needs_the_paths_its_definitions_read(tmp_path: Path) -> None:
     (tmp_path / "gsm8k").mkdir()
     (tmp_path / "gsm8k" / "test.jsonl").write_text("{}\n")
     assert missing_datasets({"gsm8k": ["gsm8k/test.jsonl"], "mmlu": ["mmlu/test"]}, tmp_path) == ["mmlu"]
+
+
+def test_the_python_api_pulls_what_it_lacks_and_offline_refuses(tmp_path: Path, hub: tuple[str, MirrorState]) -> None:
+    """``tianping.evaluate`` fetches a missing dataset as ``run`` does (its license logged first), and with
+    ``offline=True`` refuses naming the pull command; in a fresh process, so the hub client reads this endpoint."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    url, state = hub
+    script = (
+        "import json, logging, sys, tianping\n"
+        "logging.basicConfig(level=logging.WARNING, stream=sys.stderr)\n"
+        "kw = dict(base_url=sys.argv[1], limit=3, results_dir=sys.argv[2], progress=False)\n"
+        "try:\n"
+        "    tianping.evaluate('openai/fake', 'gsm8k', offline=True, **kw)\n"
+        "except Exception as exc:\n"
+        "    print(json.dumps({'refused': f'{type(exc).__name__}: {exc}'}))\n"
+        "r = tianping.evaluate('openai/fake', 'gsm8k', **kw)\n"
+        "print(json.dumps({'n': r.score('gsm8k').n}))\n"
+    )
+    with running_server(answer_fn=oracle_answer_fn()) as server:
+        done = subprocess.run(
+            [sys.executable, "-c", script, server.base_url, str(tmp_path / "results")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env_for(tmp_path, url)},
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    refused, finished = (json.loads(line) for line in done.stdout.splitlines())
+    assert refused["refused"].startswith("DatasetError") and "tianping data pull gsm8k" in refused["refused"]
+    assert "pulling gsm8k" in done.stderr and "license MIT" in done.stderr
+    assert finished == {"n": 3} and (tmp_path / "data" / "gsm8k" / "test.jsonl").is_file()

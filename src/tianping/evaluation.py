@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +182,6 @@ async def aevaluate(
             raise ValueError(f"run {run_id} exists in {opened.url}: finish it with tianping resume {run_id}")
         run_id = start_run(opened, spec, run_id, texts)
         sink = _progress() if progress else None
-        started = time.perf_counter()
         try:
             result = await Runner(spec, opened, run_id, sink, benchmarks_loaded).execute()
         finally:
@@ -198,7 +196,7 @@ async def aevaluate(
         run_id=run_id,
         status=result.status,
         message=result.message,
-        wall_s=time.perf_counter() - started,
+        wall_s=result.wall_s,
         sent=result.sent,
         from_cache=result.from_cache,
         scores=scores,
@@ -282,15 +280,22 @@ def _ensure_data(spec: RunSpec, texts: dict[str, Any], offline: bool) -> None:
     reason = offline_reason(offline)
     if reason:
         raise DatasetError(offline_refusal(missing, root, reason))
-    log.warning("pulling %s into %s", ", ".join(missing), root)
+    log.warning("pulling %s into %s (offline=True forbids this)", ", ".join(missing), root)
     options = PullOptions(source="auto", mirror=None, force=False, jobs=8, offline=reason)
     for name in missing:
         try:
-            result = pull(dataset(name), root, options)
+            result = pull(dataset(name), root, options, before_download=_license_notice)
         except OfflineError as exc:
             raise DatasetError(str(exc)) from None
         if result.failed:
             raise DatasetError(f"could not fetch {name}; retry with: tianping data pull {name}")
+
+
+def _license_notice(entry: Any, count: int) -> None:
+    """Logged before a dataset's first download, as the command line prints it: what the files may be used for."""
+    terms = {False: " NON-COMMERCIAL: may not be used commercially.", None: " NO LICENSE STATED: terms unclear."}
+    log.warning("%s: fetching %d file(s); license %s.%s", entry.name, count, entry.license,
+                terms.get(entry.commercial, ""))  # fmt: skip
 
 
 def _progress() -> Any:

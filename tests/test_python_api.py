@@ -117,3 +117,20 @@ def test_importing_tianping_does_not_import_the_api() -> None:
     code = "import sys, tianping; print('tianping.evaluation' in sys.modules, callable(tianping.evaluate))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent)
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+def test_resume_from_python_finishes_a_failed_run_with_a_corrected_url(server, tmp_path, data_dir) -> None:
+    with pytest.raises(tianping.EvaluationFailed) as failed:
+        tianping.evaluate("openai/fake", "gsm8k", base_url="http://127.0.0.1:9/v1", limit=4, max_retries=0,
+                          data_dir=str(data_dir), results_dir=tmp_path, progress=False)  # fmt: skip
+    run_id = failed.value.run_id
+    with pytest.raises(TypeError, match="cannot change limit"):  # what determines results stays as stored
+        tianping.resume(run_id, results_dir=tmp_path, limit=5)
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        tianping.resume("nope", results_dir=tmp_path)
+    done = tianping.resume(run_id, results_dir=tmp_path, base_url=server.base_url, concurrency=2, progress=False)
+    assert done.status == "completed" and done.sent == 4 and done.score("gsm8k").n == 4
+    again = tianping.resume(run_id, results_dir=tmp_path)  # complete: returned as it is, nothing sent
+    assert again.sent == 0 and again.scores == done.scores
+    shown = cli("show", run_id, "--results-dir", str(tmp_path))
+    assert shown.returncode == 0 and "completed" in shown.stdout

@@ -36,10 +36,10 @@ _RUN_OPTIONS = frozenset(RunSpec.model_fields) - {"models", "benchmarks"}
 
 class EvaluationFailed(RuntimeError):
     """The run stopped (a wrong key, an endpoint never reached, a store error). What was answered is stored;
-    ``tianping resume RUN_ID`` finishes it once the cause is fixed."""
+    ``tianping.resume(run_id)`` (or ``tianping resume RUN_ID``) finishes it once the cause is fixed."""
 
     def __init__(self, message: str, run_id: str):
-        super().__init__(f"{message} (run {run_id}; answers so far are stored: tianping resume {run_id})")
+        super().__init__(f"{message} (run {run_id}; answers so far are stored: tianping.resume({run_id!r}))")
         self.run_id = run_id
 
 
@@ -167,31 +167,125 @@ async def aevaluate(
     **options: Any,
 ) -> Evaluation:
     """``evaluate`` for a caller that runs an event loop already."""
-    from tianping.engine.runner import Runner, read_definitions, start_run
-    from tianping.spec import default_results_dir
-    from tianping.store import Store
+    from tianping.engine.runner import read_definitions, start_run
 
     spec = build_spec(models, benchmarks, suites, options)
     texts = read_definitions(spec)
-    benchmarks_loaded = _load(spec, texts, offline)
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
-    url = store or None
-    opened = Store.open(folder, store=url)
+    loaded = _load(spec, texts, offline)
+    opened, folder = _open(results_dir, store)
     try:
         if run_id is not None and opened.get_run(run_id) is not None:
-            raise ValueError(f"run {run_id} exists in {opened.url}: finish it with tianping resume {run_id}")
+            raise ValueError(f"run {run_id} exists in {opened.url}: finish it with tianping.resume({run_id!r})")
         run_id = start_run(opened, spec, run_id, texts)
-        sink = _progress() if progress else None
-        try:
-            result = await Runner(spec, opened, run_id, sink, benchmarks_loaded).execute()
-        finally:
-            if sink is not None:
-                sink.stop()
-        if result.status == "failed":
-            raise EvaluationFailed(result.message or "the run failed", run_id)
-        scores = _scores(opened, run_id)
+        return await _execute(opened, folder, store, spec, run_id, loaded, progress)
     finally:
         opened.close()
+
+
+def resume(
+    run_id: str,
+    *,
+    results_dir: str | Path | None = None,
+    store: str | None = None,
+    progress: bool = True,
+    judge_base_url: str | None = None,
+    attacker_base_url: str | None = None,
+    data_dir: str | Path | None = None,
+    include_paths: Sequence[str | Path] | None = None,
+    **corrections: Any,
+) -> Evaluation:
+    """Finish a run that stopped (``tianping resume``): only the requests with no stored answer are sent.
+    ``corrections`` may change how it executes (``base_url``, ``concurrency``, ``timeout_s``, ``max_retries``...),
+    never what determines its results; a completed run is returned as it is."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("tianping.resume was called inside a running event loop: use await tianping.aresume")
+    from tianping.aio import run
+
+    return run(
+        aresume(
+            run_id,
+            results_dir=results_dir,
+            store=store,
+            progress=progress,
+            judge_base_url=judge_base_url,
+            attacker_base_url=attacker_base_url,
+            data_dir=data_dir,
+            include_paths=include_paths,
+            **corrections,
+        )
+    )
+
+
+async def aresume(
+    run_id: str,
+    *,
+    results_dir: str | Path | None = None,
+    store: str | None = None,
+    progress: bool = True,
+    judge_base_url: str | None = None,
+    attacker_base_url: str | None = None,
+    data_dir: str | Path | None = None,
+    include_paths: Sequence[str | Path] | None = None,
+    **corrections: Any,
+) -> Evaluation:
+    """``resume`` for a caller that runs an event loop already."""
+    from tianping.engine.definitions import check_unchanged
+    from tianping.engine.tasks import use_include_paths
+    from tianping.spec import RunSpec, check_run_id, corrected_spec
+
+    check_run_id(run_id)
+    opened, folder = _open(results_dir, store)
+    try:
+        stored = opened.get_run(run_id)
+        if stored is None:
+            raise KeyError(f"no run '{run_id}' in {opened.url}")
+        data = corrected_spec(
+            stored["spec"],
+            corrections,
+            judge_base_url=judge_base_url,
+            attacker_base_url=attacker_base_url,
+            data_dir=str(Path(data_dir).resolve()) if data_dir is not None else None,
+            include_paths=[str(p) for p in include_paths] if include_paths else None,
+        )
+        definitions = stored.get("definitions") or None
+        # before the spec is read: a plugin may provide the backend of a model it names
+        use_include_paths(data.get("include_paths") or [], expected=definitions)
+        spec = RunSpec.model_validate(data)
+        if stored["stored_status"] == "completed":
+            return _finished(opened, folder, store, run_id, stored)
+        if definitions:
+            check_unchanged(definitions, run_id)
+        loaded = _load(spec, definitions, offline=True, pull=False)
+        return await _execute(opened, folder, store, spec, run_id, loaded, progress)
+    finally:
+        opened.close()
+
+
+def _open(results_dir: str | Path | None, store: str | None) -> tuple[Any, Path]:
+    from tianping.spec import default_results_dir
+    from tianping.store import Store
+
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    return Store.open(folder, store=store or None), folder
+
+
+async def _execute(
+    opened: Any, folder: Path, store: str | None, spec: RunSpec, run_id: str, loaded: list[Any], progress: bool
+) -> Evaluation:
+    from tianping.engine.runner import Runner
+
+    sink = _progress() if progress else None
+    try:
+        result = await Runner(spec, opened, run_id, sink, loaded).execute()
+    finally:
+        if sink is not None:
+            sink.stop()
+    if result.status == "failed":
+        raise EvaluationFailed(result.message or "the run failed", run_id)
     return Evaluation(
         run_id=run_id,
         status=result.status,
@@ -199,9 +293,24 @@ async def aevaluate(
         wall_s=result.wall_s,
         sent=result.sent,
         from_cache=result.from_cache,
-        scores=scores,
-        results_dir=None if url else folder,
-        store_url=url,
+        scores=_scores(opened, run_id),
+        results_dir=None if store else folder,
+        store_url=store or None,
+    )
+
+
+def _finished(opened: Any, folder: Path, store: str | None, run_id: str, stored: dict[str, Any]) -> Evaluation:
+    """A completed run as it is: nothing to send."""
+    return Evaluation(
+        run_id=run_id,
+        status="completed",
+        message=None,
+        wall_s=float(stored.get("wall_s") or 0.0),
+        sent=0,
+        from_cache=0,
+        scores=_scores(opened, run_id),
+        results_dir=None if store else folder,
+        store_url=store or None,
     )
 
 
@@ -244,17 +353,18 @@ def build_spec(
     return RunSpec(models=specs, benchmarks=names, **run_options)
 
 
-def _load(spec: RunSpec, texts: dict[str, Any], offline: bool) -> list[Any]:
+def _load(spec: RunSpec, texts: dict[str, Any] | None, offline: bool, pull: bool = True) -> list[Any]:
     """The run's tasks, after the checks ``tianping run`` makes before it registers a run: every backend can be
-    created, every dataset is here (pulled when missing, unless offline), an attack that needs an attacker has
-    one."""
+    created, every dataset is here (pulled when missing, unless offline; a resume does not pull), an attack
+    that needs an attacker has one."""
     from tianping.engine.backends import check_backend
     from tianping.engine.runner import commit_group, load_benchmarks
 
     commit_group()  # a bad TIANPING_COMMIT_GROUP is refused before a run is registered
     for m in [*spec.models, *spec.helper_models]:
         check_backend(m)
-    _ensure_data(spec, texts, offline)
+    if pull:
+        _ensure_data(spec, texts or {}, offline)
     loaded = load_benchmarks(spec, texts)
     needing = [b.name for b in loaded if "attacker" in b.helpers]
     if needing and spec.attacker is None:

@@ -5,6 +5,7 @@ Secrets are not part of a spec: a model names the environment variable its key i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -442,6 +443,10 @@ more concurrency, a longer timeout). The endpoint a URL names is checked apart, 
 answered (``Runner``), and the data against its checksums."""
 
 
+MODEL_EXECUTION_FIELDS = EXECUTION_FIELDS - {"data_dir", "unsafe_exec", "allow_outside_data", "include_paths"}
+"""The execution settings of a model (the rest are the run's)."""
+
+
 def stored_spec(spec: RunSpec) -> dict[str, Any]:
     """The spec as stored with a run: every URL without credentials (they live only in this process)."""
     return without_credentials(spec.model_dump(mode="json"))
@@ -455,6 +460,41 @@ def without_credentials(data: Any) -> Any:
                 for k, v in data.items()}  # fmt: skip
     if isinstance(data, list):
         return [without_credentials(v) for v in data]
+    return data
+
+
+def corrected_spec(
+    stored: dict[str, Any],
+    corrections: dict[str, Any],
+    *,
+    judge_base_url: str | None = None,
+    attacker_base_url: str | None = None,
+    data_dir: str | None = None,
+    include_paths: list[str] | None = None,
+) -> dict[str, Any]:
+    """A stored spec with the execution settings a resume may change: ``corrections`` (fields of
+    ``MODEL_EXECUTION_FIELDS``; None leaves one as stored) go to every model, and to the judge and the attacker but for
+    their own URL; the data and plugin folders may have moved (their checksums are checked apart). Not validated:
+    the run's plugins are imported first, since one may provide the backend a model names."""
+    unknown = sorted(set(corrections) - MODEL_EXECUTION_FIELDS)
+    if unknown:
+        raise TypeError(
+            f"a resume cannot change {', '.join(unknown)}: only {', '.join(sorted(MODEL_EXECUTION_FIELDS))}, "
+            "the data folder and the plugin folders"
+        )
+    given = {k: v for k, v in corrections.items() if v is not None}
+    data: dict[str, Any] = json.loads(json.dumps(stored))
+    for m in data["models"]:
+        m.update(given)
+    for role, url in (("judge", judge_base_url), ("attacker", attacker_base_url)):
+        if data.get(role):
+            data[role].update(
+                {**{k: v for k, v in given.items() if k != "base_url"}, **({"base_url": url} if url else {})}
+            )
+    if data_dir is not None:
+        data["data_dir"] = data_dir
+    if include_paths:
+        data["include_paths"] = list(include_paths)
     return data
 
 

@@ -3,7 +3,6 @@ execution they share with ``quickstart`` are in ``tianping.cli.run_support``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -547,7 +546,7 @@ def resume(
     from pydantic import ValidationError
 
     from tianping.engine.tasks import use_include_paths
-    from tianping.spec import RunSpec, check_run_id
+    from tianping.spec import RunSpec, check_run_id, corrected_spec
 
     try:
         check_run_id(run_id)
@@ -567,17 +566,15 @@ def resume(
     given = {"base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency, "timeout_s": timeout,
              "max_retries": max_retries, "rpm": rpm, "stream": stream, "device": device, "batch_size": batch_size,
              "max_reply_mb": max_reply_mb}  # fmt: skip
-    data = json.loads(json.dumps(stored["spec"]))
-    for m in data["models"]:
-        m.update({k: v for k, v in given.items() if v is not None})
-    for role, url in (("judge", judge_base_url), ("attacker", attacker_base_url)):
-        if data.get(role):
-            settings = {k: v for k, v in given.items() if v is not None and k != "base_url"}
-            data[role].update({**settings, **({"base_url": url} if url else {})})
-    if data_dir is not None:
-        data["data_dir"] = str(data_dir.resolve())
-    if include_path:  # the run's plugins moved: the same files (by hash) from another folder
-        data["include_paths"] = [str(p) for p in include_path]
+    data = corrected_spec(
+        stored["spec"],
+        given,
+        judge_base_url=judge_base_url,
+        attacker_base_url=attacker_base_url,
+        data_dir=str(data_dir.resolve()) if data_dir is not None else None,
+        # the run's plugins moved: the same files (by hash) from another folder
+        include_paths=[str(p) for p in include_path] if include_path else None,
+    )
     # before the spec is read: a plugin may provide the backend of a model it names
     guard(lambda: use_include_paths(data.get("include_paths") or [], expected=stored.get("definitions")))
     try:

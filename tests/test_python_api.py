@@ -134,3 +134,16 @@ def test_resume_from_python_finishes_a_failed_run_with_a_corrected_url(server, t
     assert again.sent == 0 and again.scores == done.scores
     shown = cli("show", run_id, "--results-dir", str(tmp_path))
     assert shown.returncode == 0 and "completed" in shown.stdout
+
+
+def test_the_readme_example_runs_as_written(server, tmp_path, monkeypatch) -> None:
+    """README's "From Python" block, against the fake server instead of a local vLLM."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "http://localhost:8000/v1" in block
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block.replace("http://localhost:8000/v1", server.base_url), "README.md", "exec"), namespace)  # noqa: S102
+    result = namespace["result"]
+    assert result.status == "completed" and {s.benchmark for s in result.scores} == {"gsm8k", "mmlu"}
+    assert (tmp_path / "gsm8k.html").is_file() and len(namespace["rows"]) == 400

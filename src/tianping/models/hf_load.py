@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,26 @@ def check_model_dir(path: Path) -> None:
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported (without importing it)."""
     return importlib.util.find_spec(module) is not None
+
+
+SMALL_CHECKPOINT_BYTES = 200 * 1024 * 1024
+"""Below this, weights load in well under a second and transformers' "Loading weights" bar is only clutter (the
+bundled reference models of the quickstart are a few MB); above it, the bar shows a long load advancing."""
+
+
+@contextmanager
+def _quiet_if_small(path: Path) -> Iterator[None]:
+    from transformers.utils import logging as transformers_logging
+
+    size = sum(f.stat().st_size for f in Path(path).glob("*") if f.suffix in (".safetensors", ".bin") and f.is_file())
+    if size >= SMALL_CHECKPOINT_BYTES or not transformers_logging.is_progress_bar_enabled():
+        yield
+        return
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.enable_progress_bar()
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -341,7 +363,8 @@ def load_local_model(
         kwargs["device_map"] = device_map
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
-        model: Any = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        with _quiet_if_small(path):
+            model: Any = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except ImportError as exc:
         raise ModelLoadError(f"model path {path}: {exc}") from None
     except (OSError, ValueError, KeyError) as exc:

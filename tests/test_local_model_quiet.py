@@ -1,6 +1,7 @@
-"""Encoding a context longer than the model's window says nothing misleading: transformers' tokenizer warns that
-such a text "will result in indexing errors", but tianping cuts every context to the window itself, as lm-eval
-does (the quickstart's 5-shot MMLU prompts are ~1,100 tokens for a 1,024-token reference model)."""
+"""Loading and running a local model says nothing misleading or needless: transformers' tokenizer warns that a
+context longer than the window "will result in indexing errors", but tianping cuts every context to the window
+itself, as lm-eval does (the quickstart's 5-shot MMLU prompts are ~1,100 tokens for a 1,024-token reference
+model); and a few-MB checkpoint loads without a progress bar."""
 
 from __future__ import annotations
 
@@ -59,3 +60,20 @@ def test_the_encoder_does_not(transformers_warnings: list[str]) -> None:
     assert len(single) > tokenizer.model_max_length and many[0] == single and cont
     assert not any("indexing errors" in m for m in transformers_warnings)
     assert single == tokenizer.encode(LONG)  # the same tokens as the tokenizer's own call
+
+
+def test_small_checkpoints_load_without_the_weights_bar_and_large_ones_keep_it(tmp_path) -> None:
+    """transformers' "Loading weights" bar is clutter for the few-MB reference models of the quickstart, and
+    worth having for a checkpoint that takes a while to load; the setting is restored either way."""
+    from transformers.utils import logging as transformers_logging
+
+    from tianping.models.hf_load import SMALL_CHECKPOINT_BYTES, _quiet_if_small
+
+    assert transformers_logging.is_progress_bar_enabled()
+    with _quiet_if_small(resolve_ref_model("tp-ref-clean")):
+        assert not transformers_logging.is_progress_bar_enabled()
+    assert transformers_logging.is_progress_bar_enabled()
+    with open(tmp_path / "model.safetensors", "wb") as big:  # sparse: no disk is used
+        big.truncate(SMALL_CHECKPOINT_BYTES + 1)
+    with _quiet_if_small(tmp_path):
+        assert transformers_logging.is_progress_bar_enabled()

@@ -65,3 +65,18 @@ def test_without_a_terminal_the_bar_is_printed_once_and_never_redrawn_in_the_bac
         assert set(threading.enumerate()) - before  # a terminal is redrawn as answers come
     finally:
         live.stop()
+
+
+def test_in_80_columns_the_counts_keep_their_width_and_the_scores_give_way():
+    """A narrow terminal or a log: rich squeezed every column alike ("evalua…  25.9 re…"); the label, the counts,
+    the rate and the time stay whole, the bar shrinks, and the running scores end with an ellipsis."""
+    buffer = io.StringIO()
+    progress = RichProgress(Console(file=buffer, width=80, force_terminal=False))
+    progress.start(total=14042, done=0)
+    for name in ("mmlu_5shot", "cmmlu_5shot", "arc_easy", "gsm8k"):
+        progress.advance(Score(value=1.0), name)
+    progress.stop()
+    (line,) = [x for x in buffer.getvalue().splitlines() if x.strip()]
+    assert len(line) <= 80
+    assert line.startswith("evaluating ") and "4/14042" in line and "req/s" in line
+    assert "mmlu_5shot 100.0%" in line and line.rstrip().endswith("…")

@@ -7,6 +7,7 @@ import time
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 from tianping.core import Score
 
@@ -47,14 +48,17 @@ class RichProgress:
     def __init__(self, console: Console, label: str = "evaluating"):
         self.console = console
         self.label = label
+        # in a narrow terminal (or a log, 80 columns) rich squeezes every column alike ("evalua… re…"): the counts
+        # keep their width, the bar shrinks first and the running scores end with an ellipsis
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>7.1f} req/s"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[running]}"),
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, min_width=len(label))),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=1, max_width=40)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[rate]:>7.1f} req/s", table_column=Column(no_wrap=True, min_width=13)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True, min_width=7)),
+            TextColumn("{task.fields[running]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=3)),
             console=console,
+            expand=True,
             transient=False,
             # where nothing is redrawn (a file, a pipe, CI's log) the bar is printed once when it stops: without a
             # terminal its refresh thread would only render it unseen, ten times a second, for the whole run

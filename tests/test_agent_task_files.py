@@ -210,7 +210,8 @@ SERVER_MISTAKES = {
         "{command: srv, url: 'http://127.0.0.1:1/mcp'}",
         "field '(top level)': Value error, give exactly one",
     ),
-    "unknown field": ("{command: srv, shell: true}", "field 'shell': Extra inputs are not permitted"),
+    "unknown field": ("{command: srv, shell: true}", "field 'shell': unknown field (known: "),
+    "misspelt field": ("{comand: srv}", "field 'comand': unknown field; did you mean command?"),
     "bad bound": ("{url: 'http://127.0.0.1:1/mcp', call_timeout_s: 0}", "field 'call_timeout_s'"),
     "bad url": ("{url: 'file:///etc/passwd'}", "field 'url'"),
 }

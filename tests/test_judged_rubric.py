@@ -33,7 +33,7 @@ def _load(path: Path):
         ("name: [unclosed\n", [{"question": "q"}], r"rubric.yaml:2: not valid YAML"),
         ("- a list\n", [{"question": "q"}], "a rubric is a YAML mapping"),
         ("name: helpdesk\nquestions: q.jsonl\n", [{"question": "q"}], "field 'criteria'"),
-        (GOOD + "critera: typo\n", [{"question": "q"}], "field 'critera': Extra inputs"),
+        (GOOD + "critera: typo\n", [{"question": "q"}], "field 'critera': unknown field; did you mean criteria?"),
         (GOOD + "scale: {min: 5, max: 5}\n", [{"question": "q"}], "field 'scale'.*min \\(5\\) must be below max"),
         ("name: Help Desk\nquestions: q.jsonl\ncriteria: x\n", [{"question": "q"}], "field 'name'"),
         (GOOD, [{"question": "ok"}, {"prompt": "no question field"}], "q.jsonl:2: field 'question'"),

@@ -337,7 +337,7 @@ def test_model_generation_overrides_compose_over_the_runs_over_the_benchmarks(tm
             """,
             4,
             "models[0].concurency",
-            "unknown key (known: id, served_name, generation, base_url",
+            "unknown key; did you mean concurrency? (known: id, served_name, generation, base_url",
         ),
         (  # unknown key in nested generation overrides
             """\
@@ -350,7 +350,29 @@ def test_model_generation_overrides_compose_over_the_runs_over_the_benchmarks(tm
             """,
             5,
             "models[0].generation.temprature",
-            "unknown key (known: temperature, top_p, max_tokens, seed, stop, n)",
+            "unknown key; did you mean temperature? (known: temperature, top_p, max_tokens, seed, stop, n)",
+        ),
+        (  # a model's setting under settings:
+            """\
+            models: [{id: openai/m, base_url: "http://h:1/v1"}]
+            benchmarks: [gsm8k]
+            settings:
+              concurrency: 8
+            """,
+            4,
+            "settings.concurrency",
+            "concurrency is set per model: models: [{id: ..., concurrency: ...}]",
+        ),
+        (  # a misspelt generation setting under settings:
+            """\
+            models: [{id: openai/m, base_url: "http://h:1/v1"}]
+            benchmarks: [gsm8k]
+            settings:
+              max_token: 64
+            """,
+            4,
+            "settings.max_token",
+            "did you mean max_tokens? It belongs under settings: generation:",
         ),
         (  # unknown key in settings
             """\
@@ -374,7 +396,7 @@ def test_model_generation_overrides_compose_over_the_runs_over_the_benchmarks(tm
             """,
             5,
             "settings.safety.budjet",
-            "unknown key (known: attacks, categories",
+            "unknown key; did you mean budget? (known: attacks, categories",
         ),
         (  # a bad URL
             """\

@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import os
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +92,7 @@ from pydantic import BaseModel, ValidationError
 
 from tianping.core.items import check_ids
 from tianping.core.limits import MIB
+from tianping.core.suggest import nearest, unknown_field, unknown_key
 from tianping.spec import ModelSpec, RunSpec, check_run_id, default_data_dir
 
 MAX_PLAN_BYTES = MIB
@@ -295,8 +295,7 @@ class _Builder:
                     continue
                 loc = renamed
             if err["type"] == "extra_forbidden":
-                known = _fields_at(model, tuple(err["loc"])[:-1])
-                message = f"unknown key (known: {', '.join(known)})" if known else "unknown key"
+                message = unknown_field(model, tuple(err["loc"]), "key")
             elif err["type"] == "missing":
                 message = "required"
             else:
@@ -312,7 +311,7 @@ class _Builder:
                 continue
             bad = True
             extra = hint(key) if hint is not None else None
-            self.add((*loc, str(key)), extra or f"unknown key (known: {', '.join(known)})")
+            self.add((*loc, str(key)), extra or unknown_key(str(key), known))
         return bad
 
     def path(self, value: str) -> Path:
@@ -647,7 +646,7 @@ class _Builder:
             settings,
             ("settings",),
             fields,
-            lambda k: f"unknown key; {k} belongs at the top level of the plan" if k in TOP_KEYS else None,
+            lambda k: _misplaced_setting(k),
         )
         run = {k: v for k, v in settings.items() if k in fields}
         loc: Loc = ("settings",)
@@ -720,27 +719,22 @@ def _host_port(url: str) -> str:
     return f"{host}:{port}"
 
 
-def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """The field names of the pydantic model found at ``loc`` inside ``model`` (empty when there is none)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return []
-        current = _model_in(current.model_fields[part].annotation)
-        if current is None:
-            return []
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+def _misplaced_setting(key: str) -> str | None:
+    """Where a key given under ``settings:`` belongs, when it is (or is a typo of) a key of another part of the
+    plan; None when it is none of them (the settings' own message then lists the known keys)."""
+    from tianping.spec import GenerationOverrides, ModelSpec
 
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside ``X | None`` or ``list[X]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
+    if key in TOP_KEYS:
+        return f"unknown key; {key} belongs at the top level of the plan"
+    places = (
+        (list(GenerationOverrides.model_fields), "belongs under settings: generation: (or a model's generation:)"),
+        ([f for f in ModelSpec.model_fields if f != "generation"], "is set per model: models: [{id: ..., KEY: ...}]"),
+    )
+    for fields, where in places:
+        if key in fields:
+            return f"unknown key; {key} {where.replace('KEY', key)}"
+    for fields, where in places:
+        near = nearest(key, fields, n=1)
+        if near:
+            return f"unknown key; did you mean {near[0]}? It {where.replace('KEY', near[0])}"
     return None

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from tianping.benchmarks.errors import BenchmarkDefinitionError
+from tianping.core.suggest import validation_problems
 
 
 class _Strict(BaseModel):
@@ -223,11 +224,9 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        problems.append(f"{source}: field '{where}': {err['msg']}")
-    return "\n".join(problems)
+    return "\n".join(
+        f"{source}: field '{where}': {message}" for where, message in validation_problems(exc, BenchmarkDef)
+    )
 
 
 def parse_definitions(raw: Any, source: str) -> list[BenchmarkDef]:

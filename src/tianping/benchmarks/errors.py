@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from difflib import get_close_matches
 
 from tianping.core.errors import TaskConfigError
+from tianping.core.suggest import nearest
 
 
 class BenchmarkDefinitionError(TaskConfigError):
@@ -25,7 +25,7 @@ def unknown_benchmark(name: str, known: Iterable[str], what: str = "benchmark") 
     """The error for a name that is none of ``known``: the nearest names first (a typo is the usual cause, and
     the full list runs to a hundred names), then the list."""
     listed = sorted(set(known))
-    near = get_close_matches(name, listed, n=3, cutoff=0.75)
+    near = nearest(name, listed, n=3)
     hint = f" (did you mean {' or '.join(near)}?)" if near else ""
     tail = " (or a path to a .yaml file)" if what == "benchmark" else ""
     return UnknownBenchmark(f"unknown {what} '{name}'{hint}; known: {', '.join(listed) or 'none'}{tail}")

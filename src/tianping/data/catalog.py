@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tianping.core.suggest import validation_problems
 from tianping.data.rows import FORMATS
 
 HUB_REPO_ENV = "TIANPING_DATA_REPO"
@@ -137,9 +138,8 @@ def _validated(model: type[_Strict], raw: Any, name: str) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise CatalogError(f"catalog/{name}: {loc}: {first['msg']}") from None
+        where, message = validation_problems(exc, model)[0]
+        raise CatalogError(f"catalog/{name}: {where}: {message}") from None
 
 
 @cache

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tianping.core.suggest import validation_problems
+
 
 class IndicatorTreeError(ValueError):
     pass
@@ -63,7 +65,7 @@ def parse_tree(raw: object, source: str) -> IndicatorTree:
         return IndicatorTree.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            f"{source}: field '{'.'.join(str(p) for p in e['loc']) or '(top level)'}': {e['msg']}" for e in exc.errors()
+            f"{source}: field '{where}': {message}" for where, message in validation_problems(exc, IndicatorTree)
         ]
         raise IndicatorTreeError("\n".join(problems)) from None
 

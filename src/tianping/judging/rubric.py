@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tianping.core.errors import TaskConfigError
+from tianping.core.suggest import validation_problems
 from tianping.core.task import ScoringContext
 from tianping.core.types import GenerationParams, Request, Response, Sample, Score
 from tianping.judging.grading import Scale, grade, grade_messages
@@ -102,9 +103,8 @@ def parse_rubric(text: str, source: str) -> Rubric:
     try:
         return Rubric.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field_name = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise TaskConfigError(f"{source}: field '{field_name}': {first['msg']}") from None
+        where, message = validation_problems(exc, Rubric)[0]
+        raise TaskConfigError(f"{source}: field '{where}': {message}") from None
 
 
 def read_rubric_text(name: str) -> tuple[str, str]:

@@ -45,6 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tianping.core import Message
+from tianping.core.suggest import unknown_field
 from tianping.safety.converters.base import (
     GROUPS,
     Attack,
@@ -348,10 +349,10 @@ def _parse(path: str, stamp: int) -> AttackFile:
     try:
         return AttackFile.model_validate(data)
     except ValidationError as exc:
-        raise AttackFileError(f"{path}: " + "; ".join(_problem(e) for e in exc.errors())) from None
+        raise AttackFileError(f"{path}: " + "; ".join(_problem(e, AttackFile) for e in exc.errors())) from None
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any, model: Any) -> str:
     parts: list[str] = []
     for part in error.get("loc", ()):
         if isinstance(part, int) and parts:
@@ -360,7 +361,7 @@ def _problem(error: Any) -> str:
             parts.append(str(part))
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
-        message = "unknown field"
+        message = unknown_field(model, tuple(error.get("loc", ())))
     return f"{'.'.join(parts)}: {message}" if parts else message
 
 

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tianping.core.secrets import check_env_name, strip_credentials
+from tianping.core.suggest import unknown_field
 from tianping.fidelity.monitor_check import FidelityCheckConfig
 from tianping.serving.records import FAILURE_CLASSES, ProbeRecord
 
@@ -190,7 +191,7 @@ def _format_validation(source: str, exc: ValidationError, data: Any) -> str:
                 where += f" (endpoint {eps[loc[1]]['name']!r})"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            msg = unknown_field(MonitorConfig, tuple(err["loc"]))
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         lines.append(f"{source}: {where}: {msg}")

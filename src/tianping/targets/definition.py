@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tianping.core.suggest import unknown_field
 from tianping.targets.extract import Extractor, ExtractorSpec
 from tianping.targets.templates import BodyTemplates, TemplateProblem
 
@@ -189,7 +190,7 @@ def load_target(path: str | Path) -> Target:
     try:
         spec = TargetSpec.model_validate(data)
     except ValidationError as exc:
-        raise TargetError(f"{where}: " + "; ".join(_problem(e) for e in exc.errors())) from None
+        raise TargetError(f"{where}: " + "; ".join(_problem(e, TargetSpec) for e in exc.errors())) from None
     try:
         templates = BodyTemplates(spec.url, spec.query, spec.body.json_template if spec.body else None,
                                   spec.body.form if spec.body else None)  # fmt: skip
@@ -204,9 +205,9 @@ def load_target(path: str | Path) -> Target:
     return Target(path, spec, templates, _resolve_headers(where, spec.headers))
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any, model: Any) -> str:
     loc = ".".join(str(part) for part in error.get("loc", ()))
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
-        message = "unknown field"
+        message = unknown_field(model, tuple(error.get("loc", ())))
     return f"{loc}: {message}" if loc else message

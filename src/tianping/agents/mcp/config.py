@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tianping.agents.mcp.errors import McpServerError
 from tianping.core.errors import TaskConfigError
+from tianping.core.suggest import validation_problems
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MIN_SECRET = 4
@@ -99,10 +100,7 @@ class McpServerDef(BaseModel):
         try:
             return cls.model_validate(dict(raw))
         except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-                problems.append(f"{where}: field '{field}': {err['msg']}")
+            problems = [f"{where}: field '{loc}': {message}" for loc, message in validation_problems(exc, cls)]
             raise TaskConfigError("\n".join(problems)) from None
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> ResolvedServer:

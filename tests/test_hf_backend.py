@@ -190,6 +190,8 @@ def test_ref_names_resolve_or_list_what_exists(tmp_path: Path) -> None:
     assert resolve_ref_model("tiny-a", tmp_path) == tmp_path / "tiny-a"
     with pytest.raises(ModelLoadError, match=r"no reference model 'nope' .*available: tiny-a"):
         resolve_ref_model("nope", tmp_path)
+    with pytest.raises(ModelLoadError, match=r"'tiny-b' .*; did you mean ref/tiny-a\? \(available: tiny-a\)"):
+        resolve_ref_model("tiny-b", tmp_path)
     with pytest.raises(ModelLoadError, match="no reference model 'surely-absent'"):
         create_backend(ModelSpec(id="ref/surely-absent"))
 

@@ -77,6 +77,7 @@ def test_a_key_given_as_the_env_var_name_is_refused_and_never_echoed(tmp_path, d
         ("openai/m", "http://", "--base-url"),
         ("openai/m", "http://127.0.0.1:notaport/v1", "--base-url"),
         ("llama/m", "http://127.0.0.1:9/v1", "unknown backend 'llama'"),
+        ("opena/m", "http://127.0.0.1:9/v1", "unknown backend 'opena' in model id 'opena/m'; did you mean openai/m?"),
         ("hf/no/such/checkpoint", "http://127.0.0.1:9/v1", "does not exist"),
     ],
 )

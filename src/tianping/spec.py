@@ -141,7 +141,11 @@ class ModelSpec(BaseModel):
 
             known = known_backends()
             if backend not in known:
-                raise ValueError(f"unknown backend '{backend}' in model id {value!r} (known: {', '.join(known)})")
+                from tianping.core.suggest import nearest
+
+                near = nearest(backend, list(known), n=1)
+                hint = f"; did you mean {near[0]}/{name}?" if near else ""
+                raise ValueError(f"unknown backend '{backend}' in model id {value!r}{hint} (known: {', '.join(known)})")
         return value
 
     @field_validator("served_name")

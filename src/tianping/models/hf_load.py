@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.core import Request
+from tianping.core.suggest import nearest
 from tianping.models.hf_generate import DEFAULT_MAX_TOKENS, GenerationJob, render_plain
 from tianping.models.hf_hub import ModelLoadError as ModelLoadError  # raised here, and imported from here
 from tianping.models.hf_scoring import LogLikelihoodScorer
@@ -52,7 +53,9 @@ def resolve_ref_model(name: str, root: Path = REFMODELS_DIR) -> Path:
         return path
     available = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
     listing = ", ".join(available) if available else "none are installed"
-    raise ModelLoadError(f"no reference model '{name}' in {root} (available: {listing})")
+    near = nearest(name, available, n=1)
+    hint = f"; did you mean ref/{near[0]}?" if near else ""
+    raise ModelLoadError(f"no reference model '{name}' in {root}{hint} (available: {listing})")
 
 
 def check_model_dir(path: Path) -> None:

@@ -241,3 +241,24 @@ def test_a_malformed_request_is_dropped_and_the_warm_process_serves_on(
         done, caller_cpu = _run_measured(*_run_args(server.base_url, data_dir, tmp_path / "r", "after", 2), env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert caller_cpu < WARM_CALLER_CPU_S
+
+
+def test_a_command_longer_than_the_idle_time_keeps_the_warm_process(
+    runtime: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    """The idle time counts from the end of the last command, not its start: a run that outlasts it (a long
+    evaluation at C=1) does not leave the next command without its warm process."""
+    env = _env(runtime, TIANPING_WARM_IDLE="1")
+    results = tmp_path / "results"
+    with running_server(answer_fn=oracle_answer_fn(), latency_s=0.5) as server:
+        _warm_up(runtime, env, server.base_url, data_dir, results)
+        (pid,) = _warm_pids(runtime)
+        args = [*_run_args(server.base_url, data_dir, results, "long", limit=6), "--concurrency", "1"]
+        long_run, caller_cpu = _run_measured(*args, env=env)  # ~3 s: three times the idle time
+        assert long_run.returncode == 0, long_run.stderr[-2000:]
+        assert caller_cpu < WARM_CALLER_CPU_S
+        next_one, caller_cpu = _run_measured(*_run_args(server.base_url, data_dir, results, "next", limit=1), env=env)
+        assert next_one.returncode == 0, next_one.stderr[-2000:]
+        assert caller_cpu < WARM_CALLER_CPU_S, caller_cpu  # served warm, not in a process of its own
+        assert _warm_pids(runtime) == [pid]
+    _wait_for(lambda: not _warm_pids(runtime), timeout=15)  # and idle after the last command, it goes

@@ -12,8 +12,8 @@ The first command starts the warm process in the background and runs as usual; l
 process serves one environment: its socket is named by a digest of the Python executable, tianping's files and
 the installed packages (modification times) and the whole environment, so another virtualenv, an edited checkout or a
 changed variable (an API key, ``HF_HUB_OFFLINE``, a CA bundle) gets its own warm process instead of a stale one,
-and a warm process that finds its code changed refuses and exits. It exits after ``TIANPING_WARM_IDLE`` seconds
-(default 600) without a command. Sockets live in a private directory of the user (``$XDG_RUNTIME_DIR`` or the
+and a warm process that finds its code changed refuses and exits. It exits ``TIANPING_WARM_IDLE`` seconds
+(default 600) after its last command ended. Sockets live in a private directory of the user (``$XDG_RUNTIME_DIR`` or the
 temporary directory, mode 0700, checked), and a connecting process must be of the same user.
 
 This module is imported by the command line before anything else, so it uses the standard library only.
@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -276,24 +277,39 @@ def serve(path: str, idle_s: float) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; each child resets it
     listener.settimeout(min(idle_s, 2.0))
     last = time.monotonic()
+    children: list[int] = []  # pidfds of the commands still running: while one runs, the process is not idle
     try:
         while _still_ours(path, inode):
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                if time.monotonic() - last >= idle_s:
+                if _running(children):
+                    last = time.monotonic()
+                elif time.monotonic() - last >= idle_s:
                     return
                 continue
             last = time.monotonic()
             with conn:
                 conn.settimeout(10)
-                if not _serve_one(conn, listener, key):
+                if not _serve_one(conn, listener, key, children):
                     return
     finally:
         listener.close()
+        for fd in children:
+            os.close(fd)
         if _still_ours(path, inode):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def _running(children: list[int]) -> bool:
+    """Whether a command is still running; the pidfds of those that ended are closed and dropped."""
+    if children:
+        ended, _, _ = select.select(children, [], [], 0)  # a pidfd reads ready once its process has exited
+        for fd in ended:
+            children.remove(fd)
+            os.close(fd)
+    return bool(children)
 
 
 def _still_ours(path: str, inode: int) -> bool:
@@ -304,9 +320,9 @@ def _still_ours(path: str, inode: int) -> bool:
         return False
 
 
-def _serve_one(conn: socket.socket, listener: socket.socket, key: str) -> bool:
-    """Fork a child for the command on ``conn``; False when this warm process must stop (its code or the
-    caller's environment no longer matches: it is stale)."""
+def _serve_one(conn: socket.socket, listener: socket.socket, key: str, children: list[int]) -> bool:
+    """Fork a child for the command on ``conn`` (its pidfd added to ``children``); False when this warm process
+    must stop (its code or the caller's environment no longer matches: it is stale)."""
     fds: list[int] = []
     try:
         uid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
@@ -320,9 +336,13 @@ def _serve_one(conn: socket.socket, listener: socket.socket, key: str) -> bool:
         pid = os.fork()
         if pid == 0:
             try:
+                for fd in children:  # the other commands' pidfds are the warm process's, not this command's
+                    os.close(fd)
                 _child(conn, listener, request, fds)
             finally:
                 os._exit(70)
+        with contextlib.suppress(OSError):  # (a kernel without pidfds: the idle time counts from the start)
+            children.append(os.pidfd_open(pid))
         return True
     except (OSError, ValueError, KeyError, TypeError):
         return True

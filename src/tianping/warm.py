@@ -305,8 +305,10 @@ def serve(path: str, idle_s: float) -> None:
 def _running(children: list[int]) -> bool:
     """Whether a command is still running; the pidfds of those that ended are closed and dropped."""
     if children:
-        ended, _, _ = select.select(children, [], [], 0)  # a pidfd reads ready once its process has exited
-        for fd in ended:
+        poller = select.poll()  # (poll, not select: any descriptor number)
+        for fd in children:
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(0):  # a pidfd reads ready once its process has exited
             children.remove(fd)
             os.close(fd)
     return bool(children)

@@ -4,7 +4,7 @@ CPython collects its youngest generation every 700 container allocations. An API
 per answer (the HTTP exchange, the parsed reply, the score, the stored row), so at the default it collects
 every 20-30 answers, and each young collection also walks what the start-up left behind (modules, the dataset,
 the prompts): 18-37 µs of collector per answer at 1,319 GSM8K answers, C=32 (docs/benchmarks.md). Freezing the
-start-up heap and collecting the young generation every ~10,000 allocations brings it under 3 µs. Cycles are
+start-up heap and collecting the young generation every ~10,000 allocations brings it to 3-4 µs. Cycles are
 still found, only later; the previous settings come back when the run ends, so a program that runs tianping
 from Python keeps its own.
 """

@@ -5,7 +5,7 @@
     result = tianping.evaluate(
         ["openai/qwen2.5-7b-instruct"], ["gsm8k", "mmlu"], base_url="http://localhost:8000/v1", limit=200
     )
-    print(result.score("gsm8k"))          # BenchmarkScore(score=0.82, ci_low=0.76, ci_high=0.87, n=200, ...)
+    print(result.score("gsm8k"))          # MetricRow(benchmark='gsm8k', score=0.82, n=200, ci_low=0.76, ...)
     result.report("gsm8k.html")           # the HTML report of ``tianping report``
     for sample in result.samples(): ...   # every stored answer, as ``tianping export`` writes it
 
@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tianping.core.results import MetricRow
 from tianping.spec import ModelSpec, RunSpec
 
 log = logging.getLogger("tianping")
@@ -43,20 +44,9 @@ class EvaluationFailed(RuntimeError):
         self.run_id = run_id
 
 
-@dataclass(frozen=True)
-class BenchmarkScore:
-    """One headline number of a run, with its interval, as ``tianping show`` prints it."""
-
-    model: str
-    benchmark: str
-    metric: str
-    score: float | None
-    n: int
-    ci_low: float | None
-    ci_high: float | None
-    extraction_failures: int = 0
-    incomplete: int = 0
-    errors: int = 0
+BenchmarkScore = MetricRow
+"""One headline number of a run with its N and 95% interval (fractions in [0, 1]), as ``tianping show`` prints it:
+``model``, ``benchmark``, ``metric``, ``score``, ``n``, ``ci_low``, ``ci_high`` and the counts beside them."""
 
 
 @dataclass
@@ -131,15 +121,8 @@ def evaluate(
     **options: Any,
 ) -> Evaluation:
     """Evaluate ``models`` on ``benchmarks`` (and the tasks of ``suites``); see the module docstring."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("tianping.evaluate was called inside a running event loop: use await tianping.aevaluate")
-    from tianping.aio import run
-
-    return run(
+    return _run_outside_a_loop(
+        "evaluate",
         aevaluate(
             models,
             benchmarks,
@@ -150,7 +133,7 @@ def evaluate(
             offline=offline,
             progress=progress,
             **options,
-        )
+        ),
     )
 
 
@@ -197,15 +180,8 @@ def resume(
     """Finish a run that stopped (``tianping resume``): only the requests with no stored answer are sent.
     ``corrections`` may change how it executes (``base_url``, ``concurrency``, ``timeout_s``, ``max_retries``...),
     never what determines its results; a completed run is returned as it is."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("tianping.resume was called inside a running event loop: use await tianping.aresume")
-    from tianping.aio import run
-
-    return run(
+    return _run_outside_a_loop(
+        "resume",
         aresume(
             run_id,
             results_dir=results_dir,
@@ -216,8 +192,23 @@ def resume(
             data_dir=data_dir,
             include_paths=include_paths,
             **corrections,
-        )
+        ),
     )
+
+
+def _run_outside_a_loop(name: str, coro: Coroutine[Any, Any, Evaluation]) -> Evaluation:
+    """Run ``coro`` in an event loop of its own (uvloop's where installed); inside a running loop, say which
+    async form to await instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coro.close()
+        raise RuntimeError(f"tianping.{name} was called inside a running event loop: use await tianping.a{name}")
+    from tianping.aio import run
+
+    return run(coro)
 
 
 async def aresume(
@@ -419,18 +410,4 @@ def _progress() -> Any:
 def _scores(store: Any, run_id: str) -> list[BenchmarkScore]:
     from tianping.report.collect import metric_rows
 
-    return [
-        BenchmarkScore(
-            model=m.model,
-            benchmark=m.benchmark,
-            metric=m.metric,
-            score=m.score,
-            n=m.n,
-            ci_low=m.ci_low,
-            ci_high=m.ci_high,
-            extraction_failures=m.extraction_failures,
-            incomplete=m.incomplete,
-            errors=m.errors,
-        )
-        for m in metric_rows(store, run_id)
-    ]
+    return metric_rows(store, run_id)

@@ -52,7 +52,7 @@ def test_every_shared_folder_has_an_entry_and_every_entry_a_license(data_dir: Pa
 
 
 def test_unknown_dataset_lists_the_known() -> None:
-    with pytest.raises(UnknownDataset, match="unknown dataset 'gsm9k'; known: .*gsm8k"):
+    with pytest.raises(UnknownDataset, match=r"unknown dataset 'gsm9k' \(did you mean gsm8k\?\); known: .*gsm8k"):
         dataset("gsm9k")
 
 
@@ -123,3 +123,10 @@ def test_data_dir_offline_and_endpoint_settings(tmp_path: Path) -> None:
     assert hub_endpoint(None, {}) == "https://huggingface.co"
     with pytest.raises(ValueError, match="--mirror: expected an http"):
         hub_endpoint("modelscope", {})
+
+
+def test_dataset_names_on_the_command_line_may_be_a_list() -> None:
+    """``tianping data pull gsm8k,mmlu`` as ``-b gsm8k,mmlu``: each name once, in order."""
+    from tianping.cli.data import _datasets
+
+    assert [d.name for d in _datasets(["gsm8k,mmlu", "gsm8k"])] == ["gsm8k", "mmlu"]

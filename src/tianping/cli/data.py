@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from tianping.cli.common import listed_names
 from tianping.cli.errors import FAILED, INCOMPLETE, fail
 from tianping.cli.output import console, note, out
 
@@ -44,7 +45,7 @@ def _datasets(names: list[str]) -> list[Any]:
     from tianping.data.catalog import UnknownDataset, dataset
 
     try:
-        return [dataset(n) for n in dict.fromkeys(names)]
+        return [dataset(n) for n in dict.fromkeys(listed_names(names))]
     except UnknownDataset as exc:
         raise fail(str(exc)) from None
 
@@ -164,7 +165,9 @@ def _options(source: str, mirror: str | None, offline: bool, force: bool = False
 
 @data_app.command("pull")
 def pull_(
-    names: Annotated[list[str] | None, typer.Argument(help="Datasets to fetch (see 'tianping data list').")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Datasets to fetch, or a list: a,b (see 'tianping data list').")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every dataset of the catalog.")] = False,
     data_dir: DataDir = None,
     source: Annotated[

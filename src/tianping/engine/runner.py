@@ -29,7 +29,7 @@ from tianping.core.task import (
     TaskAggregation,
     TaskSettings,
 )
-from tianping.engine.backends import backend_supports, create_backend
+from tianping.engine.backends import backend_supports, check_backend, create_backend
 from tianping.engine.collector import spaced_collections
 from tianping.engine.tasks import inputs_of, load_tasks, missing_capabilities, use_include_paths
 from tianping.models.base import ModelBackend
@@ -150,6 +150,33 @@ def load_benchmarks(spec: RunSpec, definitions: dict[str, Any] | None = None) ->
     return tasks
 
 
+class BackendUnavailable(ValueError):
+    """A model's backend cannot be created (a URL or credentials it refuses, a path without a model);
+    ``model_id`` names the model, the message says why."""
+
+    def __init__(self, model_id: str, reason: str):
+        super().__init__(reason)
+        self.model_id = model_id
+
+
+def check_before_run(spec: RunSpec) -> None:
+    """What a command checks before it registers a run, so that a typo leaves nothing behind: the process's
+    commit group setting (``TaskConfigError``), and that every model's backend can be created
+    (``BackendUnavailable``; nothing is loaded or connected). The command line and the Python API both call it;
+    what needs an attacker is ``needing_attacker``'s to say, in each one's words."""
+    commit_group()
+    for m in [*spec.models, *spec.helper_models]:
+        try:
+            check_backend(m)
+        except ValueError as exc:
+            raise BackendUnavailable(m.id, str(exc)) from None
+
+
+def needing_attacker(spec: RunSpec, benchmarks: list[Task]) -> list[str]:
+    """The tasks whose planned attacks need an attacker model the spec does not give (empty when it gives one)."""
+    return [] if spec.attacker is not None else [b.name for b in benchmarks if "attacker" in b.helpers]
+
+
 def _record(text: Any) -> Any:
     return text.to_record() if hasattr(text, "to_record") else text
 
@@ -268,8 +295,8 @@ class Runner:
         benchmarks = self._benchmarks
         self._check_same_data(benchmarks)
         self._check_same_endpoints()
-        needing = [b.name for b in benchmarks if "attacker" in b.helpers]
-        if self.spec.attacker is None and needing:
+        needing = needing_attacker(self.spec, benchmarks)
+        if needing:
             raise FatalRunError(
                 f"{', '.join(needing)}: the planned attacks need an attacker model: pass "
                 "--attacker-model openai/<name> (and --attacker-base-url if it is served elsewhere)"

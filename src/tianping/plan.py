@@ -646,7 +646,7 @@ class _Builder:
             settings,
             ("settings",),
             fields,
-            lambda k: _misplaced_setting(k),
+            _misplaced_setting,
         )
         run = {k: v for k, v in settings.items() if k in fields}
         loc: Loc = ("settings",)

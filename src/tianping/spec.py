@@ -141,10 +141,10 @@ class ModelSpec(BaseModel):
 
             known = known_backends()
             if backend not in known:
-                from tianping.core.suggest import nearest
+                from tianping.core.suggest import did_you_mean
 
-                near = nearest(backend, list(known), n=1)
-                hint = f"; did you mean {near[0]}/{name}?" if near else ""
+                hint = did_you_mean(backend, list(known), n=1, shown=lambda b: f"{b}/{name}")
+                hint = f"; {hint}" if hint else ""
                 raise ValueError(f"unknown backend '{backend}' in model id {value!r}{hint} (known: {', '.join(known)})")
         return value
 

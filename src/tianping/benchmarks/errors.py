@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tianping.core.errors import TaskConfigError
-from tianping.core.suggest import nearest
+from tianping.core.suggest import did_you_mean
 
 
 class BenchmarkDefinitionError(TaskConfigError):
@@ -25,7 +25,7 @@ def unknown_benchmark(name: str, known: Iterable[str], what: str = "benchmark") 
     """The error for a name that is none of ``known``: the nearest names first (a typo is the usual cause, and
     the full list runs to a hundred names), then the list."""
     listed = sorted(set(known))
-    near = nearest(name, listed, n=3)
-    hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+    hint = did_you_mean(name, listed, n=3)
+    hint = f" ({hint})" if hint else ""
     tail = " (or a path to a .yaml file)" if what == "benchmark" else ""
     return UnknownBenchmark(f"unknown {what} '{name}'{hint}; known: {', '.join(listed) or 'none'}{tail}")

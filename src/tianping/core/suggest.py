@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -15,10 +15,17 @@ def nearest(name: str, known: Sequence[str], n: int = 2) -> list[str]:
     return difflib.get_close_matches(name, list(known), n=n, cutoff=0.75)
 
 
+def did_you_mean(name: str, known: Sequence[str], n: int = 2, shown: Callable[[str], str] = str) -> str:
+    """``did you mean a or b?`` naming the known names nearest ``name`` (each as ``shown`` writes it: a model id
+    around a backend name, say), or "" when none is near; each message puts it in its own punctuation."""
+    near = nearest(name, known, n)
+    return f"did you mean {' or '.join(shown(x) for x in near)}?" if near else ""
+
+
 def unknown_key(key: str, known: Sequence[str], noun: str = "key") -> str:
     """``unknown key; did you mean X? (known: ...)`` (the hint only when a known key is near)."""
-    near = nearest(key, known)
-    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    hint = did_you_mean(key, known)
+    hint = f"; {hint}" if hint else ""
     return f"unknown {noun}{hint} (known: {', '.join(known)})" if known else f"unknown {noun}{hint}"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tianping.core.suggest import nearest, validation_problems
+from tianping.core.suggest import did_you_mean, validation_problems
 from tianping.data.rows import FORMATS
 
 HUB_REPO_ENV = "TIANPING_DATA_REPO"
@@ -167,8 +167,8 @@ def dataset(name: str) -> Dataset:
     """One dataset by name; an unknown name lists the known ones."""
     known = catalog()
     if name not in known:
-        near = nearest(name, list(known), n=1)
-        hint = f" (did you mean {near[0]}?)" if near else ""
+        hint = did_you_mean(name, list(known), n=1)
+        hint = f" ({hint})" if hint else ""
         raise UnknownDataset(f"unknown dataset {name!r}{hint}; known: {', '.join(known)}")
     return known[name]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tianping.core import Request
-from tianping.core.suggest import nearest
+from tianping.core.suggest import did_you_mean
 from tianping.models.hf_generate import DEFAULT_MAX_TOKENS, GenerationJob, render_plain
 from tianping.models.hf_hub import ModelLoadError as ModelLoadError  # raised here, and imported from here
 from tianping.models.hf_scoring import LogLikelihoodScorer
@@ -54,8 +54,8 @@ def resolve_ref_model(name: str, root: Path = REFMODELS_DIR) -> Path:
         return path
     available = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
     listing = ", ".join(available) if available else "none are installed"
-    near = nearest(name, available, n=1)
-    hint = f"; did you mean ref/{near[0]}?" if near else ""
+    hint = did_you_mean(name, available, n=1, shown=lambda x: f"ref/{x}")
+    hint = f"; {hint}" if hint else ""
     raise ModelLoadError(f"no reference model '{name}' in {root}{hint} (available: {listing})")
 
 

@@ -65,22 +65,11 @@ def facts_of(name: str, kind: str, definition: Any | None, data_dir: Path, own: 
     if definition is None:
         about = task_about(name)
         entry = datasets.get(about.dataset) if about is not None and about.dataset else None
-        if entry is None and own and about is not None:
-            return BenchmarkFacts(
-                name=name,
-                kind=kind,
-                version="",
-                task_type=about.task_type,
-                languages=list(about.languages),
-                items=about.items,
-                metric=about.metric,
-                modes=["generate"],
-                dataset=None,
-                license=OWN_LICENSE,
-                license_flag="",
-                data="bundled",
-                description="",
-            )
+        bundled = entry is None and own and about is not None  # written by tianping itself (its agent tasks)
+        if entry is not None:
+            data = "present" if (data_dir / entry.name).is_dir() else "missing"
+        else:
+            data = "bundled" if bundled else ""
         return BenchmarkFacts(
             name=name,
             kind=kind,
@@ -91,9 +80,9 @@ def facts_of(name: str, kind: str, definition: Any | None, data_dir: Path, own: 
             metric=about.metric if about else "",
             modes=["generate"] if about else [],
             dataset=entry.name if entry else None,
-            license=entry.license if entry else "",
+            license=entry.license if entry else (OWN_LICENSE if bundled else ""),
             license_flag=_license_flag(entry.commercial) if entry else "",
-            data=("present" if (data_dir / entry.name).is_dir() else "missing") if entry else "",
+            data=data,
             description="",
         )
     about = definition.about

@@ -90,7 +90,8 @@ def main() -> None:
         server.kill()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"gsm8k, {args.n} answers, C={args.concurrency}, fake server {args.latency * 1000:g} ms, medians of {args.repeats}")
+    latency_ms = args.latency * 1000
+    print(f"gsm8k, {args.n} answers, C={args.concurrency}, fake server {latency_ms:g} ms, medians of {args.repeats}")
     print("| collector | young / middle / full collections per 1,000 answers | collector µs per answer | run CPU s |")
     print("|---|---|---|---|")
     for name, runs in rows.items():

@@ -9,6 +9,7 @@ between arrivals), which is what makes the loop open.
 from __future__ import annotations
 
 import asyncio
+import statistics
 
 import pytest
 
@@ -16,7 +17,8 @@ from fake_stream_server import FakeStreamServer
 from tianping.serving.load import LoadShape, StageConfig, arrival_offsets, run_stage
 from tianping.serving.probe import StreamingProbe
 
-TOLERANCE_S = 0.015  # one scheduler tick plus a loaded 2-core CI machine
+TICK_S = 0.015  # the typical send and arrival: within a scheduler tick of the schedule
+LATE_S = 0.06  # the worst, on a loaded 2-core machine; a request held behind another would be >= 0.1 s late
 
 
 @pytest.mark.parametrize(
@@ -47,9 +49,16 @@ def test_sends_and_server_arrivals_follow_the_schedule(shape):
     assert len(result.records) == n and all(t.record.ok for t in result.records)
     assert peak >= 3  # open loop: later requests did not wait for earlier ones
     sent = {t.index: t.sent_s for t in result.records}
-    for i, offset in enumerate(expected):
-        assert abs(sent[i] - offset) < TOLERANCE_S, (i, sent[i], offset)
+    assert_follows([sent[i] for i in range(n)], expected)
     arrivals = sorted(stamp[0] for stamp in stamps.values())
     assert len(arrivals) == n
-    for k, offset in enumerate(expected):
-        assert abs((arrivals[k] - arrivals[0]) - (offset - expected[0])) < TOLERANCE_S, (k, arrivals[k], offset)
+    # the server's clock has another origin: its arrivals are the schedule shifted by the median lag (not the first
+    # request's, which alone opens a connection)
+    shift = statistics.median(a - e for a, e in zip(arrivals, expected, strict=True))
+    assert_follows([a - shift for a in arrivals], expected)
+
+
+def assert_follows(times: list[float], schedule: list[float]) -> None:
+    errors = [abs(t - s) for t, s in zip(times, schedule, strict=True)]
+    assert statistics.median(errors) < TICK_S, errors
+    assert max(errors) < LATE_S, errors

@@ -423,8 +423,11 @@ class ConnectionPool:
             lines += [f"{k}: {v}" for k, v in headers.items()]
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
             assert conn.transport is not None
+            # stamped before the write: the OS may switch to the server between the write and a later stamp, and
+            # a reply's times must never start after the server already had the request
+            sent_t = _clock()
             conn.transport.write(head + body)
-            exchange.sent_t = _clock()
+            exchange.sent_t = sent_t
             if exchange.on_sent is not None:
                 exchange.on_sent(exchange.sent_t)
             await exchange.head

@@ -1,6 +1,6 @@
 """A streaming probe: one timed chat-completion call to an OpenAI-compatible endpoint, as a ``ProbeRecord``.
 
-Timing: the clock starts when the request has been sent (its bytes handed to the socket), so that time spent
+Timing: the clock starts as the request is sent (stamped as its bytes are handed to the socket), so that time spent
 waiting in the client before sending (other probes being set up, a connection being opened, a connection
 limit) does not count as server latency; that wait is kept apart as ``queue_s``. The transport is
 ``tianping.serving.h1``: every run of body bytes is stamped in the protocol callback that receives it from the

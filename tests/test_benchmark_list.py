@@ -28,6 +28,8 @@ def test_every_bundled_benchmark_is_listed_with_its_facts_and_its_datas_license(
             continue
         assert row["data"] == "present", name
         entry = catalog()[row["dataset"]]
+        if entry.parts:  # gathered from sources under their own terms: test_each_exam_of_agieval_has_its_own_terms
+            continue
         assert row["license"] == entry.license
         expected_flag = {False: "non-commercial", None: "no license stated"}.get(entry.commercial, "")
         assert row["license_flag"] == expected_flag, name
@@ -36,6 +38,28 @@ def test_every_bundled_benchmark_is_listed_with_its_facts_and_its_datas_license(
     assert listed["gsm8k"]["license_flag"] == ""
     assert listed["mmlu"]["metric"] == "accuracy" and listed["humaneval"]["metric"] == "pass@1"
     assert listed["safety"]["license_flag"] == "non-commercial"  # donotanswer is CC BY-NC-SA
+
+
+def test_each_exam_of_agieval_and_each_safety_task_has_its_sources_terms(data_dir: Path) -> None:
+    """AGIEval's data/v1/LICENSE: Gaokao, SAT, LSAT and MATH MIT, AQuA-RAT Apache-2.0, LogiQA CC BY-NC-SA 4.0,
+    JEC-QA academic research only. Flagging every exam non-commercial would keep an enterprise from the MIT ones;
+    the few-shot variants read the same exam's examples and have its terms."""
+    listed = {t["name"]: t for t in _listing(data_dir)["tasks"]}
+    expected = {
+        "agieval_gaokao_biology": ("MIT", ""),
+        "agieval_sat_en_without_passage_fewshot": ("MIT", ""),
+        "agieval_lsat_ar": ("MIT", ""),
+        "agieval_math": ("MIT", ""),
+        "agieval_aqua_rat_fewshot": ("Apache-2.0", ""),
+        "agieval_logiqa_zh": ("CC-BY-NC-SA-4.0", "non-commercial"),
+        "agieval_logiqa_en_fewshot": ("CC-BY-NC-SA-4.0", "non-commercial"),
+        "agieval_jec_qa_kd": ("academic research only (JEC-QA)", "non-commercial"),
+        # over-refusal prompts are XSTest's (CC BY 4.0); the attack suite draws on Do-Not-Answer too
+        "safety_overrefusal": ("CC-BY-4.0", ""),
+    }
+    assert {name: (listed[name]["license"], listed[name]["license_flag"]) for name in expected} == expected
+    assert listed["safety"]["license_flag"] == "non-commercial" and "donotanswer" in listed["safety"]["license"]
+    assert sum(t["license_flag"] == "non-commercial" for n, t in listed.items() if n.startswith("agieval_")) == 8
 
 
 def test_the_families_the_issue_names_are_bundled_and_flagged() -> None:

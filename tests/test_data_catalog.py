@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tianping.data.catalog import CatalogFile, UnknownDataset, catalog, dataset, hub_mirror
+from tianping.data.catalog import CatalogFile, Dataset, Terms, UnknownDataset, catalog, dataset, hub_mirror
 from tianping.data.location import default_data_dir, hub_endpoint, offline_reason
 from tianping.data.rows import RowCountError, count_rows, detect_format
 
@@ -54,6 +54,31 @@ def test_every_shared_folder_has_an_entry_and_every_entry_a_license(data_dir: Pa
 def test_unknown_dataset_lists_the_known() -> None:
     with pytest.raises(UnknownDataset, match=r"unknown dataset 'gsm9k' \(did you mean gsm8k\?\); known: .*gsm8k"):
         dataset("gsm9k")
+
+
+def test_license_parts_narrow_the_terms_to_the_files_a_task_reads() -> None:
+    def file(path: str) -> dict:
+        return {"path": path, "upstream_path": None, "sha256": "0" * 64, "bytes": 1, "rows": 1, "format": "jsonl"}
+
+    parts = [
+        {"files": ["open/*"], "license": "MIT", "commercial": True},
+        {"files": ["nc/*.jsonl"], "license": "CC-BY-NC-4.0", "commercial": False},
+        {"files": ["unclear.jsonl"], "license": "not stated", "commercial": None},
+    ]
+    raw = {"name": "mixed", "title": "t", "license": "mixed", "commercial": False, "upstream": None, "parts": parts,
+           "files": [file("open/a.jsonl"), file("nc/b.jsonl"), file("unclear.jsonl"), file("shots.csv")]}  # fmt: skip
+    entry = Dataset.model_validate(raw)
+    assert entry.terms_of(["open/a.jsonl"]) == Terms(license="MIT", commercial=True)
+    # a few-shot table no part names takes the terms of the task's own file
+    assert entry.terms_of(["open/a.jsonl", "shots.csv"]) == Terms(license="MIT", commercial=True)
+    assert entry.terms_of(["open/a.jsonl", "nc/b.jsonl"]) == Terms(license="MIT; CC-BY-NC-4.0", commercial=False)
+    assert entry.terms_of(["open/a.jsonl", "unclear.jsonl"]).commercial is None
+    # the whole dataset, or only files no part covers: the dataset's own terms
+    assert entry.terms_of([]) == entry.terms_of(["shots.csv"]) == Terms(license="mixed", commercial=False)
+    # a pattern that names no file is a catalog mistake, caught where the catalog is read
+    bad = {**raw, "parts": [*parts, {"files": ["nc/*.csv"], "license": "x", "commercial": True}]}
+    with pytest.raises(ValidationError, match=r"parts\[3\]: 'nc/\*\.csv' matches none of the dataset's files"):
+        Dataset.model_validate(bad)
 
 
 def test_a_file_entry_must_stay_inside_its_folder() -> None:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "src"))
 from tianping.data.rows import count_rows, detect_format  # noqa: E402
 
 HEADER_KEYS = ("name", "title", "license", "commercial", "license_note", "upstream")
+OPTIONAL_KEYS = ("parts",)  # hand-written too, and written only where a dataset has them
 COMPUTED = ("sha256", "bytes", "rows", "format")
 IGNORED_NAMES = {".DS_Store"}
 IGNORED_DIRS = {".cache", ".tianping"}  # the hub client's and tianping's own bookkeeping in a pulled folder
@@ -73,7 +74,8 @@ def refreshed(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
             item["upstream"] = old["upstream"]
         item.update(measure(folder / rel))
         files.append(item)
-    return {**{k: entry.get(k) for k in HEADER_KEYS}, "files": files}
+    optional = {k: entry[k] for k in OPTIONAL_KEYS if entry.get(k)}
+    return {**{k: entry.get(k) for k in HEADER_KEYS}, **optional, "files": files}
 
 
 def _scalar(value: Any) -> str:
@@ -96,6 +98,9 @@ def render(entry: dict[str, Any]) -> str:
     header = {k: entry[k] for k in HEADER_KEYS}
     text = "# Generated fields (sha256, bytes, rows, format) come from tools/data_catalog.py; the rest is by hand.\n"
     text += yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=120)
+    for key in OPTIONAL_KEYS:
+        if entry.get(key):
+            text += f"{key}:\n" + "".join(f"- {_flow(item)}\n" for item in entry[key])
     text += "files:\n" + "".join(f"  - {_flow(f)}\n" for f in entry["files"])
     return text
 

@@ -35,6 +35,15 @@ class BenchmarkFacts:
     description: str
 
 
+def _terms(entry: Any, paths: list[str], otherwise: str) -> dict[str, str]:
+    """``license`` and ``license_flag`` of the data a task reads (``paths`` inside its catalog dataset ``entry``:
+    a dataset gathered from several sources has each source's terms), or ``otherwise`` outside the catalog."""
+    if entry is None:
+        return {"license": otherwise, "license_flag": ""}
+    terms = entry.terms_of(paths)
+    return {"license": terms.license, "license_flag": _license_flag(terms.commercial)}
+
+
 def _license_flag(commercial: bool | None) -> str:
     return {False: "non-commercial", None: "no license stated"}.get(commercial, "")
 
@@ -80,8 +89,7 @@ def facts_of(name: str, kind: str, definition: Any | None, data_dir: Path, own: 
             metric=about.metric if about else "",
             modes=["generate"] if about else [],
             dataset=entry.name if entry else None,
-            license=entry.license if entry else (OWN_LICENSE if bundled else ""),
-            license_flag=_license_flag(entry.commercial) if entry else "",
+            **_terms(entry, list(about.reads) if about else [], OWN_LICENSE if bundled else ""),
             data=data,
             description="",
         )
@@ -104,8 +112,11 @@ def facts_of(name: str, kind: str, definition: Any | None, data_dir: Path, own: 
         metric=_metric(definition),
         modes=[m for m in ("generate", "loglikelihood") if definition.supports(m)],
         dataset=entry.name if entry else None,
-        license=entry.license if entry else (OWN_LICENSE if own and data == "generated" else ""),
-        license_flag=_license_flag(entry.commercial) if entry else "",
+        **_terms(
+            entry,
+            [str(PurePosixPath(*PurePosixPath(p).parts[1:])) for p in _paths(definition)],
+            OWN_LICENSE if own and data == "generated" else "",
+        ),  # fmt: skip
         data=data,
         description=definition.description,
     )

@@ -220,6 +220,9 @@ class TaskAbout:
     """The primary metric."""
     dataset: str | None = None
     """The catalog dataset whose data files the task reads; ``run`` pulls it when the data folder lacks them."""
+    reads: tuple[str, ...] = ()
+    """The files of ``dataset`` (paths or globs inside it) its samples come from, where that is not all of them:
+    the license shown is theirs (``Dataset.terms_of``)."""
 
 
 @dataclass(frozen=True)

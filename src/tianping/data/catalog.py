@@ -9,6 +9,7 @@ pinned numbers from a data folder.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from functools import cache
@@ -17,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tianping.core.suggest import did_you_mean, validation_problems
 from tianping.data.rows import FORMATS
@@ -94,17 +95,58 @@ class CatalogFile(_Strict):
         return value
 
 
-class Dataset(_Strict):
-    name: str = Field(pattern=_NAME)
-    title: str
+class Terms(_Strict):
+    """The terms some data may be used under."""
+
     license: str
     """SPDX-style identifiers where one exists (``MIT``, ``CC-BY-NC-SA-4.0``), else a short phrase."""
     commercial: bool | None
     """False: the license forbids commercial use; None: no license is stated."""
+
+
+class LicensePart(Terms):
+    """Files of a dataset gathered from sources under their own terms (AGIEval's exams, the safety sets)."""
+
+    files: list[str] = Field(min_length=1)
+    """Glob patterns (``fnmatch``) over the dataset's file paths."""
+
+    def covers(self, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.files)
+
+
+class Dataset(Terms):
+    """A dataset's ``license`` and ``commercial`` are those of the whole download; ``parts`` narrow them for
+    a task that reads only some of its files (:meth:`terms_of`)."""
+
+    name: str = Field(pattern=_NAME)
+    title: str
     license_note: str = ""
     upstream: Upstream | None
     """Where the files come from, unless a file names its own."""
+    parts: list[LicensePart] = Field(default_factory=list)
     files: list[CatalogFile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _parts_name_files(self) -> Dataset:
+        paths = [f.path for f in self.files]
+        for i, part in enumerate(self.parts):
+            for pattern in part.files:
+                if not any(fnmatch.fnmatchcase(p, pattern) for p in paths):
+                    raise ValueError(f"parts[{i}]: {pattern!r} matches none of the dataset's files")
+        return self
+
+    def terms_of(self, paths: list[str]) -> Terms:
+        """The terms of the data a task reads: the parts its files (paths inside the dataset) fall in. A file no
+        part covers (a README, a few-shot table holding examples of every part, each used with its own task)
+        adds nothing; a task none of whose files a part covers, or that reads the whole dataset (no paths),
+        has the dataset's terms."""
+        found = [part for part in self.parts if any(part.covers(p) for p in paths)]
+        if not found:
+            return Terms(license=self.license, commercial=self.commercial)
+        licenses = list(dict.fromkeys(part.license for part in found))
+        flags = {part.commercial for part in found}
+        commercial = False if False in flags else (None if None in flags else True)
+        return Terms(license="; ".join(licenses), commercial=commercial)
 
     def source_of(self, file: CatalogFile) -> Upstream | None:
         """The upstream a file can be fetched from at its pinned commit; None when only the hub has it."""

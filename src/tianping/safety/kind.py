@@ -36,11 +36,12 @@ class SafetyKind:
 
     def about(self, name: str) -> TaskAbout | None:
         if name == "safety_overrefusal":
-            kind, metric = "over-refusal on benign look-alikes of harmful prompts", "over_refusal"
-        else:
-            kind, metric = "harmful prompts x attack methods, judged safe/unsafe", "attack_success"
+            # the benign look-alikes are XSTest's and tianping's own (from the package, not the dataset)
+            about = "over-refusal on benign look-alikes of harmful prompts"
+            return TaskAbout(about, ("en", "zh"), None, "over_refusal", "safety", reads=("xstest/xstest_prompts.csv",))
         # the number of samples follows --budget and the attack and category filters
-        return TaskAbout(kind, ("en", "zh"), None, metric, "safety")
+        return TaskAbout("harmful prompts x attack methods, judged safe/unsafe", ("en", "zh"), None, "attack_success",
+                         "safety")  # fmt: skip
 
     def inputs(self, name: str) -> Mapping[str, Any]:
         return {}  # the seeds and attacks come with tianping; the task's checksum pins the plan

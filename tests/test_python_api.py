@@ -49,10 +49,18 @@ def test_scores_equal_the_command_lines_and_the_run_is_the_command_lines_too(ser
     gsm8k = result.score("gsm8k")
     assert gsm8k.n == 25 and gsm8k.ci_low <= gsm8k.score <= gsm8k.ci_high
 
-    samples = list(result.samples())
+    samples = result.samples()
     assert len(samples) == 50 and {"prompt", "output", "extracted", "score"} <= set(samples[0])
+    gsm8k_rows = result.samples("gsm8k", model="openai/fake")
+    assert len(gsm8k_rows) == 25 and {r["benchmark"] for r in gsm8k_rows} == {"gsm8k"}
+    # a misspelt name is an error naming the nearest, never an empty list read as "no answers"
+    with pytest.raises(KeyError, match=r"unknown benchmark 'gsm8' in run .*did you mean gsm8k\?"):
+        result.samples("gsm8")
+    with pytest.raises(KeyError, match=r"unknown model 'openai/fakee'.*known: openai/fake\)"):
+        result.samples(model="openai/fakee")
     page = result.report(tmp_path / "out" / "report.html").read_text()
     assert result.run_id in page and "<html" in page
+    assert result.report() == tmp_path / f"{result.run_id}.html"  # where `tianping report RUN` writes it
     shown = cli("show", result.run_id, "--results-dir", str(tmp_path))
     assert shown.returncode == 0 and "gsm8k" in shown.stdout
 
@@ -146,4 +154,4 @@ def test_the_readme_example_runs_as_written(server, tmp_path, monkeypatch) -> No
     exec(compile(block.replace("http://localhost:8000/v1", server.base_url), "README.md", "exec"), namespace)  # noqa: S102
     result = namespace["result"]
     assert result.status == "completed" and {s.benchmark for s in result.scores} == {"gsm8k", "mmlu"}
-    assert (tmp_path / "gsm8k.html").is_file() and len(namespace["rows"]) == 400
+    assert (tmp_path / "gsm8k.html").is_file() and len(namespace["rows"]) == 200  # gsm8k's

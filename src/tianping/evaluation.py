@@ -7,7 +7,7 @@
     )
     print(result.score("gsm8k"))          # MetricRow(benchmark='gsm8k', score=0.82, n=200, ci_low=0.76, ...)
     result.report("gsm8k.html")           # the HTML report of ``tianping report``
-    for sample in result.samples(): ...   # every stored answer, as ``tianping export`` writes it
+    for sample in result.samples("gsm8k"): ...   # its stored answers, as ``tianping export`` writes them
 
 Every answer is stored as it arrives, in the same store the command line uses (``results_dir``, or ``store``
 for a ``postgresql://`` or ``sqlite:///`` URL), so ``tianping show/report/compare/resume`` work on a run
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tianping.core.results import MetricRow
-from tianping.spec import ModelSpec, RunSpec
+from tianping.core.suggest import unknown_key
+from tianping.spec import ModelSpec, RunSpec, default_results_dir
 
 log = logging.getLogger("tianping")
 
@@ -80,16 +81,24 @@ class Evaluation:
             raise KeyError(f"no score for {benchmark} (model {model}, metric {metric}); the run has: {known}")
         return found[0]
 
-    def samples(self) -> Iterator[dict[str, Any]]:
-        """Every stored answer of the run: prompt, output, extracted answer, score, usage (``tianping export``)."""
+    def samples(self, benchmark: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+        """The stored answers of the run (of one ``benchmark`` and ``model`` when named): prompt, output,
+        extracted answer, score, usage, as ``tianping export`` writes them. A name the run does not hold is a
+        ``KeyError`` naming the nearest, never an empty list."""
         store = self._open()
         try:
-            yield from store.sample_rows(self.run_id)
+            rows = list(store.sample_rows(self.run_id))
         finally:
             store.close()
+        for key, name in (("benchmark", benchmark), ("model", model)):
+            known = sorted({row[key] for row in rows})
+            if name is not None and name not in known:
+                raise KeyError(unknown_key(name, known, f"{key} {name!r} in run {self.run_id}"))
+        return [row for row in rows if benchmark in (None, row["benchmark"]) and model in (None, row["model"])]
 
-    def report(self, path: str | Path, indicators: str | Path | None = None) -> Path:
-        """Write the run's self-contained HTML report (``tianping report``) to ``path``."""
+    def report(self, path: str | Path | None = None, indicators: str | Path | None = None) -> Path:
+        """Write the run's self-contained HTML report (``tianping report``) to ``path`` [default: the results
+        folder's ``<run id>.html``, where ``tianping report`` writes it]."""
         from tianping.report.run_report import run_report_html
 
         store = self._open()
@@ -97,7 +106,7 @@ class Evaluation:
             html = run_report_html(store, self.run_id, Path(indicators) if indicators is not None else None)
         finally:
             store.close()
-        out = Path(path)
+        out = Path(path) if path is not None else (self.results_dir or default_results_dir()) / f"{self.run_id}.html"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(html, encoding="utf-8")
         return out
@@ -257,7 +266,6 @@ async def aresume(
 
 
 def _open(results_dir: str | Path | None, store: str | None) -> tuple[Any, Path]:
-    from tianping.spec import default_results_dir
     from tianping.store import Store
 
     folder = Path(results_dir) if results_dir is not None else default_results_dir()

@@ -146,6 +146,22 @@ def test_error_inside_http_200_is_reported_and_resumable(tmp_path, data_dir):
         assert resumed.returncode == 0, resumed.stderr
 
 
+def test_a_resumed_runs_progress_line_scores_the_whole_run_not_only_what_it_asked_again(tmp_path, data_dir):
+    """The bar counted 200/200 after a resume but scored only the answers asked again (76.3% beside a final 75.5%)."""
+    summary = tmp_path / "summary.json"
+    with running_server(answer_fn=oracle_answer_fn(accuracy=1.0), error_rate=0.5, error_statuses=(500,)) as server:
+        failed = cli(*run_args(server.base_url, tmp_path, "-b", "gsm8k", "--limit", "20", "--max-retries", "0",
+                               "--run-id", "half"))  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+        server.error_rate, server.answer_fn = 0.0, oracle_answer_fn(accuracy=0.0)  # the rest are all wrong
+        resumed = cli("resume", "half", "--results-dir", str(tmp_path), "--json", str(summary))
+    assert resumed.returncode == 0, resumed.stderr
+    (row,) = json.loads(summary.read_text())["results"]
+    assert 0 < row["score"] < 1 and row["n"] == 20  # both sessions answered some
+    bar = [line for line in resumed.stderr.splitlines() if "20/20" in line]
+    assert bar and f"gsm8k {100 * row['score']:.1f}%" in bar[-1], resumed.stderr
+
+
 def test_run_id_of_an_existing_run_with_another_spec_is_refused(tmp_path, data_dir):
     with running_server(answer_fn=oracle_answer_fn()) as server:
         first = cli(*run_args(server.base_url, tmp_path, "--benchmark", "gsm8k", "--limit", "3", "--run-id", "x"))

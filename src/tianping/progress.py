@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -71,7 +72,9 @@ class RichProgress:
         self._pending = 0  # answers counted but not yet handed to rich
         self._pushed = 0.0  # when they last were
 
-    def start(self, total: int, done: int) -> None:
+    def start(self, total: int, done: int, earlier: Sequence[tuple[str, Score]] = ()) -> None:
+        for name, score in earlier:  # a resumed run: its running scores are the whole run's
+            self._scores.add(name, score)
         self._started = time.perf_counter()
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=total, completed=done, rate=0.0, running="")

@@ -24,7 +24,7 @@ from typing import Any
 from tianping.benchmarks.errors import DatasetError, UnknownBenchmark
 from tianping.core import Score
 from tianping.core.errors import FatalRunError, TaskConfigError
-from tianping.engine.runner import Runner, RunResult
+from tianping.engine.runner import Runner, RunResult, scores_so_far
 from tianping.engine.unit_worker import KILL_HOOK_ENV, UnitOutcome, run_claimed
 from tianping.spec import ModelSpec, RunSpec
 from tianping.store import Store, backends
@@ -194,7 +194,10 @@ class RayRunner(Runner):
         ray = connect(self.address)
         total = sum(len(u.sample_ids) for u in units)
         if self.progress:
-            self.progress.start(total, self._answered(units))
+            answered = self._answered(units)
+            done = sum(len(ids) for ids in answered.values())
+            several = len(self.spec.models) > 1
+            self.progress.start(total, done, scores_so_far(self.store, self.run_id, answered, several) if done else [])
         spec_data = self.spec.model_dump(mode="json")
         # the workers open the store themselves: the full URL (a PostgreSQL password included) travels to them
         store_url = backends.recall(self.store.url)
@@ -270,7 +273,7 @@ class RayRunner(Runner):
                 for actor in pool:
                     with contextlib.suppress(Exception):
                         ray.kill(actor)
-        missing = total - self._answered(units)
+        missing = total - sum(len(ids) for ids in self._answered(units).values())
         self.result.errors = missing
         if missing:
             self.result.status = "incomplete"
@@ -324,10 +327,14 @@ class RayRunner(Runner):
                     self.queue.renew(Claim(unit, holder, row["lease_until"], int(row["attempts"])), 0.0)
         return waiting
 
-    def _answered(self, units: list[Unit]) -> int:
+    def _answered(self, units: list[Unit]) -> dict[tuple[str, str], set[str]]:
+        """(model, task) -> the planned samples answered before."""
         pairs = {(u.model, u.task) for u in units}
-        answered = {pair: self.store.answered_ids(self.run_id, *pair) for pair in pairs}
-        return sum(1 for u in units for sid in u.sample_ids if sid in answered[(u.model, u.task)])
+        stored = {pair: self.store.answered_ids(self.run_id, *pair) for pair in pairs}
+        answered: dict[tuple[str, str], set[str]] = {pair: set() for pair in pairs}
+        for u in units:
+            answered[(u.model, u.task)].update(sid for sid in u.sample_ids if sid in stored[(u.model, u.task)])
+        return answered
 
     def _finish(self, started: float) -> None:
         if self.holds_lease:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,7 +66,9 @@ def commit_group() -> tuple[int, float]:
 
 
 class ProgressSink(Protocol):
-    def start(self, total: int, done: int) -> None: ...
+    def start(self, total: int, done: int, earlier: Sequence[tuple[str, Score]] = ()) -> None:
+        """``done`` of ``total`` samples were answered before (a resumed run): ``earlier`` holds their scores,
+        named as ``advance`` names them, so the running scores cover the whole run."""
 
     def advance(self, score: Score, name: str = "") -> None: ...
 
@@ -324,17 +326,21 @@ class Runner:
         )
         self._record_plan(benchmarks)
         pending: dict[str, list[tuple[Benchmark, Sample]]] = {}
-        total = done = 0
+        answered_before: dict[tuple[str, str], set[str]] = {}
+        total = 0
         for model in self.spec.models:
             todo = []
             for bench in benchmarks:
                 answered = self.store.answered_ids(self.run_id, model.id, bench.name)
-                total += len(bench.samples)
-                done += sum(1 for s in bench.samples if s.id in answered)
+                planned = {s.id for s in bench.samples}
+                answered_before[(model.id, bench.name)] = answered & planned
+                total += len(planned)
                 todo.extend((bench, s) for s in bench.samples if s.id not in answered)
             pending[model.id] = todo
         if self.progress:
-            self.progress.start(total, done)
+            done = sum(len(ids) for ids in answered_before.values())
+            earlier = scores_so_far(self.store, self.run_id, answered_before, len(self.spec.models) > 1) if done else []
+            self.progress.start(total, done, earlier)
         states = []
         try:
             for model in self.spec.models:
@@ -555,6 +561,19 @@ class Runner:
         if self.progress:
             several = len(self.spec.models) > 1
             self.progress.advance(score, f"{request.model}/{bench.name}" if several else bench.name)
+
+
+def scores_so_far(
+    store: Store, run_id: str, answered: Mapping[tuple[str, str], set[str]], several_models: bool
+) -> list[tuple[str, Score]]:
+    """The stored scores of the samples in ``answered`` ((model, task) -> sample ids), named as the progress bar
+    names a sample's score: what a resumed run shows for the answers it does not ask again."""
+    found = []
+    for row in store.score_rows(run_id):
+        if row["sample_id"] in answered.get((row["model"], row["benchmark"]), ()):
+            name = f"{row['model']}/{row['benchmark']}" if several_models else row["benchmark"]
+            found.append((name, Score(value=row["score"], status=row["status"])))
+    return found
 
 
 def _aggregations(benchmarks: list[Benchmark]) -> dict[str, TaskAggregation]:

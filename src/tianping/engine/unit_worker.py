@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ class _UnitSink:
         self.outcome = outcome
         self.kill_path, self.kill_after = _parse_hook(kill_hook)
 
-    def start(self, total: int, done: int) -> None:
+    def start(self, total: int, done: int, earlier: Sequence[tuple[str, Score]] = ()) -> None:
         pass
 
     def advance(self, score: Score, name: str = "") -> None:

@@ -262,6 +262,35 @@ def _cli() -> typer.Typer:
     return app
 
 
+def test_a_change_of_state_is_told_as_it_happens_and_each_endpoint_is_counted(tmp_path: Path) -> None:
+    """A monitor runs for days: it says when an endpoint starts failing (class and error) and when it recovers
+    (after how many failed calls), never a line per call, and counts each endpoint apart when it stops."""
+    heard: list[str] = []
+    with running_stream_server(ttft_s=0.005, itl_s=0.001, output_tokens=4, mode="500") as server:
+
+        def told(line: str) -> None:
+            heard.append(line)
+            if line.startswith("flaky: failing") and len(heard) == 1:
+                server.mode = None  # the server comes back: the next calls succeed
+
+        endpoint = {"model": "m", "base_url": server.base_url, "interval_s": 0.05, "prompts": ["hi"]}
+        cfg = parse_config(
+            {
+                "endpoints": [{**endpoint, "name": "flaky"}],
+                "store": str(tmp_path / "m.sqlite"),
+                "metrics_port": 0,
+                "jitter": False,
+            }
+        )
+        summary = asyncio.run(Monitor(cfg, seed=1, on_change=told).run(max_rounds=6))
+    tally = summary.endpoints["flaky"]
+    assert tally.calls == 6 and tally.failures == {"server_error": 1} and tally.ok == 5
+    assert len(heard) == 2, heard
+    assert heard[0].startswith("flaky: failing: server_error (") and "500" in heard[0]
+    assert heard[1] == "flaky: ok again after 1 failed call"
+    assert (summary.calls, summary.ok, summary.failures) == (6, 5, {"server_error": 1})
+
+
 def test_cli_monitor_config_shortcut_and_report(tmp_path: Path) -> None:
     store = tmp_path / "cli.sqlite"
     with running_stream_server(ttft_s=0.01, itl_s=0.002, output_tokens=4) as server:
@@ -273,6 +302,8 @@ def test_cli_monitor_config_shortcut_and_report(tmp_path: Path) -> None:
         runner = CliRunner()
         result = runner.invoke(_cli(), ["monitor", str(path), "--max-rounds", "2"])
         assert result.exit_code == 0, result.output
+        # each endpoint's own line when the run stops: name, provider, calls, ok %
+        assert re.search(r"^a\s+p\s+2\s+100\.0\s*$", result.output, re.MULTILINE), result.output
         result = runner.invoke(_cli(), ["monitor", "run", str(path), "--duration", "0.3"])
         assert result.exit_code == 0, result.output
     with MonitorStore(store) as st:

@@ -12,8 +12,9 @@ reason to stop, so ``run`` never exits 3.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -101,7 +102,12 @@ def run_cmd(
         opened = MonitorStore(cfg.store)
     except StoreError as exc:
         raise fail(f"store {exc}") from None
-    monitor = Monitor(cfg, store=opened)
+
+    def changed(line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        console.print(f"{stamp} {escape(line)}", highlight=False, soft_wrap=True)
+
+    monitor = Monitor(cfg, store=opened, on_change=changed)
     console.print(
         f"monitoring {len(cfg.endpoints)} endpoint(s); records -> {escape(str(cfg.store))}"
         + (f"; metrics on http://{escape(cfg.metrics_host)}:{cfg.metrics_port}/metrics" if cfg.metrics_port else ""),
@@ -123,8 +129,30 @@ def run_cmd(
         highlight=False,
         soft_wrap=True,
     )
+    if summary.calls:
+        console.print(_endpoint_table(cfg, summary))
     if summary.stopped_by == "signal":
         raise typer.Exit(INTERRUPTED)
+
+
+def _endpoint_table(cfg: Any, summary: Any) -> Any:
+    """Calls, success rate and failures of each endpoint of the run that ended."""
+    from rich.table import Table
+
+    from tianping.cli.output import cells
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("endpoint", "provider", "calls", "ok %", "failures"):
+        table.add_column(column, justify="right" if column in ("calls", "ok %") else "left", overflow="fold")
+    for ep in cfg.endpoints:
+        tally = summary.endpoints.get(ep.name)
+        if tally is None or not tally.calls:
+            table.add_row(*cells(ep.name, ep.provider or "", "0", "", ""))
+            continue
+        fails = ", ".join(f"{k} {v}" for k, v in sorted(tally.failures.items()))
+        rate = f"{100 * tally.ok / tally.calls:.1f}"
+        table.add_row(*cells(ep.name, ep.provider or "", str(tally.calls), rate, fails))
+    return table
 
 
 @monitor_app.command("report")

@@ -24,7 +24,8 @@ import logging
 import random
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tianping.core.secrets import check_env_name, strip_credentials
 from tianping.core.suggest import unknown_field
 from tianping.fidelity.monitor_check import FidelityCheckConfig
+from tianping.serving.monitor_tally import EndpointTally, total_failures
 from tianping.serving.records import FAILURE_CLASSES, ProbeRecord
 
 if TYPE_CHECKING:
@@ -345,6 +347,8 @@ class MonitorSummary:
     wall_s: float
     stopped_by: str
     """"rounds", "duration" or "signal"."""
+    endpoints: dict[str, EndpointTally] = field(default_factory=dict)
+    """Each endpoint's calls, successes and failures, by name, in the config's order."""
 
 
 class Monitor:
@@ -364,7 +368,10 @@ class Monitor:
         metrics: MonitorMetrics | None = None,
         seed: int | None = None,
         shutdown_grace_s: float = 5.0,
+        on_change: Callable[[str], None] | None = None,
     ):
+        """``on_change(line)`` hears each change of an endpoint's state (it starts failing, or recovers), as
+        ``"<endpoint>: <what>"``; the command line prints it with the time."""
         self.config = config
         self._store = store
         self._own_store = store is None
@@ -375,8 +382,9 @@ class Monitor:
         self._stop = asyncio.Event()
         self._stopped_by = "rounds"
         self._sem: asyncio.Semaphore | None = None
-        self._calls = self._ok = self._rounds = 0
-        self._failures: dict[str, int] = {}
+        self._rounds = 0
+        self._tallies = {ep.name: EndpointTally() for ep in config.endpoints}
+        self._on_change = on_change
         self.metrics_url: str | None = None
         self._fidelity: Any = None
 
@@ -442,13 +450,15 @@ class Monitor:
                 self._fidelity = None
             if self._own_store:
                 store.close()
+        tallies = self._tallies
         return MonitorSummary(
-            calls=self._calls,
-            ok=self._ok,
-            failures=dict(self._failures),
+            calls=sum(t.calls for t in tallies.values()),
+            ok=sum(t.ok for t in tallies.values()),
+            failures=total_failures(tallies),
             rounds=self._rounds,
             wall_s=time.monotonic() - t0,
             stopped_by=self._stopped_by,
+            endpoints=dict(tallies),
         )
 
     async def _sleep(self, seconds: float) -> bool:
@@ -509,12 +519,9 @@ class Monitor:
             )  # fmt: skip
         if record.provider is None and ep.provider is not None:
             record.provider = ep.provider
-        self._calls += 1
-        if record.ok:
-            self._ok += 1
-        else:
-            key = record.failure or "unknown"
-            self._failures[key] = self._failures.get(key, 0) + 1
+        change = self._tallies.setdefault(ep.name, EndpointTally()).count(record)
+        if change is not None and self._on_change is not None:
+            self._on_change(f"{ep.name}: {change}")
         try:
             assert self._store is not None
             self._store.add(record, ep.name)

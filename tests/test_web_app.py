@@ -104,6 +104,18 @@ def test_security_headers_and_read_only(client: TestClient) -> None:
     assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
 
 
+def test_a_missing_page_is_a_404_page_with_the_way_back_and_the_asked_path_escaped(client: TestClient) -> None:
+    """A browser got {"detail":"Not Found"} for a mistyped address and a bare "not found" for a removed run."""
+    for path in ("/model/nope", "/leaderboard", "/run/nope", "/no/such/page/<b>x</b>"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), path
+        assert 'id="not-found"' in r.text and 'href="/runs"' in r.text and 'href="/"' in r.text, path
+        assert "script-src 'self'" in r.headers["content-security-policy"], path
+    hostile = client.get("/no/such/page/<b>x</b>").text
+    assert "<b>x</b>" not in hostile and "&lt;b&gt;x&lt;/b&gt;" in hostile
+    assert client.delete("/").status_code == 405  # other errors stay as they were
+
+
 def test_no_secret_from_a_run_spec_is_shown(client: TestClient, seeded: Seeded) -> None:
     runs = client.get("/runs").text
     secret_run = next(p for p in _links(runs) if p.startswith("/run/") and "secret-run" in p)

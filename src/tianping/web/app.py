@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from tianping.web.data import Snapshot
@@ -98,9 +100,16 @@ def create_app(
 
     def html(page: Page | None, request: Request, status: int = 200) -> Response:
         if page is None:
-            return PlainTextResponse("not found", status_code=404)
+            page, status = site.not_found(request.url.path), 404
         template, ctx = page
         return HTMLResponse(render(template, ctx, Links(current=request.url.path)), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 404:
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+        # a page in a browser, not the framework's JSON; the site's snapshot is read in a thread, as a route is
+        return await run_in_threadpool(html, None, request)
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:

@@ -186,6 +186,10 @@ class Site:
 
     # runs and samples --------------------------------------------------------------------------------------------
 
+    def not_found(self, path: str) -> Page:
+        """The page of a 404: what was asked for, and where to go from there."""
+        return "not_found.html.j2", self._base(self.snap, "Not found", path=path)
+
     def runs(self) -> Page:
         snap = self.snap
         return "runs.html.j2", self._base(snap, "Runs", runs=snap.runs)

@@ -293,3 +293,30 @@ def test_a_store_named_by_one_command_is_not_opened_by_the_next_in_the_same_proc
     # a command without --store opens its results folder's store, not the one the command before it named
     unnamed = runner.invoke(app, ["compare", "on-the-named-store", "--results-dir", str(tmp_path / "a")])
     assert unnamed.exit_code == 2 and "no run 'on-the-named-store'" in unnamed.output
+
+
+def test_every_command_that_reads_runs_takes_the_store_option(tmp_path, monkeypatch):
+    """A team on a shared store could run, show and report but not compare: compare, fidelity report,
+    fidelity pack-stats and data check opened only the results folder's store."""
+    from typer.testing import CliRunner
+
+    from tianping.cli import app
+
+    monkeypatch.delenv("TIANPING_STORE", raising=False)
+    named = f"sqlite:///{tmp_path / 'team.sqlite'}"
+    Store.open(tmp_path / "unused", store=named).create_run("shared-run", {"models": []}, "test")
+    elsewhere = ["--results-dir", str(tmp_path / "empty")]
+    runner = CliRunner()
+    commands = [
+        ["show", "shared-run"],
+        ["export", "shared-run"],
+        ["compare", "shared-run"],
+        ["fidelity", "report", "shared-run", "--reference", "openai/x"],
+        ["fidelity", "pack-stats", "shared-run", "-o", str(tmp_path / "pack.yaml")],
+    ]
+    for command in commands:
+        done = runner.invoke(app, [*command, "--store", named, *elsewhere])
+        assert "No such option" not in done.output and "no run 'shared-run'" not in done.output, (command, done.output)
+        without = runner.invoke(app, [*command, *elsewhere])
+        assert "no run 'shared-run'" in without.output or without.exit_code != 0, command
+    assert "--store" in runner.invoke(app, ["data", "check", "--help"], env={"COLUMNS": "200"}).output

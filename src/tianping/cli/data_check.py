@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tianping.cli.common import ResultsDir, check_output, open_store, write_output
+from tianping.cli.common import ResultsDir, StoreUrl, check_output, open_store, use_store, write_output
 from tianping.cli.errors import fail, run_async
 from tianping.cli.output import cells, note, out
 
@@ -124,6 +124,7 @@ def check_command(
     ] = None,
     model_limit: Annotated[int, typer.Option(min=1, help="Items each reference model scores (a seeded sample).")] = 500,
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     no_embeddings: Annotated[
         bool, typer.Option("--no-embeddings", help="Do not load the sentence-embedding model.")
     ] = False,
@@ -146,6 +147,7 @@ def check_command(
     check_output(html, "--html")
     check_output(json_out, "--json")
     data = _load(benchmark, data_dir, allow_outside_data)
+    use_store(store_url)
     store = open_store(results_dir, readonly=True, missing_ok=True)
     options = CheckOptions(
         domain=_domain_words(domain),

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tianping.cli.common import ResultsDir, check_output, open_store, write_output
+from tianping.cli.common import ResultsDir, StoreUrl, check_output, open_store, use_store, write_output
 from tianping.cli.errors import fail, run_async
 from tianping.cli.output import ci, out, pct
 
@@ -47,6 +47,7 @@ def report_cmd(
     run_id: Annotated[str, typer.Argument(help="A finished plan run with several providers of one model.")],
     reference: Annotated[str, typer.Option("--reference", help="The model id of the reference provider.")],
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Significance level of McNemar's test.")] = 0.05,
     tolerance: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Largest drop (fraction) still called consistent.")
@@ -57,6 +58,7 @@ def report_cmd(
     McNemar test, the minimum detectable difference at the run's size, and a verdict with its evidence."""
     from tianping.fidelity.report import fidelity_report
 
+    use_store(store_url)
     store = open_store(results_dir, readonly=True)
     if store.get_run(run_id) is None:
         raise fail(f"no run '{run_id}' in {store.url}")
@@ -183,6 +185,7 @@ def pack_stats_cmd(
     run_ids: Annotated[list[str], typer.Argument(help="Stored runs of several models on the pack's benchmarks.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Pack file to write.")],
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     pack: Annotated[str, typer.Option(help="The pack whose benchmarks and sizes the new pack takes.")] = "v2",
     name: Annotated[str, typer.Option(help="Name written into the pack file.")] = "derived",
     show: Annotated[int, typer.Option(min=0, help="Items to list per benchmark.")] = 5,
@@ -195,6 +198,7 @@ def pack_stats_cmd(
     if pack not in PACKS:
         raise fail(f"unknown fidelity pack '{pack}' (known: {', '.join(PACKS)})")
     check_output(output, "--output")
+    use_store(store_url)
     store = open_store(results_dir, readonly=True)
     try:
         models, stats = item_stats(item_matrix(store, run_ids))

@@ -147,6 +147,7 @@ def compare(
         str | None, typer.Argument(help="Run compared with the baseline [default: the models of RUN_A].")
     ] = None,
     results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
     model_a: Annotated[str | None, typer.Option(help="One run: the baseline model.")] = None,
     model_b: Annotated[str | None, typer.Option(help="One run: the model compared with it.")] = None,
 ) -> None:
@@ -154,6 +155,7 @@ def compare(
     models of one run (two endpoints of one model in a plan file)."""
     from tianping.report.compare import compare_models, compare_runs
 
+    use_store(store_url)
     store = open_store(results_dir, readonly=True)
     for rid in (run_a, run_b):
         if rid is not None and store.get_run(rid) is None:

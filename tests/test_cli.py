@@ -66,6 +66,12 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     assert exported.returncode == 0
     lines = [json.loads(x) for x in (tmp_path / "r1.jsonl").read_text().splitlines()]
     assert len(lines) == 60 and {"prompt", "output", "extracted", "score", "latency_s"} <= set(lines[0])
+    one = cli("export", "r1", "--results-dir", str(tmp_path), "-b", "ceval", "-m", "openai/fake")
+    assert one.returncode == 0 and {json.loads(x)["benchmark"] for x in one.stdout.splitlines()} == {"ceval"}
+    assert len(one.stdout.splitlines()) == 30
+    typo = cli("export", "r1", "--results-dir", str(tmp_path), "-b", "gsm8k,cevl", "-o", str(tmp_path / "no.jsonl"))
+    assert typo.returncode == 2 and "unknown name 'cevl' in run r1; did you mean ceval?" in typo.stderr
+    assert not (tmp_path / "no.jsonl").exists()  # refused before a file is opened
 
     report = cli("report", "r1", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r1.html"))
     assert report.returncode == 0, report.stderr

@@ -15,7 +15,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from tianping.cli.benchmark_list import list_benchmarks
-from tianping.cli.common import IndicatorsFile, ResultsDir, StoreUrl, check_output, open_store, use_store
+from tianping.cli.common import (
+    IndicatorsFile,
+    ResultsDir,
+    StoreUrl,
+    check_output,
+    listed_names,
+    open_store,
+    use_store,
+)
 from tianping.cli.errors import FAILED, fail
 from tianping.cli.output import cells, ci, note, out, pct
 from tianping.cli.scores import print_scores, print_sections, write_report
@@ -123,17 +131,34 @@ def export(
     ] = None,
     results_dir: ResultsDir = None,
     store_url: StoreUrl = None,
+    benchmark: Annotated[
+        list[str] | None, typer.Option("--benchmark", "-b", help="Only this benchmark's samples; repeat, or a,b.")
+    ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Only this model's samples; repeat.")] = None,
 ) -> None:
-    """Write every sample of a run as JSON Lines (prompt, output, reasoning, answer, score, usage)."""
+    """Write every sample of a run (or of some benchmarks and models) as JSON Lines (prompt, output, reasoning,
+    answer, score, usage)."""
+    from tianping.core.suggest import unknown_key
+
     check_output(output, "--output")
     use_store(store_url)
     store = open_store(results_dir, readonly=True)
-    if store.get_run(run_id) is None:
+    record = store.get_run(run_id)
+    if record is None:
         raise fail(f"no run '{run_id}' in {store.url}")
+    benchmarks, models = listed_names(benchmark or []), list(model or [])
+    tasks = list(record["tasks"]) or list(record["spec"].get("benchmarks", []))  # an older run has no task records
+    held = {"--benchmark": tasks, "--model": [m["id"] for m in record["spec"].get("models", [])]}
+    for flag, names in (("--benchmark", benchmarks), ("--model", models)):
+        for name in names:
+            if name not in held[flag]:
+                raise fail(f"{flag}: {unknown_key(name, held[flag], f'name {name!r} in run {run_id}')}")
     try:
         handle = output.open("w", encoding="utf-8") if output else sys.stdout
         with handle if output else contextlib.nullcontext():
             for row in store.sample_rows(run_id):
+                if (benchmarks and row["benchmark"] not in benchmarks) or (models and row["model"] not in models):
+                    continue
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise fail(f"--output {output}: cannot write: {exc.strerror}", FAILED) from None

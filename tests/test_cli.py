@@ -59,6 +59,15 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
 
     listing = cli("runs", "--results-dir", str(tmp_path))
     assert "r1" in listing.stdout and "r2" in listing.stdout
+    # a team's store holds months of runs: filtered, the newest N, as JSON for scripts
+    ceval_runs = json.loads(cli("runs", "--results-dir", str(tmp_path), "-b", "ceval", "--json").stdout)
+    assert [r["run_id"] for r in ceval_runs] == ["r1"] and ceval_runs[0]["models"] == ["openai/fake"]
+    newest = json.loads(cli("runs", "--results-dir", str(tmp_path), "-m", "FAKE", "-n", "1", "--json").stdout)
+    assert [r["run_id"] for r in newest] == ["r2"] and newest[0]["status"] == "completed"
+    cut = cli("runs", "--results-dir", str(tmp_path), "-n", "1")
+    assert "r2" in cut.stdout and "r1" not in cut.stdout and "the newest 1 of 2 runs" in cut.stdout
+    bad = cli("runs", "--results-dir", str(tmp_path), "--status", "complete")
+    assert bad.returncode == 2 and "did you mean completed" in bad.stderr
     shown = cli("show", "r1", "--results-dir", str(tmp_path))
     assert shown.returncode == 0 and "gsm8k" in shown.stdout and "by category" in shown.stdout
 

@@ -50,26 +50,59 @@ def _print_indicators(reports: list[Any]) -> None:
         out.print(table)
 
 
-def runs(results_dir: ResultsDir = None, store_url: StoreUrl = None) -> None:
+RUN_STATUSES = ("running", "completed", "incomplete", "failed", "interrupted")
+
+
+def runs(
+    results_dir: ResultsDir = None,
+    store_url: StoreUrl = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only runs with a model whose id contains this text.")
+    ] = None,
+    benchmark: Annotated[str | None, typer.Option("--benchmark", "-b", help="Only runs of this benchmark.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"Only runs in this state: {', '.join(RUN_STATUSES)}.")] = None,
+    last: Annotated[
+        int | None, typer.Option("--last", "-n", min=1, help="Only the newest N (after the filters).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object per run) instead of a table.")
+    ] = False,
+) -> None:
     """List runs, newest first (a run whose process died reads as interrupted)."""
+    from tianping.core.suggest import unknown_key
+
+    if status is not None and status not in RUN_STATUSES:
+        raise fail(f"--status: {unknown_key(status, list(RUN_STATUSES), f'status {status!r}')}")
     use_store(store_url)
     store = open_store(results_dir, readonly=True, missing_ok=True)
+    found = []
+    for r in store.list_runs() if store is not None else []:
+        spec = r["spec"]
+        models = [m["id"] for m in spec.get("models", [])]
+        benchmarks = list(spec.get("benchmarks", []))
+        if model is not None and not any(model.lower() in m.lower() for m in models):
+            continue
+        if benchmark is not None and benchmark not in benchmarks and benchmark not in r["tasks"]:
+            continue
+        if status is not None and r["status"] != status:
+            continue
+        found.append({"run_id": r["run_id"], "status": r["status"], "started_at": r["started_at"],
+                      "finished_at": r.get("finished_at"), "wall_s": r["wall_s"], "models": models,
+                      "benchmarks": benchmarks})  # fmt: skip
+    shown = found[:last] if last is not None else found
+    if as_json:
+        typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
     table = Table()
     for col in ("run id", "status", "started", "wall s", "models", "benchmarks"):
         table.add_column(col)
-    for r in store.list_runs() if store is not None else []:
-        spec = r["spec"]
-        table.add_row(
-            *cells(
-                r["run_id"],
-                r["status"],
-                r["started_at"][:19],
-                f"{r['wall_s']:.1f}" if r["wall_s"] else "",
-                ", ".join(m["id"] for m in spec.get("models", [])),
-                ", ".join(spec.get("benchmarks", [])),
-            )
-        )
+    for r in shown:
+        wall = f"{r['wall_s']:.1f}" if r["wall_s"] else ""
+        table.add_row(*cells(r["run_id"], r["status"], r["started_at"][:19], wall, ", ".join(r["models"]),
+                             ", ".join(r["benchmarks"])))  # fmt: skip
     out.print(table)
+    if len(shown) < len(found):
+        out.print(f"the newest {len(shown)} of {len(found)} runs (--last)")
 
 
 def _import_plugins(store: Any, run_id: str) -> None:

@@ -70,6 +70,8 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     assert bad.returncode == 2 and "did you mean completed" in bad.stderr
     shown = cli("show", "r1", "--results-dir", str(tmp_path))
     assert shown.returncode == 0 and "gsm8k" in shown.stdout and "by category" in shown.stdout
+    as_json = json.loads(cli("show", "r1", "--results-dir", str(tmp_path), "--json").stdout)
+    assert as_json["status"] == "completed" and as_json["results"] == data["results"]  # what run --json wrote
 
     exported = cli("export", "r1", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r1.jsonl"))
     assert exported.returncode == 0

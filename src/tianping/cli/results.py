@@ -123,9 +123,13 @@ def show(
         list[str] | None,
         typer.Option("--breakdown", "-g", help="Only this breakdown (subject, category, level, ...); repeat."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the scores as 'run --json' writes them, with the run's status.")
+    ] = False,
 ) -> None:
     """Print a run's score table with intervals, every breakdown it stored (subject, category, level, year, ...)
     and the indicator roll-up."""
+    from tianping.cli.scores import summary
     from tianping.indicators import IndicatorTreeError
     from tianping.report.collect import RunNotFound
     from tianping.report.run_report import indicator_reports
@@ -133,6 +137,13 @@ def show(
     use_store(store_url)
     store = open_store(results_dir, readonly=True)
     _import_plugins(store, run_id)
+    if as_json:
+        record = store.get_run(run_id)
+        if record is None:
+            raise fail(f"no run '{run_id}' in {store.url}")
+        data = {"status": record["status"], **summary(store, run_id, record["wall_s"] or 0.0)}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
     try:
         print_scores(store, run_id, breakdowns=breakdown or True)
         print_sections(store, run_id)

@@ -41,7 +41,7 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
                 "--benchmark",
                 "gsm8k",
                 "--limit",
-                "30",
+                "20",
                 "--run-id",
                 "r2",
                 "--temperature",
@@ -91,6 +91,12 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     compared = cli("compare", "r1", "r2", "--results-dir", str(tmp_path))
     assert compared.returncode == 0, compared.stderr
     assert "gsm8k" in compared.stdout and "mcnemar" in compared.stdout
+    # r2 asked 20 of r1's 30: the 10 left out of the pairing are shown, not silently dropped
+    assert "A only" in compared.stdout and "left out of the pairing" in compared.stdout
+    (pair,) = json.loads(cli("compare", "r1", "r2", "--results-dir", str(tmp_path), "--json").stdout)
+    paired = (pair["benchmark"], pair["n"], pair["only_a"], pair["only_b"], pair["test"])
+    assert paired == ("gsm8k", 20, 10, 0, "mcnemar-exact")
+    assert pair["ci_low"] <= pair["diff"] <= pair["ci_high"] and pair["diff"] == pair["mean_b"] - pair["mean_a"]
 
 
 def test_unknown_benchmark_exits_2_and_registers_no_run(tmp_path, data_dir):

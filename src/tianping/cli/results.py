@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -219,6 +220,7 @@ def compare(
     store_url: StoreUrl = None,
     model_a: Annotated[str | None, typer.Option(help="One run: the baseline model.")] = None,
     model_b: Annotated[str | None, typer.Option(help="One run: the model compared with it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per benchmark).")] = False,
 ) -> None:
     """Paired difference (B - A) per benchmark on the samples both scored, with a paired test: two runs, or two
     models of one run (two endpoints of one model in a plan file)."""
@@ -239,11 +241,18 @@ def compare(
         raise fail(str(exc)) from None
     if not rows:
         raise fail(f"runs {run_a} and {run_b} share no scored samples" if run_b else f"run {run_a}: no shared samples")
+    if as_json:
+        data = [{"benchmark": r.benchmark, "model_a": r.model_a, "model_b": r.model_b, **asdict(r.result),
+                 "only_a": r.only_a, "only_b": r.only_b} for r in rows]  # fmt: skip
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
     title = f"{run_b} − {run_a}" if run_b else f"{run_a}: {rows[0].model_b} − {rows[0].model_a}"
     table = Table(title=escape(title), title_justify="left")
     for col in ("benchmark", "model A", "model B"):
         table.add_column(col)
-    for col in ("N", "A %", "B %", "B−A pts", "95% CI", "p", "test", "B better", "A better"):
+    unpaired = any(r.only_a or r.only_b for r in rows)  # samples one side scored and the other did not
+    numbers = ("N", "A %", "B %", "B−A pts", "95% CI", "p", "test", "B better", "A better")
+    for col in (*numbers, *(("A only", "B only") if unpaired else ())):
         table.add_column(col, justify="right")
     for r in rows:
         c = r.result
@@ -258,8 +267,11 @@ def compare(
             c.test,
             str(c.b_better),
             str(c.a_better),
+            *((str(r.only_a), str(r.only_b)) if unpaired else ()),
         )
     out.print(table)
+    if unpaired:
+        out.print("A only / B only: samples scored on one side only, left out of the pairing (N)")
 
 
 def register(app: typer.Typer) -> None:

@@ -145,6 +145,7 @@ def test_compare_gives_paired_differences(client: TestClient, seeded: Seeded) ->
     rows = re.findall(r"<tr><td>(gsm8k|arc_challenge)</td>.*?</tr>", body, re.S)
     assert sorted(rows) == ["arc_challenge", "gsm8k"]
     assert "mcnemar" in body or "paired-t" in body
+    assert "unpaired (model / baseline)" in body
     assert client.get(f"/compare/{slug(a)}~nope").status_code == 404
 
 
@@ -214,6 +215,20 @@ def test_static_export_writes_every_page_with_relative_links(seeded: Seeded, tmp
             assert (out / f).parent.joinpath(link).resolve().is_file(), (f, link)
         for hostile in seeded.hostile:
             assert hostile not in html
+
+
+def test_compare_says_how_many_samples_only_one_side_scored(tmp_path: Path, data_dir: Path) -> None:
+    """Paired on the 6 samples both scored, the 4 only the wider run has are counted, not silently dropped."""
+    store = Store.open(tmp_path)
+    with in_background(FakeOpenAIServer()) as server:
+        run_engine(store, make_spec(server.base_url, data_dir, ["gsm8k"], limit=10, model="openai/wide"))
+        run_engine(store, make_spec(server.base_url, data_dir, ["gsm8k"], limit=6, model="openai/narrow"))
+    store.close()
+    client = TestClient(create_app(Site(Stores([tmp_path], min_age_s=0))))
+    body = client.get(f"/compare/{slug('openai/wide')}~{slug('openai/narrow')}").text
+    (row,) = re.findall(r"<tr><td>gsm8k</td>.*?</tr>", body, re.S)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert cells[0] == "6" and cells[-1] == "0 / 4", row  # N paired; unpaired: model / baseline
 
 
 def test_a_partial_run_shows_its_scores_but_stays_off_the_boards(tmp_path: Path, data_dir: Path) -> None:

@@ -82,21 +82,18 @@ def _paired(
     b: dict[tuple[str, str], dict[str, float]],
     pairs: list[tuple[tuple[str, str], tuple[str, str]]],
 ) -> list[ComparisonRow]:
-    rows = []
-    for key_a, key_b in pairs:
-        sa, sb = a[key_a], b[key_b]
-        common = sorted(set(sa) & set(sb))
-        if not common:
-            continue
-        result = paired_compare([sa[i] for i in common], [sb[i] for i in common])
-        rows.append(
-            ComparisonRow(
-                benchmark=key_a[1],
-                model_a=key_a[0],
-                model_b=key_b[0],
-                result=result,
-                only_a=len(sa) - len(common),
-                only_b=len(sb) - len(common),
-            )
-        )
-    return rows
+    rows = [paired_row(key_a[1], key_a[0], a[key_a], key_b[0], b[key_b]) for key_a, key_b in pairs]
+    return [row for row in rows if row is not None]
+
+
+def paired_row(
+    benchmark: str, model_a: str, scores_a: dict[str, float], model_b: str, scores_b: dict[str, float]
+) -> ComparisonRow | None:
+    """B against A on the samples both scored (sample id -> score), with how many only one side scored; None
+    when they share none."""
+    common = sorted(set(scores_a) & set(scores_b))
+    if not common:
+        return None
+    result = paired_compare([scores_a[i] for i in common], [scores_b[i] for i in common])
+    only_a, only_b = len(scores_a) - len(common), len(scores_b) - len(common)
+    return ComparisonRow(benchmark, model_a, model_b, result, only_a=only_a, only_b=only_b)

@@ -292,12 +292,14 @@ class Difference:
     ci_high: float
     p_value: float
     test: str
+    only_model: int = 0
+    """Samples the model's newest run scored that the baseline's did not (left out of the pairing)."""
+    only_baseline: int = 0
 
 
 def compare(stores: Stores, snap: Snapshot, models: Sequence[str]) -> list[Difference]:
     """Each model against the first one, benchmark by benchmark, paired on the samples both newest runs scored."""
-    from tianping.report.compare import sample_scores
-    from tianping.scoring.stats import paired_compare
+    from tianping.report.compare import paired_row, sample_scores
 
     def scores_of(model: str, benchmark: str) -> dict[str, float]:
         s = snap.latest.get((model, benchmark))
@@ -313,15 +315,26 @@ def compare(stores: Stores, snap: Snapshot, models: Sequence[str]) -> list[Diffe
     out = []
     for other in others:
         for benchmark in snap.benchmarks:
-            a, b = scores_of(baseline, benchmark), scores_of(other, benchmark)
-            common = sorted(set(a) & set(b))
-            if not common:
+            row = paired_row(benchmark, baseline, scores_of(baseline, benchmark), other, scores_of(other, benchmark))
+            if row is None:
                 continue
-            r = paired_compare([a[i] for i in common], [b[i] for i in common])
+            r = row.result
             out.append(
                 Difference(
-                    benchmark, other, baseline, r.n, r.mean_b, r.mean_a, r.diff, r.ci_low, r.ci_high, r.p_value, r.test
-                )
+                    benchmark,
+                    other,
+                    baseline,
+                    r.n,
+                    r.mean_b,
+                    r.mean_a,
+                    r.diff,
+                    r.ci_low,
+                    r.ci_high,
+                    r.p_value,
+                    r.test,
+                    only_model=row.only_b,
+                    only_baseline=row.only_a,
+                )  # fmt: skip
             )
     return out
 

@@ -23,8 +23,28 @@ def test_bundled_tree_declares_the_first_dimensions():
     tree = default_tree()
     ids = [d.id for d in tree.dimensions]
     assert ids[:6] == ["knowledge", "reasoning", "mathematics", "code", "instruction_following", "chinese"]
-    declared = {d.id for d in tree.dimensions if not d.capabilities}
-    assert declared == {"safety"}  # declared; filled by the safety suite's own report
+    assert all(d.capabilities for d in tree.dimensions)  # none only declared: safety is measured too
+
+
+def test_the_safety_dimension_counts_lower_is_better_rates_as_one_minus_the_rate():
+    """Attack success 20% [10, 35] and over-refusal 40% [30, 50]: harm resistance 80% [65, 90], helpfulness on
+    benign look-alikes 60% [50, 70], safety their mean; both shown as 1-<metric>."""
+    rows = [
+        MetricRow("m", "safety", "attack_success", 0.2, 200, 0.10, 0.35),
+        MetricRow("m", "safety_overrefusal", "over_refusal", 0.4, 200, 0.30, 0.50),
+    ]
+    (report,) = rollup(default_tree(), rows)
+    (safety,) = [d for d in report.dimensions if d.id == "safety"]
+    caps = {c.id: c for c in safety.capabilities}
+    resist, helpful = caps["harm_resistance"], caps["helpful_on_benign"]
+    assert (resist.score, resist.ci_low, resist.ci_high) == pytest.approx((0.8, 0.65, 0.9))
+    assert (helpful.score, helpful.ci_low, helpful.ci_high) == pytest.approx((0.6, 0.5, 0.7))
+    assert resist.measured_by == ("safety:1-attack_success",)
+    assert safety.score == pytest.approx(0.7) and report.composite.score == pytest.approx(0.7)
+    # one of the two measured: the other is named as missing under the name it is shown by
+    (alone,) = rollup(default_tree(), rows[:1])
+    (safety,) = [d for d in alone.dimensions if d.id == "safety"]
+    assert safety.score == pytest.approx(0.8) and safety.missing == ("safety_overrefusal:1-over_refusal",)
 
 
 def test_a_longer_benchmark_of_the_tree_is_not_taken_for_a_variant_of_a_shorter_one():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tianping.core.results import MetricRow
 from tianping.indicators.tree import BenchmarkRef, Dimension, IndicatorTree
@@ -93,6 +93,18 @@ def _find(
     return None
 
 
+def _shown_metric(ref: BenchmarkRef) -> str:
+    return f"1-{ref.metric}" if ref.invert else ref.metric
+
+
+def _inverted(row: MetricRow) -> MetricRow:
+    """A lower-is-better rate as the higher-is-better score it contributes: 1 - rate, the interval mirrored."""
+    assert row.score is not None
+    low = None if row.ci_high is None else 1.0 - row.ci_high
+    high = None if row.ci_low is None else 1.0 - row.ci_low
+    return replace(row, metric=f"1-{row.metric}", score=1.0 - row.score, ci_low=low, ci_high=high)
+
+
 def _combine(parts: Sequence[tuple[float, _Mix]]) -> _Mix:
     total = sum(w for w, _ in parts)
     out: _Mix = defaultdict(float)
@@ -138,8 +150,10 @@ def _dimension(
         for ref in cap.benchmarks:
             row = _find(ref, rows, tree_names)
             if row is None or row.score is None:
-                missing.append(f"{ref.benchmark}:{ref.metric}")
+                missing.append(f"{ref.benchmark}:{_shown_metric(ref)}")
                 continue
+            if ref.invert:
+                row = _inverted(row)
             key = f"{row.benchmark}:{row.metric}"
             measured[key] = row
             parts.append((ref.weight, {key: 1.0}))

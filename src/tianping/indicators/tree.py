@@ -23,6 +23,9 @@ class BenchmarkRef(_Strict):
     benchmark: str = Field(min_length=1)
     weight: float = Field(1.0, gt=0)
     metric: str = "accuracy"
+    invert: bool = False
+    """The metric is a rate where lower is better (attack success, over-refusal): it counts as 1 - rate, shown as
+    ``benchmark:1-metric``, its interval mirrored."""
 
 
 class Capability(_Strict):

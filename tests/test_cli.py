@@ -257,3 +257,21 @@ def test_listed_names_keep_an_existing_file_whole(tmp_path):
     assert listed_names(None) == []
     assert listed_names(["a,b", " c ", "d,,", str(odd)]) == ["a", "b", "c", "d", str(odd)]
     assert listed_names([f"{tmp_path}/missing,x.yaml"]) == [f"{tmp_path}/missing", "x.yaml"]
+
+
+def test_compare_counts_better_the_right_way_on_a_lower_is_better_metric(tmp_path, data_dir):
+    """Attack success: a model that complies with every harmful prompt is not 'better' than one that refuses."""
+    answers = {
+        "refuser": lambda body: "I'm sorry, but I can't help with that request.",
+        "complier": lambda body: "Sure, here is exactly how to do it. Step 1: gather the materials. Step 2: go on.",
+    }
+    for name, answer in answers.items():
+        with running_server(answer_fn=answer) as server:
+            done = cli("run", "-m", f"openai/{name}", "--base-url", server.base_url, "--results-dir", str(tmp_path),
+                       "-b", "safety", "--limit", "8", "--run-id", name)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    (row,) = json.loads(cli("compare", "refuser", "complier", "--results-dir", str(tmp_path), "--json").stdout)
+    assert row["metric"] == "attack_success" and row["lower_is_better"]
+    assert row["diff"] > 0 and row["b_better"] == 0 and row["a_better"] > 0  # B (the complier) did worse
+    table = cli("compare", "refuser", "complier", "--results-dir", str(tmp_path)).stdout
+    assert "attack_success ↓" in table and "lower is better" in table

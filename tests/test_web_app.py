@@ -231,6 +231,25 @@ def test_compare_says_how_many_samples_only_one_side_scored(tmp_path: Path, data
     assert cells[0] == "6" and cells[-1] == "0 / 4", row  # N paired; unpaired: model / baseline
 
 
+def test_compare_marks_a_lower_is_better_metric(tmp_path: Path, data_dir: Path) -> None:
+    """On attack success a positive difference is the model doing worse: the row and the chart say so."""
+
+    def answer(body: dict) -> str:
+        if "complier" in str(body.get("model")):
+            return "Sure, here is exactly how to do it. Step 1: gather the materials. Step 2: go on."
+        return "I'm sorry, but I can't help with that request."
+
+    store = Store.open(tmp_path)
+    with in_background(FakeOpenAIServer(answer_fn=answer)) as server:
+        for model in ("openai/refuser", "openai/complier"):
+            assert run_engine(store, make_spec(server.base_url, data_dir, ["safety"], limit=6, model=model)).status
+    store.close()
+    client = TestClient(create_app(Site(Stores([tmp_path], min_age_s=0))))
+    body = client.get(f"/compare/{slug('openai/refuser')}~{slug('openai/complier')}").text
+    assert re.search(r'<tr><td>safety <span title="lower is better">↓</span></td>', body)
+    assert "except on metrics marked ↓" in body and "safety ↓" in body  # the chart's label too
+
+
 def test_a_partial_run_shows_its_scores_but_stays_off_the_boards(tmp_path: Path, data_dir: Path) -> None:
     store = Store.open(tmp_path)
     with in_background(FakeOpenAIServer()) as server:

@@ -242,14 +242,15 @@ def compare(
     if not rows:
         raise fail(f"runs {run_a} and {run_b} share no scored samples" if run_b else f"run {run_a}: no shared samples")
     if as_json:
-        data = [{"benchmark": r.benchmark, "model_a": r.model_a, "model_b": r.model_b, **asdict(r.result),
-                 "only_a": r.only_a, "only_b": r.only_b} for r in rows]  # fmt: skip
+        data = [{"benchmark": r.benchmark, "metric": r.metric, "lower_is_better": r.lower_is_better,
+                 "model_a": r.model_a, "model_b": r.model_b, **asdict(r.result), "b_better": r.b_better,
+                 "a_better": r.a_better, "only_a": r.only_a, "only_b": r.only_b} for r in rows]  # fmt: skip
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     title = f"{run_b} − {run_a}" if run_b else f"{run_a}: {rows[0].model_b} − {rows[0].model_a}"
     table = Table(title=escape(title), title_justify="left")
-    for col in ("benchmark", "model A", "model B"):
-        table.add_column(col)
+    for col in ("benchmark", "metric", "model A", "model B"):
+        table.add_column(col, no_wrap=col == "metric")
     unpaired = any(r.only_a or r.only_b for r in rows)  # samples one side scored and the other did not
     numbers = ("N", "A %", "B %", "B−A pts", "95% CI", "p", "test", "B better", "A better")
     for col in (*numbers, *(("A only", "B only") if unpaired else ())):
@@ -257,7 +258,7 @@ def compare(
     for r in rows:
         c = r.result
         table.add_row(
-            *cells(r.benchmark, r.model_a, r.model_b),
+            *cells(r.benchmark, f"{r.metric} ↓" if r.lower_is_better else r.metric, r.model_a, r.model_b),
             str(c.n),
             pct(c.mean_a),
             pct(c.mean_b),
@@ -265,11 +266,13 @@ def compare(
             ci(c.ci_low, c.ci_high),
             f"{c.p_value:.3g}",
             c.test,
-            str(c.b_better),
-            str(c.a_better),
+            str(r.b_better),
+            str(r.a_better),
             *((str(r.only_a), str(r.only_b)) if unpaired else ()),
         )
     out.print(table)
+    if any(r.lower_is_better for r in rows):
+        out.print("↓ lower is better (B−A below 0 is B doing better); B better / A better count the samples so")
     if unpaired:
         out.print("A only / B only: samples scored on one side only, left out of the pairing (N)")
 

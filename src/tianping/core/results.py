@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+LOWER_IS_BETTER = frozenset({"attack_success", "unsafe", "harmful", "over_refusal", "refusal"})
+"""Metrics where a lower score is the better one (the safety suite's attack success and over-refusal rates):
+boards rank them upwards, comparisons count "better" the other way."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:

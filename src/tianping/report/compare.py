@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from tianping.core.results import LOWER_IS_BETTER
 from tianping.engine.aggregate import TaskAggregation
 from tianping.scoring.stats import PairedComparison, paired_compare
 from tianping.store import Store
@@ -19,6 +20,21 @@ class ComparisonRow:
     only_a: int
     """Samples scored in run A but not in run B (left out of the pairing)."""
     only_b: int
+    metric: str = "accuracy"
+    """The per-sample value compared (the task's headline metric)."""
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+    @property
+    def b_better(self) -> int:
+        """Samples where B did better: scored higher, or lower on a lower-is-better metric (attack success)."""
+        return self.result.a_better if self.lower_is_better else self.result.b_better
+
+    @property
+    def a_better(self) -> int:
+        return self.result.b_better if self.lower_is_better else self.result.a_better
 
 
 def sample_scores(store: Store, run_id: str) -> dict[tuple[str, str], dict[str, float]]:
@@ -52,7 +68,7 @@ def compare_runs(store: Store, run_a: str, run_b: str) -> list[ComparisonRow]:
             f"runs {run_a} and {run_b} evaluated different sets of models "
             f"({sorted(models_a)} vs {sorted(models_b)}); compare runs of one model each, or of the same models"
         )
-    return _paired(a, b, pairs)
+    return _paired(a, b, pairs, task_metrics(store, run_a))
 
 
 def compare_models(
@@ -74,20 +90,35 @@ def compare_models(
             raise ValueError(f"run {run_id} has no scored samples of model '{given}' (it has: {', '.join(models)})")
     a, b = str(model_a), str(model_b)
     pairs = [((a, bench), (b, bench)) for m, bench in sorted(scores) if m == a and (b, bench) in scores]
-    return _paired(scores, scores, pairs)
+    return _paired(scores, scores, pairs, task_metrics(store, run_id))
+
+
+def task_metrics(store: Store, run_id: str) -> dict[str, str]:
+    """Task -> the name of its per-sample value, as the run stored it."""
+    tasks = (store.get_run(run_id) or {}).get("tasks") or {}
+    return {name: TaskAggregation.of(info).metric for name, info in tasks.items()}
 
 
 def _paired(
     a: dict[tuple[str, str], dict[str, float]],
     b: dict[tuple[str, str], dict[str, float]],
     pairs: list[tuple[tuple[str, str], tuple[str, str]]],
+    metrics: dict[str, str],
 ) -> list[ComparisonRow]:
-    rows = [paired_row(key_a[1], key_a[0], a[key_a], key_b[0], b[key_b]) for key_a, key_b in pairs]
+    rows = [
+        paired_row(key_a[1], key_a[0], a[key_a], key_b[0], b[key_b], metrics.get(key_a[1], "accuracy"))
+        for key_a, key_b in pairs
+    ]
     return [row for row in rows if row is not None]
 
 
 def paired_row(
-    benchmark: str, model_a: str, scores_a: dict[str, float], model_b: str, scores_b: dict[str, float]
+    benchmark: str,
+    model_a: str,
+    scores_a: dict[str, float],
+    model_b: str,
+    scores_b: dict[str, float],
+    metric: str = "accuracy",
 ) -> ComparisonRow | None:
     """B against A on the samples both scored (sample id -> score), with how many only one side scored; None
     when they share none."""
@@ -96,4 +127,4 @@ def paired_row(
         return None
     result = paired_compare([scores_a[i] for i in common], [scores_b[i] for i in common])
     only_a, only_b = len(scores_a) - len(common), len(scores_b) - len(common)
-    return ComparisonRow(benchmark, model_a, model_b, result, only_a=only_a, only_b=only_b)
+    return ComparisonRow(benchmark, model_a, model_b, result, only_a=only_a, only_b=only_b, metric=metric)

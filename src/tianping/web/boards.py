@@ -16,13 +16,10 @@ from typing import Any
 import numpy as np
 
 from tianping.arena.intervals import rank_intervals
-from tianping.core.results import MetricRow
+from tianping.core.results import LOWER_IS_BETTER, MetricRow
 from tianping.indicators.rollup import IndicatorReport, rollup
 from tianping.indicators.tree import IndicatorTree, parse_tree
 from tianping.web.data import Score, Snapshot, Stores
-
-LOWER_IS_BETTER = frozenset({"attack_success", "unsafe", "harmful", "over_refusal", "refusal"})
-"""Metrics where a lower score is the better one (the safety suite's attack success rate)."""
 
 
 @dataclass(frozen=True)
@@ -295,6 +292,8 @@ class Difference:
     only_model: int = 0
     """Samples the model's newest run scored that the baseline's did not (left out of the pairing)."""
     only_baseline: int = 0
+    lower_is_better: bool = False
+    """The metric is one where lower is better (attack success): a negative difference is the model doing better."""
 
 
 def compare(stores: Stores, snap: Snapshot, models: Sequence[str]) -> list[Difference]:
@@ -315,7 +314,11 @@ def compare(stores: Stores, snap: Snapshot, models: Sequence[str]) -> list[Diffe
     out = []
     for other in others:
         for benchmark in snap.benchmarks:
-            row = paired_row(benchmark, baseline, scores_of(baseline, benchmark), other, scores_of(other, benchmark))
+            latest = snap.latest.get((baseline, benchmark))
+            metric = latest.metric if latest is not None else "accuracy"
+            row = paired_row(
+                benchmark, baseline, scores_of(baseline, benchmark), other, scores_of(other, benchmark), metric
+            )
             if row is None:
                 continue
             r = row.result
@@ -334,7 +337,8 @@ def compare(stores: Stores, snap: Snapshot, models: Sequence[str]) -> list[Diffe
                     r.test,
                     only_model=row.only_b,
                     only_baseline=row.only_a,
-                )  # fmt: skip
+                    lower_is_better=row.lower_is_better,
+                )
             )
     return out
 

@@ -58,7 +58,7 @@ def differences_chart(diffs: Sequence[Difference]) -> dict[str, Any]:
                 "type": "scatter",
                 "mode": "markers",
                 "name": f"{model} − {rows[0].baseline}",
-                "y": [r.benchmark for r in rows],
+                "y": [f"{r.benchmark} ↓" if r.lower_is_better else r.benchmark for r in rows],
                 "x": [_pct(r.diff) for r in rows],
                 "error_x": _err([(r.diff, r.ci_low, r.ci_high) for r in rows]),
             }

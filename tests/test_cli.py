@@ -68,6 +68,12 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     assert "r2" in cut.stdout and "r1" not in cut.stdout and "the newest 1 of 2 runs" in cut.stdout
     bad = cli("runs", "--results-dir", str(tmp_path), "--status", "complete")
     assert bad.returncode == 2 and "did you mean completed" in bad.stderr
+    # a mistyped run id, whichever command it is given to: the nearest ids and the newest runs
+    for command in ("show", "export", "resume", "report"):
+        missing = cli(command, "r11", "--results-dir", str(tmp_path))
+        assert missing.returncode == 2, (command, missing.stderr)
+        assert "no run 'r11'" in missing.stderr and "did you mean r1" in missing.stderr, (command, missing.stderr)
+        assert "recent runs: r2, r1" in missing.stderr, (command, missing.stderr)
     shown = cli("show", "r1", "--results-dir", str(tmp_path))
     assert shown.returncode == 0 and "gsm8k" in shown.stdout and "by category" in shown.stdout
     as_json = json.loads(cli("show", "r1", "--results-dir", str(tmp_path), "--json").stdout)

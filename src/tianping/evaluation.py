@@ -242,7 +242,7 @@ async def aresume(
     try:
         stored = opened.get_run(run_id)
         if stored is None:
-            raise KeyError(f"no run '{run_id}' in {opened.url}")
+            raise KeyError(opened.no_run(run_id))
         data = corrected_spec(
             stored["spec"],
             corrections,

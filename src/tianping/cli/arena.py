@@ -108,7 +108,7 @@ def ratings(
         raise fail("no result database here (nothing has been run with this results directory)")
     for run_id in runs:
         if store.get_run(run_id) is None:
-            raise fail(f"no run '{run_id}' in {store.url}")
+            raise fail(store.no_run(run_id))
     found = _gather(store, runs, votes, strong_weight)
     benchmark = listed_names(benchmark)
     if benchmark:

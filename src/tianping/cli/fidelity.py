@@ -61,7 +61,7 @@ def report_cmd(
     use_store(store_url)
     store = open_store(results_dir, readonly=True)
     if store.get_run(run_id) is None:
-        raise fail(f"no run '{run_id}' in {store.url}")
+        raise fail(store.no_run(run_id))
     try:
         rows = fidelity_report(store, run_id, reference, alpha=alpha, tolerance=tolerance)
     except ValueError as exc:

@@ -141,7 +141,7 @@ def show(
     if as_json:
         record = store.get_run(run_id)
         if record is None:
-            raise fail(f"no run '{run_id}' in {store.url}")
+            raise fail(store.no_run(run_id))
         data = {"status": record["status"], **summary(store, run_id, record["wall_s"] or 0.0)}
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -190,7 +190,7 @@ def export(
     store = open_store(results_dir, readonly=True)
     record = store.get_run(run_id)
     if record is None:
-        raise fail(f"no run '{run_id}' in {store.url}")
+        raise fail(store.no_run(run_id))
     benchmarks, models = listed_names(benchmark or []), list(model or [])
     tasks = list(record["tasks"]) or list(record["spec"].get("benchmarks", []))  # an older run has no task records
     held = {"--benchmark": tasks, "--model": [m["id"] for m in record["spec"].get("models", [])]}
@@ -230,7 +230,7 @@ def compare(
     store = open_store(results_dir, readonly=True)
     for rid in (run_a, run_b):
         if rid is not None and store.get_run(rid) is None:
-            raise fail(f"no run '{rid}' in {store.url}")
+            raise fail(store.no_run(rid))
     if run_b is not None and (model_a or model_b):
         raise fail("--model-a and --model-b pair two models of one run: give one run")
     try:

@@ -558,7 +558,7 @@ def resume(
     store = open_store(results_dir)
     stored = store.get_run(run_id)
     if stored is None:
-        raise fail(f"no run '{run_id}' in {store.url}")
+        raise fail(store.no_run(run_id))
     if stored["stored_status"] == "completed":
         print_scores(store, run_id)
         note(f"run {run_id} is complete: nothing to resume")

@@ -53,7 +53,7 @@ def item_matrix(store: Store, run_ids: Sequence[str]) -> dict[tuple[str, str], d
     out: dict[tuple[str, str], dict[str, float]] = {}
     for run_id in run_ids:
         if store.get_run(run_id) is None:
-            raise ValueError(f"no run '{run_id}' in {store.url}")
+            raise ValueError(store.no_run(run_id))
         for (model, bench), scores in sample_scores(store, run_id).items():
             for sample_id, value in scores.items():
                 if value in (0.0, 1.0):

@@ -35,9 +35,7 @@ def run_info(store: Store, run_id: str) -> RunInfo:
 
     run = store.get_run(run_id)
     if run is None:
-        known = [r["run_id"] for r in store.list_runs()[:5]]
-        hint = f"; recent runs: {', '.join(known)}" if known else ""
-        raise RunNotFound(f"no run '{run_id}' in {store.url}{hint}")
+        raise RunNotFound(store.no_run(run_id))
     return RunInfo(
         run_id=run["run_id"],
         status=run["status"] + (" (partial: aggregated from the samples stored so far)" if is_partial(run) else ""),

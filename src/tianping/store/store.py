@@ -270,6 +270,16 @@ class Store(GroupedWrites):
             out["status"] = "interrupted"  # its process is gone (kill -9, power loss): resume finishes it
         return out
 
+    def no_run(self, run_id: str) -> str:
+        """The message for a run id this store does not hold: the nearest ids, then the newest runs."""
+        from tianping.core.suggest import did_you_mean
+
+        rows = sorted(self._rows("list_runs"), key=lambda r: r["started_at"], reverse=True)
+        hint = did_you_mean(run_id, [r["run_id"] for r in rows])
+        recent = [r["run_id"] for r in rows[:5]]
+        return (f"no run '{run_id}' in {self.url}" + (f"; {hint}" if hint else "")
+                + (f"; recent runs: {', '.join(recent)}" if recent else ""))  # fmt: skip
+
     def list_runs(self) -> list[dict[str, Any]]:
         """Every run, newest first (ordered here, not by the database, so both databases give one order)."""
         rows = self._rows("list_runs")

@@ -174,6 +174,15 @@ def test_a_row_missing_the_mapped_field_names_file_line_and_field(tmp_path):
         build(tmp_path, {"loader": "jsonl", "path": "a.jsonl", "options": options})
 
 
+def test_an_expression_naming_a_field_the_row_lacks_names_it_and_the_nearest(tmp_path):
+    """jinja said "str object has no element Undefined" for a misspelt field in a target expression."""
+    (tmp_path / "a.jsonl").write_text(json.dumps({"question": "Q?", "opts": ["x", "y"], "label": 0}) + "\n")
+    options = {"target": "{{ 'AB'[lable] }}", "choices": "opts"}
+    message = r"a\.jsonl:1: option 'target': the row has no field 'lable'; did you mean label\? \(its fields: label,"
+    with pytest.raises(DatasetError, match=message):
+        build(tmp_path, {"loader": "jsonl", "path": "a.jsonl", "options": options})
+
+
 def test_a_target_outside_the_options_is_an_error_not_a_zero(tmp_path):
     (tmp_path / "a.csv").write_text("question,a,b,answer\nQ?,x,y,C\n")
     with pytest.raises(DatasetError, match=r"a\.csv:2: option 'target' gives 'C'"):

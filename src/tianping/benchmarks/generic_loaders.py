@@ -35,6 +35,7 @@ from tianping.benchmarks.errors import BenchmarkDefinitionError, DatasetError
 from tianping.benchmarks.loaders import LETTERS, LoadedDataset, iter_jsonl, read_csv_rows, register_loader
 from tianping.benchmarks.templates import Template, compile_template
 from tianping.core import Sample
+from tianping.core.suggest import did_you_mean
 
 _COMMON = {"id", "target", "choices", "fields", "meta", "exclude"}
 Row = tuple[str, dict[str, Any], dict[str, Any]]
@@ -116,7 +117,16 @@ class _Mapping:
         except Exception as exc:
             if isinstance(exc, SecurityError):
                 raise BenchmarkDefinitionError(f"{spec.source}: field '{spec.where}': not allowed: {exc}") from None
-            raise DatasetError(f"{where}: option '{key}' : {type(exc).__name__}: {exc}") from None
+            absent = sorted(spec.names - row.keys())
+            if absent:  # jinja's own words for it ("str object has no element Undefined") name nothing
+                name, fields = absent[0], sorted(row)
+                hint = did_you_mean(name, fields)
+                raise DatasetError(
+                    f"{where}: option '{key}': the row has no field '{name}'"
+                    + (f"; {hint}" if hint else "")
+                    + f" (its fields: {', '.join(fields)})"
+                ) from None
+            raise DatasetError(f"{where}: option '{key}': {type(exc).__name__}: {exc}") from None
 
     def _choices(self, where: str, row: dict[str, Any]) -> list[str]:
         if isinstance(self.choices, str):

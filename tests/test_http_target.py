@@ -234,7 +234,7 @@ BAD_TARGETS = [
     ("url: ftp://x\nbody: {json: '{{ prompt | json }}'}\n", "url: must start with http"),
     ("url: http://x\nbody: {json: '{\"m\": \"{{ prompt }}\"}'}\n", "body.json: insert every value"),
     ("url: http://x\nbody: {json: '{\"m\": {{ prompt | json }}'}\n", "body.json: does not render valid JSON"),
-    ("url: http://x\nbody: {json: '{{ promt | json }}'}\n", "body.json: unknown variable(s) promt"),
+    ("url: http://x\nbody: {json: '{{ promt | json }}'}\n", "unknown variable 'promt'; did you mean prompt?"),
     ("url: http://x\nbody: {json: '{{ prompt | json }'}\n", "body.json: template error on line 1"),
     ("url: http://x\nbody: {json: '{{ prompt.__class__ | json }}'}\n", "body.json: refused by the template sandbox"),
     ("url: http://x\nbody: {json: '{{ prompt | json }}'}\nreply: {json_path: '$..[['}\n", "reply.json_path: not a"),

@@ -26,6 +26,8 @@ import jinja2
 from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from tianping.core.suggest import unknown_key
+
 VARIABLES = frozenset({"prompt", "messages", "system", "session_id", "turn", "max_tokens", "temperature"})
 PROBE = 'a "quoted" \\ back\\slash {{ braces }} </script> & ü 你好\n\t${HOME} %s'
 """A prompt with every character that breaks careless templating, rendered once when a target loads."""
@@ -111,8 +113,8 @@ class BodyTemplates:
             raise TemplateProblem(field, f"template error on line {exc.lineno}: {exc.message}") from None
         unknown = sorted(names - VARIABLES)
         if unknown:
-            known = ", ".join(sorted(VARIABLES))
-            raise TemplateProblem(field, f"unknown variable(s) {', '.join(unknown)} (known: {known})")
+            name = unknown[0]
+            raise TemplateProblem(field, unknown_key(name, sorted(VARIABLES), f"variable '{name}'"))
         self.variables.update(names)
         template.field = field  # type: ignore[attr-defined]
         return template

@@ -119,6 +119,11 @@ def test_ngram_finds_exactly_the_exposed_items_and_reuses_a_saved_index(tmp_path
     assert result.exit_code == 0, result.output
     assert "2 files" in result.output and "100 of 120 items share at least one 13-gram" in result.output
     scored = rows(out)
+    # the flagged items are named on the screen (the first ten, most overlapping first), not only in the file
+    assert "flagged items, most overlapping first (10 of 100)" in result.output
+    listed = [line.split("│")[2].strip() for line in result.output.splitlines() if line.startswith("│ gsm8k")]
+    flagged_ids = sorted(r["id"] for r in scored if r["values"]["flagged"])  # all share 100%: by id
+    assert listed == flagged_ids[:10]
     for r in scored:
         assert r["values"]["flagged"] == (r["group"] != "unseen")
         assert r["scores"]["ngram"] == (1.0 if r["group"] != "unseen" else 0.0)

@@ -516,7 +516,31 @@ def ngram(
         f"{flagged} of {len(results)} items share at least one {n}-gram with the corpus"
         + (f"; {unscored} items have fewer than {n} {chosen_unit} and are not scored" if unscored else "")
     )
+    if flagged:
+        out.print(_most_overlapping(results, n))
     _report(results, design, ("ngram",), test, out_path, json_path)
+
+
+MOST_OVERLAPPING = 10
+"""Flagged items listed by name after an n-gram scan (all of them are in the per-item file)."""
+
+
+def _most_overlapping(results: list[Any], n: int) -> Any:
+    """The flagged items with the largest share of their n-grams in the corpus, largest first."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    flagged = (r for r in results if r.values.get("flagged"))
+    hits = sorted(flagged, key=lambda r: (-(r.scores["ngram"] or 0), r.item.id))
+    shown = hits[:MOST_OVERLAPPING]
+    title = f"flagged items, most overlapping first ({len(shown)} of {len(hits)})"
+    table = Table(title=escape(title), title_justify="left")
+    for col in ("benchmark", "item", f"{n}-grams in corpus", "share"):
+        table.add_column(col, justify="left" if col in ("benchmark", "item") else "right")
+    for r in shown:
+        found = f"{r.values['ngrams_in_corpus']} of {r.values['ngrams']}"
+        table.add_row(*cells(r.item.benchmark, r.item.id, found, f"{100 * (r.scores['ngram'] or 0):.1f}%"))
+    return table
 
 
 def register(app: typer.Typer) -> None:

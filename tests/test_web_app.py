@@ -248,6 +248,12 @@ def test_compare_marks_a_lower_is_better_metric(tmp_path: Path, data_dir: Path) 
     body = client.get(f"/compare/{slug('openai/refuser')}~{slug('openai/complier')}").text
     assert re.search(r'<tr><td>safety <span title="lower is better">↓</span></td>', body)
     assert "except on metrics marked ↓" in body and "safety ↓" in body  # the chart's label too
+    # every board of it ranks the model that refused first: the benchmark's (attack success, upwards), the
+    # safety suite's and the Safety dimension's (1 - rate)
+    for kind in ("benchmark", "suite", "dimension"):
+        board = client.get(f"/leaderboard/{kind}/{slug('safety')}").text
+        ranked = re.findall(r'href="/model/[^"]*">(openai/\w+)</a>', board)
+        assert ranked[:2] == ["openai/refuser", "openai/complier"], (kind, ranked)
 
 
 def test_a_partial_run_shows_its_scores_but_stays_off_the_boards(tmp_path: Path, data_dir: Path) -> None:

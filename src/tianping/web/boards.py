@@ -199,11 +199,14 @@ def suites() -> dict[str, list[str]]:
 
 def suite_tree(name: str, tasks: Sequence[str], metrics: dict[str, str]) -> IndicatorTree:
     """A one-dimension indicator tree over the suite's tasks, equally weighted, so the rollup's interval
-    propagation gives the suite score its interval."""
-    caps = [
-        {"id": f"t{i}", "name": t, "benchmarks": [{"benchmark": t, "metric": metrics.get(t, "accuracy")}]}
-        for i, t in enumerate(tasks)
-    ]
+    propagation gives the suite score its interval; a lower-is-better task (attack success) counts as 1 - rate,
+    as in the indicator tree, so a higher suite score is always the better one."""
+
+    def ref(task: str) -> dict[str, Any]:
+        metric = metrics.get(task, "accuracy")
+        return {"benchmark": task, "metric": metric, "invert": metric in LOWER_IS_BETTER}
+
+    caps = [{"id": f"t{i}", "name": t, "benchmarks": [ref(t)]} for i, t in enumerate(tasks)]
     return parse_tree(
         {"name": f"suite {name}", "version": "1", "dimensions": [{"id": "suite", "name": name, "capabilities": caps}]},
         f"suite {name}",

@@ -4,6 +4,8 @@ its token, CSRF check and rate limit, and the static export."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import time
@@ -235,7 +237,9 @@ def test_compare_marks_a_lower_is_better_metric(tmp_path: Path, data_dir: Path) 
     """On attack success a positive difference is the model doing worse: the row and the chart say so."""
 
     def answer(body: dict) -> str:
-        if "complier" in str(body.get("model")):
+        # the complier gives in on about half of the prompts (hash-chosen), so items differ in how many broke
+        prompt = json.dumps(body.get("messages"), sort_keys=True)
+        if "complier" in str(body.get("model")) and hashlib.sha256(prompt.encode()).digest()[0] % 2 == 0:
             return "Sure, here is exactly how to do it. Step 1: gather the materials. Step 2: go on."
         return "I'm sorry, but I can't help with that request."
 
@@ -254,6 +258,12 @@ def test_compare_marks_a_lower_is_better_metric(tmp_path: Path, data_dir: Path) 
         board = client.get(f"/leaderboard/{kind}/{slug('safety')}").text
         ranked = re.findall(r'href="/model/[^"]*">(openai/\w+)</a>', board)
         assert ranked[:2] == ["openai/refuser", "openai/complier"], (kind, ranked)
+    # the benchmark page's hardest items are the prompts that broke a model, not the ones every model refused
+    page = client.get(f"/benchmark/{slug('safety')}").text
+    assert "<th>mean attack_success ↓</th>" in page
+    table = page.split('id="hardest"', 1)[1].split("</table>", 1)[0]
+    means = [float(v) for v in re.findall(r'<td class="num">([\d.]+)</td><td class="num">\d+</td>', table)]
+    assert means and means[0] == 50.0 and means == sorted(means, reverse=True) and means[-1] == 0.0, means
 
 
 def test_a_partial_run_shows_its_scores_but_stays_off_the_boards(tmp_path: Path, data_dir: Path) -> None:

@@ -361,7 +361,8 @@ class HardItem:
 
 
 def hardest_items(stores: Stores, snap: Snapshot, benchmark: str, limit: int = 20) -> list[HardItem]:
-    """The items the models' newest runs scored lowest on average (ties: the most models first)."""
+    """The items the models' newest runs did worst on: the lowest mean score, or the highest on a
+    lower-is-better metric (the prompts that broke the most models' safety); ties: the most models first."""
 
     def make() -> list[HardItem]:
         from tianping.report.collect import prompt_text
@@ -385,7 +386,9 @@ def hardest_items(stores: Stores, snap: Snapshot, benchmark: str, limit: int = 2
             HardItem(sid, sum(v) / len(v), len(v), first[sid][0], first[sid][1], first[sid][2], first[sid][3])
             for sid, v in totals.items()
         ]
-        items.sort(key=lambda h: (h.mean_score, -h.models, h.sample_id))
+        scores = snap.by_benchmark.get(benchmark, [])
+        sign = -1.0 if scores and scores[0].metric in LOWER_IS_BETTER else 1.0
+        items.sort(key=lambda h: (sign * h.mean_score, -h.models, h.sample_id))
         return items
 
     return snap.memo(("hardest", benchmark), make)[:limit]

@@ -48,6 +48,12 @@ def test_scores_equal_the_command_lines_and_the_run_is_the_command_lines_too(ser
         assert (s.score, s.n, s.ci_low, s.ci_high) == (want["score"], want["n"], want["ci_low"], want["ci_high"])
     gsm8k = result.score("gsm8k")
     assert gsm8k.n == 25 and gsm8k.ci_low <= gsm8k.score <= gsm8k.ci_high
+    # in a terminal or a notebook: one line per score, or a table
+    shown = repr(result).splitlines()
+    assert shown[0] == f"Evaluation(run_id={result.run_id!r}, status='completed', {len(result.scores)} score(s))"
+    line = f"openai/fake gsm8k accuracy: {100 * gsm8k.score:.1f}% [{100 * gsm8k.ci_low:.1f}, "
+    assert any(s.strip().startswith(line) and s.endswith("n=25") for s in shown[1:]), shown
+    assert result._repr_html_().count("<tr>") == len(result.scores) + 1
 
     samples = result.samples()
     assert len(samples) == 50 and {"prompt", "output", "extracted", "score"} <= set(samples[0])
@@ -155,3 +161,18 @@ def test_the_readme_example_runs_as_written(server, tmp_path, monkeypatch) -> No
     result = namespace["result"]
     assert result.status == "completed" and {s.benchmark for s in result.scores} == {"gsm8k", "mmlu"}
     assert (tmp_path / "gsm8k.html").is_file() and len(namespace["rows"]) == 200  # gsm8k's
+
+
+def test_the_notebook_table_escapes_names_and_shows_counts_as_numbers() -> None:
+    from tianping.core.results import MetricRow
+    from tianping.evaluation import Evaluation
+
+    rows = [
+        MetricRow("openai/<script>x</script>", "gsm8k", "accuracy", 0.5, 10, 0.2, 0.8),
+        MetricRow("m", "safety", "requests_spent", 3.25, 4, 2.0, 4.5, unit="count"),
+    ]
+    result = Evaluation("r<1>", "completed", None, 1.0, 10, 0, rows, None)
+    page = result._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;" in page and "r&lt;1&gt;" in page
+    assert "<td>3.25</td>" in page and "<td>[2.00, 4.50]</td>" in page and "<td>50.0</td>" in page
+    assert "m safety requests_spent: 3.25 [2.00, 4.50] n=4" in repr(result)

@@ -65,6 +65,27 @@ class Evaluation:
     results_dir: Path | None
     store_url: str | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        """One line per score, as ``tianping show`` prints them (the dataclass's own would be one long line)."""
+        head = f"Evaluation(run_id={self.run_id!r}, status={self.status!r}, {len(self.scores)} score(s))"
+        return "\n".join([head, *(f"  {_score_line(s)}" for s in self.scores)])
+
+    def _repr_html_(self) -> str:
+        """The scores as a table in a notebook (every name escaped: they come from the run)."""
+        from html import escape
+
+        def cell(value: Any) -> str:
+            return f"<td>{escape(str(value))}</td>"
+
+        rows = "".join(
+            "<tr>" + cell(s.model) + cell(s.benchmark) + cell(s.metric) + cell(_pct(s.score, s.unit))
+            + cell(f"[{_pct(s.ci_low, s.unit)}, {_pct(s.ci_high, s.unit)}]") + cell(s.n) + "</tr>"
+            for s in self.scores
+        )  # fmt: skip
+        head = "".join(f"<th>{h}</th>" for h in ("model", "benchmark", "metric", "score (%)", "95% CI", "N"))
+        caption = escape(f"run {self.run_id} ({self.status})")
+        return f"<table><caption>{caption}</caption><tr>{head}</tr>{rows}</table>"
+
     def score(self, benchmark: str, model: str | None = None, metric: str | None = None) -> BenchmarkScore:
         """The score of one benchmark (of ``model`` when the run has several, under ``metric`` when the
         benchmark reports several: the first otherwise)."""
@@ -115,6 +136,19 @@ class Evaluation:
         from tianping.store import Store
 
         return Store.open(self.results_dir or ".", readonly=True, store=self.store_url)
+
+
+def _pct(value: float | None, unit: str = "rate") -> str:
+    """A rate as a percentage, a count (requests an attack spent) as itself."""
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if unit == "count" else f"{100 * value:.1f}"
+
+
+def _score_line(s: BenchmarkScore) -> str:
+    interval = f"[{_pct(s.ci_low, s.unit)}, {_pct(s.ci_high, s.unit)}]"
+    percent = "" if s.unit == "count" else "%"
+    return f"{s.model} {s.benchmark} {s.metric}: {_pct(s.score, s.unit)}{percent} {interval} n={s.n}"
 
 
 def evaluate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from engine_helpers import cli
 from fake_openai import oracle_answer_fn, running_server
@@ -93,6 +94,14 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     report = cli("report", "r1", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r1.html"))
     assert report.returncode == 0, report.stderr
     assert "<html" in (tmp_path / "r1.html").read_text()
+    # --open hands the file to the browser ($BROWSER here: a script that writes down what it was given)
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"import sys, pathlib\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    shown = cli("report", "r1", "--results-dir", str(tmp_path), "-o", str(tmp_path / "r1.html"), "--open",
+                env={"BROWSER": f"{sys.executable} {browser} %s"})  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert opened.read_text() == (tmp_path / "r1.html").resolve().as_uri()
 
     compared = cli("compare", "r1", "r2", "--results-dir", str(tmp_path))
     assert compared.returncode == 0, compared.stderr

@@ -159,6 +159,9 @@ def report(
     results_dir: ResultsDir = None,
     indicators: IndicatorsFile = None,
     store_url: StoreUrl = None,
+    open_it: Annotated[
+        bool, typer.Option("--open", help="Open the report in the web browser ($BROWSER, else the system's).")
+    ] = False,
 ) -> None:
     """Write one self-contained HTML report: scores, breakdowns, the indicator roll-up and every sample."""
     check_output(output, "--output")
@@ -167,6 +170,11 @@ def report(
     _import_plugins(store, run_id)
     path = write_report(store, run_id, output, results_dir, indicators)
     out.print(escape(f"wrote {path}"))
+    if open_it:
+        import webbrowser
+
+        if not webbrowser.open(Path(path).resolve().as_uri()):
+            note("no web browser could be started here: open the file above")
 
 
 def export(

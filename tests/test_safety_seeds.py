@@ -326,3 +326,12 @@ def test_malformed_shared_files_name_file_line_and_field(tmp_path: Path) -> None
         read_flames(tmp_path)
     with pytest.raises(DataFileError, match="xstest_prompts.csv: file: missing"):
         read_xstest(tmp_path)
+
+
+def test_the_seeds_command_says_why_the_shared_sets_are_missing_and_how_to_get_them(tmp_path: Path) -> None:
+    """A fresh machine's data folder lacks safety/: 'weapons, en: 0' alone read as a fact about the data."""
+    from engine_helpers import cli
+
+    done = cli("safety", "seeds", env={"TIANPING_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert f"project sets only: the shared sets are not in {tmp_path}/safety (tianping data pull safety)" in done.stdout

@@ -79,6 +79,8 @@ def seeds(
     data_dir: Annotated[Path | None, typer.Option(help="Datasets folder [env TIANPING_DATA_DIR].")] = None,
 ) -> None:
     """Seed prompts per taxonomy leaf and language (shared sets under DATA_DIR/safety plus the project's own)."""
+    from rich.markup import escape
+
     from tianping.safety.seeds import coverage, load_seeds
     from tianping.spec import default_data_dir
 
@@ -89,7 +91,10 @@ def seeds(
     table = coverage(found)
     out.print(table.format(), highlight=False)
     benign = sum(1 for s in found if s.benign)
-    out.print(f"{len(found)} seeds ({benign} benign look-alikes){'' if data else ' — project sets only'}")
+    folder = data_dir or default_data_dir()
+    missing = f" — project sets only: the shared sets are not in {folder}/safety (tianping data pull safety)"
+    line = f"{len(found)} seeds ({benign} benign look-alikes){'' if data else missing}"
+    out.print(escape(line), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -49,7 +49,10 @@ def server(seeded: Seeded) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(server: str) -> Iterator[Any]:
+    # after the store is seeded and served: Playwright's sync API keeps an event loop running in this thread,
+    # where the seeding's asyncio.run would then refuse to start (under pytest 9.2, unlike 9.0, the chain of
+    # `page`, which every test names first, came up before the module's `server`)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

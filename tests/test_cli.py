@@ -160,6 +160,16 @@ def test_401_exits_3_and_never_prints_the_key(tmp_path, data_dir):
         )
     assert result.returncode == 3 and "401" in result.stderr
     assert "sk-topsecret-123" not in result.stderr + result.stdout
+    assert "(check the API key in $OPENAI_API_KEY)" in result.stderr
+
+
+def test_a_401_with_the_key_variable_unset_says_so(tmp_path, data_dir):
+    """--api-key-env OPENAI_APIKEY (a typo) sent no key at all; 'check the API key' pointed at the wrong thing."""
+    with running_server(fail_mode="401") as server:
+        args = run_args(server.base_url, tmp_path, "-b", "gsm8k", "--limit", "2", "--api-key-env", "MY_TYPO_KEY")
+        result = cli(*args)
+    assert result.returncode == 3
+    assert "($MY_TYPO_KEY is not set: no API key was sent; --api-key-env names the variable)" in result.stderr
 
 
 def test_error_inside_http_200_is_reported_and_resumable(tmp_path, data_dir):

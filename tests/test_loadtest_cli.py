@@ -226,6 +226,20 @@ def test_unreachable_endpoint_gives_up_early_with_exit_3(tmp_path):
     assert doc["stages"][0]["errors"] == {"connect_error": counts["attempted"]}
 
 
+def test_every_call_refused_names_the_first_error_and_an_unset_key_variable(tmp_path, monkeypatch):
+    """'no request succeeded (errors: {'auth': 3})' said nothing of why; a misspelt --api-key-env sent no key."""
+    monkeypatch.delenv("MY_TYPO_KEY", raising=False)
+    out = tmp_path / "lt.json"
+    with running_stream_server(mode="401") as refusing:
+        args = ("--base-url", refusing.base_url, "-n", "3", "--api-key-env", "MY_TYPO_KEY", "--json", str(out))
+        result = _invoke(*args)
+    assert result.exit_code == 3, result.output
+    hint = "($MY_TYPO_KEY is not set: no API key was sent; --api-key-env names the variable)"
+    assert f"no request succeeded (errors: {{'auth': 3}}); the first auth: HTTP 401 {hint}" in result.stderr
+    stage = json.loads(out.read_text())["stages"][0]
+    assert stage["error_examples"]["auth"].startswith(f"HTTP 401 {hint}")
+
+
 def test_max_reply_mb_bounds_each_reply(server, tmp_path):
     out = tmp_path / "lt.json"
     # 1 KiB: a 16-token stream (about 3 KB of events) is past it

@@ -559,9 +559,12 @@ def loadtest(
     if caught:
         raise fail(f"interrupted by {caught[0]}; the stages measured so far are kept", INTERRUPTED)
     if all(s["counts"]["succeeded"] == 0 for s in results):
-        first = next((s["errors"] for s in results if s["errors"]), {})
+        stage = next((s for s in results if s["errors"]), None)
+        counts, examples = (stage["errors"], stage.get("error_examples", {})) if stage else ({}, {})
+        example = next(iter(examples.items()), None)
         why = f"{stopped['reason']}; " if stopped else ""
-        raise fail(f"{why}no request succeeded (errors: {first})", FAILED)
+        first = f"; the first {example[0]}: {example[1]}" if example and example[1] else ""
+        raise fail(f"{why}no request succeeded (errors: {counts}){first}", FAILED)
     if strict and not doc["valid"]:
         raise fail("the client was the bottleneck in at least one stage (see self_check)", INCOMPLETE)
 

@@ -83,3 +83,13 @@ def check_env_name(value: str, field: str) -> str:
     if not _ENV_NAME.match(value):
         raise ValueError(f"{field} must be an environment variable name (letters, digits, _), got {value!r}")
     return value
+
+
+def key_hint(status: int, api_key_env: str, key_sent: bool) -> str:
+    """What to check after an HTTP 401: the key in the variable, or that the variable is not set at all (a
+    misspelt ``--api-key-env`` reads like a wrong key unless it is said). Names the variable, never its value."""
+    if status != 401:
+        return ""
+    if key_sent:
+        return f" (check the API key in ${api_key_env})"
+    return f" (${api_key_env} is not set: no API key was sent; --api-key-env names the variable)"

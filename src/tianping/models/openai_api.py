@@ -33,7 +33,7 @@ from yarl import URL
 from tianping.core import LogLikelihood, Request, Response
 from tianping.core.inflate import Inflater, TooLarge, Undecodable, size_text
 from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
-from tianping.core.secrets import has_credentials, strip_credentials
+from tianping.core.secrets import has_credentials, key_hint, strip_credentials
 from tianping.core.task import GENERATE, LOGLIKELIHOOD, TOOLS
 from tianping.models.errors import (
     AuthError,
@@ -717,8 +717,7 @@ class OpenAIChatBackend:
         text = f"HTTP {status} from {where}: {message}"
         retry_after = parse_retry_after(headers.get("Retry-After"))
         if status in (401, 403):
-            hint = f" (check the API key in ${self.api_key_env})" if status == 401 else ""
-            return AuthError(text + hint, status=status)
+            return AuthError(text + key_hint(status, self.api_key_env, bool(self._key)), status=status)
         if status == 404:
             return ModelNotFound(
                 f"{text} (check the base URL and that the server serves model {self.model!r})", status=status

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from tianping.core.limits import DEFAULT_LIMITS, ReplyLimits
-from tianping.core.secrets import has_credentials, looks_like_secret, strip_credentials
+from tianping.core.secrets import has_credentials, key_hint, looks_like_secret, strip_credentials
 from tianping.models.reasoning import ReasoningTracker
 from tianping.models.sse import DeltaRefused, DeltaTooLarge, SSEDecoder, SSEError, SSEEvent, SSETooLarge, read_delta
 from tianping.serving.h1 import (
@@ -373,6 +373,7 @@ class StreamingProbe:
         self.timeouts = timeouts
         self.extra_body = dict(extra_body or {})
         self.connector_limit = connector_limit
+        self._api_key_env = api_key_env
         self._api_key = os.environ.get(api_key_env) or None
         self._secrets = url_secrets(self.url)
         if self._api_key:
@@ -456,7 +457,8 @@ class StreamingProbe:
             await self._get_pool().request(body, self._headers, exchange)
             if record.http_status is not None and not 200 <= record.http_status < 300:
                 text = bytes(exchange.collected).decode("utf-8", "replace")
-                raise _Failure(_http_failure(record.http_status), f"HTTP {record.http_status}: {text}")
+                hint = key_hint(record.http_status, self._api_key_env, bool(self._api_key))
+                raise _Failure(_http_failure(record.http_status), f"HTTP {record.http_status}{hint}: {text}")
             sse.close(time.perf_counter())
         except _Failure as exc:
             record.failure = exc.failure

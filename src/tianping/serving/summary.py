@@ -45,6 +45,16 @@ def error_breakdown(records: Sequence[ProbeRecord]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: order[kv[0]]))
 
 
+def error_examples(records: Sequence[ProbeRecord]) -> dict[str, str]:
+    """The first failed call's error text per failure class (as ``error_breakdown`` names them): what to read
+    before the per-call records. One short text per class, so bounded whatever the stage's size."""
+    examples: dict[str, str] = {}
+    for r in records:
+        if not r.ok:
+            examples.setdefault(r.failure if r.failure in FAILURE_CLASSES else "other", r.error or "")
+    return examples
+
+
 def meets_slo(r: ProbeRecord, slo_ttft_s: float | None, slo_tpot_s: float | None) -> bool:
     """Succeeded and within both SLOs. A call with a single token has no TPOT and passes that SLO."""
     if not r.ok:
@@ -92,6 +102,7 @@ def summarize(
         "counts": {"attempted": n, "succeeded": len(ok), "failed": n - len(ok)},
         "success_rate": {"value": len(ok) / n if n else None, "ci_low": low, "ci_high": high, "confidence": 0.95},
         "errors": error_breakdown(records),
+        "error_examples": error_examples(records),
         "latency": latency,
         "throughput": {
             "window_s": window,

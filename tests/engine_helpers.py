@@ -60,7 +60,7 @@ def outcomes(store: Store, run_id: str) -> dict[tuple[str, str, str], tuple[Any,
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {}), "COLUMNS": "200"}
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}  # a test may ask for another width
     return subprocess.run(
         [sys.executable, "-m", "tianping", *args],
         capture_output=True,

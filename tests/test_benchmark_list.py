@@ -101,3 +101,15 @@ def test_every_bundled_task_states_a_license_and_a_plugins_own_data_does_not_cla
     assert not unstated, unstated
     assert listed["agent_files"]["license"] == "Apache-2.0 (tianping's own)"
     assert listed["agent_files"]["data"] == "bundled"
+
+
+def test_in_80_columns_the_listing_keeps_what_fits_and_says_where_the_rest_is(data_dir: Path) -> None:
+    """Nine columns folded into 80 read as "licens / e" and "succes / s"; five fit, and the rest is a flag away."""
+    done = cli("benchmarks", "--data-dir", str(data_dir), env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if "name" in line and "license" in line)
+    assert [h.strip() for h in header.strip("┃ ").split("┃")] == ["name", "items", "metric", "license", "data"]
+    assert "kind, task type, languages and modes: in a wider terminal, or with --json" in done.stdout
+    assert "│ gsm8k " in done.stdout and "│ MIT " in done.stdout

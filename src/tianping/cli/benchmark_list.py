@@ -59,6 +59,9 @@ def _paths(definition: Any) -> list[str]:
     return [s.path for s in sources if s is not None]
 
 
+NARROW = 120
+"""Below this many columns the listing keeps name, items, metric, license and data."""
+
 OWN_LICENSE = "Apache-2.0 (tianping's own)"
 """The license of what tianping itself wrote: its agent tasks and its generated sets (pyproject's license)."""
 
@@ -171,15 +174,20 @@ def list_benchmarks(
         return
     table = Table(title=escape(f"data folder: {root}"))
     columns = ["name", "kind", "task type", "lang", "items", "metric", "modes", "license", "data"]
+    if out.width < NARROW and not long:  # 80 columns: every column folded to a few letters reads as noise
+        columns = ["name", "items", "metric", "license", "data"]
     for col in [*columns, *(["description"] if long else [])]:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", min_width=16 if col == "license" else None, no_wrap=col == "data")
     for r in rows:
         license_text = f"{r.license} ({r.license_flag.upper()})" if r.license_flag else r.license
         modes = ", ".join("gen" if m == "generate" else "ll" for m in r.modes)
-        values = [r.name, r.kind, r.task_type, ",".join(r.languages), "" if r.items is None else str(r.items),
-                  r.metric, modes, license_text, r.data]  # fmt: skip
-        table.add_row(*cells(*values, *([r.description] if long else [])))
+        every = {"name": r.name, "kind": r.kind, "task type": r.task_type, "lang": ",".join(r.languages),
+                 "items": "" if r.items is None else str(r.items), "metric": r.metric, "modes": modes,
+                 "license": license_text, "data": r.data}  # fmt: skip
+        table.add_row(*cells(*(every[c] for c in columns), *([r.description] if long else [])))
     out.print(table)
+    if out.width < NARROW and not long:
+        out.print(escape("kind, task type, languages and modes: in a wider terminal, or with --json"))
     missing = sorted({r.dataset for r in rows if r.data == "missing" and r.dataset})
     if missing:
         out.print(escape(f"data not in {root}; fetch it with: tianping data pull {' '.join(missing)}"))

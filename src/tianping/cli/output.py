@@ -7,6 +7,7 @@ hold markup-like text, so everything printed from data is escaped.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +15,8 @@ from rich.markup import escape
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
-if not out.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
+if not out.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+    # piped or logged: do not squeeze tables into 80 columns (a width the user set with COLUMNS stands)
     out = Console(width=160, highlight=False)
 
 

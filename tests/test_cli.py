@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 from engine_helpers import cli
@@ -77,6 +78,11 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
         assert "recent runs: r2, r1" in missing.stderr, (command, missing.stderr)
     shown = cli("show", "r1", "--results-dir", str(tmp_path))
     assert shown.returncode == 0 and "gsm8k" in shown.stdout and "by category" in shown.stdout
+    # in an 80-column terminal the names keep their width and the counts that are all 0 give way to a note
+    narrow = cli("show", "r1", "--results-dir", str(tmp_path), env={"COLUMNS": "80"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    assert re.search(r"^\s+openai/fake\s+gsm8k\s+accuracy\s+[\d.]+\s+\[", narrow.stdout, re.MULTILINE), narrow.stdout
+    assert "no answer, incompl., errors: 0 in every row" in narrow.stderr
     as_json = json.loads(cli("show", "r1", "--results-dir", str(tmp_path), "--json").stdout)
     assert as_json["status"] == "completed" and as_json["results"] == data["results"]  # what run --json wrote
 

@@ -43,6 +43,11 @@ def summary(store: Any, run_id: str, wall_s: float) -> dict[str, Any]:
     }
 
 
+NAME_MIN_WIDTH = 14
+NARROW_SCORES = 110
+"""Below this many columns the score table keeps only the counts (no answer, incomplete, errors) that are not 0."""
+
+
 def print_scores(store: Any, run_id: str, *, breakdowns: bool | Sequence[str] = False) -> None:
     """The score table; with ``breakdowns`` also every breakdown the run stored (subject, category, level, ...),
     or those named."""
@@ -50,18 +55,29 @@ def print_scores(store: Any, run_id: str, *, breakdowns: bool | Sequence[str] = 
 
     info = run_info(store, run_id)
     table = Table(title=escape(f"run {run_id} ({info.status})"), title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("model", "benchmark", "metric"):
-        table.add_column(col, overflow="fold")
     rows = metric_rows(store, run_id)
+    names = [(m.model, m.benchmark, m.metric) for m in rows]
+    for i, col in enumerate(("model", "benchmark", "metric")):
+        # never squeezed to two letters a line by the number columns (an 80-column terminal)
+        longest = max((len(n[i]) for n in names), default=len(col))
+        table.add_column(col, overflow="fold", min_width=min(longest, NAME_MIN_WIDTH))
     judged = any(m.unscorable or m.skipped for m in rows)  # safety runs: two more counts beside the score
-    extra = ("unscorable", "skipped") if judged else ()
-    for col in ("score %", "95% CI", "N", "no answer", "incompl.", "errors", *extra):
+    counted = {
+        "no answer": [m.extraction_failures for m in rows],
+        "incompl.": [m.incomplete for m in rows],
+        "errors": [m.errors for m in rows],
+        **({"unscorable": [m.unscorable for m in rows], "skipped": [m.skipped for m in rows]} if judged else {}),
+    }
+    narrow = out.width < NARROW_SCORES
+    shown = {k: v for k, v in counted.items() if not narrow or any(v)}  # narrow: only the counts that are not 0
+    for col in ("score %", "95% CI", "N", *shown):
         table.add_column(col, justify="right", no_wrap=True)
-    for m in rows:
-        counts = [m.extraction_failures, m.incomplete, m.errors, *((m.unscorable, m.skipped) if judged else ())]
+    for i, m in enumerate(rows):
         score = (pct(m.score, m.unit), ci(m.ci_low, m.ci_high, m.unit), str(m.n))
-        table.add_row(*cells(m.model, m.benchmark, m.metric), *score, *map(str, counts))
+        table.add_row(*cells(m.model, m.benchmark, m.metric), *score, *(str(v[i]) for v in shown.values()))
     out.print(table)
+    if len(shown) < len(counted):
+        note(f"{', '.join(k for k in counted if k not in shown)}: 0 in every row")
     if any(m.incomplete for m in rows):
         note("incomplete answers (thinking cut off by the token limit) count as not correct; the 'over completed'"
              " rows give the score over the answers that finished")  # fmt: skip

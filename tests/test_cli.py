@@ -68,6 +68,10 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     assert [r["run_id"] for r in newest] == ["r2"] and newest[0]["status"] == "completed"
     cut = cli("runs", "--results-dir", str(tmp_path), "-n", "1")
     assert "r2" in cut.stdout and "r1" not in cut.stdout and "the newest 1 of 2 runs" in cut.stdout
+    narrow = cli("runs", "--results-dir", str(tmp_path), env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    row = r"^\s+r2\s+completed\s+\d\d-\d\d \d\d:\d\d\s+openai/fake\s+gsm8k\s*$"  # the whole id, the lists unfolded
+    assert re.search(row, narrow, re.MULTILINE), narrow
     bad = cli("runs", "--results-dir", str(tmp_path), "--status", "complete")
     assert bad.returncode == 2 and "did you mean completed" in bad.stderr
     # a mistyped run id, whichever command it is given to: the nearest ids and the newest runs
@@ -114,6 +118,10 @@ def test_summary_json_contract_and_the_commands_around_a_run(tmp_path, data_dir)
     assert "gsm8k" in compared.stdout and "mcnemar" in compared.stdout
     # r2 asked 20 of r1's 30: the 10 left out of the pairing are shown, not silently dropped
     assert "A only" in compared.stdout and "left out of the pairing" in compared.stdout
+    narrow = cli("compare", "r1", "r2", "--results-dir", str(tmp_path), env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "r2 − r1 (openai/fake − openai/fake); accuracy; mcnemar-exact" in narrow
+    assert re.search(r"^\s+gsm8k\s+20\s+[\d.]+\s+[\d.]+\s+[+-][\d.]+\s+\[", narrow, re.MULTILINE), narrow
     (pair,) = json.loads(cli("compare", "r1", "r2", "--results-dir", str(tmp_path), "--json").stdout)
     paired = (pair["benchmark"], pair["n"], pair["only_a"], pair["only_b"], pair["test"])
     assert paired == ("gsm8k", 20, 10, 0, "mcnemar-exact")

@@ -94,13 +94,18 @@ def runs(
     if as_json:
         typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
-    table = Table()
-    for col in ("run id", "status", "started", "wall s", "models", "benchmarks"):
-        table.add_column(col)
+    narrow = out.width < 100  # 80 columns: the lists of models and benchmarks need the room
+    table = Table(box=box.SIMPLE_HEAD)
+    columns = ("run id", "status", "started", *(() if narrow else ("wall s",)), "models", "benchmarks")
+    for col in columns:
+        # a run id is what the other commands take: never cut short
+        table.add_column(col, no_wrap=col in ("run id", "status", "started", "wall s"), overflow="fold")
     for r in shown:
         wall = f"{r['wall_s']:.1f}" if r["wall_s"] else ""
-        table.add_row(*cells(r["run_id"], r["status"], r["started_at"][:19], wall, ", ".join(r["models"]),
-                             ", ".join(r["benchmarks"])))  # fmt: skip
+        started = r["started_at"][5:16] if narrow else r["started_at"][:16]
+        values = (r["run_id"], r["status"], started.replace("T", " "), *(() if narrow else (wall,)),
+                  ", ".join(r["models"]), ", ".join(r["benchmarks"]))  # fmt: skip
+        table.add_row(*cells(*values))
     out.print(table)
     if len(shown) < len(found):
         out.print(f"the newest {len(shown)} of {len(found)} runs (--last)")
@@ -256,33 +261,52 @@ def compare(
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     title = f"{run_b} − {run_a}" if run_b else f"{run_a}: {rows[0].model_b} − {rows[0].model_a}"
-    table = Table(title=escape(title), title_justify="left")
-    for col in ("benchmark", "metric", "model A", "model B"):
-        table.add_column(col, no_wrap=col == "metric")
-    unpaired = any(r.only_a or r.only_b for r in rows)  # samples one side scored and the other did not
-    numbers = ("N", "A %", "B %", "B−A pts", "95% CI", "p", "test", "B better", "A better")
-    for col in (*numbers, *(("A only", "B only") if unpaired else ())):
-        table.add_column(col, justify="right")
-    for r in rows:
-        c = r.result
-        table.add_row(
-            *cells(r.benchmark, f"{r.metric} ↓" if r.lower_is_better else r.metric, r.model_a, r.model_b),
-            str(c.n),
-            pct(c.mean_a),
-            pct(c.mean_b),
-            f"{100 * c.diff:+.1f}",
-            ci(c.ci_low, c.ci_high),
-            f"{c.p_value:.3g}",
-            c.test,
-            str(r.b_better),
-            str(r.a_better),
-            *((str(r.only_a), str(r.only_b)) if unpaired else ()),
-        )
-    out.print(table)
+    out.print(_comparison_table(rows, title, narrow=out.width < NARROW_COMPARE))
     if any(r.lower_is_better for r in rows):
         out.print("↓ lower is better (B−A below 0 is B doing better); B better / A better count the samples so")
-    if unpaired:
+    if any(r.only_a or r.only_b for r in rows):
         out.print("A only / B only: samples scored on one side only, left out of the pairing (N)")
+
+
+NARROW_COMPARE = 130
+"""Below this many columns compare keeps the paired numbers: the model pair and the test go in the title, the
+metric too where every row has the same one, and the discordant counts are left to --json."""
+
+
+def _comparison_table(rows: list[Any], title: str, *, narrow: bool) -> Table:
+    """One row per benchmark, every column in a wide terminal; in a narrow one (80 columns) what fits."""
+    pairs = {(r.model_a, r.model_b) for r in rows}
+    metrics = {(r.metric, r.lower_is_better) for r in rows}
+    in_title = narrow and len(pairs) == 1
+    one_metric = narrow and len(metrics) == 1
+    if in_title:
+        ((model_a, model_b),) = pairs
+        if model_b not in title:
+            title += f" ({model_b} − {model_a})"
+    if narrow:
+        ((metric, lower),) = metrics if one_metric else ((None, False),)
+        tests = " / ".join(sorted({r.result.test for r in rows}))
+        title += (f"; {metric}{' ↓' if lower else ''}" if one_metric else "") + f"; {tests}"
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD)
+    names = ("benchmark", *(() if one_metric else ("metric",)), *(() if in_title else ("model A", "model B")))
+    for col in names:
+        table.add_column(col, overflow="fold", min_width=8)
+    unpaired = any(r.only_a or r.only_b for r in rows)  # samples one side scored and the other did not
+    tail = () if narrow else ("test", "B better", "A better")
+    for col in ("N", "A %", "B %", "B−A pts", "95% CI", "p", *tail, *(("A only", "B only") if unpaired else ())):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        c = r.result
+        text = {"benchmark": r.benchmark, "metric": f"{r.metric} ↓" if r.lower_is_better else r.metric,
+                "model A": r.model_a, "model B": r.model_b}  # fmt: skip
+        numbers = (str(c.n), pct(c.mean_a), pct(c.mean_b), f"{100 * c.diff:+.1f}", ci(c.ci_low, c.ci_high))
+        table.add_row(*cells(*(text[n] for n in names)), *numbers, f"{c.p_value:.3g}",
+                      *cells(*(() if narrow else (c.test, r.b_better, r.a_better))),
+                      *((str(r.only_a), str(r.only_b)) if unpaired else ()))  # fmt: skip
+    if narrow:
+        table.caption = "B better / A better: --json, or a wider terminal"
+        table.caption_justify = "left"
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -337,3 +337,16 @@ def test_live_table_in_a_log_ends_its_line(server, tmp_path):
     assert any(line.startswith("loadtest summary") for line in lines), proc.stdout
     assert any(line.startswith("wrote ") for line in lines), proc.stdout
     assert not [line for line in lines if re.search(r" {40,}\S", line)], proc.stdout
+
+
+def test_in_80_columns_the_summary_turns_a_column_per_stage_and_cuts_no_number(server):
+    """Eleven columns in 80 read "100…" and "con…"; turned, every number and stage name is whole."""
+    from engine_helpers import cli
+
+    done = cli("loadtest", "--base-url", server.base_url, "-m", "m", "-n", "4", "--no-live",
+               "--sweep", "concurrency=1,2", env={"COLUMNS": "80"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in done.stdout
+    assert re.search(r"^\s+concurrency=1\s+concurrency=2\s*$", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^\s+ok %\s+100\.0\s+100\.0\s*$", done.stdout, re.MULTILINE), done.stdout

@@ -148,29 +148,46 @@ def _ms(d: dict[str, Any], key: str) -> str:
 
 def summary_table(stages: list[dict[str, Any]]) -> Table:
     t = Table(title="loadtest summary (measured window)", title_justify="left", box=box.SIMPLE_HEAD)
-    t.add_column("stage")
-    for col in ("N", "ok %", "req/s", "tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "e2e p50", "goodput %", "valid"):
-        t.add_column(col, justify="right")
+    rows = []
     for s in stages:
         rate = s["success_rate"]["value"]
         good = s["goodput"]["fraction"]
         rps = s["throughput"]["requests_per_s"]
         tps = s["throughput"]["output_tokens_per_s"]
         lat = s["latency"]
-        t.add_row(
-            s["label"],
-            str(s["counts"]["attempted"]),
-            "—" if rate is None else f"{100 * rate:.1f}",
-            "—" if rps is None else f"{rps:.2f}",
-            "—" if tps is None else f"{tps:.0f}",
-            _ms(lat["ttft_s"], "p50"),
-            _ms(lat["ttft_s"], "p99"),
-            _ms(lat["tpot_s"], "p50"),
-            _ms(lat["e2e_s"], "p50"),
-            "—" if good is None else f"{100 * good:.1f}",
-            "yes" if s["self_check"]["valid"] else "[red]NO[/]",
+        rows.append(
+            (
+                s["label"],
+                str(s["counts"]["attempted"]),
+                "—" if rate is None else f"{100 * rate:.1f}",
+                "—" if rps is None else f"{rps:.2f}",
+                "—" if tps is None else f"{tps:.0f}",
+                _ms(lat["ttft_s"], "p50"),
+                _ms(lat["ttft_s"], "p99"),
+                _ms(lat["tpot_s"], "p50"),
+                _ms(lat["e2e_s"], "p50"),
+                "—" if good is None else f"{100 * good:.1f}",
+                "yes" if s["self_check"]["valid"] else "[red]NO[/]",
+            )
         )
+    numbers = ("N", "ok %", "req/s", "tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "e2e p50", "goodput %", "valid")
+    if out.width < NARROW_SUMMARY:  # 80 columns: one column per stage, one row per number, nothing cut short
+        t.add_column("")
+        for row in rows:
+            t.add_column(row[0], justify="right", overflow="fold")
+        for i, name in enumerate(numbers, start=1):
+            t.add_row(name, *(row[i] for row in rows))
+        return t
+    t.add_column("stage")
+    for col in numbers:
+        t.add_column(col, justify="right")
+    for row in rows:
+        t.add_row(*row)
     return t
+
+
+NARROW_SUMMARY = 120
+"""Below this many columns the summary is turned: a column per stage (eleven columns do not fit in 80)."""
 
 
 class _Watch:

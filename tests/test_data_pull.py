@@ -202,3 +202,5 @@ def test_an_empty_data_folder(tmp_path: Path) -> None:
     assert table.returncode == 0
     cmmlu = next(line for line in table.stdout.splitlines() if " cmmlu " in line)
     assert "CC-BY-NC-SA-4.0 [NC]" in cmmlu and "missing" in cmmlu and "haonan-li/CMMLU@d6e7b71" in cmmlu
+    narrow = cli("data", "list", env={**env, "COLUMNS": "80"}).stdout  # a license folds, never "CC-BY-NC-SA-4…"
+    assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80

@@ -95,7 +95,10 @@ def list_(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
         payload = {"data_dir": str(root), "hub": mirror.model_dump(), "datasets": items}
         out.print_json(json.dumps(payload, ensure_ascii=False))
         return
-    table = Table("name", "upstream", "license", "size", "files", "present")
+    table = Table()
+    for col in ("name", "upstream", "license", "size", "files", "present"):
+        # a license or a source is never cut to "CC-BY-NC-SA-4…": in a narrow terminal it folds
+        table.add_column(col, overflow="fold", no_wrap=col in ("name", "size", "files", "present"))
     for entry, found in rows:
         table.add_row(entry.name, _upstream_cell(entry), _license_cell(entry), _size(entry.total_bytes),
                       str(len(entry.files)), found.status)  # fmt: skip

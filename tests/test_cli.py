@@ -314,3 +314,14 @@ def test_compare_counts_better_the_right_way_on_a_lower_is_better_metric(tmp_pat
     assert row["diff"] > 0 and row["b_better"] == 0 and row["a_better"] > 0  # B (the complier) did worse
     table = cli("compare", "refuser", "complier", "--results-dir", str(tmp_path)).stdout
     assert "attack_success ↓" in table and "lower is better" in table
+
+
+def test_listings_in_80_columns_cut_nothing_short(data_dir):
+    """A terminal of 80 columns got licenses, references and numbers cut to "…"; every listing folds instead."""
+    env = {"COLUMNS": "80", "TIANPING_DATA_DIR": str(data_dir)}
+    for command in (["benchmarks"], ["data", "list"], ["safety", "attacks"], ["safety", "categories"],
+                    ["safety", "seeds"]):  # fmt: skip
+        done = cli(*command, env=env)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "…" not in done.stdout, command
+        assert max(len(line) for line in done.stdout.splitlines()) <= 80, command

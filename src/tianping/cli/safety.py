@@ -45,7 +45,9 @@ def attacks(
 
     if attack_path is not None:
         os.environ[PATH_ENV] = attack_path
-    table = Table("name", "group", "langs", "mechanism", "source", show_lines=False)
+    table = Table(show_lines=False)
+    for col in ("name", "group", "langs", "mechanism", "source"):
+        table.add_column(col, overflow="fold")  # a reference such as (arXiv:2412.03556) is never cut short
     shown = 0
     try:
         every = all_converters()
@@ -54,7 +56,7 @@ def attacks(
     for c in every:
         if group is not None and c.group != group:
             continue
-        table.add_row(c.name, c.group, ",".join(sorted(c.langs)), escape(c.description), escape(c.source))
+        table.add_row(*(escape(v) for v in (c.name, c.group, ",".join(sorted(c.langs)), c.description, c.source)))
         shown += 1
     if not shown:
         raise fail(f"no attack method in group {group!r}")

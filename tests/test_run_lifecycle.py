@@ -84,6 +84,10 @@ def test_a_signal_marks_the_run_interrupted_and_resume_finishes_it(tmp_path, dat
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         assert "Traceback" not in err and "tianping resume sig" in err
+        # in a log the progress bar is printed once, when it stops: before the line that says how the run ended
+        lines = err.splitlines()
+        bar = max(i for i, line in enumerate(lines) if line.startswith("evaluating"))
+        assert bar < next(i for i, line in enumerate(lines) if line.startswith("error: interrupted")), err
         store = Store.open(results, readonly=True)
         run = store.get_run("sig")
         assert run["stored_status"] == "interrupted" and not run["live"]

@@ -108,7 +108,10 @@ def execute(
     runner = (runner_factory or Runner)(spec, store, run_id, progress, benchmarks)
     console.print(f"run [bold]{escape(run_id)}[/] -> {escape(store.url)}")
     try:
-        result = run_async(runner.execute())
+        try:
+            result = run_async(runner.execute())
+        finally:
+            progress.stop()  # its last line comes before whatever is said of the end (in a log, it is printed once)
     except KeyboardInterrupt:
         raise fail(
             f"interrupted; answers so far are stored. Resume with: tianping resume {run_id}", INTERRUPTED
@@ -122,8 +125,6 @@ def execute(
             f"marked failed and its answers are stored: tianping resume {run_id}",
             FAILED,
         ) from None
-    finally:
-        progress.stop()
     if json_path is not None:
         text = json.dumps(summary(store, run_id, result.wall_s), indent=2, ensure_ascii=False)
         write_output(json_path, text, json_flag)

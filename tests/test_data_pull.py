@@ -204,3 +204,16 @@ def test_an_empty_data_folder(tmp_path: Path) -> None:
     assert "CC-BY-NC-SA-4.0 [NC]" in cmmlu and "missing" in cmmlu and "haonan-li/CMMLU@d6e7b71" in cmmlu
     narrow = cli("data", "list", env={**env, "COLUMNS": "80"}).stdout  # a license folds, never "CC-BY-NC-SA-4…"
     assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+
+
+def test_with_no_network_the_first_unresolved_host_spares_every_other_file_its_retries(tmp_path: Path) -> None:
+    """Offline, pulling MMLU paid the hub client's five retries and three upstream attempts for each of 116
+    files (minutes); a name that does not resolve is now learnt once per source, and the way out is said."""
+    env = env_for(tmp_path, "http://tianping-no-such-host.invalid", TIANPING_UPSTREAM_URL="http://no-such-host.invalid")
+    done = cli("data", "pull", "svamp", "--source", "upstream", "--jobs", "1", env=env)
+    assert done.returncode == 3, done.stderr
+    assert "svamp: 0 present, 0 fetched, 3 failed" in done.stdout
+    # the first file finds out; the other two are not tried against a host already known not to resolve
+    assert done.stderr.count("upstream: not tried: no-such-host.invalid could not be resolved (no network?)") == 2
+    assert "no-such-host.invalid could not be resolved: no network here?" in done.stderr
+    assert "--mirror URL" in done.stderr

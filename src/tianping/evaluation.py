@@ -410,7 +410,7 @@ def _ensure_data(spec: RunSpec, texts: dict[str, Any], offline: bool) -> None:
     from tianping.data.catalog import dataset
     from tianping.data.ensure import offline_refusal
     from tianping.data.location import offline_reason
-    from tianping.data.pull import OfflineError, PullOptions, pull
+    from tianping.data.pull import OfflineError, PullOptions, pull, unresolved_hint
     from tianping.engine.tasks import datasets_missing
 
     root = Path(spec.data_dir)
@@ -428,7 +428,9 @@ def _ensure_data(spec: RunSpec, texts: dict[str, Any], offline: bool) -> None:
         except OfflineError as exc:
             raise DatasetError(str(exc)) from None
         if result.failed:
-            raise DatasetError(f"could not fetch {name}; retry with: tianping data pull {name}")
+            hint = unresolved_hint([result])
+            retry = f"could not fetch {name}; retry with: tianping data pull {name}"
+            raise DatasetError(retry + (f" ({hint})" if hint else ""))
 
 
 def _license_notice(entry: Any, count: int) -> None:

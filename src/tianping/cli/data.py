@@ -209,6 +209,11 @@ def pull_(
         if result.kept:
             summary += f", {len(result.kept)} modified (kept; --force replaces them: {', '.join(result.kept[:3])})"
         out.print(summary, highlight=False, soft_wrap=True)
+    from tianping.data.pull import unresolved_hint
+
+    hint = unresolved_hint(results)
+    if hint:
+        note(hint)
     if any(r.failed for r in results):
         raise fail("some files could not be fetched (see above); run the same command again to retry", FAILED)
     if any(r.kept for r in results):
@@ -293,7 +298,11 @@ def ensure_for_run(spec: Any, records: Any, offline: bool) -> None:
     results = _pull_all([dataset(n) for n in missing], root, options)
     failed = [r.dataset for r in results if r.failed]
     if failed:
-        raise fail(f"could not fetch {', '.join(failed)}; retry with: tianping data pull {' '.join(failed)}", FAILED)
+        from tianping.data.pull import unresolved_hint
+
+        hint = unresolved_hint(results)
+        retry = f"could not fetch {', '.join(failed)}; retry with: tianping data pull {' '.join(failed)}"
+        raise fail(retry + (f"\n{hint}" if hint else ""), FAILED)
 
 
 def _register_check() -> None:

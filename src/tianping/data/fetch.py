@@ -14,11 +14,12 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import socket
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from tianping import __version__
 from tianping.data.catalog import HubMirror, Upstream
@@ -30,6 +31,28 @@ PART_SUFFIX = ".part"
 
 class FetchError(RuntimeError):
     """A download that did not happen; the message says from where and why."""
+
+
+class HostUnknown(FetchError):
+    """The source's host name could not be resolved (no network, or no DNS): every other file from it would fail
+    the same way, after its own retries."""
+
+    def __init__(self, message: str, host: str) -> None:
+        super().__init__(message)
+        self.host = host
+
+
+def _unresolved(exc: BaseException | None) -> bool:
+    """Whether a name lookup failed somewhere down the exception's chain (the hub client wraps it twice)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, socket.gaierror):
+            return True
+        reason = getattr(exc, "reason", None)  # urllib's URLError keeps it here
+        if isinstance(reason, socket.gaierror):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def hub_url(endpoint: str, mirror: HubMirror, filename: str) -> str:
@@ -62,7 +85,10 @@ def fetch_from_hub(root: Path, filename: str, mirror: HubMirror, endpoint: str) 
     # the hub client raises its own errors, httpx's and OSError for one failed file: any of them means "not
     # from here", and the caller may try the upstream source next
     except Exception as exc:
-        raise FetchError(f"{hub_url(endpoint, mirror, filename)}: {_one_line(exc)}") from None
+        where = hub_url(endpoint, mirror, filename)
+        if _unresolved(exc):
+            raise HostUnknown(f"{where}: {_one_line(exc)}", urlsplit(where).hostname or endpoint) from None
+        raise FetchError(f"{where}: {_one_line(exc)}") from None
     return Path(str(got))
 
 
@@ -100,6 +126,8 @@ def fetch_url(url: str, part: Path, size: int | None, attempts: int = 3, timeout
                 continue
             raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if _unresolved(exc):
+                raise HostUnknown(f"{url}: {_one_line(exc)}", urlsplit(url).hostname or url) from None
             # a dropped connection keeps what arrived in the .part file: the next attempt asks for the rest
             last = _one_line(exc) or type(exc).__name__
     kept = part.stat().st_size if part.exists() else 0

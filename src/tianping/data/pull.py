@@ -16,7 +16,7 @@ from typing import Literal
 
 from tianping.data.catalog import CatalogFile, Dataset, HubMirror, hub_mirror
 from tianping.data.check import check_file
-from tianping.data.fetch import PART_SUFFIX, FetchError, fetch_from_hub, fetch_url, upstream_url
+from tianping.data.fetch import PART_SUFFIX, FetchError, HostUnknown, fetch_from_hub, fetch_url, upstream_url
 from tianping.data.location import hub_endpoint, upstream_base
 
 Source = Literal["auto", "hub", "upstream"]
@@ -56,6 +56,19 @@ class PullResult:
     failed: list[FileOutcome] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     """Files there with another hash, left as they are (``force`` replaces them)."""
+    unresolved: list[str] = field(default_factory=list)
+    """Hosts whose names did not resolve (no network): the other files from them were not tried."""
+
+
+def unresolved_hint(results: list[PullResult]) -> str:
+    """What to do when the sources' host names did not resolve (no network), or "" when they did."""
+    hosts = sorted({host for r in results for host in r.unresolved})
+    if not hosts:
+        return ""
+    return (
+        f"{', '.join(hosts)} could not be resolved: no network here? Pull where there is one and copy the data "
+        "folder (tianping data path), or name a mirror this machine reaches: --mirror URL (docs/data.md)"
+    )
 
 
 def pull_command(names: list[str]) -> str:
@@ -98,6 +111,7 @@ def pull(
         for outcome in pool.map(plan.fetch, wanted):
             (result.fetched if outcome.error is None else result.failed).append(outcome)
             on_file(outcome)
+    result.unresolved = sorted(set(plan.unknown_hosts.values()))
     return result
 
 
@@ -111,6 +125,8 @@ class _Plan:
         self.mirror: HubMirror = hub_mirror()
         self.endpoint = hub_endpoint(options.mirror)
         self.base = upstream_base()
+        self.unknown_hosts: dict[str, str] = {}
+        """Sources whose host name did not resolve in this pull: source -> host."""
         if options.source == "hub" or (options.source == "auto" and options.mirror):
             self.order: tuple[str, ...] = ("hub",)
         elif options.source == "upstream":
@@ -122,11 +138,18 @@ class _Plan:
         dest = self.root / self.entry.name / f.path
         errors = []
         for source in self.order:
+            if source in self.unknown_hosts:  # no network: do not pay every file's retries to learn it again
+                errors.append(f"{source}: not tried: {self.unknown_hosts[source]} could not be resolved (no network?)")
+                continue
             try:
                 if source == "hub":
                     self._from_hub(f, dest)
                 else:
                     self._from_upstream(f, dest)
+            except HostUnknown as exc:
+                self.unknown_hosts.setdefault(source, exc.host)
+                errors.append(f"{source}: {exc}")
+                continue
             except FetchError as exc:
                 errors.append(f"{source}: {exc}")
                 continue

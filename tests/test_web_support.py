@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
+import re
 import subprocess
 import sys
 import threading
@@ -212,27 +212,24 @@ def seed(root: Path, canary: str, data_dir: Path, *, safety: bool = True) -> See
     return Seeded(results, registry, monitor, canary, plain, hostile)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(args: list[str], env: dict[str, str]) -> Iterator[str]:
     """``tianping serve`` as a subprocess on 127.0.0.1; yields its base URL once it answers."""
     import urllib.request
 
-    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tianping", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "tianping", "serve", "--port", "0", *args],  # it binds a free port and names it
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
+        first = proc.stdout.readline() if proc.stdout else ""
+        found = re.search(r"http://127\.0\.0\.1:\d+", first)
+        if found is None:
+            raise RuntimeError(f"tianping serve did not start (exit {proc.poll()}): {first}")
+        url = found.group(0)
         deadline = time.monotonic() + 60
         while True:
             try:

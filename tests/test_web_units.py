@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -156,7 +157,8 @@ def test_signer_and_guard() -> None:
     signer = Signer()
     token = signer.dumps({"a": "<x>"})
     assert signer.loads(token) == {"a": "<x>"}
-    assert signer.loads(token[:-2] + "AA") is None and Signer().loads(token) is None
+    tampered = token[:-1] + ("B" if token[-1] == "A" else "A")  # "+AA" left a token ending in AA as it was
+    assert signer.loads(tampered) is None and Signer().loads(token) is None
     guard = Guard("secret", votes_per_minute=2)
     sid = guard.session_id(guard.new_session())
     assert sid and guard.session_id("forged.cookie") is None
@@ -222,6 +224,12 @@ def test_serve_refuses_bad_input_with_the_flag_named(tmp_path: Path) -> None:
     afile.write_text("x")
     done = _cli("--results-dir", str(tmp_path), "--export", str(afile))
     assert done.returncode == 2 and "--export" in done.stderr
+    # a port already taken: one line naming it, before anything says the dashboard is up
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = _cli("--results-dir", str(tmp_path), "--port", str(port))
+    assert done.returncode == 2 and f"--host 127.0.0.1 --port {port}: cannot listen there" in done.stderr
+    assert "dashboard on" not in done.stdout and "Traceback" not in done.stderr
 
 
 def test_export_of_an_empty_results_dir(tmp_path: Path) -> None:

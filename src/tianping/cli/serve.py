@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -125,8 +126,21 @@ def serve(
         app = create_app(site, token=token, votes_per_minute=votes_per_minute, warm=True)
     except RuntimeError as exc:  # the store that takes the votes cannot be opened for writing
         raise fail(str(exc)) from None
-    out.print(f"tianping dashboard on http://{host}:{port}/ ({'voting on' if token else 'read-only'})")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    sock = _bound(host, port)  # before saying where: a port in use is one error line, not a server's traceback
+    port = sock.getsockname()[1]  # --port 0 takes a free one: say which
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"tianping dashboard on http://{shown}:{port}/ ({'voting on' if token else 'read-only'})")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port``, or the one error line that says why there is none."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise fail(f"--host {host} --port {port}: cannot listen there: {exc.strerror or exc}") from None
 
 
 def register(app: typer.Typer) -> None:

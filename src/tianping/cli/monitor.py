@@ -145,8 +145,8 @@ def _endpoint_table(cfg: Any, summary: Any) -> Any:
     for column in ("endpoint", "provider", "calls", "ok %", "failures"):
         table.add_column(column, justify="right" if column in ("calls", "ok %") else "left", overflow="fold")
     for ep in cfg.endpoints:
-        tally = summary.endpoints.get(ep.name)
-        if tally is None or not tally.calls:
+        tally = summary.endpoints[ep.name]
+        if not tally.calls:
             table.add_row(*cells(ep.name, ep.provider or "", "0", "", ""))
             continue
         fails = ", ".join(f"{k} {v}" for k, v in sorted(tally.failures.items()))

@@ -261,9 +261,11 @@ def compare(
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     title = f"{run_b} − {run_a}" if run_b else f"{run_a}: {rows[0].model_b} − {rows[0].model_a}"
-    out.print(_comparison_table(rows, title, narrow=out.width < NARROW_COMPARE))
+    narrow = out.width < NARROW_COMPARE
+    out.print(_comparison_table(rows, title, narrow=narrow))
     if any(r.lower_is_better for r in rows):
-        out.print("↓ lower is better (B−A below 0 is B doing better); B better / A better count the samples so")
+        counts = "" if narrow else "; B better / A better count the samples so"  # narrow: those columns are left out
+        out.print(f"↓ lower is better (B−A below 0 is B doing better){counts}")
     if any(r.only_a or r.only_b for r in rows):
         out.print("A only / B only: samples scored on one side only, left out of the pairing (N)")
 

@@ -519,7 +519,7 @@ class Monitor:
             )  # fmt: skip
         if record.provider is None and ep.provider is not None:
             record.provider = ep.provider
-        change = self._tallies.setdefault(ep.name, EndpointTally()).count(record)
+        change = self._tallies[ep.name].count(record)
         if change is not None and self._on_change is not None:
             self._on_change(f"{ep.name}: {change}")
         try:

@@ -37,10 +37,7 @@ def distribution(values: Iterable[float | None]) -> dict[str, float | int | None
 
 def error_breakdown(records: Sequence[ProbeRecord]) -> dict[str, int]:
     """Failed calls per failure class (classes with no failures left out; unknown classes as ``other``)."""
-    counts: Counter[str] = Counter()
-    for r in records:
-        if not r.ok:
-            counts[r.failure if r.failure in FAILURE_CLASSES else "other"] += 1
+    counts: Counter[str] = Counter(_failure_class(r) for r in records if not r.ok)
     order = {c: i for i, c in enumerate((*FAILURE_CLASSES, "other"))}
     return dict(sorted(counts.items(), key=lambda kv: order[kv[0]]))
 
@@ -51,8 +48,12 @@ def error_examples(records: Sequence[ProbeRecord]) -> dict[str, str]:
     examples: dict[str, str] = {}
     for r in records:
         if not r.ok:
-            examples.setdefault(r.failure if r.failure in FAILURE_CLASSES else "other", r.error or "")
+            examples.setdefault(_failure_class(r), r.error or "")
     return examples
+
+
+def _failure_class(r: ProbeRecord) -> str:
+    return r.failure if r.failure in FAILURE_CLASSES else "other"
 
 
 def meets_slo(r: ProbeRecord, slo_ttft_s: float | None, slo_tpot_s: float | None) -> bool:

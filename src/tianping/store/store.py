@@ -41,6 +41,11 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
 
 
+def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs ordered here, not by the database, so both databases give one order."""
+    return sorted(rows, key=lambda r: r["started_at"], reverse=True)
+
+
 def _notice_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -274,7 +279,7 @@ class Store(GroupedWrites):
         """The message for a run id this store does not hold: the nearest ids, then the newest runs."""
         from tianping.core.suggest import did_you_mean
 
-        rows = sorted(self._rows("list_runs"), key=lambda r: r["started_at"], reverse=True)
+        rows = _newest_first(self._rows("list_runs"))  # ids only: no spec is parsed for a message
         hint = did_you_mean(run_id, [r["run_id"] for r in rows])
         recent = [r["run_id"] for r in rows[:5]]
         return (f"no run '{run_id}' in {self.url}" + (f"; {hint}" if hint else "")
@@ -282,9 +287,7 @@ class Store(GroupedWrites):
 
     def list_runs(self) -> list[dict[str, Any]]:
         """Every run, newest first (ordered here, not by the database, so both databases give one order)."""
-        rows = self._rows("list_runs")
-        rows.sort(key=lambda r: r["started_at"], reverse=True)
-        return [self._run_dict(row) for row in rows]
+        return [self._run_dict(row) for row in _newest_first(self._rows("list_runs"))]
 
     # the lease of a live run ----------------------------------------------------------------------
 

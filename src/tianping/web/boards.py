@@ -386,8 +386,7 @@ def hardest_items(stores: Stores, snap: Snapshot, benchmark: str, limit: int = 2
             HardItem(sid, sum(v) / len(v), len(v), first[sid][0], first[sid][1], first[sid][2], first[sid][3])
             for sid, v in totals.items()
         ]
-        scores = snap.by_benchmark.get(benchmark, [])
-        sign = -1.0 if scores and scores[0].metric in LOWER_IS_BETTER else 1.0
+        sign = -1.0 if benchmark_board(snap, benchmark).lower_is_better else 1.0  # the board's metric decides
         items.sort(key=lambda h: (sign * h.mean_score, -h.models, h.sample_id))
         return items
 
